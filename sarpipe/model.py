@@ -1,0 +1,283 @@
+"""The raw-echo and SLC dataset contract: construction, validation, Zarr v3 open/save, history records.
+
+Conventions (DESIGN.md section 2): ``echo``/``slc`` are complex64 with dims ``("azimuth", "range")``;
+``azimuth_time`` is in seconds (one per pulse), ``slant_range`` in metres (one per fast-time sample,
+``near_range + j * c / (2 * range_sampling_rate)``); every attribute is in SI units.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import xarray as xr
+
+from . import __version__
+from .atomic import atomic_path
+from .errors import InputError
+
+SPEED_OF_LIGHT = 299_792_458.0  # m/s
+
+DIMS = ("azimuth", "range")
+
+#: Required attributes of raw and SLC datasets, with their units.
+REQUIRED_ATTRS: dict[str, str] = {
+    "carrier_frequency": "Hz",
+    "range_sampling_rate": "Hz",
+    "chirp_rate": "Hz/s (signed)",
+    "pulse_duration": "s",
+    "prf": "Hz",
+    "velocity": "m/s (effective)",
+    "near_range": "m",
+}
+_MUST_BE_POSITIVE = ("carrier_frequency", "range_sampling_rate", "pulse_duration", "prf", "velocity", "near_range")
+
+#: Optional attributes, with their units (or allowed values).
+OPTIONAL_ATTRS: dict[str, str] = {
+    "doppler_centroid": "Hz",
+    "antenna_length": "m",
+    "look_side": "'right' | 'left'",
+    "sensor": "free text",
+    "history": "list of processing records",
+}
+
+
+def wavelength(attrs: Mapping[str, Any]) -> float:
+    """Carrier wavelength [m]."""
+    return SPEED_OF_LIGHT / float(attrs["carrier_frequency"])
+
+
+def range_pixel_spacing(attrs: Mapping[str, Any]) -> float:
+    """Slant-range sample spacing [m]."""
+    return SPEED_OF_LIGHT / (2.0 * float(attrs["range_sampling_rate"]))
+
+
+def chirp_bandwidth(attrs: Mapping[str, Any]) -> float:
+    """Transmitted chirp bandwidth |Kr| * Tp [Hz]."""
+    return abs(float(attrs["chirp_rate"])) * float(attrs["pulse_duration"])
+
+
+def sar_dataset(
+    data: Any,
+    attrs: Mapping[str, Any],
+    *,
+    name: str = "echo",
+    azimuth_time0: float = 0.0,
+    extra_vars: Mapping[str, Any] | None = None,
+) -> xr.Dataset:
+    """Build a contract dataset around a 2-D complex array (numpy or dask).
+
+    ``azimuth_time`` starts at ``azimuth_time0`` [s] and steps by ``1/prf``; ``slant_range`` starts at
+    ``near_range`` and steps by ``c / (2 fs)``. ``extra_vars`` (e.g. ``echo_clean``, ``rfi``) share the dims.
+    """
+    clean_attrs = _plain_attrs(attrs)
+    n_az, n_rg = data.shape
+    prf = float(clean_attrs["prf"])
+    azimuth_time = azimuth_time0 + np.arange(n_az, dtype=np.float64) / prf
+    slant_range = float(clean_attrs["near_range"]) + np.arange(n_rg, dtype=np.float64) * range_pixel_spacing(clean_attrs)
+    data_vars = {name: (DIMS, data)}
+    for key, value in (extra_vars or {}).items():
+        data_vars[key] = (DIMS, value) if getattr(value, "ndim", 0) == 2 else (("azimuth",), value)
+    return xr.Dataset(
+        data_vars,
+        coords={"azimuth_time": ("azimuth", azimuth_time), "slant_range": ("range", slant_range)},
+        attrs=clean_attrs,
+    )
+
+
+def _plain(value: Any) -> Any:
+    """Turn numpy scalars/arrays and tuples into JSON-friendly Python values (Zarr attrs are JSON)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
+
+
+def _plain_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    return {str(k): _plain(v) for k, v in attrs.items()}
+
+
+def with_history(ds: xr.Dataset, step: str, params: Mapping[str, Any] | None = None) -> xr.Dataset:
+    """Return ``ds`` with a processing record appended to ``attrs['history']``.
+
+    A record holds the step name, its parameters, the sarpipe version and the UTC time.
+    """
+    record = {
+        "step": step,
+        "params": _plain(dict(params or {})),
+        "sarpipe_version": __version__,
+        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    out = ds.copy(deep=False)
+    out.attrs = dict(ds.attrs)
+    out.attrs["history"] = list(ds.attrs.get("history", [])) + [record]
+    return out
+
+
+# --------------------------------------------------------------------------------------------- validation
+
+
+def _where(source: str | os.PathLike | None, what: str) -> str:
+    return f"{os.fspath(source)}: {what}" if source is not None else what
+
+
+def validate_attrs(attrs: Mapping[str, Any], source: str | os.PathLike | None = None) -> None:
+    """Check the required and optional attributes; raise :class:`InputError` naming the first bad one."""
+    for key, unit in REQUIRED_ATTRS.items():
+        if key not in attrs:
+            raise InputError(f"required attribute is missing (expected a number in {unit})", where=_where(source, f"attribute '{key}'"))
+        value = attrs[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise InputError(f"must be a number in {unit}, got {value!r}", where=_where(source, f"attribute '{key}'"))
+        if not math.isfinite(float(value)):
+            raise InputError(f"must be finite, got {value!r}", where=_where(source, f"attribute '{key}'"))
+        if key in _MUST_BE_POSITIVE and float(value) <= 0:
+            raise InputError(f"must be positive ({unit}), got {value!r}", where=_where(source, f"attribute '{key}'"))
+        if key == "chirp_rate" and float(value) == 0:
+            raise InputError("must be non-zero (Hz/s, signed)", where=_where(source, f"attribute '{key}'"))
+    for key in ("doppler_centroid", "antenna_length"):
+        if key in attrs and attrs[key] is not None:
+            value = attrs[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(float(value)):
+                raise InputError(f"must be a finite number in {OPTIONAL_ATTRS[key]}, got {value!r}", where=_where(source, f"attribute '{key}'"))
+    if "antenna_length" in attrs and attrs["antenna_length"] is not None and float(attrs["antenna_length"]) <= 0:
+        raise InputError("must be positive (m)", where=_where(source, "attribute 'antenna_length'"))
+    if "look_side" in attrs and attrs["look_side"] not in ("right", "left"):
+        raise InputError(f"must be 'right' or 'left', got {attrs['look_side']!r}", where=_where(source, "attribute 'look_side'"))
+    if "history" in attrs and not isinstance(attrs["history"], (list, tuple)):
+        raise InputError("must be a list of processing records", where=_where(source, "attribute 'history'"))
+
+
+def validate(
+    ds: xr.Dataset,
+    kind: str = "raw",
+    source: str | os.PathLike | None = None,
+    *,
+    check_values: bool = True,
+) -> xr.Dataset:
+    """Check ``ds`` against the contract for ``kind`` (``"raw"``: variable ``echo``; ``"slc"``: ``slc``).
+
+    ``check_values`` also scans the samples for NaN/Inf (one pass over the data, lazily with Dask).
+    Returns ``ds`` unchanged; raises :class:`InputError` naming the variable or attribute at fault.
+    """
+    name = {"raw": "echo", "slc": "slc"}.get(kind)
+    if name is None:
+        raise ValueError(f"kind must be 'raw' or 'slc', got {kind!r}")
+    if name not in ds.data_vars:
+        raise InputError(f"no variable '{name}' (a {kind} dataset needs it; found {sorted(map(str, ds.data_vars))})", where=_where(source, f"variable '{name}'"))
+    var = ds[name]
+    if tuple(var.dims) != DIMS:
+        raise InputError(f"dims must be {DIMS}, got {tuple(var.dims)}", where=_where(source, f"variable '{name}'"))
+    if var.dtype != np.complex64:
+        raise InputError(f"dtype must be complex64, got {var.dtype}", where=_where(source, f"variable '{name}'"))
+    for dim in DIMS:
+        if ds.sizes[dim] == 0:
+            raise InputError(f"the '{dim}' axis is empty", where=_where(source, f"variable '{name}'"))
+    validate_attrs(ds.attrs, source)
+    for coord, dim in (("azimuth_time", "azimuth"), ("slant_range", "range")):
+        if coord not in ds.coords:
+            raise InputError(f"coordinate is missing (one float64 per {dim} sample)", where=_where(source, f"coordinate '{coord}'"))
+        c = ds[coord]
+        if tuple(c.dims) != (dim,):
+            raise InputError(f"must have dims ('{dim}',), got {tuple(c.dims)}", where=_where(source, f"coordinate '{coord}'"))
+        values = np.asarray(c.values, dtype=np.float64)
+        if not np.all(np.isfinite(values)):
+            raise InputError("contains NaN or Inf", where=_where(source, f"coordinate '{coord}'"))
+        if values.size > 1 and not np.all(np.diff(values) > 0):
+            raise InputError("must increase strictly", where=_where(source, f"coordinate '{coord}'"))
+    expected = float(ds.attrs["near_range"]) + np.arange(ds.sizes["range"]) * range_pixel_spacing(ds.attrs)
+    if not np.allclose(ds["slant_range"].values, expected, rtol=1e-9, atol=1e-3):
+        raise InputError("does not match near_range + j * c / (2 * range_sampling_rate)", where=_where(source, "coordinate 'slant_range'"))
+    for extra in ("echo_clean", "rfi"):
+        if extra in ds.data_vars:
+            v = ds[extra]
+            if tuple(v.dims) != DIMS or v.dtype != np.complex64:
+                raise InputError(f"must be complex64 with dims {DIMS}", where=_where(source, f"variable '{extra}'"))
+    if check_values:
+        finite = np.isfinite(var.data).all()
+        if not bool(finite.compute() if hasattr(finite, "compute") else finite):
+            raise InputError("contains NaN or Inf samples", where=_where(source, f"variable '{name}'"))
+    return ds
+
+
+def dataset_kind(ds: xr.Dataset) -> str:
+    """``"raw"`` if the dataset holds ``echo``, ``"slc"`` if it holds ``slc``."""
+    if "echo" in ds.data_vars:
+        return "raw"
+    if "slc" in ds.data_vars:
+        return "slc"
+    raise InputError(f"neither 'echo' (raw) nor 'slc' found; variables are {sorted(map(str, ds.data_vars))}")
+
+
+# --------------------------------------------------------------------------------------------- zarr i/o
+
+
+def open_dataset(path: str | os.PathLike, kind: str | None = None, *, check_values: bool = True) -> xr.Dataset:
+    """Open a Zarr v3 store lazily (Dask-backed) and validate it; ``kind`` None means detect raw/SLC."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError("no such Zarr store", where=os.fspath(p))
+    try:
+        ds = xr.open_zarr(p, consolidated=False)
+    except Exception as exc:  # noqa: BLE001 - any failure to read is bad input here
+        raise InputError(f"cannot be read as a Zarr store ({type(exc).__name__}: {exc})", where=os.fspath(p)) from exc
+    kind = kind or dataset_kind(ds)
+    return validate(ds, kind, source=p, check_values=check_values)
+
+
+def open_raw(path: str | os.PathLike, *, check_values: bool = True) -> xr.Dataset:
+    """Open and validate a raw-echo store."""
+    return open_dataset(path, "raw", check_values=check_values)
+
+
+def open_slc(path: str | os.PathLike, *, check_values: bool = True) -> xr.Dataset:
+    """Open and validate an SLC store."""
+    return open_dataset(path, "slc", check_values=check_values)
+
+
+def save_dataset(
+    ds: xr.Dataset,
+    path: str | os.PathLike,
+    *,
+    overwrite: bool = True,
+    chunks: Mapping[str, int] | None = None,
+    compute: bool = True,
+) -> Path:
+    """Write ``ds`` to a Zarr v3 store atomically (temporary sibling, renamed when complete).
+
+    Complex variables are stored uncompressed (SAR phase does not compress and zstd would only cost time).
+    ``chunks`` sets the on-disk chunking (default: the dataset's Dask chunks, else one chunk per 1024 lines).
+    """
+    out = ds.copy(deep=False)
+    out.attrs = _plain_attrs(ds.attrs)
+    encoding: dict[str, dict[str, Any]] = {}
+    for name, var in out.variables.items():
+        var.encoding = {}
+        enc: dict[str, Any] = {}
+        if var.ndim == 2:
+            if chunks is not None:
+                enc["chunks"] = tuple(min(int(chunks.get(d, var.sizes[d])), var.sizes[d]) for d in var.dims)
+            elif var.chunks is not None:
+                enc["chunks"] = tuple(c[0] for c in var.chunks)
+            else:
+                enc["chunks"] = (min(1024, var.shape[0]), var.shape[1])
+        if np.issubdtype(var.dtype, np.complexfloating):
+            enc["compressors"] = None
+        if enc:
+            encoding[str(name)] = enc
+    if chunks is not None and any(v.chunks is not None for v in out.variables.values()):
+        out = out.chunk({d: chunks.get(d, -1) for d in out.dims if d in chunks})
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        out.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False, encoding=encoding, compute=compute)
+    return Path(path)

@@ -18,32 +18,43 @@ Model = TypeVar("Model", bound=BaseModel)
 Loc = tuple[Any, ...]
 
 
-def _walk(node: yaml.Node, path: Loc, marks: dict[Loc, tuple[int, int]]) -> Any:
+def _walk(node: yaml.Node, path: Loc, marks: dict[Loc, tuple[int, int]], dups: list | None = None) -> Any:
     marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = yaml.safe_load(yaml.serialize(key_node))
+            if key in out and dups is not None:
+                dups.append((path + (key,), (key_node.start_mark.line + 1, key_node.start_mark.column + 1)))
             marks[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            child = _walk(value_node, path + (key,), marks)
+            child = _walk(value_node, path + (key,), marks, dups)
             marks[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             out[key] = child
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_walk(item, path + (i,), marks) for i, item in enumerate(node.value)]
+        return [_walk(item, path + (i,), marks, dups) for i, item in enumerate(node.value)]
     return yaml.safe_load(yaml.serialize(node))
 
 
 class YamlDocument:
-    """A parsed YAML file: its data, and the (line, column) of every key and list item, keyed by path."""
+    """A parsed YAML file: its data, and the (line, column) of every key and list item, keyed by path.
 
-    def __init__(self, data: Any, marks: dict[Loc, tuple[int, int]], source: str):
+    ``duplicates`` lists ``(loc, (line, col))`` of keys given twice in one mapping (YAML keeps the last one);
+    ``overrides`` maps a path changed after parsing (e.g. by ``--set``) to the text shown instead of its line.
+    """
+
+    def __init__(self, data: Any, marks: dict[Loc, tuple[int, int]], source: str, duplicates: list | None = None):
         self.data = data
         self.marks = marks
         self.source = source
+        self.duplicates: list[tuple[Loc, tuple[int, int]]] = list(duplicates or [])
+        self.overrides: dict[Loc, str] = {}
 
     def where(self, loc: Loc) -> str:
-        """``FILE:LINE:COL`` of the deepest known prefix of ``loc``."""
+        """``FILE:LINE:COL`` of the deepest known prefix of ``loc`` (or the override text that set it)."""
+        for n in range(len(loc), 0, -1):
+            if tuple(loc[:n]) in self.overrides:
+                return self.overrides[tuple(loc[:n])]
         for n in range(len(loc), -1, -1):
             if tuple(loc[:n]) in self.marks:
                 line, col = self.marks[tuple(loc[:n])]
@@ -67,8 +78,9 @@ def load_yaml(path: str | os.PathLike | None = None, *, text: str | None = None,
         pos = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         raise InputError(f"invalid YAML: {exc.problem or exc}", where=pos) from exc
     marks: dict[Loc, tuple[int, int]] = {}
-    data = {} if node is None else _walk(node, (), marks)
-    return YamlDocument(data, marks, source)
+    dups: list = []
+    data = {} if node is None else _walk(node, (), marks, dups)
+    return YamlDocument(data, marks, source, dups)
 
 
 def dotted(loc: Loc) -> str:

@@ -1,0 +1,38 @@
+"""Stripmap raw-echo simulator: sensor presets, point targets (numba), extended scenes, noise, RFI.
+
+``simulate(config) -> xr.Dataset`` builds a raw dataset per the contract (DESIGN.md section 2) with
+``echo``, ``echo_clean`` (and ``rfi`` when configured). See ``docs/simulation.md``.
+"""
+
+from .config import (
+    AntennaConfig,
+    ExtendedConfig,
+    NoiseConfig,
+    SceneConfig,
+    SensorConfig,
+    SimulationConfig,
+    TargetConfig,
+    load_config,
+)
+from .geometry import azimuth_bandwidth, beam_centre_offset, squint_angle, synthetic_aperture_pulses
+from .presets import SENSORS
+from .scene import point_target_echoes, scene_attrs, simulate
+
+__all__ = [
+    "AntennaConfig",
+    "ExtendedConfig",
+    "NoiseConfig",
+    "SENSORS",
+    "SceneConfig",
+    "SensorConfig",
+    "SimulationConfig",
+    "TargetConfig",
+    "azimuth_bandwidth",
+    "beam_centre_offset",
+    "load_config",
+    "point_target_echoes",
+    "scene_attrs",
+    "simulate",
+    "squint_angle",
+    "synthetic_aperture_pulses",
+]

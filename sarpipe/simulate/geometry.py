@@ -1,0 +1,103 @@
+"""Stripmap acquisition geometry: squint, beam-centre crossing, Doppler band, two-way azimuth antenna pattern.
+
+Conventions (Cumming & Wong): for a target at closest-approach range ``R0`` and zero-Doppler time ``eta0``,
+``R(eta) = sqrt(R0**2 + V**2 (eta - eta0)**2)`` and the instantaneous Doppler is
+``f(eta) = -2 V**2 (eta - eta0) / (lambda R(eta)) = 2 V sin(phi) / lambda`` (positive before closest approach).
+The beam points at the squint angle ``theta`` with ``sin(theta) = lambda f_dc / (2 V)``; the beam centre crosses
+the target at ``eta_c = -R0 tan(theta) / V`` relative to ``eta0``.
+
+Azimuth antenna patterns (two-way amplitude, as a function of Doppler, so range-independent):
+- ``rect``: 1 inside the Doppler band ``|f - f_dc| <= B_a / 2`` with ``B_a = 0.886 * 2 V cos(theta) / L_a``
+  (the 3 dB two-way beamwidth mapped to Doppler), 0 outside. The processed azimuth bandwidth is exactly ``B_a``.
+- ``sinc2``: ``sinc(L_a sin(psi) / lambda)**2`` with ``psi = phi - theta`` the angle off boresight, kept over
+  the main lobe (first nulls at ``L_a sin(psi) / lambda = +-1``) and zero beyond.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+PATTERNS = ("rect", "sinc2")
+PATTERN_CODES = {"rect": 0, "sinc2": 1}
+
+
+def squint_angle(doppler_centroid: float, wavelength: float, velocity: float) -> float:
+    """Squint angle theta [rad] from the Doppler centroid [Hz]: ``sin(theta) = lambda f_dc / (2 V)``."""
+    s = wavelength * doppler_centroid / (2.0 * velocity)
+    if abs(s) >= 1.0:
+        raise ValueError(f"Doppler centroid {doppler_centroid} Hz exceeds 2V/lambda")
+    return math.asin(s)
+
+
+def beam_centre_offset(r0: float, doppler_centroid: float, wavelength: float, velocity: float) -> float:
+    """Beam-centre crossing time relative to zero-Doppler time, ``eta_c = -R0 tan(theta) / V`` [s]."""
+    return -r0 * math.tan(squint_angle(doppler_centroid, wavelength, velocity)) / velocity
+
+
+def azimuth_bandwidth(antenna_length: float, velocity: float, doppler_centroid: float, wavelength: float) -> float:
+    """Doppler bandwidth of the rect pattern, ``B_a = 0.886 * 2 V cos(theta) / L_a`` [Hz]."""
+    theta = squint_angle(doppler_centroid, wavelength, velocity)
+    return 0.886 * 2.0 * velocity * math.cos(theta) / antenna_length
+
+
+def doppler_band(
+    pattern: str, antenna_length: float, velocity: float, doppler_centroid: float, wavelength: float
+) -> tuple[float, float]:
+    """Lowest and highest Doppler frequency [Hz] the pattern illuminates."""
+    if pattern == "rect":
+        ba = azimuth_bandwidth(antenna_length, velocity, doppler_centroid, wavelength)
+        return doppler_centroid - ba / 2.0, doppler_centroid + ba / 2.0
+    if pattern == "sinc2":
+        theta = squint_angle(doppler_centroid, wavelength, velocity)
+        half = math.asin(min(1.0, wavelength / antenna_length))
+        return (
+            2.0 * velocity * math.sin(theta - half) / wavelength,
+            2.0 * velocity * math.sin(theta + half) / wavelength,
+        )
+    raise ValueError(f"unknown antenna pattern {pattern!r} (expected one of {PATTERNS})")
+
+
+def time_of_doppler(f: np.ndarray | float, r0: float, velocity: float, wavelength: float) -> np.ndarray | float:
+    """Time relative to zero-Doppler [s] at which a target at ``R0`` is seen at Doppler ``f`` [Hz]."""
+    s = np.asarray(wavelength * np.asarray(f, dtype=np.float64) / (2.0 * velocity))
+    return -r0 * s / (velocity * np.sqrt(1.0 - s * s))
+
+
+def doppler_of_time(t: np.ndarray | float, r0: float, velocity: float, wavelength: float) -> np.ndarray | float:
+    """Instantaneous Doppler [Hz] at time ``t`` relative to zero-Doppler: ``-2 V**2 t / (lambda R(t))``."""
+    t = np.asarray(t, dtype=np.float64)
+    return -2.0 * velocity**2 * t / (wavelength * np.sqrt(r0 * r0 + (velocity * t) ** 2))
+
+
+def pattern_of_doppler(
+    f: np.ndarray,
+    pattern: str,
+    antenna_length: float,
+    velocity: float,
+    doppler_centroid: float,
+    wavelength: float,
+) -> np.ndarray:
+    """Two-way azimuth antenna amplitude (peak 1) at Doppler frequencies ``f`` [Hz] (physical, not aliased)."""
+    f = np.asarray(f, dtype=np.float64)
+    if pattern == "rect":
+        ba = azimuth_bandwidth(antenna_length, velocity, doppler_centroid, wavelength)
+        return (np.abs(f - doppler_centroid) <= ba / 2.0).astype(np.float64)
+    if pattern == "sinc2":
+        theta = squint_angle(doppler_centroid, wavelength, velocity)
+        s = np.clip(wavelength * f / (2.0 * velocity), -1.0, 1.0)
+        u = antenna_length * np.sin(np.arcsin(s) - theta) / wavelength
+        return np.where(np.abs(u) < 1.0, np.sinc(u) ** 2, 0.0)
+    raise ValueError(f"unknown antenna pattern {pattern!r} (expected one of {PATTERNS})")
+
+
+def synthetic_aperture_pulses(attrs: dict, r0: float, pattern: str = "rect") -> float:
+    """Number of pulses in the synthetic aperture of a target at ``R0`` (illuminated time x PRF)."""
+    lam = 299_792_458.0 / float(attrs["carrier_frequency"])
+    f_lo, f_hi = doppler_band(
+        pattern, float(attrs["antenna_length"]), float(attrs["velocity"]), float(attrs.get("doppler_centroid", 0.0)), lam
+    )
+    t_lo = time_of_doppler(f_hi, r0, float(attrs["velocity"]), lam)
+    t_hi = time_of_doppler(f_lo, r0, float(attrs["velocity"]), lam)
+    return float(t_hi - t_lo) * float(attrs["prf"])

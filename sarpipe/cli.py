@@ -72,6 +72,81 @@ def defocus(
     _echo_done(f"wrote {output}")
 
 
+# ------------------------------------------------------------------------------------------ pipelines, catalog
+
+
+@app.command()
+def run(
+    pipeline: Path = typer.Argument(..., help="Pipeline file (YAML), e.g. pipelines/quickstart.yaml."),
+    set_: list[str] = typer.Option([], "--set", help="Override a key: steps.NAME.params.KEY=VALUE (repeatable; value read as YAML)."),
+    from_step: Optional[str] = typer.Option(None, "--from-step", help="Rerun this step and every step listed after it."),
+    restart: bool = typer.Option(False, "--restart", help="Rerun every step, ignoring complete outputs."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="threads | synchronous | local | tcp://HOST:PORT (overrides dask:)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and print the plan (what would run or be skipped); write nothing."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars and no summary (errors only)."),
+    catalog: Optional[Path] = typer.Option(None, "--catalog", help="Data catalog file (default: the pipeline's catalog:, else ./data_catalog.yaml)."),
+    summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Also write the run summary as JSON here."),
+) -> None:
+    """Run a pipeline: validate it, skip complete steps, run the rest (threads or a Dask cluster), summarise."""
+    from .pipeline import commands
+
+    code = commands.run(pipeline, sets=set_, from_step=from_step, restart=restart, scheduler=scheduler, dry_run=dry_run,
+                        quiet=quiet, catalog=catalog, summary_json=summary_json)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def stages(
+    name: Optional[str] = typer.Argument(None, help="Show only this stage."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """List pipeline stages (built-in and plugins) with their inputs, output and parameters with defaults."""
+    from .pipeline import commands
+
+    commands.stages(name, as_json)
+
+
+config_app = typer.Typer(help="Configuration helpers.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("template")
+def config_template(
+    stage: str = typer.Argument(..., help="Stage name (see `sarpipe stages`)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Step name to use in the template."),
+) -> None:
+    """Print a commented pipeline step for STAGE: every parameter with its default and meaning."""
+    from .pipeline import commands
+
+    commands.template(stage, name)
+
+
+catalog_app = typer.Typer(help="The data catalog (data_catalog.yaml).", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+
+@catalog_app.command("list")
+def catalog_list(
+    catalog: Optional[Path] = typer.Option(None, "--catalog", help="Catalog file (default ./data_catalog.yaml)."),
+) -> None:
+    """List catalog entries with kind, STAC metadata and location."""
+    from .pipeline import commands
+
+    commands.catalog_list(catalog)
+
+
+@catalog_app.command("show")
+def catalog_show(
+    name: str = typer.Argument(..., help="Entry name."),
+    catalog: Optional[Path] = typer.Option(None, "--catalog", help="Catalog file (default ./data_catalog.yaml)."),
+) -> None:
+    """Show one catalog entry, where its data are, and how to use it in a pipeline."""
+    from .pipeline import commands
+
+    commands.catalog_show(name, catalog)
+
+
 # ------------------------------------------------------------------------------------------ entry point
 
 

@@ -1,0 +1,360 @@
+"""``data_catalog.yaml``: the data a pipeline can start from, by name.
+
+Entries are local products (raw-echo or SLC Zarr stores, Sentinel-1 SAFE folders, Sentinel-1 Level-0 files),
+simulated scenes (a simulator configuration inline or in a file) and remote searches (a provider plus a query).
+Metadata use STAC names (``sar:instrument_mode``, ``sar:polarizations``, ``sat:orbit_state``, ...), so a catalog
+entry and a STAC item describe a product the same way.
+
+Relative paths in a catalog are relative to the folder of the catalog file. Remote providers (and the SAFE and
+Level-0 readers) arrive with the Sentinel-1 issue: such entries can be listed and shown, and a pipeline that uses one
+stops at validation with a message saying so.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .errors import InputError
+from .yamlconf import ConfigError, YamlDocument, load_yaml, parse_model
+
+DEFAULT_CATALOG = "data_catalog.yaml"
+
+_FREQUENCY_BANDS = ("P", "L", "S", "C", "X", "Ku", "K", "Ka")
+_POLARIZATIONS = ("HH", "VV", "HV", "VH")
+
+#: Namespaces whose field names sarpipe checks (a typo there is an error); fields in other namespaces
+#: (``myorg:tile``) are kept as they are.
+CHECKED_NAMESPACES = ("sar", "sat")
+
+
+class Properties(BaseModel):
+    """STAC-style metadata of a product (SAR and Satellite extensions plus common fields).
+
+    ``sar:center_frequency`` is in GHz, as in STAC (sarpipe's datasets use Hz).
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    instrument_mode: str | None = Field(None, alias="sar:instrument_mode", description="e.g. SM, IW, EW, WV, spotlight")
+    frequency_band: Literal[_FREQUENCY_BANDS] | None = Field(None, alias="sar:frequency_band")  # type: ignore[valid-type]
+    center_frequency: float | None = Field(None, alias="sar:center_frequency", gt=0, description="GHz")
+    polarizations: list[Literal[_POLARIZATIONS]] | None = Field(None, alias="sar:polarizations")  # type: ignore[valid-type]
+    product_type: str | None = Field(None, alias="sar:product_type", description="e.g. RAW, SLC, GRD")
+    observation_direction: Literal["left", "right"] | None = Field(None, alias="sar:observation_direction")
+    resolution_range: float | None = Field(None, alias="sar:resolution_range", gt=0, description="m")
+    resolution_azimuth: float | None = Field(None, alias="sar:resolution_azimuth", gt=0, description="m")
+    pixel_spacing_range: float | None = Field(None, alias="sar:pixel_spacing_range", gt=0, description="m")
+    pixel_spacing_azimuth: float | None = Field(None, alias="sar:pixel_spacing_azimuth", gt=0, description="m")
+    looks_range: int | None = Field(None, alias="sar:looks_range", ge=1)
+    looks_azimuth: int | None = Field(None, alias="sar:looks_azimuth", ge=1)
+    orbit_state: Literal["ascending", "descending", "geostationary"] | None = Field(None, alias="sat:orbit_state")
+    relative_orbit: int | None = Field(None, alias="sat:relative_orbit", ge=1)
+    absolute_orbit: int | None = Field(None, alias="sat:absolute_orbit", ge=1)
+    platform: str | None = None
+    constellation: str | None = None
+    instruments: list[str] | None = None
+    datetime: str | None = None
+    start_datetime: str | None = None
+    end_datetime: str | None = None
+    title: str | None = None
+
+    def stac(self) -> dict[str, Any]:
+        """The properties under their STAC names, unset ones left out."""
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+_KNOWN_PROPERTY_NAMES = {f.alias or n for n, f in Properties.model_fields.items()}
+
+
+def _unknown_property_problems(props: dict[str, Any], doc: YamlDocument, prefix: tuple) -> list[str]:
+    problems = []
+    for key in props:
+        if key in _KNOWN_PROPERTY_NAMES:
+            continue
+        ns = str(key).split(":", 1)[0] if ":" in str(key) else None
+        if ns is None or ns in CHECKED_NAMESPACES:
+            close = [k for k in _KNOWN_PROPERTY_NAMES if k.split(":")[-1] == str(key).split(":")[-1]]
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"{doc.where(prefix + (key,))}: {_dotted(prefix + (key,))}: unknown STAC field{hint}")
+    return problems
+
+
+def _dotted(loc: tuple) -> str:
+    from .yamlconf import dotted
+
+    return dotted(loc)
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = None
+    properties: Properties = Field(default_factory=Properties)
+
+    #: The pipeline product kind this entry provides, or None when sarpipe cannot read it yet.
+    product: str | None = None
+
+    def location(self) -> str:
+        return ""
+
+
+class _LocalEntry(_Entry):
+    path: str = Field(..., description="file or folder; relative paths are relative to the catalog file")
+
+    def location(self) -> str:
+        return self.path
+
+
+class RawEntry(_LocalEntry):
+    """A raw-echo Zarr store (sarpipe's data contract)."""
+
+    kind: Literal["raw"]
+    product: str | None = "raw"
+
+
+class SlcEntry(_LocalEntry):
+    """A focused SLC Zarr store."""
+
+    kind: Literal["slc"]
+    product: str | None = "slc"
+
+
+class SafeEntry(_LocalEntry):
+    """A Sentinel-1 SAFE product folder (reader: Sentinel-1 issue)."""
+
+    kind: Literal["safe"]
+
+
+class Level0Entry(_LocalEntry):
+    """A Sentinel-1 Level-0 product (ISP packets; decoder: Sentinel-1 issue)."""
+
+    kind: Literal["level0"]
+
+
+class SimulatedEntry(_Entry):
+    """A simulated scene: a simulator configuration inline (``config``) or in a YAML file (``config_file``)."""
+
+    kind: Literal["simulated"]
+    product: str | None = "scene"
+    config: dict[str, Any] | None = None
+    config_file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "SimulatedEntry":
+        if (self.config is None) == (self.config_file is None):
+            raise ValueError("give exactly one of 'config' (inline simulator configuration) or 'config_file'")
+        return self
+
+    def location(self) -> str:
+        return self.config_file or "(inline simulator configuration)"
+
+
+class RemoteQuery(Properties):
+    """A search: collection, area, time, and STAC property filters."""
+
+    collection: str | None = Field(None, description="e.g. SENTINEL-1")
+    bbox: list[float] | None = Field(None, description="west, south, east, north in degrees (WGS84)")
+    intersects: dict[str, Any] | None = Field(None, description="GeoJSON geometry")
+    limit: int | None = Field(None, ge=1)
+
+    @field_validator("bbox")
+    @classmethod
+    def _bbox(cls, v: list[float] | None) -> list[float] | None:
+        if v is None:
+            return v
+        if len(v) != 4:
+            raise ValueError("bbox needs 4 numbers: west, south, east, north")
+        w, s, e, n = v
+        if not (-90 <= s <= n <= 90 and -180 <= w <= 180 and -180 <= e <= 180):
+            raise ValueError("bbox must be west, south, east, north in degrees with south <= north")
+        return v
+
+
+class RemoteEntry(_Entry):
+    """A remote search (provider + query). The providers come with the Sentinel-1 issue."""
+
+    kind: Literal["remote"]
+    provider: Literal["cdse", "dhus", "asf", "stac"] = Field(..., description="cdse: Copernicus Data Space; dhus: legacy hubs (sentinelsat); asf; stac: any STAC API (url)")
+    url: str | None = None
+    query: RemoteQuery = Field(default_factory=RemoteQuery)
+    download_dir: str | None = None
+
+    def location(self) -> str:
+        return f"{self.provider}" + (f" {self.url}" if self.url else "")
+
+
+Entry = Annotated[
+    Union[RawEntry, SlcEntry, SafeEntry, Level0Entry, SimulatedEntry, RemoteEntry],
+    Field(discriminator="kind"),
+]
+
+ENTRY_KINDS = ("raw", "slc", "safe", "level0", "simulated", "remote")
+
+NOT_YET = {
+    "safe": "reading SAFE products comes with the Sentinel-1 issue; sarpipe cannot use this entry yet",
+    "level0": "decoding Sentinel-1 Level-0 comes with the Sentinel-1 issue; sarpipe cannot use this entry yet",
+    "remote": "remote search providers (CDSE, DHuS, ASF, STAC) come with the Sentinel-1 issue; sarpipe cannot run this search yet",
+}
+
+
+class CatalogFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = 1
+    entries: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")], Entry] = Field(default_factory=dict)
+
+
+class Catalog:
+    """A loaded catalog: entries by name, plus where the file is (relative paths resolve against its folder)."""
+
+    def __init__(self, model: CatalogFile, path: Path | None):
+        self.model = model
+        self.path = path
+        self.root = path.absolute().parent if path is not None else Path.cwd()
+
+    @property
+    def entries(self) -> dict[str, Any]:
+        return self.model.entries
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.model.entries
+
+    def get(self, name: str) -> Any:
+        try:
+            return self.model.entries[name]
+        except KeyError:
+            known = ", ".join(sorted(self.model.entries)) or "none"
+            raise InputError(f"no catalog entry {name!r} (entries: {known})", where=str(self.path or DEFAULT_CATALOG)) from None
+
+    def resolve(self, relative: str) -> Path:
+        p = Path(os.path.expandvars(os.path.expanduser(relative)))
+        return p if p.is_absolute() else (self.root / p)
+
+    def entry_path(self, name: str) -> Path | None:
+        """The local file or folder behind entry ``name`` (None for simulated inline configs and remote searches)."""
+        e = self.get(name)
+        if isinstance(e, _LocalEntry):
+            return self.resolve(e.path)
+        if isinstance(e, SimulatedEntry) and e.config_file:
+            return self.resolve(e.config_file)
+        return None
+
+    def match(self, patterns: str | list[str]) -> list[str]:
+        """Entry names matching a glob (``"scene_*"``) or a list of names/globs, in catalog order, no repeats."""
+        pats = [patterns] if isinstance(patterns, str) else list(patterns)
+        out: list[str] = []
+        for name in self.model.entries:
+            if any(fnmatch.fnmatchcase(name, p) for p in pats) and name not in out:
+                out.append(name)
+        return out
+
+    def simulation_config(self, name: str) -> dict[str, Any]:
+        """The simulator configuration (a plain dict) of a simulated entry."""
+        e = self.get(name)
+        if not isinstance(e, SimulatedEntry):
+            raise InputError(f"catalog entry {name!r} is {e.kind}, not a simulated scene")
+        if e.config is not None:
+            return dict(e.config)
+        doc = load_yaml(self.resolve(e.config_file))  # type: ignore[arg-type]
+        if not isinstance(doc.data, dict):
+            raise InputError("a simulator configuration must be a mapping", where=doc.source)
+        return doc.data
+
+    def fingerprint(self, name: str) -> str:
+        """A short hash that changes when the entry's data (or its simulator configuration) changes."""
+        e = self.get(name)
+        if isinstance(e, SimulatedEntry):
+            if e.config is not None:
+                return _hash_json({"simulated": e.config})
+            p = self.resolve(e.config_file)  # type: ignore[arg-type]
+            return _hash_json({"simulated_file": hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "missing"})
+        path = self.entry_path(name)
+        if path is not None:
+            return path_fingerprint(path)
+        return _hash_json({"entry": e.model_dump(mode="json", by_alias=True)})
+
+
+def _hash_json(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def path_fingerprint(path: str | os.PathLike) -> str:
+    """Hash of the names, sizes and modification times of every file under ``path`` (a file or a folder).
+
+    Cheap (no data are read); it changes whenever a file is rewritten, added or removed.
+    """
+    p = Path(path)
+    if not p.exists():
+        return "missing"
+    items = []
+    if p.is_file():
+        st = p.stat()
+        items.append(("", st.st_size, st.st_mtime_ns))
+    else:
+        for dirpath, dirnames, filenames in os.walk(p):
+            dirnames.sort()
+            for f in sorted(filenames):
+                fp = Path(dirpath) / f
+                st = fp.stat()
+                items.append((os.path.relpath(fp, p), st.st_size, st.st_mtime_ns))
+    return _hash_json(items)
+
+
+def parse_catalog(doc: YamlDocument, path: Path | None = None) -> Catalog:
+    """Validate a parsed catalog document; every problem is reported at once with its line."""
+    problems: list[str] = []
+    try:
+        model = parse_model(CatalogFile, doc)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        model = None
+    data = doc.data if isinstance(doc.data, dict) else {}
+    entries = data.get("entries") if isinstance(data.get("entries"), dict) else {}
+    for name, raw in entries.items():
+        if not isinstance(raw, dict):
+            continue
+        props = raw.get("properties")
+        if isinstance(props, dict):
+            problems.extend(_unknown_property_problems(props, doc, ("entries", name, "properties")))
+        query = raw.get("query")
+        if raw.get("kind") == "remote" and isinstance(query, dict):
+            qprops = {k: v for k, v in query.items() if k not in RemoteQuery.model_fields}
+            problems.extend(_unknown_property_problems(qprops, doc, ("entries", name, "query")))
+        if raw.get("kind") == "simulated" and isinstance(raw.get("config"), dict):
+            problems.extend(_simulation_problems(raw["config"], doc, ("entries", name, "config")))
+    if problems:
+        raise ConfigError(problems, title=f"{doc.source}: invalid data catalog")
+    assert model is not None
+    return Catalog(model, path)
+
+
+def _simulation_problems(config: dict, doc: YamlDocument, prefix: tuple) -> list[str]:
+    """Check an inline simulator configuration against ``sarpipe.simulate.SimulationConfig`` (when available)."""
+    try:
+        from .simulate import SimulationConfig  # noqa: PLC0415
+    except ImportError:
+        return []
+    try:
+        parse_model(SimulationConfig, doc, data=config, prefix=prefix)
+    except ConfigError as exc:
+        return list(exc.problems)
+    return []
+
+
+def load_catalog(path: str | os.PathLike | None = None) -> Catalog:
+    """Read and validate a catalog file (default ``./data_catalog.yaml``)."""
+    p = Path(path if path is not None else DEFAULT_CATALOG)
+    if not p.is_file():
+        raise InputError("no such catalog file", where=os.fspath(p))
+    return parse_catalog(load_yaml(p), p)
+
+
+def empty_catalog() -> Catalog:
+    return Catalog(CatalogFile(), None)

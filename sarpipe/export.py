@@ -1,0 +1,199 @@
+"""Export images: GeoTIFF in radar geometry and PNG quicklooks. Every file is written atomically.
+
+Radar geometry: rows are pulses (azimuth time increasing downwards), columns are slant-range samples (near range
+on the left). The GeoTIFFs carry **no georeferencing** (no CRS, no geotransform): their tags give the azimuth time
+and slant range of the first pixel and the spacings, so the grid can be rebuilt, but GIS tools will place them at
+pixel coordinates. Terrain-corrected (geocoded) products are not part of sarpipe yet.
+
+Quicklooks are multilooked intensity in dB (mean of |x|^2 over blocks), scaled to ``dynamic_range_db`` below a top
+value (the 99.9th percentile by default, or a given ``top_db`` so several images share one scale), with block sizes
+chosen so that pixels are roughly square on the ground (azimuth spacing ``velocity / prf``, slant-range spacing
+``c / (2 fs)``) and the image fits in ``max_size`` pixels.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .errors import InputError
+from .model import range_pixel_spacing
+
+IMAGE_VARIABLES = ("slc", "echo", "echo_clean", "rfi")
+
+
+def _tmp_beside(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+
+
+def image_variable(ds: xr.Dataset, variable: str | None = None) -> str:
+    """The variable to export: ``variable`` if given, else ``slc``, else ``echo``."""
+    if variable is not None:
+        if variable not in ds.data_vars:
+            raise InputError(f"no variable {variable!r} to export (variables: {sorted(map(str, ds.data_vars))})")
+        return variable
+    for name in IMAGE_VARIABLES:
+        if name in ds.data_vars:
+            return name
+    raise InputError(f"nothing to export: no 'slc' or 'echo' variable (variables: {sorted(map(str, ds.data_vars))})")
+
+
+def pixel_spacing(ds: xr.Dataset) -> tuple[float, float]:
+    """(azimuth, slant-range) pixel spacing [m]: ``velocity / prf`` and ``c / (2 fs)``."""
+    a = ds.attrs
+    return float(a["velocity"]) / float(a["prf"]), range_pixel_spacing(a)
+
+
+def look_factors(n_az: int, n_rg: int, az_spacing: float, rg_spacing: float, max_size: int, square: bool = True) -> tuple[int, int]:
+    """Block sizes (azimuth, range) for a multilooked quicklook at most ``max_size`` pixels on its longer side."""
+    la = lr = 1
+    if square and az_spacing > 0 and rg_spacing > 0:
+        ratio = rg_spacing / az_spacing  # > 1: range pixels are longer, so average more pulses
+        if ratio >= 1:
+            la = max(1, round(ratio))
+        else:
+            lr = max(1, round(1 / ratio))
+    scale = max(n_az / la / max_size, n_rg / lr / max_size, 1.0)
+    k = math.ceil(scale)
+    return min(la * k, n_az), min(lr * k, n_rg)
+
+
+def multilook_db(ds: xr.Dataset, variable: str | None = None, *, max_size: int = 1024, square_pixels: bool = True) -> np.ndarray:
+    """Multilooked intensity in dB (float32, rows = azimuth), computed chunk by chunk (bounded memory)."""
+    var = image_variable(ds, variable)
+    arr = ds[var]
+    if arr.ndim != 2:
+        raise InputError(f"variable {var!r} must be 2-D (azimuth, range), got dims {arr.dims}")
+    n_az, n_rg = arr.shape
+    az_sp, rg_sp = pixel_spacing(ds) if {"velocity", "prf", "range_sampling_rate"} <= set(ds.attrs) else (1.0, 1.0)
+    la, lr = look_factors(n_az, n_rg, az_sp, rg_sp, max_size, square_pixels)
+    power = np.abs(arr) ** 2 if np.iscomplexobj(arr.dtype.type(0)) else arr.astype(np.float64) ** 2
+    looked = power.coarsen({arr.dims[0]: la, arr.dims[1]: lr}, boundary="trim").mean()
+    values = np.asarray(looked.values, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        db = 10.0 * np.log10(values)
+    return db.astype(np.float32)
+
+
+def top_db(db: np.ndarray, percentile: float = 99.9) -> float:
+    finite = db[np.isfinite(db)]
+    return float(np.percentile(finite, percentile)) if finite.size else 0.0
+
+
+def to_uint8(db: np.ndarray, *, top: float | None = None, dynamic_range_db: float = 50.0) -> np.ndarray:
+    """Map dB values to 0..255 over ``[top - dynamic_range_db, top]`` (``top`` default: 99.9th percentile)."""
+    top = top_db(db) if top is None else top
+    lo = top - dynamic_range_db
+    scaled = (np.nan_to_num(db, nan=lo, neginf=lo, posinf=top) - lo) / dynamic_range_db
+    return np.clip(np.round(scaled * 255.0), 0, 255).astype(np.uint8)
+
+
+def write_png(image: np.ndarray, path: str | os.PathLike, *, colormap: str = "gray") -> Path:
+    """Write a uint8 image (rows = azimuth) as PNG, grey or through a matplotlib colormap; atomic."""
+    from PIL import Image
+
+    path = Path(path)
+    if colormap == "gray":
+        img = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8))  # 2-D uint8 -> mode L
+    else:
+        import matplotlib
+
+        try:
+            cmap = matplotlib.colormaps[colormap]
+        except KeyError as exc:
+            raise InputError(f"unknown colormap {colormap!r}") from exc
+        rgb = (cmap(image.astype(np.float64) / 255.0)[..., :3] * 255.0 + 0.5).astype(np.uint8)
+        img = Image.fromarray(rgb)  # (rows, cols, 3) uint8 -> mode RGB
+    tmp = _tmp_beside(path)
+    try:
+        img.save(tmp, format="PNG")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_quicklook(ds: xr.Dataset, path: str | os.PathLike, variable: str | None = None, *, max_size: int = 1024,
+                    dynamic_range_db: float = 50.0, top: float | None = None, square_pixels: bool = True,
+                    colormap: str = "gray") -> tuple[Path, float]:
+    """PNG quicklook of ``ds[variable]``; returns the path and the top value [dB] used for scaling."""
+    db = multilook_db(ds, variable, max_size=max_size, square_pixels=square_pixels)
+    t = top_db(db) if top is None else top
+    return write_png(to_uint8(db, top=t, dynamic_range_db=dynamic_range_db), path, colormap=colormap), t
+
+
+def geotiff_tags(ds: xr.Dataset, variable: str, mode: str) -> dict[str, str]:
+    a = ds.attrs
+    tags = {
+        "SARPIPE_GEOMETRY": "radar geometry: rows = azimuth time (increasing down), columns = slant range (increasing right); NOT georeferenced",
+        "SARPIPE_VARIABLE": variable,
+        "SARPIPE_VALUES": {"amplitude": "|x| (linear amplitude)", "db": "10*log10(|x|^2) [dB]", "complex": "complex samples"}[mode],
+    }
+    if "azimuth_time" in ds.coords and ds.sizes.get("azimuth", 0):
+        tags["AZIMUTH_TIME_FIRST_S"] = repr(float(ds["azimuth_time"].values[0]))
+    if "slant_range" in ds.coords and ds.sizes.get("range", 0):
+        tags["SLANT_RANGE_FIRST_M"] = repr(float(ds["slant_range"].values[0]))
+    if "prf" in a:
+        tags["AZIMUTH_TIME_SPACING_S"] = repr(1.0 / float(a["prf"]))
+    if "range_sampling_rate" in a:
+        tags["SLANT_RANGE_SPACING_M"] = repr(range_pixel_spacing(a))
+    for key in ("carrier_frequency", "range_sampling_rate", "chirp_rate", "pulse_duration", "prf", "velocity",
+                "near_range", "doppler_centroid", "look_side", "sensor"):
+        if key in a and a[key] is not None:
+            tags[key.upper()] = str(a[key])
+    return tags
+
+
+def write_geotiff(ds: xr.Dataset, path: str | os.PathLike, variable: str | None = None, *, mode: str = "amplitude",
+                  block_lines: int = 1024) -> Path:
+    """Write ``ds[variable]`` as a single-band GeoTIFF in radar geometry (no georeferencing; see module doc).
+
+    ``mode``: ``amplitude`` (float32 |x|), ``db`` (float32 10 log10 |x|^2) or ``complex`` (complex64, CFloat32).
+    Written in blocks of ``block_lines`` rows (bounded memory), to a temporary name renamed when complete.
+    """
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    if mode not in ("amplitude", "db", "complex"):
+        raise InputError(f"GeoTIFF mode must be amplitude, db or complex, got {mode!r}")
+    var = image_variable(ds, variable)
+    arr = ds[var]
+    if arr.ndim != 2:
+        raise InputError(f"variable {var!r} must be 2-D (azimuth, range), got dims {arr.dims}")
+    n_az, n_rg = arr.shape
+    dtype = "complex64" if mode == "complex" else "float32"
+    path = Path(path)
+    tmp = _tmp_beside(path)
+    profile: dict[str, Any] = dict(driver="GTiff", width=n_rg, height=n_az, count=1, dtype=dtype, tiled=True,
+                                   blockxsize=256, blockysize=256, BIGTIFF="IF_SAFER")
+    if mode != "complex":
+        profile["compress"] = "deflate"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(tmp, "w", **profile) as dst:
+                dst.update_tags(**geotiff_tags(ds, var, mode))
+                dst.set_band_description(1, f"{var} ({mode})")
+                for r0 in range(0, n_az, block_lines):
+                    r1 = min(n_az, r0 + block_lines)
+                    block = np.asarray(arr[r0:r1].values)
+                    if mode == "amplitude":
+                        out = np.abs(block).astype(np.float32)
+                    elif mode == "db":
+                        with np.errstate(divide="ignore"):
+                            out = (10.0 * np.log10(np.abs(block).astype(np.float64) ** 2)).astype(np.float32)
+                    else:
+                        out = block.astype(np.complex64)
+                    dst.write(out, 1, window=rasterio.windows.Window(0, r0, n_rg, r1 - r0))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -1,0 +1,134 @@
+"""The bodies of the pipeline commands (``sarpipe run``, ``stages``, ``config template``, ``catalog list|show``);
+``sarpipe/cli.py`` declares the options and calls these."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import InputError
+
+
+def run(pipeline_file: Path, *, sets: list[str], from_step: str | None, restart: bool, scheduler: str | None,
+        dry_run: bool, quiet: bool, catalog: Path | None, summary_json: Path | None = None) -> int:
+    """Validate (every problem at once, nothing written), plan, run; print the summary. Returns the exit status."""
+    from .progress import make_reporter, print_summary
+    from .runner import run_pipeline
+    from .schema import load_pipeline
+
+    if from_step and restart:
+        raise InputError("--from-step and --restart exclude each other (--restart reruns every step)")
+    pipeline = load_pipeline(pipeline_file, sets=sets, catalog_path=os.fspath(catalog) if catalog else None)
+    reporter = make_reporter(quiet or dry_run)
+    summary = run_pipeline(pipeline, from_step=from_step, restart=restart, scheduler=scheduler, dry_run=dry_run, reporter=reporter)
+    if summary_json is not None:
+        summary_json.parent.mkdir(parents=True, exist_ok=True)
+        summary_json.write_text(json.dumps(summary.to_json(), indent=1) + "\n")
+    if not quiet or dry_run:
+        print_summary(summary)
+    elif summary.exit_code:
+        from .progress import summary_lines
+
+        sys.stderr.write("\n".join(line for line in summary_lines(summary) if line.startswith(("error", "  FAILED", "batch"))) + "\n")
+    return summary.exit_code
+
+
+def _stage_text(stage: Any) -> list[str]:
+    from .registry import describe_params
+
+    lines = [f"{stage.name}  ({stage.origin})", f"  {stage.summary()}" if stage.summary() else ""]
+    ins = ", ".join(f"{s.name} ({'required' if s.required else 'optional'}: {'|'.join(s.kinds)})" for s in stage.inputs) or "none"
+    lines.append(f"  inputs: {ins}")
+    lines.append(f"  output: {stage.output}" + (f" ({stage.output_suffix})" if stage.output_suffix else " (folder)"))
+    if stage.resources:
+        lines.append(f"  resources: {dict(stage.resources)}")
+    params = describe_params(stage.params_model())
+    if params:
+        lines.append("  params:")
+        w = max(len(p["name"]) for p in params)
+        for p in params:
+            default = "REQUIRED" if p["required"] else json.dumps(p["default"], default=str)
+            if len(default) > 40:
+                default = default[:37] + "..."
+            lines.append(f"    {p['name']:<{w}}  {p['type']} = {default}" + (f"  -- {p['description']}" if p["description"] else ""))
+    else:
+        lines.append("  params: none")
+    return [ln for ln in lines if ln != ""]
+
+
+def stages(name: str | None, as_json: bool) -> None:
+    """List stages (or one) with inputs, output and parameters with defaults."""
+    from .registry import REGISTRY, describe_params
+
+    if name is not None:
+        try:
+            chosen = [REGISTRY.get(name)]
+        except KeyError as exc:
+            raise InputError(str(exc.args[0]) + f"; known stages: {', '.join(REGISTRY.names())}") from None
+    else:
+        chosen = REGISTRY.all()
+    if as_json:
+        out = [{"name": s.name, "origin": s.origin, "summary": s.summary(), "output": s.output, "resources": dict(s.resources),
+                "inputs": [{"name": i.name, "kinds": list(i.kinds), "required": i.required} for i in s.inputs],
+                "params": describe_params(s.params_model())} for s in chosen]
+        sys.stdout.write(json.dumps(out, indent=1, default=str) + "\n")
+        return
+    blocks = ["\n".join(_stage_text(s)) for s in chosen]
+    broken = REGISTRY.broken
+    if broken and name is None:
+        blocks.append("plugins that failed to load:\n" + "\n".join(f"  {k}: {v}" for k, v in broken.items()))
+    sys.stdout.write("\n\n".join(blocks) + "\n")
+
+
+def template(stage_name: str, step_name: str | None) -> None:
+    from .registry import REGISTRY, template as make
+
+    try:
+        stage = REGISTRY.get(stage_name)
+    except KeyError as exc:
+        raise InputError(str(exc.args[0]) + f"; known stages: {', '.join(REGISTRY.names())}") from None
+    sys.stdout.write(make(stage, step_name))
+
+
+def catalog_list(path: Path | None) -> None:
+    from ..catalog import load_catalog
+
+    cat = load_catalog(path)
+    rows = []
+    for name, e in cat.entries.items():
+        pr = e.properties
+        pols = ",".join(pr.polarizations or []) if pr.polarizations else ""
+        rows.append([name, e.kind, pr.instrument_mode or "", pr.frequency_band or "", pols, e.location()])
+    head = ["name", "kind", "sar:instrument_mode", "sar:frequency_band", "sar:polarizations", "location"]
+    if not rows:
+        sys.stdout.write(f"{cat.path}: no entries\n")
+        return
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
+    sys.stdout.write("\n".join([fmt.format(*head)] + [fmt.format(*r) for r in rows]) + "\n")
+
+
+def catalog_show(name: str, path: Path | None) -> None:
+    from ..catalog import NOT_YET, load_catalog
+
+    cat = load_catalog(path)
+    e = cat.get(name)
+    data = {name: e.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"product"})}
+    props = data[name].get("properties")
+    if not props:
+        data[name].pop("properties", None)
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    notes = []
+    p = cat.entry_path(name)
+    if p is not None:
+        notes.append(f"path: {p} ({'exists' if p.exists() else 'MISSING'})")
+    if e.kind in NOT_YET:
+        notes.append(f"note: {NOT_YET[e.kind]}")
+    else:
+        notes.append(f"use in a pipeline as: catalog:{name}  (gives a {e.product} input)")
+    sys.stdout.write(text + "\n".join(f"# {n}" for n in notes) + "\n")

@@ -1,0 +1,520 @@
+"""Running a validated pipeline: the plan, fingerprints, atomic step outputs with provenance, skip and resume.
+
+Every step output gets a sidecar ``OUTPUT.sarpipe.json`` written *after* the output has been renamed into place:
+it is the completion marker and the provenance record (stage, version, params with defaults, each input's
+source and fingerprint, sarpipe version, times, host). A step's fingerprint hashes its stage, stage version,
+params and its inputs' fingerprints (an earlier step's fingerprint, or for files and catalog data the names, sizes
+and modification times of their files), so fingerprints are known before anything runs.
+
+A step is skipped when its output exists, its marker records the same fingerprint, and the output's files are as
+the marker saw them; otherwise it runs. A killed run leaves at most a hidden ``.NAME.tmp-*`` folder (removed by
+the next run) and outputs without markers (redone).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import logging
+import os
+import shutil
+import socket
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from .. import __version__
+from ..catalog import path_fingerprint
+from ..errors import InputError
+from .registry import REGISTRY, StageContext, StageInput
+from .schema import Pipeline, StepDef
+
+MARKER_SUFFIX = ".sarpipe.json"
+LOCK_NAME = ".sarpipe.lock"
+LOG_NAME = "sarpipe-run.log"
+
+log = logging.getLogger("sarpipe.run")
+
+
+def marker_path(output: str | os.PathLike) -> Path:
+    out = Path(output)
+    return out.with_name(out.name + MARKER_SUFFIX)
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# ---------------------------------------------------------------------------------------------- the plan
+
+
+@dataclass
+class StepTask:
+    """Everything a worker needs to run one step (plain data, so it pickles to a Dask worker)."""
+
+    key: str
+    step: str
+    entry: str | None
+    stage: str
+    plugins: list[str]
+    params: dict[str, Any]
+    inputs: dict[str, dict[str, Any]]  # slot -> {ref, kind, path, entry, fingerprint}
+    output: str
+    fingerprint: str
+    device: str = "auto"
+    pipeline: str = ""
+    resources: dict[str, float] = field(default_factory=dict)
+    inner_scheduler: str = "threads"
+
+
+@dataclass
+class PlannedStep:
+    task: StepTask
+    deps: list[str]
+    action: str  # "run" | "skip"
+    reason: str
+    index: int
+
+
+@dataclass
+class StepResult:
+    key: str
+    status: str  # "done" | "failed"
+    seconds: float = 0.0
+    error: str | None = None
+    error_kind: str | None = None  # "input" | "internal"
+    traceback: str | None = None
+    log: list[str] = field(default_factory=list)
+    worker: str | None = None
+
+
+def _output_path(pipeline: Pipeline, step: StepDef, entry: str | None) -> Path:
+    base = pipeline.output_dir / entry if entry is not None else pipeline.output_dir
+    if step.output:
+        rel = step.output.replace("{entry}", entry or "").replace("{name}", pipeline.name).replace("{step}", step.name)
+        p = Path(os.path.expandvars(os.path.expanduser(rel)))
+        return (p if p.is_absolute() else base / p).absolute()
+    return (base / f"{step.name}{step.stage.output_suffix}").absolute()
+
+
+def output_state(path: Path) -> str:
+    return path_fingerprint(path)
+
+
+def read_marker(output: Path) -> dict[str, Any] | None:
+    m = marker_path(output)
+    try:
+        data = json.loads(m.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("sarpipe_marker") == 1 else None
+
+
+def completion(output: Path, fingerprint: str) -> tuple[bool, str]:
+    """(complete?, why) for a step output expected to have ``fingerprint``."""
+    if not output.exists():
+        return False, "no output yet"
+    marker = read_marker(output)
+    if marker is None:
+        return False, "output has no completion marker (interrupted run?)"
+    if marker.get("fingerprint") != fingerprint:
+        return False, "params or inputs changed"
+    if marker.get("output_state") != output_state(output):
+        return False, "output changed since it was written"
+    return True, "complete"
+
+
+def plan(pipeline: Pipeline, *, from_step: str | None = None, restart: bool = False, inner_scheduler: str = "threads") -> list[PlannedStep]:
+    """The steps to run for each batch entry (or once), in order, each marked run or skip with the reason."""
+    names = [s.name for s in pipeline.steps]
+    start = 0
+    if from_step is not None:
+        if from_step not in names:
+            import difflib
+
+            close = difflib.get_close_matches(from_step, names, n=1)
+            raise InputError(f"--from-step {from_step}: no such step" + (f" (did you mean {close[0]!r}?)" if close else "") + f"; steps: {', '.join(names)}")
+        start = names.index(from_step)
+    device = pipeline.spec.device.kind
+    out: list[PlannedStep] = []
+    for entry in (pipeline.entries if pipeline.entries is not None else [None]):
+        by_name: dict[str, PlannedStep] = {}
+        for k, step in enumerate(pipeline.steps):
+            inputs: dict[str, dict[str, Any]] = {}
+            deps: list[str] = []
+            for slot, ref in step.inputs.items():
+                if ref.kind == "step":
+                    up = by_name[ref.target]
+                    inputs[slot] = {"ref": str(ref), "kind": pipeline.step(ref.target).stage.output, "path": up.task.output,
+                                    "entry": None, "fingerprint": up.task.fingerprint}
+                    deps.append(up.task.key)
+                elif ref.kind in ("catalog", "entry"):
+                    name = entry if ref.kind == "entry" else ref.target
+                    cat = pipeline.catalog
+                    e = cat.get(name)
+                    p = cat.entry_path(name)
+                    edict = {"name": name, **e.model_dump(mode="json", by_alias=True, exclude_none=True)}
+                    if e.kind == "simulated" and e.config_file:
+                        edict["config_file"] = os.fspath(p.absolute())
+                    edict["catalog_root"] = os.fspath(cat.root.resolve())
+                    inputs[slot] = {"ref": str(ref) if ref.kind == "catalog" else f"catalog:{name}", "kind": e.product,
+                                    "path": os.fspath(p.absolute()) if (p is not None and e.kind != "simulated") else None,
+                                    "entry": edict, "fingerprint": cat.fingerprint(name)}
+                else:
+                    inputs[slot] = {"ref": ref.target, "kind": "any", "path": os.fspath(Path(ref.target).absolute()), "entry": None,
+                                    "fingerprint": path_fingerprint(ref.target)}
+            params = step.params_json
+            extra = step.stage.fingerprint_extra(step.params) if step.stage.fingerprint_extra else None
+            fp = _hash({"stage": step.stage.name, "version": step.stage.version, "params": params, "extra": extra,
+                        "inputs": {s: v["fingerprint"] for s, v in sorted(inputs.items())}})
+            output = _output_path(pipeline, step, entry)
+            key = f"{entry}/{step.name}" if entry is not None else step.name
+            task = StepTask(key=key, step=step.name, entry=entry, stage=step.stage.name, plugins=list(pipeline.plugins),
+                            params=params, inputs=inputs, output=os.fspath(output), fingerprint=fp, device=device,
+                            pipeline=pipeline.name, resources=dict(step.resources), inner_scheduler=inner_scheduler)
+            if restart:
+                action, reason = "run", "--restart"
+            elif k >= start and from_step is not None:
+                action, reason = "run", f"--from-step {from_step}"
+            else:
+                done, reason = completion(output, fp)
+                action = "skip" if done else "run"
+                if from_step is not None and not done:
+                    raise InputError(f"--from-step {from_step}: earlier step {key!r} has no complete output ({reason}); "
+                                     "run without --from-step first")
+            ps = PlannedStep(task=task, deps=deps, action=action, reason=reason, index=k)
+            by_name[step.name] = ps
+            out.append(ps)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ one step
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(output: Path) -> int:
+    """Remove ``.NAME.tmp-*`` leftovers of killed writers of ``output``; returns how many."""
+    n = 0
+    if output.parent.is_dir():
+        for p in output.parent.glob(f".{output.name}.tmp-*"):
+            _remove(p)
+            n += 1
+    return n
+
+
+@contextlib.contextmanager
+def staged_output(final: Path) -> Iterator[Path]:
+    """Yield a path inside a hidden work folder beside ``final``; rename it to ``final`` on success."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    work = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+    work.mkdir()
+    product = work / final.name
+    try:
+        yield product
+        if not product.exists():
+            raise RuntimeError("the stage wrote nothing to its output path")
+        if final.exists() or final.is_symlink():
+            os.replace(final, work / ".replaced")
+        os.replace(product, final)
+    finally:
+        _remove(work)
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+class _ThreadCapture(logging.Handler):
+    """Collects the log records emitted by one thread (the step's), formatted."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.thread = threading.get_ident()
+        self.lines: list[str] = []
+        fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        fmt.formatTime = lambda record, datefmt=None: _dt.datetime.fromtimestamp(  # type: ignore[method-assign]
+            record.created, _dt.timezone.utc).isoformat(timespec="milliseconds")
+        self.setFormatter(fmt)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.lines.append(self.format(record))
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except Exception:  # noqa: BLE001
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def execute_step(task: StepTask) -> StepResult:
+    """Run one step: stage function into a staged output, rename into place, then write the marker.
+
+    Never raises for a stage failure: the result says ``failed`` with the message (``error_kind`` ``input`` for
+    :class:`InputError`, else ``internal`` with a traceback), so one failed scene does not stop a batch.
+    """
+    t0 = time.perf_counter()
+    started = _now()
+    capture = _ThreadCapture()
+    sar_log = logging.getLogger("sarpipe")
+    sar_log.addHandler(capture)
+    old_level = sar_log.level
+    if sar_log.level == logging.NOTSET or sar_log.level > logging.INFO:
+        sar_log.setLevel(logging.INFO)
+    worker = _worker_name()
+    try:
+        import dask
+
+        errors = REGISTRY.import_plugins(task.plugins)
+        if errors:
+            raise RuntimeError(f"cannot import plugin modules on {worker}: {errors}")
+        stage = REGISTRY.get(task.stage)
+        params = stage.params_model().model_validate(task.params)
+        inputs = {}
+        for slot, d in task.inputs.items():
+            path = Path(d["path"]) if d.get("path") else None
+            if path is not None and not path.exists():
+                raise InputError(f"input {slot!r} ({d['ref']}) does not exist", where=os.fspath(path))
+            inputs[slot] = StageInput(ref=d["ref"], kind=d["kind"], path=path, entry=d.get("entry"), fingerprint=d["fingerprint"])
+        output = Path(task.output)
+        marker_path(output).unlink(missing_ok=True)
+        remove_stale_temporaries(output)
+        stage_log = logging.getLogger(f"sarpipe.stage.{task.step}")
+        with staged_output(output) as tmp, dask.config.set(scheduler=task.inner_scheduler):
+            ctx = StageContext(step=task.step, entry=task.entry, params=params, inputs=inputs, output=tmp,
+                               device=task.device, log=stage_log)
+            stage.run(ctx)
+        seconds = time.perf_counter() - t0
+        marker = {
+            "sarpipe_marker": 1,
+            "pipeline": task.pipeline,
+            "step": task.step,
+            "entry": task.entry,
+            "stage": stage.name,
+            "stage_version": stage.version,
+            "stage_origin": stage.origin,
+            "params": task.params,
+            "inputs": {s: {k: v for k, v in d.items() if k != "entry"} | ({"catalog_entry": d["entry"]["name"]} if d.get("entry") else {})
+                       for s, d in task.inputs.items()},
+            "fingerprint": task.fingerprint,
+            "sarpipe_version": __version__,
+            "started": started,
+            "finished": _now(),
+            "seconds": round(seconds, 3),
+            "worker": worker,
+            "output": os.fspath(output),
+            "output_state": output_state(output),
+        }
+        _write_json_atomic(marker_path(output), marker)
+        return StepResult(task.key, "done", seconds, log=capture.lines, worker=worker)
+    except InputError as exc:
+        return StepResult(task.key, "failed", time.perf_counter() - t0, error=str(exc), error_kind="input",
+                          log=capture.lines, worker=worker)
+    except Exception as exc:  # noqa: BLE001 - reported in the summary, with the traceback in the log
+        return StepResult(task.key, "failed", time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}",
+                          error_kind="internal", traceback=traceback.format_exc(), log=capture.lines, worker=worker)
+    finally:
+        sar_log.removeHandler(capture)
+        sar_log.setLevel(old_level)
+
+
+# ------------------------------------------------------------------------------------------ the run
+
+
+@dataclass
+class StepRecord:
+    key: str
+    entry: str | None
+    step: str
+    stage: str
+    output: str
+    action: str
+    reason: str
+    status: str = "pending"  # skipped | done | failed | not run
+    seconds: float = 0.0
+    error: str | None = None
+    error_kind: str | None = None
+    worker: str | None = None
+
+
+@dataclass
+class RunSummary:
+    pipeline: str
+    output_dir: str
+    log_file: str | None
+    backend: str
+    records: list[StepRecord]
+    seconds: float = 0.0
+    dry_run: bool = False
+
+    @property
+    def failed(self) -> list[StepRecord]:
+        return [r for r in self.records if r.status == "failed"]
+
+    @property
+    def exit_code(self) -> int:
+        if not self.failed and not any(r.status == "not run" for r in self.records):
+            return 0
+        return 2 if all(r.error_kind == "input" for r in self.failed) else 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {**{k: v for k, v in asdict(self).items() if k != "records"}, "records": [asdict(r) for r in self.records]}
+
+
+class RunLock:
+    """``OUTPUT_DIR/.sarpipe.lock``: one run per output folder; a lock left by a dead process is taken over."""
+
+    def __init__(self, folder: Path):
+        self.path = folder / LOCK_NAME
+        self.held = False
+
+    def __enter__(self) -> "RunLock":
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": _now()}
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    other = json.loads(self.path.read_text())
+                except (OSError, ValueError):
+                    other = {}
+                if other.get("host") == socket.gethostname() and not _alive(int(other.get("pid", -1))):
+                    self.path.unlink(missing_ok=True)  # stale: its process is gone
+                    continue
+                raise InputError(f"another sarpipe run (pid {other.get('pid')} on {other.get('host')}, since {other.get('since')}) "
+                                 f"is writing here; if none is, delete {self.path}", where=os.fspath(self.path.parent))
+            with os.fdopen(fd, "w") as fh:
+                json.dump(me, fh)
+            self.held = True
+            return self
+        raise InputError("cannot take the run lock", where=os.fspath(self.path))
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_pipeline(
+    pipeline: Pipeline,
+    *,
+    from_step: str | None = None,
+    restart: bool = False,
+    scheduler: str | None = None,
+    dry_run: bool = False,
+    reporter: Any = None,
+) -> RunSummary:
+    """Plan and run ``pipeline``; returns the summary (failed steps are in it, not raised)."""
+    from . import dask as dask_exec
+    from .progress import NullReporter, RunLog
+
+    reporter = reporter or NullReporter()
+    inner = "synchronous" if (scheduler or pipeline.spec.dask.scheduler) == "synchronous" else "threads"
+    planned = plan(pipeline, from_step=from_step, restart=restart, inner_scheduler=inner)
+    records = {p.task.key: StepRecord(p.task.key, p.task.entry, p.task.step, p.task.stage, p.task.output, p.action, p.reason,
+                                      status="skipped" if p.action == "skip" else "pending") for p in planned}
+    out_dir = pipeline.output_dir
+    if dry_run:
+        return RunSummary(pipeline.name, os.fspath(out_dir), None, dask_exec.describe(pipeline.spec.dask, scheduler),
+                          list(records.values()), dry_run=True)
+
+    t0 = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(out_dir), RunLog(out_dir / LOG_NAME) as runlog:
+        to_run = [p for p in planned if p.action == "run"]
+        runlog.info(f"pipeline {pipeline.name} ({pipeline.source}), sarpipe {__version__}, output {out_dir}")
+        for p in planned:
+            runlog.info(f"plan {p.task.key}: {p.action} ({p.reason})")
+        backend = dask_exec.open_backend(pipeline.spec.dask, scheduler, pipeline.spec.device,
+                                         needs_gpu=any(p.task.resources.get("GPU") for p in to_run)) if to_run else None
+        desc = backend.description if backend else dask_exec.describe(pipeline.spec.dask, scheduler)
+        runlog.info(f"executing on {desc}")
+        reporter.start(planned, desc)
+        try:
+            _drive(planned, records, backend, reporter, runlog)
+        finally:
+            if backend is not None:
+                backend.close()
+            reporter.stop()
+        summary = RunSummary(pipeline.name, os.fspath(out_dir), os.fspath(runlog.path), desc, list(records.values()),
+                             seconds=time.perf_counter() - t0)
+        runlog.info(f"finished in {summary.seconds:.2f} s: " + ", ".join(
+            f"{sum(r.status == s for r in summary.records)} {s}" for s in ("done", "skipped", "failed", "not run")))
+    return summary
+
+
+def _drive(planned: list[PlannedStep], records: dict[str, StepRecord], backend: Any, reporter: Any, runlog: Any) -> None:
+    """Submit steps whose inputs are ready; a failed step marks everything downstream of it 'not run'."""
+    waiting = {p.task.key: p for p in planned if p.action == "run"}
+    status = {k: r.status for k, r in records.items()}
+    running: dict[Any, PlannedStep] = {}
+    while waiting or running:
+        for key, p in list(waiting.items()):
+            dep_status = [status[d] for d in p.deps]
+            if any(s in ("failed", "not run") for s in dep_status):
+                bad = next(d for d in p.deps if status[d] in ("failed", "not run"))
+                status[key] = records[key].status = "not run"
+                records[key].error = f"upstream step {bad} did not finish"
+                records[key].error_kind = records[bad].error_kind
+                runlog.info(f"not run {key}: upstream step {bad} did not finish")
+                reporter.finished(key, records[key])
+                del waiting[key]
+                continue
+            if all(s in ("done", "skipped") for s in dep_status) and (backend.capacity is None or len(running) < backend.capacity):
+                fut = backend.submit(p.task)
+                running[fut] = p
+                status[key] = "running"
+                del waiting[key]
+                runlog.info(f"start {key} (stage {p.task.stage}){' resources ' + str(p.task.resources) if p.task.resources else ''}")
+                reporter.started(key)
+        if not running:
+            if waiting:  # nothing can start: should not happen (deps are earlier steps)
+                raise RuntimeError(f"pipeline stalled with {sorted(waiting)} waiting")
+            break
+        for fut in backend.wait_first(list(running)):
+            p = running.pop(fut)
+            res = backend.result(fut, p.task)
+            rec = records[p.task.key]
+            rec.status, rec.seconds, rec.error, rec.error_kind, rec.worker = res.status, res.seconds, res.error, res.error_kind, res.worker
+            status[p.task.key] = res.status
+            for line in res.log:
+                runlog.raw(f"    [{p.task.key}] {line}")
+            if res.status == "done":
+                runlog.info(f"done {p.task.key} in {res.seconds:.2f} s on {res.worker} -> {p.task.output}")
+            else:
+                runlog.error(f"FAILED {p.task.key} after {res.seconds:.2f} s: {res.error}")
+                if res.traceback:
+                    runlog.raw(res.traceback.rstrip())
+            reporter.finished(p.task.key, rec)

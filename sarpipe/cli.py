@@ -153,8 +153,8 @@ def catalog_show(
 def main(argv: Optional[list[str]] = None) -> int:
     """Run the CLI; returns (and, as a script, exits with) 0, 1 or 2."""
     try:
-        app(args=argv, prog_name="sarpipe", standalone_mode=False)
-        code = 0
+        result = app(args=argv, prog_name="sarpipe", standalone_mode=False)
+        code = result if isinstance(result, int) else 0  # click returns typer.Exit's code here instead of raising
     except InputError as exc:
         typer.echo(f"error: {exc}", err=True)
         code = 2

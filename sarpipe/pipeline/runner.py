@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -260,12 +261,15 @@ class _ThreadCapture(logging.Handler):
 
 
 def _worker_name() -> str:
-    try:
-        from distributed import get_worker
+    """The Dask worker's address when running on one, else ``host:pid``."""
+    if "distributed" in sys.modules:  # never import distributed just to ask
+        try:
+            from distributed import get_worker
 
-        return get_worker().address
-    except Exception:  # noqa: BLE001
-        return f"{socket.gethostname()}:{os.getpid()}"
+            return get_worker().address
+        except Exception:  # noqa: BLE001 - not inside a worker task
+            pass
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def execute_step(task: StepTask) -> StepResult:

@@ -393,7 +393,7 @@ def validate_pipeline(doc: YamlDocument, *, sets: list[str] | None = None, catal
             if entries is not None and Path(st.output).is_absolute() and "{entry}" not in st.output:
                 problems.append(_problem(doc, loc + ("output",), "in a batch an absolute output path must contain {entry}"))
         out_key = st.output or f"{st.name}{stage.output_suffix}"
-        if out_key in outputs:
+        if out_key in outputs and outputs[out_key][1] != st.name:  # (a duplicate name is reported already)
             problems.append(_problem(doc, loc + ("output",) if st.output else loc, f"output {out_key!r} is also written by step {outputs[out_key][1]!r}"))
         outputs[out_key] = (i, st.name)
 

@@ -1,0 +1,179 @@
+"""Atomic step outputs, completion markers with provenance, skip/resume, --from-step/--restart/--dry-run, and a run
+killed with SIGKILL part way that, started again, redoes only the unfinished steps and gives identical outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "plugins"))
+from pipeline_testing import assert_same_store, env, run_cli, run_here, sarpipe_cmd, write  # noqa: E402
+
+from sarpipe import __version__  # noqa: E402
+
+PIPELINE = """
+plugins: [sarpipe_teststages]
+output_dir: out
+steps:
+  - name: a
+    stage: make_array
+    params: {seed: 5, n_azimuth: 24, n_range: 40, calls_log: calls.log}
+  - name: b
+    stage: scale
+    inputs: {data: a}
+    params: {factor: 3, calls_log: calls.log, started_file: b.started, gate: gate.open}
+  - name: c
+    stage: scale
+    inputs: {data: b}
+    params: {factor: -0.5, calls_log: calls.log}
+"""
+
+
+def calls(folder: Path) -> list[str]:
+    f = folder / "calls.log"
+    return [line.split()[0] for line in f.read_text().splitlines()] if f.exists() else []
+
+
+def statuses(stdout: str) -> dict[str, str]:
+    out = {}
+    for line in stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] in ("a", "b", "c"):
+            out[parts[0]] = parts[2]
+    return out
+
+
+@pytest.fixture
+def reference(tmp_path_factory) -> Path:
+    """An uninterrupted run (in a separate process, like the interrupted one)."""
+    d = tmp_path_factory.mktemp("uninterrupted")
+    write(d / "p.yaml", PIPELINE)
+    (d / "gate.open").touch()
+    r = run_cli("run", "p.yaml", cwd=d)
+    assert r.returncode == 0, r.stderr
+    assert calls(d) == ["a", "b", "c"]
+    return d
+
+
+class _R:
+    def __init__(self, code, out, err):
+        self.returncode, self.stdout, self.stderr = code, out, err
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    return lambda *args, cwd: _R(*run_here(capsys, monkeypatch, cwd, *args))
+
+
+def test_killed_run_resumes_and_matches_uninterrupted(tmp_path, reference):
+    write(tmp_path / "p.yaml", PIPELINE)
+    proc = subprocess.Popen(sarpipe_cmd("run", "p.yaml"), cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "b.started").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "step b never started"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)  # b has written its product into the staging folder and waits at the gate
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    out = tmp_path / "out"
+    assert (out / "a.zarr.sarpipe.json").exists()
+    assert not (out / "b.zarr").exists(), "an interrupted step must not leave an output that looks finished"
+    assert list(out.glob(".b.zarr.tmp-*")), "the killed step's staging folder is left behind (then cleaned up)"
+    assert calls(tmp_path) == ["a", "b"]
+
+    (tmp_path / "gate.open").touch()
+    r = run_cli("run", "p.yaml", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert statuses(r.stdout) == {"a": "skipped", "b": "done", "c": "done"}, r.stdout
+    assert calls(tmp_path) == ["a", "b", "b", "c"], "only the unfinished steps ran again"
+    assert not list(out.glob(".*.tmp-*")), "leftovers of the killed run are removed"
+    assert not (out / ".sarpipe.lock").exists()
+    for name in ("a", "b", "c"):
+        assert_same_store(out / f"{name}.zarr", reference / "out" / f"{name}.zarr")
+        mine = json.loads((out / f"{name}.zarr.sarpipe.json").read_text())
+        theirs = json.loads((reference / "out" / f"{name}.zarr.sarpipe.json").read_text())
+        assert mine["fingerprint"] == theirs["fingerprint"]
+
+
+def test_markers_skip_and_rerun_rules(reference, cli):
+    d, out = reference, reference / "out"
+    marker = json.loads((out / "b.zarr.sarpipe.json").read_text())
+    assert marker["stage"] == "scale" and marker["params"]["factor"] == 3.0 and marker["sarpipe_version"] == __version__
+    a_marker = json.loads((out / "a.zarr.sarpipe.json").read_text())
+    assert marker["inputs"]["data"]["fingerprint"] == a_marker["fingerprint"]
+    assert marker["inputs"]["data"]["path"] == str((out / "a.zarr").resolve())
+
+    # unchanged: everything skipped, nothing executes
+    r = cli("run", "p.yaml", cwd=d)
+    assert r.returncode == 0 and statuses(r.stdout) == {"a": "skipped", "b": "skipped", "c": "skipped"}, r.stdout
+    assert calls(d) == ["a", "b", "c"]
+
+    # a changed param reruns that step and what depends on it
+    r = cli("run", "p.yaml", "--set", "steps.b.params.factor=4", cwd=d)
+    assert statuses(r.stdout) == {"a": "skipped", "b": "done", "c": "done"}, r.stdout
+    import xarray as xr
+
+    a = xr.open_zarr(out / "a.zarr", consolidated=False)["echo"].values
+    c = xr.open_zarr(out / "c.zarr", consolidated=False)["echo"].values
+    assert abs(c - a * 4 * -0.5).max() == 0
+
+    # an output modified after it was written is redone
+    chunk = next(p for p in (out / "c.zarr" / "echo").rglob("*") if p.is_file())
+    chunk.write_bytes(chunk.read_bytes())
+    os.utime(chunk, ns=(time.time_ns(), time.time_ns() + 10**9))
+    r = cli("run", "p.yaml", "--set", "steps.b.params.factor=4", "--dry-run", cwd=d)
+    assert r.returncode == 0
+    plan = {ln.split()[0]: ln.split()[2] for ln in r.stdout.splitlines()[2:5]}
+    assert plan == {"a": "skip", "b": "skip", "c": "run"} and "output changed since it was written" in r.stdout, r.stdout
+
+    # --from-step and --restart
+    r = cli("run", "p.yaml", "--set", "steps.b.params.factor=4", "--from-step", "b", cwd=d)
+    assert statuses(r.stdout) == {"a": "skipped", "b": "done", "c": "done"}, r.stdout
+    r = cli("run", "p.yaml", "--set", "steps.b.params.factor=4", "--restart", cwd=d)
+    assert statuses(r.stdout) == {"a": "done", "b": "done", "c": "done"}, r.stdout
+    log = (out / "sarpipe-run.log").read_text()
+    assert "plan a: run (--restart)" in log and "done c in" in log
+    r = cli("run", "p.yaml", "--from-step", "bb", cwd=d)
+    assert r.returncode == 2 and "did you mean 'b'" in r.stderr
+
+
+def test_dry_run_writes_nothing(tmp_path, cli):
+    write(tmp_path / "p.yaml", PIPELINE)
+    r = cli("run", "p.yaml", "--dry-run", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert not (tmp_path / "out").exists()
+    assert "would run 3 step(s), skip 0" in r.stdout
+
+
+def test_failed_step_stops_its_dependents_and_leaves_no_output(tmp_path, cli):
+    write(tmp_path / "p.yaml", PIPELINE.replace("gate: gate.open", "gate: gate.open, gate_timeout: 0.2"))
+    r = cli("run", "p.yaml", cwd=tmp_path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    st = statuses(r.stdout)
+    assert st["a"] == "done" and st["b"] == "failed" and st["c"] == "not", r.stdout
+    assert "TimeoutError: gate gate.open never opened" in r.stdout
+    out = tmp_path / "out"
+    assert not (out / "b.zarr").exists() and not (out / "b.zarr.sarpipe.json").exists()
+    assert not list(out.glob(".*.tmp-*"))
+    assert "Traceback" in (out / "sarpipe-run.log").read_text()
+
+
+def test_lock_refuses_a_second_live_run(tmp_path, cli):
+    write(tmp_path / "p.yaml", PIPELINE)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / ".sarpipe.lock").write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename, "since": "now"}))
+    (tmp_path / "gate.open").touch()
+    r = cli("run", "p.yaml", cwd=tmp_path)
+    assert r.returncode == 2 and "another sarpipe run" in r.stderr

@@ -1,0 +1,242 @@
+"""numba kernels of the range-Doppler algorithm. Small and pure; plain-numpy references live in the tests.
+
+All kernels release the GIL (Dask threads run them side by side) and cache their compilation. The RCMC
+interpolator evaluates the windowed-sinc weights from per-tap polynomials in the fractional position
+(see :mod:`.rcmc`), which lets the tap sums run as SIMD loops over consecutive output samples.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+#: Output samples per vector chunk (accumulators stay in L1).
+_CHUNK = 256
+
+
+@numba.njit(nogil=True, cache=True)
+def lag_one_correlation(block, previous_row):
+    """Sum over the block of ``x[i+1, j] * conj(x[i, j])`` (complex128), including the pair
+    (``previous_row``, first row) when ``previous_row`` is non-empty. Rows are pulses."""
+    n_az, n_rg = block.shape
+    re = 0.0
+    im = 0.0
+    if previous_row.shape[0] == n_rg and n_az > 0:
+        for j in range(n_rg):
+            a = block[0, j]
+            b = previous_row[j]
+            re += a.real * b.real + a.imag * b.imag
+            im += a.imag * b.real - a.real * b.imag
+    for i in range(n_az - 1):
+        for j in range(n_rg):
+            a = block[i + 1, j]
+            b = block[i, j]
+            re += a.real * b.real + a.imag * b.imag
+            im += a.imag * b.real - a.real * b.imag
+    return complex(re, im)
+
+
+@numba.njit(nogil=True, cache=True)
+def _phase_steps(phase_rate, range_spacing, steps_re, steps_im):
+    """steps[l] = exp(1j * phase_rate * range_spacing * l), l < _CHUNK (float64 parts)."""
+    for l in range(steps_re.shape[0]):
+        a = phase_rate * range_spacing * l
+        steps_re[l] = math.cos(a)
+        steps_im[l] = math.sin(a)
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _interpolate_chunk(buf_re, buf_im, base, mu, m, poly, acc_re, acc_im):
+    """acc[l] = sum_t w_t(mu[l]) * buf[base + l + t], l < m, with w_t(u) = sum_k poly[t, k] u^k (u = 2 frac - 1)."""
+    for l in range(m):
+        acc_re[l] = 0.0
+        acc_im[l] = 0.0
+    for t in range(poly.shape[0]):
+        c0 = poly[t, 0]
+        c1 = poly[t, 1]
+        c2 = poly[t, 2]
+        c3 = poly[t, 3]
+        c4 = poly[t, 4]
+        c5 = poly[t, 5]
+        c6 = poly[t, 6]
+        c7 = poly[t, 7]
+        c8 = poly[t, 8]
+        sr = buf_re[base + t: base + t + m]
+        si = buf_im[base + t: base + t + m]
+        for l in range(m):
+            u = mu[l]
+            w = (((((((c8 * u + c7) * u + c6) * u + c5) * u + c4) * u + c3) * u + c2) * u + c1) * u + c0
+            acc_re[l] += w * sr[l]
+            acc_im[l] += w * si[l]
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _resample_row(buf_re, buf_im, out, first_position, scale_minus_one, range_offset, poly,
+                  apply_phase, phase_rate, range_start, range_spacing, gain):
+    """out[j] = sum_t w_t(frac p_j) buf[floor(p_j) - T/2 + 1 + t] with
+    ``p_j = first_position + j + scale_minus_one * (range_offset + j)``; when ``apply_phase`` the result is
+    multiplied by ``gain * exp(1j * phase_rate * (range_start + j * range_spacing))``.
+
+    Runs of outputs with the same ``floor(p_j) - j`` share a contiguous source window, so each run is done in
+    SIMD chunks."""
+    n = out.shape[0]
+    half = poly.shape[0] // 2 - 1
+    q0 = first_position + scale_minus_one * range_offset  # p_j - j = q0 + scale_minus_one * j
+    sm = scale_minus_one
+    mu = np.empty(_CHUNK, dtype=np.float32)
+    acc_re = np.empty(_CHUNK, dtype=np.float32)
+    acc_im = np.empty(_CHUNK, dtype=np.float32)
+    steps_re = np.empty(_CHUNK, dtype=np.float64)
+    steps_im = np.empty(_CHUNK, dtype=np.float64)
+    if apply_phase:
+        _phase_steps(phase_rate, range_spacing, steps_re, steps_im)
+    j0 = 0
+    while j0 < n:
+        q = q0 + sm * j0
+        c = math.floor(q)
+        m = min(_CHUNK, n - j0)
+        for l in range(m):  # shorten the chunk at the first sample whose integer part moves on
+            v = q0 + sm * (j0 + l) - c
+            if v < 0.0 or v >= 1.0:
+                m = max(l, 1)
+                break
+        for l in range(m):
+            v = q0 + sm * (j0 + l) - c
+            mu[l] = np.float32(2.0 * min(max(v, 0.0), 1.0) - 1.0)
+        base = j0 + int(c) - half
+        _interpolate_chunk(buf_re, buf_im, base, mu, m, poly, acc_re, acc_im)
+        if apply_phase:
+            a = phase_rate * (range_start + j0 * range_spacing)
+            p = complex(math.cos(a), math.sin(a)) * gain
+            for l in range(m):
+                pr = p.real * steps_re[l] - p.imag * steps_im[l]
+                pi = p.real * steps_im[l] + p.imag * steps_re[l]
+                out[j0 + l] = complex(acc_re[l] * pr - acc_im[l] * pi, acc_re[l] * pi + acc_im[l] * pr)
+        else:
+            for l in range(m):
+                out[j0 + l] = complex(acc_re[l], acc_im[l])
+        j0 += m
+
+
+@numba.njit(nogil=True, cache=True)
+def _fill_row(src_row, buf_re, buf_im, start):
+    """buf[c] = src_row[(start + c) mod n] (periodic range axis), split into real and imaginary parts."""
+    n = src_row.shape[0]
+    idx = start % n
+    c = 0
+    while c < buf_re.shape[0]:
+        m = min(buf_re.shape[0] - c, n - idx)
+        for l in range(m):
+            v = src_row[idx + l]
+            buf_re[c + l] = v.real
+            buf_im[c + l] = v.imag
+        c += m
+        idx = 0
+
+
+@numba.njit(nogil=True, cache=True)
+def _fill_row_phased(src_row, buf_re, buf_im, start, first_bin, n_total, phase_rate, near_range, range_spacing, gain):
+    """Like :func:`_fill_row`, multiplying buffer column c (range bin ``(first_bin + c) mod n_total``) by
+    ``gain * exp(1j * phase_rate * R_bin)``."""
+    n = src_row.shape[0]
+    steps_re = np.empty(_CHUNK, dtype=np.float64)
+    steps_im = np.empty(_CHUNK, dtype=np.float64)
+    _phase_steps(phase_rate, range_spacing, steps_re, steps_im)
+    idx = start % n
+    g = first_bin % n_total
+    c = 0
+    while c < buf_re.shape[0]:
+        m = min(buf_re.shape[0] - c, n - idx, n_total - g, _CHUNK)
+        a = phase_rate * (near_range + g * range_spacing)
+        p = complex(math.cos(a), math.sin(a)) * gain
+        for l in range(m):
+            v = src_row[idx + l]
+            pr = p.real * steps_re[l] - p.imag * steps_im[l]
+            pi = p.real * steps_im[l] + p.imag * steps_re[l]
+            buf_re[c + l] = v.real * pr - v.imag * pi
+            buf_im[c + l] = v.real * pi + v.imag * pr
+        c += m
+        idx += m
+        if idx == n:
+            idx = 0
+        g += m
+        if g == n_total:
+            g = 0
+
+
+@numba.njit(nogil=True, cache=True)
+def _compress_row(data_row, in_start, out_row, out_start, near_range, range_spacing,
+                  scale_minus_one, phase_rate, gain, halo, poly):
+    n_out = out_row.shape[0]
+    if gain == 0.0:
+        for j in range(n_out):
+            out_row[j] = 0.0
+        return
+    buf_re = np.empty(n_out + 2 * halo, dtype=np.float32)
+    buf_im = np.empty(n_out + 2 * halo, dtype=np.float32)
+    _fill_row(data_row, buf_re, buf_im, in_start)
+    _resample_row(buf_re, buf_im, out_row, float(halo), scale_minus_one, near_range / range_spacing + out_start, poly,
+                  True, phase_rate, near_range + out_start * range_spacing, range_spacing, gain)
+
+
+@numba.njit(nogil=True, cache=True)
+def _decompress_row(data_row, in_start, out_row, out_start, n_total, near_range, range_spacing,
+                    scale_minus_one, phase_rate, gain, halo, poly):
+    n_out = out_row.shape[0]
+    if gain == 0.0:
+        for j in range(n_out):
+            out_row[j] = 0.0
+        return
+    buf_re = np.empty(n_out + 2 * halo, dtype=np.float32)
+    buf_im = np.empty(n_out + 2 * halo, dtype=np.float32)
+    _fill_row_phased(data_row, buf_re, buf_im, in_start, out_start - halo, n_total, phase_rate, near_range,
+                     range_spacing, gain)
+    _resample_row(buf_re, buf_im, out_row, float(halo), scale_minus_one, near_range / range_spacing + out_start, poly,
+                  False, 0.0, 0.0, range_spacing, gain)
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def rcmc_azimuth_compress(data, in_start, out, out_start, n_total, near_range, range_spacing,
+                          scale_minus_one, phase_rate, gain, halo, poly):
+    """Range cell migration correction then azimuth compression of range-Doppler data, row (Doppler bin) by row.
+
+    Range is periodic with ``n_total`` bins (spacing ``range_spacing`` [m], bin 0 at ``near_range`` [m]).
+    ``data`` (n_doppler, n_in): column ``(in_start + c) mod n_in`` holds range bin ``(out_start - halo + c) mod n_total``
+    (pass the whole scene with ``in_start = out_start - halo``, or a block read with its halo and ``in_start = 0``).
+    ``out`` (n_doppler, n_out): column j is range bin ``g = out_start + j``; it may be ``data`` itself (rows are
+    copied first). For Doppler row k, bin g reads the input at range ``R_g * (1 + scale_minus_one[k])`` through
+    the windowed-sinc interpolator ``poly`` and is multiplied by ``gain[k] * exp(1j * phase_rate[k] * R_g)``.
+    Parallel over rows; :func:`rcmc_azimuth_compress_serial` is the same on one thread (for Dask tasks).
+    """
+    for k in numba.prange(data.shape[0]):
+        _compress_row(data[k], in_start, out[k], out_start, near_range, range_spacing,
+                      scale_minus_one[k], phase_rate[k], gain[k], halo, poly)
+
+
+@numba.njit(nogil=True, cache=True)
+def rcmc_azimuth_compress_serial(data, in_start, out, out_start, n_total, near_range, range_spacing,
+                                 scale_minus_one, phase_rate, gain, halo, poly):
+    for k in range(data.shape[0]):
+        _compress_row(data[k], in_start, out[k], out_start, near_range, range_spacing,
+                      scale_minus_one[k], phase_rate[k], gain[k], halo, poly)
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def azimuth_decompress_rcmc(data, in_start, out, out_start, n_total, near_range, range_spacing,
+                            scale_minus_one, phase_rate, gain, halo, poly):
+    """Inverse of :func:`rcmc_azimuth_compress` (same argument layout): multiply each input bin g by
+    ``gain[k] * exp(1j * phase_rate[k] * R_g)``, then resample so that output bin g reads range
+    ``R_g * (1 + scale_minus_one[k])``."""
+    for k in numba.prange(data.shape[0]):
+        _decompress_row(data[k], in_start, out[k], out_start, n_total, near_range, range_spacing,
+                        scale_minus_one[k], phase_rate[k], gain[k], halo, poly)
+
+
+@numba.njit(nogil=True, cache=True)
+def azimuth_decompress_rcmc_serial(data, in_start, out, out_start, n_total, near_range, range_spacing,
+                                   scale_minus_one, phase_rate, gain, halo, poly):
+    for k in range(data.shape[0]):
+        _decompress_row(data[k], in_start, out[k], out_start, n_total, near_range, range_spacing,
+                        scale_minus_one[k], phase_rate[k], gain[k], halo, poly)

@@ -1,0 +1,236 @@
+"""Streaming focusing, Zarr store to Zarr store, with memory bounded by the block size (not the scene size).
+
+1. Range pass: Dask tasks over azimuth blocks read raw pulses, range-compress them and write them to a
+   temporary corner-turn Zarr store (chunks: one azimuth block x ``CORNER_TURN_COLUMNS`` range bins), returning
+   the lag-one correlation sums of the Doppler centroid estimator (the NaN/Inf scan rides on them: a non-finite
+   sample makes its pulse's sums non-finite).
+2. Azimuth pass: tasks over range blocks read all pulses of their block plus a small periodic range halo (the
+   RCMC reach), do azimuth FFT, RCMC + azimuth compression and azimuth IFFT, and write their columns of the
+   output store.
+The output is built under a temporary name and renamed when complete (:func:`sarpipe.atomic.atomic_path`); the
+corner-turn store is a hidden sibling, removed on success and on failure. Tasks run on the current Dask
+scheduler (local threads by default, or a ``dask.distributed`` client; the stores must then be on a shared
+file system). Each task is single-threaded (numba serial kernels, one FFT thread); Dask runs them in parallel.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import dask
+import numpy as np
+import xarray as xr
+import zarr
+
+from ..atomic import atomic_path
+from ..errors import InputError
+from ..model import DIMS, open_raw, open_slc, with_history
+from .doppler import doppler_from_lag_one
+from .geometry import Geometry, check_azimuth_grid
+from .range_compression import (apply_range_filter, range_fft_length, range_filter, range_inverse_filter)
+from .rda import (AzimuthPlan, FocusSettings, azimuth_block, azimuth_plan, complete_settings, resolve_settings,
+                  settings_from_history)
+
+#: Target bytes of one task's input block (complex64); a task holds about three such buffers.
+BLOCK_BYTES = 32 << 20
+#: Range bins per corner-turn chunk: the azimuth pass reads whole chunks, so its halo costs at most one extra
+#: chunk on each side of a block.
+CORNER_TURN_COLUMNS = 256
+#: Azimuth lines per output chunk.
+OUTPUT_AZIMUTH_CHUNK = 1024
+
+
+def _array(store: Path, name: str) -> zarr.Array:
+    return zarr.open_array(store=str(store), path=name, mode="r")
+
+
+def _blocks(n: int, size: int) -> list[tuple[int, int]]:
+    return [(a, min(n, a + size)) for a in range(0, n, size)]
+
+
+# ------------------------------------------------------------------------------------------------ range pass
+
+
+def _range_task(raw_store: str, name: str, a0: int, a1: int, spectrum: np.ndarray, ct_store: str) -> tuple:
+    block = np.ascontiguousarray(_array(Path(raw_store), name)[a0:a1], dtype=np.complex64)
+    out, lag_one = apply_range_filter(block, spectrum, out=block, workers=1)
+    first = out[0].copy()
+    last = out[-1].copy()
+    finite = math.isfinite(lag_one.real) and math.isfinite(lag_one.imag)
+    if out.shape[0] < 2:
+        finite = finite and bool(np.isfinite(first).all())
+    if finite:
+        zarr.open_array(store=ct_store, mode="r+")[a0:a1] = out
+    return lag_one, first, last, finite
+
+
+def _range_pass(raw_store: Path, name: str, n_az: int, n_rg: int, spectrum: np.ndarray, ct_store: Path,
+                rows: int) -> tuple[complex, bool]:
+    zarr.create_array(store=str(ct_store), shape=(n_az, n_rg), chunks=(rows, min(n_rg, CORNER_TURN_COLUMNS)),
+                      dtype=np.complex64, compressors=None, fill_value=0j, zarr_format=3)
+    tasks = [dask.delayed(_range_task, pure=False)(str(raw_store), name, a0, a1, spectrum, str(ct_store))
+             for a0, a1 in _blocks(n_az, rows)]
+    results = dask.compute(*tasks)
+    total = 0j
+    finite = True
+    for i, (lag_one, first, last, ok) in enumerate(results):
+        finite = finite and ok
+        total += lag_one
+        if i > 0:
+            total += complex(np.vdot(results[i - 1][2], first))
+    return total, finite
+
+
+# ---------------------------------------------------------------------------------------------- azimuth pass
+
+
+def _azimuth_task(src_store: str, g0: int, g1: int, plan: AzimuthPlan, geom: Geometry, n_rg: int, inverse: bool,
+                  out_store: str, out_name: str | None) -> None:
+    columns = np.arange(g0 - plan.halo, g1 + plan.halo) % n_rg
+    src = zarr.open_array(store=src_store, mode="r")
+    lo, hi = g0 - plan.halo, g1 + plan.halo
+    if lo >= 0 and hi <= n_rg:
+        data = np.ascontiguousarray(src[:, lo:hi])
+    else:
+        data = np.ascontiguousarray(src.oindex[:, columns])
+    out = azimuth_block(data, plan, geom, n_total=n_rg, out_start=g0, n_out=g1 - g0, in_start=0, inverse=inverse,
+                        workers=1, parallel=False)
+    target = zarr.open_array(store=out_store, path=out_name, mode="r+") if out_name else zarr.open_array(
+        store=out_store, mode="r+")
+    target[:, g0:g1] = out
+
+
+def _range_block_width(n_az: int, halo: int) -> int:
+    width = max(1, BLOCK_BYTES // (8 * n_az) - 2 * halo)
+    if width >= CORNER_TURN_COLUMNS:
+        width -= width % CORNER_TURN_COLUMNS
+    return width
+
+
+# ------------------------------------------------------------------------------------------------- focus
+
+
+def focus_zarr(raw_path: str | os.PathLike, out_path: str | os.PathLike, *, range_window: str = "rect",
+               azimuth_window: str = "rect", doppler_centroid: float | None = None,
+               azimuth_bandwidth: float | None = None, variable: str = "echo") -> Path:
+    """Focus the raw store ``raw_path`` into the SLC store ``out_path`` (see :func:`sarpipe.focus.focus` for the
+    product and the arguments). ``variable`` picks the raw variable to focus (``echo``, or a simulator
+    ground-truth part ``echo_clean``/``rfi``). Validates the input before writing anything; on any error no
+    output and no temporary store remain. Returns ``out_path``."""
+    raw_path, out_path = Path(raw_path), Path(out_path)
+    ds = open_raw(raw_path, check_values=False)
+    if variable not in ds.data_vars:
+        raise InputError(f"no such variable (found {sorted(map(str, ds.data_vars))})",
+                         where=f"{raw_path}: variable '{variable}'")
+    geom = Geometry.from_attrs(ds.attrs, str(raw_path))
+    check_azimuth_grid(ds["azimuth_time"].values, geom.prf, str(raw_path))
+    settings = resolve_settings(ds.attrs, geom, range_window=range_window, azimuth_window=azimuth_window,
+                                doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
+    n_az, n_rg = ds.sizes["azimuth"], ds.sizes["range"]
+    rows = _range_rows(ds, variable, n_rg)
+    ct_store = out_path.parent / f".{out_path.name}.cornerturn-{uuid.uuid4().hex[:8]}"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        spectrum = range_filter(geom, range_fft_length(geom, n_rg), settings.range_window)
+        lag_one, finite = _range_pass(raw_path, variable, n_az, n_rg, spectrum, ct_store, rows)
+        if not finite:
+            raise InputError("contains NaN or Inf samples", where=f"{raw_path}: variable '{variable}'")
+        settings = complete_settings(settings, geom, ds.attrs, doppler_from_lag_one(lag_one, geom.prf))
+        plan = azimuth_plan(geom, n_az, n_rg, settings, inverse=False)
+        attrs = dict(ds.attrs)
+        attrs["doppler_centroid"] = float(settings.doppler_centroid)
+        if variable != "echo":
+            attrs["focused_variable"] = variable
+        template = with_history(_template(ds, "slc", attrs), "focus", settings.record(geom, n_az, n_rg))
+        _write_blocks(template, "slc", out_path, ct_store, plan, geom, n_az, n_rg, inverse=False)
+    finally:
+        shutil.rmtree(ct_store, ignore_errors=True)
+    return out_path
+
+
+def _range_rows(ds: xr.Dataset, variable: str, n_rg: int) -> int:
+    rows = max(1, BLOCK_BYTES // (8 * max(n_rg, 1)))
+    chunks = ds[variable].encoding.get("chunks") or ds[variable].encoding.get("preferred_chunks")
+    if isinstance(chunks, (tuple, list)) and chunks and chunks[0]:
+        stored = int(chunks[0])
+        rows = stored if stored <= 2 * rows else max(d for d in range(1, rows + 1) if stored % d == 0)
+    return min(rows, ds.sizes["azimuth"])
+
+
+def _template(ds: xr.Dataset, name: str, attrs: dict[str, Any]) -> xr.Dataset:
+    import dask.array as da
+
+    shape = (ds.sizes["azimuth"], ds.sizes["range"])
+    data = da.zeros(shape, dtype=np.complex64, chunks=shape)
+    coords = {c: (ds[c].dims, ds[c].values) for c in ("azimuth_time", "slant_range")}
+    return xr.Dataset({name: (DIMS, data)}, coords=coords, attrs=attrs)
+
+
+def _write_blocks(template: xr.Dataset, name: str, out_path: Path, src_store: Path, plan: AzimuthPlan,
+                  geom: Geometry, n_az: int, n_rg: int, *, inverse: bool) -> None:
+    width = min(n_rg, _range_block_width(n_az, plan.halo))
+    encoding = {name: {"chunks": (min(n_az, OUTPUT_AZIMUTH_CHUNK), width), "compressors": None}}
+    with atomic_path(out_path) as tmp:
+        template.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False, encoding=encoding, compute=False)
+        tasks = [dask.delayed(_azimuth_task, pure=False)(str(src_store), g0, g1, plan, geom, n_rg, inverse,
+                                                          str(tmp), name)
+                 for g0, g1 in _blocks(n_rg, width)]
+        dask.compute(*tasks)
+
+
+# ------------------------------------------------------------------------------------------------ defocus
+
+
+def defocus_zarr(slc_path: str | os.PathLike, out_path: str | os.PathLike, *, range_window: str | None = None,
+                 azimuth_window: str | None = None, doppler_centroid: float | None = None,
+                 azimuth_bandwidth: float | None = None) -> Path:
+    """Streaming :func:`sarpipe.focus.defocus`: SLC store to raw store, in two passes through a temporary store
+    (azimuth decompression on range blocks, then range decompression on azimuth blocks). Returns ``out_path``."""
+    slc_path, out_path = Path(slc_path), Path(out_path)
+    ds = open_slc(slc_path)
+    geom = Geometry.from_attrs(ds.attrs, str(slc_path))
+    check_azimuth_grid(ds["azimuth_time"].values, geom.prf, str(slc_path))
+    settings = settings_from_history(ds.attrs, geom, range_window=range_window, azimuth_window=azimuth_window,
+                                     doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
+    if settings.doppler_centroid is None:
+        from .doppler import lag_one_sum
+
+        settings = complete_settings(settings, geom, ds.attrs, doppler_from_lag_one(lag_one_sum(ds["slc"].data), geom.prf))
+    n_az, n_rg = ds.sizes["azimuth"], ds.sizes["range"]
+    plan = azimuth_plan(geom, n_az, n_rg, settings, inverse=True)
+    ct_store = out_path.parent / f".{out_path.name}.cornerturn-{uuid.uuid4().hex[:8]}"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        width = min(n_rg, _range_block_width(n_az, plan.halo))
+        zarr.create_array(store=str(ct_store), shape=(n_az, n_rg), chunks=(min(n_az, OUTPUT_AZIMUTH_CHUNK), width),
+                          dtype=np.complex64, compressors=None, fill_value=0j, zarr_format=3)
+        tasks = [dask.delayed(_azimuth_task, pure=False)(str(slc_path / "slc"), g0, g1, plan, geom, n_rg, True,
+                                                          str(ct_store), None)
+                 for g0, g1 in _blocks(n_rg, width)]
+        dask.compute(*tasks)
+        attrs = dict(ds.attrs)
+        attrs["doppler_centroid"] = float(settings.doppler_centroid)
+        template = with_history(_template(ds, "echo", attrs), "defocus", settings.record(geom, n_az, n_rg))
+        spectrum = range_inverse_filter(geom, range_fft_length(geom, n_rg), settings.range_window)
+        rows = max(1, min(n_az, BLOCK_BYTES // (8 * n_rg)))
+        encoding = {"echo": {"chunks": (rows, n_rg), "compressors": None}}
+        with atomic_path(out_path) as tmp:
+            template.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False, encoding=encoding, compute=False)
+            tasks = [dask.delayed(_range_decompress_task, pure=False)(str(ct_store), a0, a1, spectrum, str(tmp))
+                     for a0, a1 in _blocks(n_az, rows)]
+            dask.compute(*tasks)
+    finally:
+        shutil.rmtree(ct_store, ignore_errors=True)
+    return out_path
+
+
+def _range_decompress_task(src_store: str, a0: int, a1: int, spectrum: np.ndarray, out_store: str) -> None:
+    block = np.ascontiguousarray(zarr.open_array(store=src_store, mode="r")[a0:a1])
+    out, _ = apply_range_filter(block, spectrum, out=block, workers=1)
+    zarr.open_array(store=out_store, path="echo", mode="r+")[a0:a1] = out

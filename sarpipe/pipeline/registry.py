@@ -24,9 +24,22 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from pydantic import BaseModel
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel
 
 ENTRY_POINT_GROUP = "sarpipe.stages"
+
+
+def _absolute(value: str) -> str:
+    import os
+
+    return os.path.abspath(os.path.expandvars(os.path.expanduser(value)))
+
+
+#: Type for stage parameters that name a local file or folder: a relative path is made absolute against the folder
+#: ``sarpipe run`` was started in, when the pipeline is validated, so workers started elsewhere find the same file.
+LocalPath = Annotated[str, AfterValidator(_absolute)]
 
 #: Product kinds a stage can write or accept.
 #: ``raw``: raw-echo Zarr store; ``slc``: focused Zarr store; ``rfi``: RFI detection store (masks);

@@ -21,10 +21,10 @@ import re
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from ..errors import InputError
-from .registry import InputSlot, Stage, StageContext
+from .registry import InputSlot, LocalPath, Stage, StageContext
 
 
 class _Params(BaseModel):
@@ -47,9 +47,19 @@ def simulate_params() -> type[BaseModel]:
         "SimulateParams",
         __base__=_Params,
         config=(config_type, Field(None, description="inline simulator configuration: sensor, scene, targets, noise, rfi, seed, ...")),
-        config_file=(Optional[str], Field(None, description="simulator YAML file (instead of config or a scene input)")),
+        config_file=(Optional[LocalPath], Field(None, description="simulator YAML file (instead of config or a scene input)")),
         seed=(Optional[int], Field(None, description="overrides the configuration's seed")),
+        __validators__={"_files": model_validator(mode="after")(_absolute_scene_files)},
     )
+
+
+def _absolute_scene_files(params: Any) -> Any:
+    """Relative files inside an inline simulator config (extended.file) resolve against the working folder now,
+    not on whichever worker runs the step."""
+    ext = getattr(params.config, "extended", None) if params.config is not None and not isinstance(params.config, dict) else None
+    if ext is not None and not Path(ext.file).is_absolute():
+        ext.file = Path(ext.file).expanduser().absolute()
+    return params
 
 
 def _simulate_check(params: Any, inputs: dict[str, str]) -> list[tuple[tuple, str]]:
@@ -88,7 +98,6 @@ def run_simulate(ctx: StageContext) -> None:
         cfg = load_config(p.config_file)
     else:
         cfg = p.config if isinstance(p.config, SimulationConfig) else _config_from_dict(p.config, "params.config")
-        cfg._base_dir = Path.cwd()
     if p.seed is not None:
         cfg = cfg.model_copy(update={"seed": p.seed})
     ds = simulate(cfg)

@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from sarpipe.pipeline.registry import InputSlot, Stage, StageContext, register
+from sarpipe.pipeline.registry import InputSlot, LocalPath, Stage, StageContext, register
 
 ATTRS = {
     "carrier_frequency": 9.6e9,
@@ -37,15 +37,15 @@ class MakeParams(_P):
     n_azimuth: int = Field(32, gt=0)
     n_range: int = Field(48, gt=0)
     seed: int = 0
-    calls_log: Optional[str] = None
+    calls_log: Optional[LocalPath] = None
 
 
 class ScaleParams(_P):
     factor: float = 2.0
-    started_file: Optional[str] = None
-    gate: Optional[str] = Field(None, description="wait until this file exists")
+    started_file: Optional[LocalPath] = None
+    gate: Optional[LocalPath] = Field(None, description="wait until this file exists")
     gate_timeout: float = 120.0
-    calls_log: Optional[str] = None
+    calls_log: Optional[LocalPath] = None
 
 
 def _log_call(path: str | None, step: str) -> None:
@@ -85,7 +85,7 @@ def scale(ctx: StageContext) -> None:
         t0 = time.monotonic()
         while not Path(p.gate).exists():
             if time.monotonic() - t0 > p.gate_timeout:
-                raise TimeoutError(f"gate {p.gate} never opened")
+                raise TimeoutError(f"gate {Path(p.gate).name} never opened")
             time.sleep(0.05)
 
 
@@ -96,6 +96,12 @@ def gpu_probe(ctx: StageContext) -> None:
 
     ds = open_dataset(ctx.path("data")).load()
     ds.attrs["ran_on"] = _worker_name()
+    try:
+        from distributed import get_worker
+
+        ds.attrs["worker_name"] = str(get_worker().name)
+    except (ImportError, ValueError):
+        ds.attrs["worker_name"] = None
     ds.attrs["device"] = ctx.device
     save_dataset(ds, ctx.output)
 

@@ -85,9 +85,9 @@ class RFISource(BaseModel):
     frequency: Optional[Range] = None
     #: occupied bandwidth [Hz] (narrowband: width of the slow sweep, 0 = pure tone)
     bandwidth: Range = 0.0
-    #: chirp: period of the sawtooth sweep [s]; None: the radar pulse duration times 0.5..2
+    #: chirp: period of the sawtooth sweep [s]; None: 0.5..4 receive windows (``n_range / fs``)
     sweep_time: Optional[Range] = None
-    #: sinfm: modulation frequency f_m [Hz]; None: 5..20 periods per receive window
+    #: sinfm: modulation frequency f_m [Hz]; None: 0.25..1.5 periods per receive window
     modulation_frequency: Optional[Range] = None
     #: relative power of each emitter of this family (before the SIR scaling); a range gives a spread
     power: Range = (0.5, 2.0)
@@ -128,6 +128,8 @@ class RFIBursts(BaseModel):
     length: IntRange = (64, 256)
     #: fraction of the pulses inside a burst on which the RFI is actually on (intermittent emitters)
     duty: float = Field(1.0, gt=0.0, le=1.0)
+    #: pulses kept free of bursts at each end of the scene
+    margin: int = Field(0, ge=0)
 
     @field_validator("count", "length")
     @classmethod
@@ -228,8 +230,11 @@ class RFIConfig(BaseModel):
 # --------------------------------------------------------------------------------------------- emitters
 
 
-def resolve_sources(cfg: RFIConfig, attrs: dict, rng: np.random.Generator) -> list[dict[str, Any]]:
-    """Draw the concrete emitters (kind, frequency [Hz], bandwidth [Hz], sweep/modulation, relative power)."""
+def resolve_sources(cfg: RFIConfig, attrs: dict, rng: np.random.Generator, window: float) -> list[dict[str, Any]]:
+    """Draw the concrete emitters (kind, frequency [Hz], bandwidth [Hz], sweep/modulation, relative power).
+
+    ``window``: length of the receive window [s] (n_range / fs), the time scale of the default sweeps.
+    """
     band = chirp_bandwidth(attrs)
     fs = float(attrs["range_sampling_rate"])
     usable = min(band, fs)
@@ -244,14 +249,13 @@ def resolve_sources(cfg: RFIConfig, attrs: dict, rng: np.random.Generator) -> li
                 f0 = _draw(rng, fam.frequency)
             em: dict[str, Any] = {"kind": fam.kind, "frequency": f0, "bandwidth": bw,
                                   "power": _draw(rng, fam.power), "phase": float(rng.uniform(0, 2 * np.pi))}
-            tp = float(attrs["pulse_duration"])
             if fam.kind == "chirp":
-                em["sweep_time"] = _draw(rng, fam.sweep_time) if fam.sweep_time is not None else tp * float(rng.uniform(0.5, 2.0))
+                em["sweep_time"] = _draw(rng, fam.sweep_time) if fam.sweep_time is not None else window * float(rng.uniform(0.5, 4.0))
                 em["sweep_offset"] = float(rng.uniform(0, em["sweep_time"]))
                 em["sweep_sign"] = float(rng.choice([-1.0, 1.0]))
             elif fam.kind == "sinfm":
                 em["modulation_frequency"] = (
-                    _draw(rng, fam.modulation_frequency) if fam.modulation_frequency is not None else float(rng.uniform(5, 20)) / tp
+                    _draw(rng, fam.modulation_frequency) if fam.modulation_frequency is not None else float(rng.uniform(0.25, 1.5)) / window
                 )
             out.append(em)
     return out
@@ -293,10 +297,11 @@ def _on_pulses(cfg: RFIConfig, n_az: int, rng: np.random.Generator) -> np.ndarra
         return on
     bursts = cfg.bursts or RFIBursts()
     n = _draw_int(rng, bursts.count)
+    lo_free, hi_free = (bursts.margin, n_az - bursts.margin) if n_az > 2 * bursts.margin else (0, n_az)
     for _ in range(n):
-        length = min(_draw_int(rng, bursts.length), n_az)
+        length = min(_draw_int(rng, bursts.length), hi_free - lo_free)
         for _attempt in range(50):  # place without overlap when there is room
-            start = int(rng.integers(0, n_az - length + 1))
+            start = int(rng.integers(lo_free, hi_free - length + 1))
             if not on[max(start - 1, 0):start + length + 1].any():
                 break
         seg = np.ones(length, dtype=bool)
@@ -319,7 +324,7 @@ def add_rfi(ds: xr.Dataset, cfg: RFIConfig | dict, rng: np.random.Generator) -> 
     attrs = dict(ds.attrs)
     echo = np.asarray(ds["echo"].values)
     n_az, n_rg = echo.shape
-    emitters = resolve_sources(cfg, attrs, rng)
+    emitters = resolve_sources(cfg, attrs, rng, n_rg / float(attrs["range_sampling_rate"]))
     sir_db = _draw(rng, cfg.resolved_sir())
     on = _on_pulses(cfg, n_az, rng)
 
@@ -329,7 +334,7 @@ def add_rfi(ds: xr.Dataset, cfg: RFIConfig | dict, rng: np.random.Generator) -> 
         az_time = np.asarray(ds["azimuth_time"].values, dtype=np.float64)
         tau = 2.0 * np.asarray(ds["slant_range"].values, dtype=np.float64) / SPEED_OF_LIGHT
         t_rel = tau - tau[0]
-        window = n_rg / float(attrs["range_sampling_rate"])
+        window = n_rg / float(attrs["range_sampling_rate"])  # receive window [s]
         amps = np.sqrt(np.array([em["power"] for em in emitters], dtype=np.float64))
         # rect(t): each emitter is on over a random part of the receive window, fixed per emitter
         gates = []

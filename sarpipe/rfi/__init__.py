@@ -1,0 +1,1 @@
+"""RFI chain: detection in the focused image, image -> pulse mapping, pulse-wise STFT, cleanup stages, metrics."""

@@ -107,7 +107,11 @@ class ExtendedConfig(_Strict):
 
     file: Path = Field(description=".npy (complex or real) or an image readable by pillow (png, tif, ...)")
     scale: float = Field(1.0, ge=0, description="multiplies the reflectivity")
-    random_phase: bool = Field(True, description="give real-valued maps a uniform random phase (speckle)")
+    speckle: bool = Field(
+        True,
+        description="real maps are mean amplitudes: multiply each pixel by a circular complex Gaussian of unit "
+        "power (fully developed speckle); false keeps them real",
+    )
     azimuth_offset: int = Field(0, ge=0, description="pulse index of the map's first row")
     range_offset: int = Field(0, ge=0, description="range sample of the map's first column")
 

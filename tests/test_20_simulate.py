@@ -330,3 +330,18 @@ def test_extended_map_must_fit_and_be_readable(tmp_path):
     np.save(tmp_path / "nan.npy", np.full((4, 4), np.nan))
     with pytest.raises(InputError, match="NaN"):
         simulate({**EXT_BASE, "extended": {"file": str(tmp_path / "nan.npy")}})
+
+
+@pytest.mark.parametrize("name", ["point_targets.yaml", "sentinel1_squint.yaml", "minisar_rfi.yaml"])
+def test_example_configs_are_valid(name):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / name
+    cfg = load_config(path)
+    attrs, n_az, n_rg, _ = scene_attrs(cfg)
+    # every example target lies inside its scene
+    dr = C / (2 * attrs["range_sampling_rate"])
+    for t in cfg.targets:
+        r = t.range_index if t.range_index is not None else (t.slant_range - attrs["near_range"]) / dr
+        a = t.azimuth_index if t.azimuth_index is not None else t.azimuth_time * attrs["prf"]
+        assert 0 <= r < n_rg and 0 <= a < n_az

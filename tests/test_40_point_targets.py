@@ -7,8 +7,8 @@ squinted (Doppler centroid 0.35 PRF), for the C-band and X-band presets. Against
 Scenes are the smallest that hold one synthetic aperture (plus the squint offset) and one chirp. The fast C-band
 rect cases shorten the Sentinel-1 pulse to 10 us (same 87.6 MHz band) so the swath stays small; the full preset
 runs in the hamming cases and the ``slow`` rect cases. Window theory assumes a rectangular spectrum, i.e. a large time-bandwidth product: the
-X-band hamming case uses a 4 us pulse (TBP 1200) because the preset's 1 us pulse (TBP 300) raises the range
-sidelobes of a matched filter by ~0.5 dB (docs/quality.md, "finite TBP").
+X-band hamming case uses an 8 us pulse (TBP 2400) because the preset's 1 us pulse (TBP 300) raises the range
+sidelobes of a matched filter by ~0.5 dB (docs/quality.md, "finite time-bandwidth product").
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ SQUINT = 0.35  # Doppler centroid as a fraction of the PRF
 CASES = {
     # name: (sensor overrides, n_azimuth, n_range)
     "X": ({"preset": "minisar"}, 1024, 1024),
-    "X-long": ({"preset": "minisar", "pulse_duration": 4e-6, "chirp_rate": 300e6 / 4e-6}, 1024, 2048),
+    "X-long": ({"preset": "minisar", "pulse_duration": 8e-6, "chirp_rate": 300e6 / 8e-6}, 1024, 4096),
     "C-short": ({"preset": "sentinel1_sm", "pulse_duration": 10e-6, "chirp_rate": 87.6e6 / 10e-6}, 2048, 2048),
     "C": ({"preset": "sentinel1_sm"}, 2048, 6144),
 }
@@ -88,19 +88,12 @@ def test_rect_point_targets_match_theory(case, squint):
     check(case, squint, "rect")
 
 
-RCMC_TAPS_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="focus: the 16-tap RCMC interpolator raises the azimuth PSLR of the hamming:0.75 response by ~0.2 dB "
-    "at the S1 band fraction (B/fs = 0.88): measured -20.84 dB vs -21.21 dB theory; with 32 taps -21.0 dB (passes)",
-)
-
-
 @pytest.mark.parametrize(
     "case,squint",
     [
         ("X-long", 0.0),
         ("X-long", SQUINT),
-        pytest.param("C", 0.0, marks=RCMC_TAPS_XFAIL),
+        ("C", 0.0),
         ("C", SQUINT),
     ],
     ids=["X-broadside", "X-squint", "C-broadside", "C-squint"],

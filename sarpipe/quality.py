@@ -462,10 +462,13 @@ def _plot(results: Sequence[PointTargetResult], rows: Sequence[Mapping[str, Any]
     FigureCanvasAgg(fig)
     for k, (res, row) in enumerate(zip(results, rows)):
         ax = fig.add_subplot(n, 3, 3 * k + 1)
-        ax.imshow(np.maximum(res.chip_power_db, -40), cmap="viridis", aspect="auto", origin="lower")
-        ax.set_title(f"target {row['target']}: oversampled chip [dB]")
-        ax.set_xlabel("range (oversampled)")
-        ax.set_ylabel("azimuth (oversampled)")
+        a0, r0 = res.chip_origin
+        n = res.chip_power_db.shape[0] / OVERSAMPLING
+        ax.imshow(np.maximum(res.chip_power_db, -40), cmap="viridis", aspect="auto", origin="lower",
+                  extent=(r0, r0 + n, a0, a0 + n))
+        ax.set_title(f"target {row['target']}: chip, {OVERSAMPLING}x oversampled [dB]")
+        ax.set_xlabel("range sample")
+        ax.set_ylabel("azimuth sample")
         for j, (name, cut) in enumerate((("range", res.range_cut_db), ("azimuth", res.azimuth_cut_db))):
             ax = fig.add_subplot(n, 3, 3 * k + 2 + j)
             x = (np.arange(cut.size) - np.argmax(cut)) / OVERSAMPLING

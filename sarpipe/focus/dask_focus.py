@@ -37,8 +37,10 @@ from .range_compression import (apply_range_filter, range_fft_length, range_filt
 from .rda import (AzimuthPlan, FocusSettings, azimuth_block, azimuth_plan, complete_settings, resolve_settings,
                   settings_from_history)
 
-#: Target bytes of one task's input block (complex64); a task holds about three such buffers.
-BLOCK_BYTES = 32 << 20
+#: Target bytes of one task's input block (complex64) in the range pass (azimuth blocks) and in the azimuth
+#: pass (range blocks, all pulses); a task holds two to three such buffers.
+RANGE_BLOCK_BYTES = 32 << 20
+AZIMUTH_BLOCK_BYTES = 64 << 20
 #: Range bins per corner-turn chunk: the azimuth pass reads whole chunks, so its halo costs at most one extra
 #: chunk on each side of a block.
 CORNER_TURN_COLUMNS = 256
@@ -107,7 +109,7 @@ def _azimuth_task(src_store: str, g0: int, g1: int, plan: AzimuthPlan, geom: Geo
 
 
 def _range_block_width(n_az: int, halo: int) -> int:
-    width = max(1, BLOCK_BYTES // (8 * n_az) - 2 * halo)
+    width = max(1, AZIMUTH_BLOCK_BYTES // (8 * n_az) - 2 * halo)
     if width >= CORNER_TURN_COLUMNS:
         width -= width % CORNER_TURN_COLUMNS
     return width
@@ -155,7 +157,7 @@ def focus_zarr(raw_path: str | os.PathLike, out_path: str | os.PathLike, *, rang
 
 
 def _range_rows(ds: xr.Dataset, variable: str, n_rg: int) -> int:
-    rows = max(1, BLOCK_BYTES // (8 * max(n_rg, 1)))
+    rows = max(1, RANGE_BLOCK_BYTES // (8 * max(n_rg, 1)))
     chunks = ds[variable].encoding.get("chunks") or ds[variable].encoding.get("preferred_chunks")
     if isinstance(chunks, (tuple, list)) and chunks and chunks[0]:
         stored = int(chunks[0])
@@ -218,7 +220,7 @@ def defocus_zarr(slc_path: str | os.PathLike, out_path: str | os.PathLike, *, ra
         attrs["doppler_centroid"] = float(settings.doppler_centroid)
         template = with_history(_template(ds, "echo", attrs), "defocus", settings.record(geom, n_az, n_rg))
         spectrum = range_inverse_filter(geom, range_fft_length(geom, n_rg), settings.range_window)
-        rows = max(1, min(n_az, BLOCK_BYTES // (8 * n_rg)))
+        rows = max(1, min(n_az, RANGE_BLOCK_BYTES // (8 * n_rg)))
         encoding = {"echo": {"chunks": (rows, n_rg), "compressors": None}}
         with atomic_path(out_path) as tmp:
             template.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False, encoding=encoding, compute=False)

@@ -108,7 +108,8 @@ def apply_range_filter(pulses: np.ndarray, spectrum: np.ndarray, out: np.ndarray
     for a0 in range(0, n_az, rows):
         a1 = min(n_az, a0 + rows)
         spec = scipy.fft.fft(pulses[a0:a1], n=n_fft, axis=1, workers=workers)
-        spec *= spectrum
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf input: reported by the caller's scan
+            spec *= spectrum
         block = scipy.fft.ifft(spec, axis=1, workers=workers, overwrite_x=True)
         out[a0:a1] = block[:, :n_rg]
         accumulator += kernels.lag_one_correlation(out[a0:a1], prev)

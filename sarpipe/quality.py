@@ -463,9 +463,9 @@ def _plot(results: Sequence[PointTargetResult], rows: Sequence[Mapping[str, Any]
     for k, (res, row) in enumerate(zip(results, rows)):
         ax = fig.add_subplot(n, 3, 3 * k + 1)
         a0, r0 = res.chip_origin
-        n = res.chip_power_db.shape[0] / OVERSAMPLING
+        size = res.chip_power_db.shape[0] / OVERSAMPLING
         ax.imshow(np.maximum(res.chip_power_db, -40), cmap="viridis", aspect="auto", origin="lower",
-                  extent=(r0, r0 + n, a0, a0 + n))
+                  extent=(r0, r0 + size, a0, a0 + size))
         ax.set_title(f"target {row['target']}: chip, {OVERSAMPLING}x oversampled [dB]")
         ax.set_xlabel("range sample")
         ax.set_ylabel("azimuth sample")

@@ -174,53 +174,178 @@ def run_focus(ctx: StageContext) -> None:
 
 
 def _rfi_methods() -> list[str]:
-    try:
-        from ..rfi.stages import stage_names
-    except ImportError:  # pragma: no cover
-        return ["notch", "esf"]
+    from ..rfi.stages import stage_names
+
     return list(stage_names())
 
 
-class DetectParams(_Params):
-    pfa: float = Field(1e-3, gt=0, lt=1, description="false-alarm probability of the image-domain detector")
+@functools.cache
+def detection_params() -> type[BaseModel]:
+    """Pydantic mirror of ``sarpipe.rfi.clean.DetectionSettings`` (same names and defaults, checked types)."""
+    import dataclasses
+    import typing
+
+    from ..rfi.clean import DetectionSettings
+
+    hints = typing.get_type_hints(DetectionSettings)
+    fields = {f.name: (hints[f.name], Field(f.default)) for f in dataclasses.fields(DetectionSettings)}
+    return create_model("DetectionParams", __base__=_Params,
+                        __doc__="Detection settings (sarpipe.rfi.clean.DetectionSettings; see docs/rfi.md).", **fields)
+
+
+def _settings(params: BaseModel) -> Any:
+    from ..rfi.clean import DetectionSettings
+
+    return DetectionSettings(**params.model_dump())
+
+
+def _pack(obj: Any, prefix: str, n_az: int, n_rg: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """A detection dataclass as (variables, attrs, layout): arrays become variables, the rest attrs."""
+    import dataclasses
+
+    import numpy as np
+
+    variables, attrs, layout = {}, {}, {}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        key = f"{prefix}{f.name}"
+        if isinstance(v, np.ndarray):
+            if v.shape == (n_az, n_rg):
+                dims: tuple[str, ...] = ("azimuth", "range")
+            elif v.ndim == 1 and len(v) in (n_az, n_rg):
+                dims = ("azimuth",) if len(v) == n_az else ("range",)
+            else:
+                dims = tuple(f"{key}_{i}" for i in range(v.ndim))
+            variables[key] = (dims, v)
+            layout[f.name] = "variable"
+        elif dataclasses.is_dataclass(v):
+            attrs[key] = dataclasses.asdict(v)
+            layout[f.name] = f"dataclass:{type(v).__module__}:{type(v).__qualname__}"
+        else:
+            attrs[key] = v
+            layout[f.name] = "attr"
+    return variables, attrs, layout
+
+
+def _unpack(cls: type, ds: Any, prefix: str, layout: dict[str, str]) -> Any:
+    import dataclasses
+    import importlib
+
+    import numpy as np
+
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        kind = layout.get(f.name)
+        key = f"{prefix}{f.name}"
+        if kind is None:
+            raise InputError(f"detection store lacks {key!r} (written by another sarpipe version); rerun the detect_rfi step")
+        if kind == "variable":
+            kwargs[f.name] = np.asarray(ds[key].values)
+        elif kind.startswith("dataclass:"):
+            _, mod, name = kind.split(":")
+            kwargs[f.name] = getattr(importlib.import_module(mod), name)(**ds.attrs[key])
+        else:
+            kwargs[f.name] = ds.attrs[key]
+    return cls(**kwargs)
+
+
+def _detection_schema() -> list[str]:
+    """Field names of the detection result classes: a change re-runs detect_rfi (its stored layout changes)."""
+    import dataclasses
+
+    from ..rfi.detect import ImageDetection
+    from ..rfi.pulses import ApertureGeometry, PulseMapping
+
+    return [f"{c.__name__}.{f.name}" for c in (ImageDetection, PulseMapping, ApertureGeometry) for f in dataclasses.fields(c)]
 
 
 def run_detect_rfi(ctx: StageContext) -> None:
-    """Find RFI in the focused image and the echo pulses that built the affected lines."""
-    from ..model import open_slc, save_dataset
-    from ..rfi import detect as det  # type: ignore[attr-defined]
+    """Find RFI in the focused image and the echo pulses that built the affected lines (rfi_image_mask, rfi_pulses)."""
+    import numpy as np
+    import xarray as xr
 
-    slc = open_slc(ctx.path("slc"))
-    out = det.detect_dataset(slc, pfa=ctx.params.pfa)  # type: ignore[attr-defined]
-    save_dataset(out, ctx.output)
+    from ..model import DIMS, open_raw, open_slc, save_dataset, with_history
+    from ..rfi.clean import detect
+
+    raw, slc = open_raw(ctx.path("raw")).load(), open_slc(ctx.path("slc")).load()
+    det = detect(raw, slc, _settings(ctx.params))
+    n_az, n_rg = raw["echo"].shape
+    iv, ia, il = _pack(det.image, "image_", n_az, n_rg)
+    mv, ma, ml = _pack(det.mapping, "mapping_", n_az, n_rg)
+    ds = xr.Dataset(
+        {"rfi_image_mask": (DIMS, np.asarray(det.rfi_image_mask, bool)), "rfi_pulses": (("azimuth",), np.asarray(det.rfi_pulses, bool)),
+         **iv, **mv},
+        coords={k: slc.coords[k] for k in ("azimuth_time", "slant_range")},
+        attrs={**raw.attrs, **ia, **ma, "rfi_detection_layout": {"image": il, "mapping": ml}},
+    )
+    ctx.log.info("RFI on %d image lines, %d pulses flagged", int(np.count_nonzero(det.image.lines)), int(np.count_nonzero(det.rfi_pulses)))
+    save_dataset(with_history(ds, "rfi_detect", ctx.params.model_dump()), ctx.output)
 
 
-class CleanParams(_Params):
-    method: str = Field("notch", description="cleanup method (sarpipe.rfi stages): notch, esf, and any registered learned stage")
-    options: dict[str, Any] = Field(default_factory=dict, description="the method's own parameters")
+def detection_from_store(ds: Any) -> Any:
+    """Rebuild ``sarpipe.rfi.clean.RFIDetection`` from a ``detect_rfi`` output store."""
+    from ..rfi.clean import RFIDetection
+    from ..rfi.detect import ImageDetection
+    from ..rfi.pulses import PulseMapping
 
-    @field_validator("method")
-    @classmethod
-    def _known(cls, v: str) -> str:
+    layout = ds.attrs.get("rfi_detection_layout")
+    if not isinstance(layout, dict):
+        raise InputError("not a detect_rfi output (no 'rfi_detection_layout' attribute)")
+    return RFIDetection(_unpack(ImageDetection, ds, "image_", layout["image"]), _unpack(PulseMapping, ds, "mapping_", layout["mapping"]), None)
+
+
+@functools.cache
+def clean_params() -> type[BaseModel]:
+    def _known(v: str) -> str:
         names = _rfi_methods()
         if v not in names:
             raise ValueError(f"unknown cleanup method {v!r}; available: {', '.join(names)}")
         return v
 
+    def _options(m: Any) -> Any:
+        from ..rfi import stages as rs
+
+        rs._builtin()
+        factory = rs._STAGES.get(m.method)  # loaded methods: check option names now; lazy ones when they run
+        if factory is not None and m.options:
+            import inspect
+
+            try:
+                sig = inspect.signature(factory)
+            except (TypeError, ValueError):
+                return m
+            if not any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+                bad = [k for k in m.options if k not in sig.parameters]
+                if bad:
+                    raise ValueError(f"cleanup method {m.method!r} has no option {', '.join(map(repr, bad))} "
+                                     f"(its options: {', '.join(sig.parameters)})")
+        return m
+
+    return create_model(
+        "CleanParams", __base__=_Params,
+        method=(str, Field("notch", description=f"cleanup method: {', '.join(_rfi_methods())} (and any registered later)")),
+        options=(dict[str, Any], Field(default_factory=dict, description="the method's own parameters")),
+        sr=(Optional[float], Field(None, gt=1, description="wrap the method with the super-resolution model at this factor")),
+        detection=(detection_params(), Field(default_factory=detection_params(), description="detection settings (when no detection input is given)")),
+        __validators__={"_method": field_validator("method")(classmethod(lambda cls, v: _known(v))),
+                        "_opts": model_validator(mode="after")(_options)},
+    )
+
 
 def run_clean_rfi(ctx: StageContext) -> None:
-    """Clean the RFI-contaminated pulses (STFT, cleanup method, ISTFT); only those pulses change."""
-    from ..model import open_raw, save_dataset
-    from ..rfi import clean as rfi_clean  # type: ignore[attr-defined]
+    """Clean the RFI-contaminated pulses (STFT, cleanup method, ISTFT); all other pulses pass through bit for bit."""
+    import xarray as xr
 
-    raw = open_raw(ctx.path("raw"))
-    detection = None
-    if ctx.has("detection"):
-        import xarray as xr
+    from ..model import open_raw, open_slc, save_dataset
+    from ..rfi.clean import clean
 
-        detection = xr.open_zarr(ctx.path("detection"), consolidated=False)
-    out = rfi_clean.clean_dataset(raw, method=ctx.params.method, detection=detection, **ctx.params.options)  # type: ignore[attr-defined]
-    save_dataset(out, ctx.output)
+    p = ctx.params
+    raw = open_raw(ctx.path("raw")).load()
+    detection = detection_from_store(xr.open_zarr(ctx.path("detection"), consolidated=False).load()) if ctx.has("detection") else None
+    slc = open_slc(ctx.path("slc")).load() if ctx.has("slc") and detection is None else None
+    res = clean(raw, p.method, params=p.options, sr=p.sr, slc=slc, detection=detection, settings=_settings(p.detection))
+    ctx.log.info("cleaned %d pulses with %s", int(res.detection.rfi_pulses.sum()), p.method)
+    save_dataset(res.raw, ctx.output)
 
 
 # --------------------------------------------------------------------------------------------- export
@@ -269,7 +394,8 @@ def run_export(ctx: StageContext) -> None:
 
 
 class ReportParams(_Params):
-    point_targets: bool = Field(True, description="analyse the simulator's point targets (IRW, PSLR, ISLR, position) when there are any")
+    point_targets: list[Literal["interfered", "cleaned", "reference"]] = Field(
+        ["cleaned"], description="images whose simulated point targets are analysed (IRW, PSLR, ISLR, position vs. theory)")
     figure: bool = Field(True, description="write comparison.png (reference / interfered / cleaned, one dB scale)")
     dynamic_range_db: float = Field(50.0, gt=0, description="figure: dB range shown")
     max_size: int = Field(768, ge=16, description="figure: longest side of each panel in pixels")
@@ -287,8 +413,8 @@ def run_report(ctx: StageContext) -> None:
     from ..rfi import metrics as m
 
     p: ReportParams = ctx.params  # type: ignore[assignment]
-    images = {k: xr.open_zarr(ctx.path(k), consolidated=False) for k in ("interfered", "cleaned", "reference") if ctx.has(k)}
-    raws = {k: xr.open_zarr(ctx.path(k), consolidated=False) for k in ("raw", "cleaned_raw") if ctx.has(k)}
+    images = {k: xr.open_zarr(ctx.path(k), consolidated=False).load() for k in ("interfered", "cleaned", "reference") if ctx.has(k)}
+    raws = {k: xr.open_zarr(ctx.path(k), consolidated=False).load() for k in ("raw", "cleaned_raw") if ctx.has(k)}
     result: dict[str, Any] = {"inputs": {k: v.ref for k, v in ctx.inputs.items()}}
     amp = {k: np.asarray(v["slc"].values) for k, v in images.items()}
     if "reference" in amp:
@@ -318,15 +444,11 @@ def run_report(ctx: StageContext) -> None:
                 result["pulse_extra_fraction"] = _finite(m.pulse_extra_fraction(flagged, truth))
                 result["cleaned_pulses"] = int(flagged.sum())
     ctx.output.mkdir(parents=True)
-    targets_src = images.get("cleaned") or images.get("interfered") or images.get("reference")
-    if p.point_targets and targets_src is not None and targets_src.attrs.get("point_targets"):
+    chosen = [k for k in p.point_targets if k in images and images[k].attrs.get("point_targets")]
+    if chosen:
         from ..quality import point_target_report
 
-        pt: dict[str, Any] = {}
-        for k, ds in images.items():
-            rows = point_target_report(ds, out_dir=ctx.output / f"point_targets_{k}")
-            pt[k] = rows
-        result["point_targets"] = pt
+        result["point_targets"] = {k: point_target_report(images[k], out_dir=ctx.output / f"point_targets_{k}") for k in chosen}
     if p.figure and images:
         _comparison_figure(images, ctx.output / "comparison.png", p)
         result["figure"] = "comparison.png"
@@ -346,16 +468,20 @@ def _comparison_figure(images: dict[str, Any], path: Path, p: ReportParams) -> N
     order = [k for k in ("reference", "interfered", "cleaned") if k in images]
     dbs = {k: multilook_db(images[k], "slc", max_size=p.max_size) for k in order}
     top = top_db(dbs[order[0]])
-    fig = Figure(figsize=(4.2 * len(order), 4.4))
+    fig = Figure(figsize=(4.0 * len(order) + 1.0, 5.0), layout="constrained")
     FigureCanvasAgg(fig)
-    titles = {"reference": "focused clean echo (truth)", "interfered": "interfered", "cleaned": "cleaned"}
-    for i, k in enumerate(order):
-        ax = fig.add_subplot(1, len(order), i + 1)
-        im = ax.imshow(dbs[k], cmap="gray", vmin=top - p.dynamic_range_db, vmax=top, aspect="auto", interpolation="nearest")
+    titles = {"reference": "clean echo focused (truth)", "interfered": "interfered", "cleaned": "cleaned"}
+    axes = fig.subplots(1, len(order), sharex=True, sharey=True, squeeze=False)[0]
+    for ax, k in zip(axes, order):
+        ds = images[k]
+        rg = ds["slant_range"].values / 1e3
+        az = ds["azimuth_time"].values
+        im = ax.imshow(dbs[k], cmap="gray", vmin=top - p.dynamic_range_db, vmax=top, aspect="auto", interpolation="nearest",
+                       extent=(rg[0], rg[-1], az[-1], az[0]))
         ax.set_title(titles[k])
-        ax.set_xlabel("slant range (multilooked samples)")
-        ax.set_ylabel("azimuth (multilooked lines)")
-    fig.colorbar(im, ax=fig.axes, label="intensity [dB]", shrink=0.8)
+        ax.set_xlabel("slant range [km]")
+    axes[0].set_ylabel("azimuth time [s]")
+    fig.colorbar(im, ax=list(axes), label="intensity [dB], one scale for all", shrink=0.9)
     tmp = path.with_name(f".{path.name}.tmp")
     fig.savefig(tmp, dpi=100, format="png")
     tmp.replace(path)
@@ -394,10 +520,13 @@ BUILTIN_STAGES: list[Stage] = [
     Stage("simulate", run_simulate, simulate_params, inputs=(InputSlot("scene", ("scene",), required=False, help="a simulated catalog entry"),),
           output="raw", help=run_simulate.__doc__ or "", check=_simulate_check, fingerprint_extra=_simulate_fingerprint),
     Stage("focus", run_focus, FocusParams, inputs=(InputSlot("raw", _RAWISH),), output="slc", help=run_focus.__doc__ or ""),
-    Stage("detect_rfi", run_detect_rfi, DetectParams, inputs=(InputSlot("slc", ("slc",)),), output="rfi",
-          help=run_detect_rfi.__doc__ or ""),
-    Stage("clean_rfi", run_clean_rfi, CleanParams,
-          inputs=(InputSlot("raw", _RAWISH), InputSlot("detection", ("rfi",), required=False, help="from detect_rfi; else detected here")),
+    Stage("detect_rfi", run_detect_rfi, detection_params,
+          inputs=(InputSlot("raw", _RAWISH), InputSlot("slc", ("slc",), help="the focused image of raw")),
+          output="rfi", help=run_detect_rfi.__doc__ or "", fingerprint_extra=lambda params: _detection_schema()),
+    Stage("clean_rfi", run_clean_rfi, clean_params,
+          inputs=(InputSlot("raw", _RAWISH),
+                  InputSlot("detection", ("rfi",), required=False, help="from detect_rfi (else detected here)"),
+                  InputSlot("slc", ("slc",), required=False, help="focused image of raw, used to detect when no detection is given")),
           output="raw", help=run_clean_rfi.__doc__ or ""),
     Stage("export", run_export, ExportParams,
           inputs=(InputSlot("image", ("slc", "raw", "zarr")), InputSlot("reference", ("slc", "raw", "zarr"), required=False, help="quicklook uses its dB scale")),

@@ -17,7 +17,7 @@ import pytest
 import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).parent / "plugins"))
-from pipeline_testing import assert_same_store, env, run_cli, sarpipe_cmd, write  # noqa: E402
+from pipeline_testing import BATCH, assert_same_store, env, make_scenes, run_cli, sarpipe_cmd, write  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -126,6 +126,16 @@ def test_cluster_run_matches_threaded_run(cluster, threaded, tmp_path):
     assert gpu.attrs["worker_name"] == "gpu", "the GPU step runs on the worker with the GPU resource"
     workers = {json.loads((tmp_path / "out" / f"{s}.zarr.sarpipe.json").read_text())["worker"] for s in STEPS}
     assert all(w.startswith("tcp://127.0.0.1:") for w in workers), workers
+
+
+def test_batch_spreads_scenes_over_the_workers(cluster, tmp_path):
+    make_scenes(tmp_path, 4, corrupt=3)
+    write(tmp_path / "p.yaml", BATCH)
+    r = run_cli("run", "p.yaml", "--scheduler", cluster.address, cwd=tmp_path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "batch: 3 of 4 entries finished, 1 failed" in r.stdout and "FAILED scene_3 at step slc" in r.stdout, r.stdout
+    workers = {json.loads((tmp_path / "out" / f"scene_{k}" / "slc.zarr.sarpipe.json").read_text())["worker"] for k in (1, 2, 4)}
+    assert len(workers) == 2, f"scenes should run on both workers, ran on {workers}"
 
 
 def test_killing_a_worker_mid_run_still_completes_identically(cluster, threaded, tmp_path):

@@ -160,7 +160,7 @@ def summary_lines(summary: RunSummary) -> list[str]:
     errors = [r for r in summary.records if r.status == "failed"]
     for r in errors:
         first = (r.error or "").strip().splitlines()
-        lines.append(f"error in {r.key}: {first[0] if first else 'unknown'}")
+        lines.append(f"error in {r.key}" + (f" (inputs {r.inputs})" if r.inputs else "") + f": {first[0] if first else 'unknown'}")
     if batch:
         lines += batch_lines(summary)
     n = {s: sum(r.status == s for r in summary.records) for s in ("done", "skipped", "failed", "not run")}

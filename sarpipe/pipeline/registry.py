@@ -208,7 +208,7 @@ class Registry:
                         self.register(stage)
                 except Exception as exc:  # noqa: BLE001
                     self._broken[ep.name] = f"{origin}: {type(exc).__name__}: {exc}"
-                    log.warning("stage plugin %s failed to load: %s", ep.name, exc)
+                    log.debug("stage plugin %s failed to load: %s", ep.name, exc)  # reported when used, and by `sarpipe stages`
 
     def import_plugins(self, modules: list[str]) -> dict[str, str]:
         """Import plugin modules (they call :func:`register`); returns {module: error} for those that failed."""

@@ -360,6 +360,7 @@ class StepRecord:
     error: str | None = None
     error_kind: str | None = None
     worker: str | None = None
+    inputs: str = ""
 
 
 @dataclass
@@ -448,7 +449,8 @@ def run_pipeline(
     inner = "synchronous" if (scheduler or pipeline.spec.dask.scheduler) == "synchronous" else "threads"
     planned = plan(pipeline, from_step=from_step, restart=restart, inner_scheduler=inner)
     records = {p.task.key: StepRecord(p.task.key, p.task.entry, p.task.step, p.task.stage, p.task.output, p.action, p.reason,
-                                      status="skipped" if p.action == "skip" else "pending") for p in planned}
+                                      status="skipped" if p.action == "skip" else "pending",
+                                      inputs=", ".join(f"{k}={v['ref']}" for k, v in p.task.inputs.items())) for p in planned}
     out_dir = pipeline.output_dir
     if dry_run:
         return RunSummary(pipeline.name, os.fspath(out_dir), None, dask_exec.describe(pipeline.spec.dask, scheduler),

@@ -72,3 +72,47 @@ def assert_same_store(a: os.PathLike, b: os.PathLike) -> None:
         return out
 
     assert strip(da.attrs) == strip(db.attrs)
+
+
+SCENE = {
+    "sensor": {"preset": "minisar"},
+    "scene": {"n_azimuth": 256, "n_range": 192, "near_range": 1000.0},
+    "noise": {"snr_db": 10},
+}
+
+
+def make_scenes(folder: Path, n: int = 4, corrupt: int | None = 2) -> list[str]:
+    """Simulate ``n`` small raw scenes (one point target each, different seeds) as Zarr stores plus a
+    ``data_catalog.yaml`` listing them as ``scene_1..n``; scene number ``corrupt`` gets a damaged echo chunk."""
+    from sarpipe.model import save_dataset
+    from sarpipe.simulate import simulate
+
+    names = []
+    lines = ["entries:"]
+    for k in range(1, n + 1):
+        cfg = dict(SCENE, targets=[{"azimuth_index": 100 + 10 * k, "range_index": 60 + 20 * k}], seed=k)
+        path = folder / "scenes" / f"scene_{k}.zarr"
+        save_dataset(simulate(cfg), path, chunks={"azimuth": 64})
+        if k == corrupt:
+            chunk = sorted(p for p in (path / "echo").rglob("*") if p.is_file() and p.name != "zarr.json")[1]
+            chunk.write_bytes(chunk.read_bytes()[: chunk.stat().st_size // 3])  # truncated, as by a failed copy
+        names.append(f"scene_{k}")
+        lines += [f"  scene_{k}:", "    kind: raw", f"    path: scenes/scene_{k}.zarr",
+                  "    properties: {sar:instrument_mode: SM, sar:frequency_band: X, sar:polarizations: [HH]}"]
+    (folder / "data_catalog.yaml").write_text("\n".join(lines) + "\n")
+    return names
+
+
+BATCH = """
+output_dir: out
+batch:
+  entries: scene_*
+steps:
+  - name: slc
+    stage: focus
+    inputs: {raw: $entry}
+  - name: quicklook
+    stage: export
+    inputs: {image: slc}
+    params: {geotiff: none, max_size: 128}
+"""

@@ -14,6 +14,10 @@ import numpy as np
 
 #: Output samples per vector chunk (accumulators stay in L1).
 _CHUNK = 256
+#: Largest spread of the fractional position over a chunk for second-order (Taylor) weights: the third-order
+#: term, |w'''| (< 12) * (span / 2)^3 / 6, stays below 2e-8; chunks shorter than _MIN_LINEAR use the polynomial.
+_LINEAR_SPAN = 4e-3
+_MIN_LINEAR = 128
 
 
 @numba.njit(nogil=True, cache=True)
@@ -49,27 +53,70 @@ def _phase_steps(phase_rate, range_spacing, steps_re, steps_im):
 
 @numba.njit(nogil=True, cache=True, fastmath=True)
 def _interpolate_chunk(buf_re, buf_im, base, mu, m, poly, acc_re, acc_im):
-    """acc[l] = sum_t w_t(mu[l]) * buf[base + l + t], l < m, with w_t(u) = sum_k poly[t, k] u^k (u = 2 frac - 1)."""
+    """acc[l] = sum_t w_t(mu[l]) * buf[base + l + t], l < m, with w_t(u) = sum_k poly[t, k] u^k (u = 2 frac - 1).
+    Taps go in pairs so that each pass over the accumulators does twice the arithmetic."""
     for l in range(m):
         acc_re[l] = 0.0
         acc_im[l] = 0.0
-    for t in range(poly.shape[0]):
-        c0 = poly[t, 0]
-        c1 = poly[t, 1]
-        c2 = poly[t, 2]
-        c3 = poly[t, 3]
-        c4 = poly[t, 4]
-        c5 = poly[t, 5]
-        c6 = poly[t, 6]
-        c7 = poly[t, 7]
-        c8 = poly[t, 8]
-        sr = buf_re[base + t: base + t + m]
-        si = buf_im[base + t: base + t + m]
+    for t in range(0, poly.shape[0], 2):
+        p0, p1, p2, p3, p4, p5, p6, p7, p8 = (poly[t, 0], poly[t, 1], poly[t, 2], poly[t, 3], poly[t, 4],
+                                              poly[t, 5], poly[t, 6], poly[t, 7], poly[t, 8])
+        q0, q1, q2, q3, q4, q5, q6, q7, q8 = (poly[t + 1, 0], poly[t + 1, 1], poly[t + 1, 2], poly[t + 1, 3],
+                                              poly[t + 1, 4], poly[t + 1, 5], poly[t + 1, 6], poly[t + 1, 7],
+                                              poly[t + 1, 8])
+        ar = buf_re[base + t: base + t + m]
+        ai = buf_im[base + t: base + t + m]
+        br = buf_re[base + t + 1: base + t + 1 + m]
+        bi = buf_im[base + t + 1: base + t + 1 + m]
         for l in range(m):
             u = mu[l]
-            w = (((((((c8 * u + c7) * u + c6) * u + c5) * u + c4) * u + c3) * u + c2) * u + c1) * u + c0
-            acc_re[l] += w * sr[l]
-            acc_im[l] += w * si[l]
+            w = (((((((p8 * u + p7) * u + p6) * u + p5) * u + p4) * u + p3) * u + p2) * u + p1) * u + p0
+            v = (((((((q8 * u + q7) * u + q6) * u + q5) * u + q4) * u + q3) * u + q2) * u + q1) * u + q0
+            acc_re[l] += w * ar[l] + v * br[l]
+            acc_im[l] += w * ai[l] + v * bi[l]
+
+
+@numba.njit(nogil=True, cache=True)
+def _taylor(poly, t, u):
+    """Value, first and half the second derivative of tap t's weight polynomial at u."""
+    w = poly[t, 8] * 1.0
+    dw = 0.0
+    d2w = 0.0
+    for k in range(7, -1, -1):
+        d2w = d2w * u + 2.0 * dw
+        dw = dw * u + w
+        w = w * u + poly[t, k]
+    return np.float32(w), np.float32(dw), np.float32(0.5 * d2w)
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _interpolate_chunk_taylor(buf_re, buf_im, base, du, m, u_centre, poly, acc_re, acc_im):
+    """As :func:`_interpolate_chunk` for a chunk whose positions u = u_centre + du[l] stay within a small interval:
+    each weight is its second-order Taylor expansion about u_centre (the caller bounds |du|). Taps in fours."""
+    for l in range(m):
+        acc_re[l] = 0.0
+        acc_im[l] = 0.0
+    for t in range(0, poly.shape[0], 4):
+        a0, b0, c0 = _taylor(poly, t, u_centre)
+        a1, b1, c1 = _taylor(poly, t + 1, u_centre)
+        a2, b2, c2 = _taylor(poly, t + 2, u_centre)
+        a3, b3, c3 = _taylor(poly, t + 3, u_centre)
+        r0 = buf_re[base + t: base + t + m]
+        i0 = buf_im[base + t: base + t + m]
+        r1 = buf_re[base + t + 1: base + t + 1 + m]
+        i1 = buf_im[base + t + 1: base + t + 1 + m]
+        r2 = buf_re[base + t + 2: base + t + 2 + m]
+        i2 = buf_im[base + t + 2: base + t + 2 + m]
+        r3 = buf_re[base + t + 3: base + t + 3 + m]
+        i3 = buf_im[base + t + 3: base + t + 3 + m]
+        for l in range(m):
+            d = du[l]
+            w0 = a0 + d * (b0 + d * c0)
+            w1 = a1 + d * (b1 + d * c1)
+            w2 = a2 + d * (b2 + d * c2)
+            w3 = a3 + d * (b3 + d * c3)
+            acc_re[l] += (w0 * r0[l] + w1 * r1[l]) + (w2 * r2[l] + w3 * r3[l])
+            acc_im[l] += (w0 * i0[l] + w1 * i1[l]) + (w2 * i2[l] + w3 * i3[l])
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True)
@@ -102,11 +149,21 @@ def _resample_row(buf_re, buf_im, out, first_position, scale_minus_one, range_of
             if v < 0.0 or v >= 1.0:
                 m = max(l, 1)
                 break
-        for l in range(m):
-            v = q0 + sm * (j0 + l) - c
-            mu[l] = np.float32(2.0 * min(max(v, 0.0), 1.0) - 1.0)
         base = j0 + int(c) - half
-        _interpolate_chunk(buf_re, buf_im, base, mu, m, poly, acc_re, acc_im)
+        # fraction spread over the chunk is |sm| * m: small enough -> Taylor weights
+        linear_m = int(_LINEAR_SPAN / abs(sm)) if sm != 0.0 else m
+        if linear_m >= _MIN_LINEAR:
+            m = min(m, linear_m)
+            v_c = q0 + sm * (j0 + 0.5 * (m - 1)) - c
+            u_c = 2.0 * min(max(v_c, 0.0), 1.0) - 1.0
+            for l in range(m):
+                mu[l] = np.float32(2.0 * sm * (l - 0.5 * (m - 1)))
+            _interpolate_chunk_taylor(buf_re, buf_im, base, mu, m, u_c, poly, acc_re, acc_im)
+        else:
+            for l in range(m):
+                v = q0 + sm * (j0 + l) - c
+                mu[l] = np.float32(2.0 * min(max(v, 0.0), 1.0) - 1.0)
+            _interpolate_chunk(buf_re, buf_im, base, mu, m, poly, acc_re, acc_im)
         if apply_phase:
             a = phase_rate * (range_start + j0 * range_spacing)
             p = complex(math.cos(a), math.sin(a)) * gain

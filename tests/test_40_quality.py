@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import pytest
-import xarray as xr
 from scipy.integrate import quad
 from scipy.optimize import brentq
 

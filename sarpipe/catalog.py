@@ -12,6 +12,7 @@ stops at validation with a message saying so.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import hashlib
 import json
@@ -19,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import InputError
 from .yamlconf import ConfigError, YamlDocument, load_yaml, parse_model
@@ -80,7 +81,7 @@ def _unknown_property_problems(props: dict[str, Any], doc: YamlDocument, prefix:
             continue
         ns = str(key).split(":", 1)[0] if ":" in str(key) else None
         if ns is None or ns in CHECKED_NAMESPACES:
-            close = [k for k in _KNOWN_PROPERTY_NAMES if k.split(":")[-1] == str(key).split(":")[-1]]
+            close = difflib.get_close_matches(str(key), sorted(_KNOWN_PROPERTY_NAMES), n=1, cutoff=0.75)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             problems.append(f"{doc.where(prefix + (key,))}: {_dotted(prefix + (key,))}: unknown STAC field{hint}")
     return problems
@@ -311,9 +312,9 @@ def parse_catalog(doc: YamlDocument, path: Path | None = None) -> Catalog:
     """Validate a parsed catalog document; every problem is reported at once with its line."""
     problems: list[str] = []
     try:
-        model = parse_model(CatalogFile, doc)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
+        model = CatalogFile.model_validate(doc.data)
+    except ValidationError as exc:
+        problems.extend(_problems(exc, doc))
         model = None
     data = doc.data if isinstance(doc.data, dict) else {}
     entries = data.get("entries") if isinstance(data.get("entries"), dict) else {}
@@ -333,6 +334,36 @@ def parse_catalog(doc: YamlDocument, path: Path | None = None) -> Catalog:
         raise ConfigError(problems, title=f"{doc.source}: invalid data catalog")
     assert model is not None
     return Catalog(model, path)
+
+
+def _without_tags(loc: tuple, data: Any) -> tuple:
+    """Drop the discriminator values pydantic puts into error locations (``entries.a.raw.path`` -> ``entries.a.path``):
+    an element that is not a key of the mapping at that point but one of its values."""
+    out, node = [], data
+    for part in loc:
+        if isinstance(node, dict):
+            if part not in node and part in [v for v in node.values() if isinstance(v, str)]:
+                continue
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+        out.append(part)
+    return tuple(out)
+
+
+def _problems(exc: ValidationError, doc: YamlDocument, prefix: tuple = ()) -> list[str]:
+    from .yamlconf import dotted
+
+    lines = []
+    for err in exc.errors():
+        loc = _without_tags(prefix + tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))), doc.data)
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc = loc + ("kind",)
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].replace("Value error, ", "")
+        lines.append(f"{doc.where(loc)}: {dotted(loc)}: {msg}")
+    return lines
 
 
 def _simulation_problems(config: dict, doc: YamlDocument, prefix: tuple) -> list[str]:

@@ -137,10 +137,15 @@ def _start_cluster(spec: DaskSpec) -> Any:
     return cluster
 
 
-def open_backend(spec: DaskSpec, scheduler: str | None, device: DeviceSpec, *, needs_gpu: bool = False) -> Any:
-    """The backend for a run: ``scheduler`` (the ``--scheduler`` option) wins over the ``dask:`` section."""
+def check_scheduler(scheduler: str | None) -> None:
+    """Reject a malformed ``--scheduler`` value (before anything is written)."""
     if scheduler is not None and not (scheduler in ("threads", "synchronous", "local") or ADDRESS.match(scheduler)):
         raise InputError(f"--scheduler {scheduler}: expected threads, synchronous, local or an address such as tcp://HOST:PORT")
+
+
+def open_backend(spec: DaskSpec, scheduler: str | None, device: DeviceSpec, *, needs_gpu: bool = False) -> Any:
+    """The backend for a run: ``scheduler`` (the ``--scheduler`` option) wins over the ``dask:`` section."""
+    check_scheduler(scheduler)
     sched = scheduler or spec.scheduler
     use_cluster = spec.cluster is not None and scheduler is None
     if not use_cluster and sched in ("threads", "synchronous"):

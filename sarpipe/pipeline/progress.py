@@ -84,31 +84,29 @@ class RichReporter(NullReporter):
         if self._batch:
             done_entries = n_entries - len(self._left)
             self._scenes = self.progress.add_task("scenes", total=n_entries, completed=done_entries)
+        self._stages = {p.task.key: p.task.stage for p in planned}
         for p in planned:
             if self._batch:
-                continue  # a batch shows running steps only
-            label = f"{p.task.key} [dim]({p.task.stage})[/dim]"
+                continue  # a batch shows the scenes bar and the running steps only
             if p.action == "skip":
-                self.progress.add_task(f"[green]✓[/green] {label} [dim]skipped: complete[/dim]", total=1, completed=1)
-            else:
-                self._rows[p.task.key] = self.progress.add_task(f"  {label}", total=1, start=False)
+                self.progress.add_task(f"[green]✓[/green] {p.task.key} [dim]({p.task.stage}) skipped: complete[/dim]", total=1, completed=1)
 
     def started(self, key: str) -> None:
+        """A row per running step (a pulsing bar: a step reports no fraction done), added when it starts."""
         if self.progress is None:
             return
-        if key in self._rows:
-            self.progress.start_task(self._rows[key])
-        elif self._batch:
-            self._rows[key] = self.progress.add_task(f"  {key}", total=1)
+        self._rows[key] = self.progress.add_task(f"  {key} [dim]({self._stages.get(key, '')})[/dim]", total=None)
 
     def finished(self, key: str, record: StepRecord) -> None:
         if self.progress is None:
             return
         mark = {"done": "[green]✓[/green]", "failed": "[red]✗[/red]", "not run": "[yellow]-[/yellow]"}.get(record.status, " ")
         row = self._rows.get(key)
+        note = f" {record.seconds:.1f} s" if record.status == "done" else f" [red]{record.status}[/red]"
+        if row is None and record.status == "not run" and not self._batch:
+            row = self._rows[key] = self.progress.add_task("", total=1)
         if row is not None:
-            note = f" {record.seconds:.1f} s" if record.status == "done" else f" [red]{record.status}[/red]"
-            self.progress.update(row, completed=1, description=f"{mark} {key} [dim]({record.stage})[/dim]{note}",
+            self.progress.update(row, total=1, completed=1, description=f"{mark} {key} [dim]({record.stage})[/dim]{note}",
                                  visible=not self._batch or record.status != "done")
         if self._batch and record.entry in self._left:
             self._left[record.entry] -= 1  # failed steps' dependents report "not run", so this reaches 0

@@ -446,6 +446,7 @@ def run_pipeline(
     from .progress import NullReporter, RunLog
 
     reporter = reporter or NullReporter()
+    dask_exec.check_scheduler(scheduler)
     inner = "synchronous" if (scheduler or pipeline.spec.dask.scheduler) == "synchronous" else "threads"
     planned = plan(pipeline, from_step=from_step, restart=restart, inner_scheduler=inner)
     records = {p.task.key: StepRecord(p.task.key, p.task.entry, p.task.step, p.task.stage, p.task.output, p.action, p.reason,

@@ -52,11 +52,16 @@ def focus(
     output: Path = typer.Option(..., "-o", "--output", help="SLC Zarr store to write."),
     range_window: str = typer.Option("rect", help="rect | hamming:ALPHA | kaiser:BETA"),
     azimuth_window: str = typer.Option("rect", help="rect | hamming:ALPHA | kaiser:BETA"),
+    doppler_centroid: Optional[float] = typer.Option(
+        None, help="Hz; default: the raw store's attribute, else estimated from the data"),
+    azimuth_bandwidth: Optional[float] = typer.Option(
+        None, help="processed Doppler band in Hz (default: attribute, else 0.886 * 2V / antenna_length, else PRF)"),
 ) -> None:
     """Focus raw echoes with the range-Doppler algorithm (Dask, persisted corner turn)."""
     from .focus import focus_zarr
 
-    focus_zarr(raw, output, range_window=range_window, azimuth_window=azimuth_window)
+    focus_zarr(raw, output, range_window=range_window, azimuth_window=azimuth_window,
+               doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
     _echo_done(f"wrote {output}")
 
 

@@ -116,10 +116,14 @@ def test_console_script_good_and_bad(tmp_path):
     good = tmp_path / "raw.zarr"
     save_dataset(sar_dataset(_echo(), {**ATTRS, "doppler_centroid": 5.0}), good)
     run = subprocess.run([str(script), "focus", str(good), "-o", str(tmp_path / "slc.zarr"),
-                          "--azimuth-window", "hamming:0.75"], capture_output=True, text=True, timeout=120)
+                          "--azimuth-window", "hamming:0.75", "--doppler-centroid", "-12.5"],
+                         capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     slc = open_slc(tmp_path / "slc.zarr")
-    assert slc.attrs["history"][-1]["params"]["azimuth_window"] == "hamming:0.75"
+    record = slc.attrs["history"][-1]["params"]
+    assert record["azimuth_window"] == "hamming:0.75"
+    assert record["doppler_centroid"] == -12.5 and record["doppler_centroid_source"] == "argument"
+    assert slc.attrs["doppler_centroid"] == -12.5
     bad = tmp_path / "bad.zarr"
     ds = sar_dataset(_echo(), ATTRS)
     del ds.attrs["velocity"]

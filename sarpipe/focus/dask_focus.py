@@ -41,9 +41,9 @@ from .rda import (AzimuthPlan, FocusSettings, azimuth_block, azimuth_plan, compl
 #: pass (range blocks, all pulses); a task holds two to three such buffers.
 RANGE_BLOCK_BYTES = 32 << 20
 AZIMUTH_BLOCK_BYTES = 64 << 20
-#: Range bins per corner-turn chunk: the azimuth pass reads whole chunks, so its halo costs at most one extra
-#: chunk on each side of a block.
-CORNER_TURN_COLUMNS = 256
+#: Range bins per corner-turn chunk: the azimuth pass reads whole chunks, so its halo costs one extra chunk on
+#: each side of a block (range blocks are whole multiples of this).
+CORNER_TURN_COLUMNS = 64
 #: Azimuth lines per output chunk.
 OUTPUT_AZIMUTH_CHUNK = 1024
 
@@ -108,11 +108,18 @@ def _azimuth_task(src_store: str, g0: int, g1: int, plan: AzimuthPlan, geom: Geo
     target[:, g0:g1] = out
 
 
-def _range_block_width(n_az: int, halo: int) -> int:
+def _range_block_width(n_az: int, n_rg: int, halo: int) -> int:
+    """Range bins per azimuth-pass task: about AZIMUTH_BLOCK_BYTES of input (halo included), a whole number of
+    corner-turn chunks, and at least two tasks per worker thread so that no thread idles at the end."""
     width = max(1, AZIMUTH_BLOCK_BYTES // (8 * n_az) - 2 * halo)
+    width = min(width, -(-n_rg // (2 * _workers())))
     if width >= CORNER_TURN_COLUMNS:
         width -= width % CORNER_TURN_COLUMNS
-    return width
+    return max(1, min(width, n_rg))
+
+
+def _workers() -> int:
+    return os.cpu_count() or 1
 
 
 # ------------------------------------------------------------------------------------------------- focus
@@ -157,7 +164,7 @@ def focus_zarr(raw_path: str | os.PathLike, out_path: str | os.PathLike, *, rang
 
 
 def _range_rows(ds: xr.Dataset, variable: str, n_rg: int) -> int:
-    rows = max(1, RANGE_BLOCK_BYTES // (8 * max(n_rg, 1)))
+    rows = max(1, min(RANGE_BLOCK_BYTES // (8 * max(n_rg, 1)), -(-ds.sizes["azimuth"] // (2 * _workers()))))
     chunks = ds[variable].encoding.get("chunks") or ds[variable].encoding.get("preferred_chunks")
     if isinstance(chunks, (tuple, list)) and chunks and chunks[0]:
         stored = int(chunks[0])
@@ -176,7 +183,7 @@ def _template(ds: xr.Dataset, name: str, attrs: dict[str, Any]) -> xr.Dataset:
 
 def _write_blocks(template: xr.Dataset, name: str, out_path: Path, src_store: Path, plan: AzimuthPlan,
                   geom: Geometry, n_az: int, n_rg: int, *, inverse: bool) -> None:
-    width = min(n_rg, _range_block_width(n_az, plan.halo))
+    width = _range_block_width(n_az, n_rg, plan.halo)
     encoding = {name: {"chunks": (min(n_az, OUTPUT_AZIMUTH_CHUNK), width), "compressors": None}}
     with atomic_path(out_path) as tmp:
         template.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False, encoding=encoding, compute=False)
@@ -209,7 +216,7 @@ def defocus_zarr(slc_path: str | os.PathLike, out_path: str | os.PathLike, *, ra
     ct_store = out_path.parent / f".{out_path.name}.cornerturn-{uuid.uuid4().hex[:8]}"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        width = min(n_rg, _range_block_width(n_az, plan.halo))
+        width = _range_block_width(n_az, n_rg, plan.halo)
         zarr.create_array(store=str(ct_store), shape=(n_az, n_rg), chunks=(min(n_az, OUTPUT_AZIMUTH_CHUNK), width),
                           dtype=np.complex64, compressors=None, fill_value=0j, zarr_format=3)
         tasks = [dask.delayed(_azimuth_task, pure=False)(str(slc_path / "slc"), g0, g1, plan, geom, n_rg, True,

@@ -101,7 +101,7 @@ def catalog_list(path: Path | None) -> None:
     cat = load_catalog(path)
     rows = []
     for name, e in cat.entries.items():
-        pr = e.properties
+        pr = e.query if e.kind == "remote" and not e.properties.stac() else e.properties  # a search: what it asks for
         pols = ",".join(pr.polarizations or []) if pr.polarizations else ""
         rows.append([name, e.kind, pr.instrument_mode or "", pr.frequency_band or "", pols, e.location()])
     head = ["name", "kind", "sar:instrument_mode", "sar:frequency_band", "sar:polarizations", "location"]
@@ -118,7 +118,8 @@ def catalog_show(name: str, path: Path | None) -> None:
 
     cat = load_catalog(path)
     e = cat.get(name)
-    data = {name: e.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"product"})}
+    dumped = e.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"product"})
+    data = {name: {"kind": dumped.pop("kind"), **dumped}}
     props = data[name].get("properties")
     if not props:
         data[name].pop("properties", None)
@@ -126,7 +127,7 @@ def catalog_show(name: str, path: Path | None) -> None:
     notes = []
     p = cat.entry_path(name)
     if p is not None:
-        notes.append(f"path: {p} ({'exists' if p.exists() else 'MISSING'})")
+        notes.append(f"path: {p.resolve()} ({'exists' if p.exists() else 'MISSING'})")
     if e.kind in NOT_YET:
         notes.append(f"note: {NOT_YET[e.kind]}")
     else:

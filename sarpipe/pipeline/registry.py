@@ -275,9 +275,25 @@ def stage_names() -> list[str]:
 
 
 def _type_name(annotation: Any) -> str:
-    text = getattr(annotation, "__name__", None) if isinstance(annotation, type) else None
-    text = text or str(annotation)
-    return text.replace("typing.", "").replace("NoneType", "None")
+    """A short readable type: ``float | None``, ``rect | hamming``, ``path``, ``SimulationConfig``, ``list[str]``."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return "path" if args[1:] and any(getattr(m, "func", None) is _absolute for m in args[1:]) else _type_name(args[0])
+    if origin is typing.Literal:
+        return " | ".join(str(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin is not None:
+        inner = ", ".join(_type_name(a) for a in args)
+        return f"{getattr(origin, '__name__', str(origin))}[{inner}]" if inner else getattr(origin, "__name__", str(origin))
+    if annotation is type(None):
+        return "None"
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
 
 
 def describe_params(model: type[BaseModel]) -> list[dict[str, Any]]:
@@ -305,6 +321,19 @@ def describe_params(model: type[BaseModel]) -> list[dict[str, Any]]:
             "description": (f.description or "").strip(),
         })
     return out
+
+
+def _nested_model(f: Any) -> type[BaseModel] | None:
+    """The pydantic model inside a field's annotation (``Optional[Model]``), if any."""
+    import typing
+
+    if f is None:
+        return None
+    ann = f.annotation
+    for cand in (ann, *typing.get_args(ann)):
+        if isinstance(cand, type) and issubclass(cand, BaseModel):
+            return cand
+    return None
 
 
 def template(stage: Stage, step_name: str | None = None) -> str:
@@ -338,6 +367,12 @@ def template(stage: Stage, step_name: str | None = None) -> str:
                 lines.append(f"    {p['name']}:   # REQUIRED ({p['type']})")
             else:
                 lines.append(f"    {p['name']}: {value}   # {p['type']}")
+            nested = _nested_model(stage.params_model().model_fields.get(p["name"]))
+            if nested is not None and p["default"] is None:
+                lines.append(f"    # {p['name']}:   # its keys ({nested.__name__}):")
+                for q in describe_params(nested):
+                    shown = "REQUIRED" if q["required"] else yaml.safe_dump(q["default"], default_flow_style=True, width=1000).strip().removesuffix("...").strip()
+                    lines.append(f"    #   {q['name']}: {shown}" + (f"   # {q['description'].splitlines()[0]}" if q["description"] else ""))
     else:
         lines.append("  params: {}")
     suffix = stage.output_suffix or "/"

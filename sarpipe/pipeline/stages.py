@@ -488,15 +488,15 @@ def _comparison_figure(images: dict[str, Any], path: Path, p: ReportParams) -> N
 
 
 def _report_markdown(r: dict[str, Any]) -> str:
-    def f(key: str, unit: str = "") -> str:
+    def f(key: str, spec: str = ".2f") -> str:
         v = r.get(key)
-        return "n/a" if v is None else f"{v:.2f}{unit}"
+        return "n/a" if v is None else format(v, spec)
 
     lines = ["# sarpipe run report", ""]
     if "psnr_interfered_db" in r or "psnr_cleaned_db" in r:
         lines += ["| metric | interfered | cleaned |", "|---|---|---|",
                   f"| PSNR [dB] (vs. image of the clean echo) | {f('psnr_interfered_db')} | {f('psnr_cleaned_db')} |",
-                  f"| ME (lower is better; truth {f('me_reference')}) | {f('me_interfered')} | {f('me_cleaned')} |",
+                  f"| ME (lower is better; truth {f('me_reference', '.4g')}) | {f('me_interfered', '.4g')} | {f('me_cleaned', '.4g')} |",
                   f"| SIR [dB] over contaminated pulses | {f('sir_before_db')} | {f('sir_after_db')} |", ""]
     if "pulse_recall" in r:
         lines += [f"Contaminated pulses (truth): {r.get('contaminated_pulses')}; cleaned: {r.get('cleaned_pulses')}; "

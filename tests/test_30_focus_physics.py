@@ -96,6 +96,20 @@ def test_range_compression_of_one_chirp_is_its_discrete_autocorrelation(chirp_ra
     assert np.allclose(compressed[at - 20: at + 21].real, continuous, atol=0.02 * continuous.max())
 
 
+def test_range_compression_of_a_swath_shorter_than_the_chirp_is_the_linear_correlation():
+    """When the replica does not fit in the swath the pulses are zero-padded: y[j] = sum_n s[j+n] conj(h[n]) with
+    s = 0 outside the swath (no wrap-around)."""
+    fs, tp, kr = ATTRS["range_sampling_rate"], ATTRS["pulse_duration"], ATTRS["chirp_rate"]
+    half = int(math.floor(tp * fs / 2))
+    h = np.exp(1j * np.pi * kr * (np.arange(-half, half + 1) / fs) ** 2)
+    rng = np.random.default_rng(4)
+    pulses = (rng.standard_normal((3, 150)) + 1j * rng.standard_normal((3, 150))).astype(np.complex64)
+    got = range_compress(pulses, ATTRS)
+    padded = np.concatenate([np.zeros((3, half)), pulses, np.zeros((3, half))], axis=1)
+    expected = np.array([[np.sum(padded[r, j: j + 2 * half + 1] * np.conj(h)) for j in range(150)] for r in range(3)])
+    assert np.linalg.norm(got - expected) / np.linalg.norm(expected) < 1e-5
+
+
 def test_range_compression_with_a_window_weights_the_chirp_band():
     """hamming:ALPHA weights |f| < B/2 by ALPHA + (1 - ALPHA) cos(2 pi f / B) and removes the rest: the compressed
     chirp's spectrum over the replica's spectrum is that window."""

@@ -19,7 +19,6 @@ import math
 import os
 import shutil
 import uuid
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from ..model import DIMS, open_raw, open_slc, with_history
 from .doppler import doppler_from_lag_one
 from .geometry import Geometry, check_azimuth_grid
 from .range_compression import (apply_range_filter, range_fft_length, range_filter, range_inverse_filter)
-from .rda import (AzimuthPlan, FocusSettings, azimuth_block, azimuth_plan, complete_settings, resolve_settings,
+from .rda import (AzimuthPlan, azimuth_block, azimuth_plan, complete_settings, resolve_settings,
                   settings_from_history)
 
 #: Target bytes of one task's input block (complex64) in the range pass (azimuth blocks) and in the azimuth

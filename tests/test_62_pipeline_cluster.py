@@ -124,6 +124,7 @@ def test_cluster_run_matches_threaded_run(cluster, threaded, tmp_path):
         assert_same_store(tmp_path / "out" / f"{s}.zarr", threaded / "out" / f"{s}.zarr") if s != "gpu" else None
     gpu = xr.open_zarr(tmp_path / "out" / "gpu.zarr", consolidated=False)
     assert gpu.attrs["worker_name"] == "gpu", "the GPU step runs on the worker with the GPU resource"
+    assert gpu.attrs["device"] == "auto", "stages get the device setting (default auto)"
     workers = {json.loads((tmp_path / "out" / f"{s}.zarr.sarpipe.json").read_text())["worker"] for s in STEPS}
     assert all(w.startswith("tcp://127.0.0.1:") for w in workers), workers
 

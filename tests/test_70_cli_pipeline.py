@@ -129,3 +129,46 @@ def test_missing_cluster_extras_are_validation_errors(cli, tmp_path):
         """)
     code, _, err = cli("run", "p.yaml", cwd=tmp_path)
     assert code == 2 and "p.yaml:3:" in err and "needs dask-jobqueue" in err
+
+
+class _TTY:
+    """A text stream that says it is a terminal."""
+
+    def __init__(self):
+        import io
+
+        self.buf = io.StringIO()
+
+    def write(self, s):
+        return self.buf.write(s)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_progress_bars_only_on_a_terminal(tmp_path, monkeypatch):
+    import io
+
+    from sarpipe.pipeline.progress import NullReporter, RichReporter, make_reporter
+    from sarpipe.pipeline.runner import run_pipeline
+    from sarpipe.pipeline.schema import load_pipeline
+
+    assert isinstance(make_reporter(False, io.StringIO()), NullReporter), "not a terminal: no bars"
+    assert isinstance(make_reporter(True, _TTY()), NullReporter), "--quiet: no bars"
+    tty = _TTY()
+    reporter = make_reporter(False, tty)
+    assert isinstance(reporter, RichReporter)
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "p.yaml", "plugins: [sarpipe_teststages]\noutput_dir: out\nsteps:\n"
+                               "  - {name: first, stage: make_array}\n  - {name: second, stage: scale, inputs: first}\n")
+    summary = run_pipeline(load_pipeline("p.yaml"), reporter=reporter)
+    assert summary.exit_code == 0
+    import re
+
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", tty.buf.getvalue())  # without colours and cursor moves
+    assert "✓ first" in shown and "✓ second" in shown and "running on local threads" in shown
+    summary = run_pipeline(load_pipeline("p.yaml"), reporter=make_reporter(False, tty))
+    assert "first (make_array) skipped: complete" in re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", tty.buf.getvalue())

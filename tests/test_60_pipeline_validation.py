@@ -13,7 +13,6 @@ import yaml
 from sarpipe.cli import main
 from sarpipe.pipeline.registry import REGISTRY, describe_params, template
 from sarpipe.pipeline.schema import load_pipeline
-from sarpipe.yamlconf import ConfigError
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent / "plugins"))
 from pipeline_testing import line_of, write  # noqa: E402

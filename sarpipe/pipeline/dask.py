@@ -70,8 +70,8 @@ class ThreadBackend:
         except Exception as exc:  # noqa: BLE001 - execute_step catches stage errors; this is the pool failing
             return StepResult(task.key, "failed", error=f"{type(exc).__name__}: {exc}", error_kind="internal")
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=True)
 
 
 class DistributedBackend:
@@ -100,7 +100,7 @@ class DistributedBackend:
         except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker after too many worker deaths
             return StepResult(task.key, "failed", error=f"{type(exc).__name__}: {exc}", error_kind="internal")
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         try:
             self.client.close()
         finally:

@@ -471,6 +471,12 @@ def run_pipeline(
         reporter.start(planned, desc)
         try:
             _drive(planned, records, backend, reporter, runlog)
+        except BaseException:  # e.g. Ctrl-C: do not wait for running steps (their outputs stay unpublished)
+            runlog.error("interrupted")
+            if backend is not None:
+                backend.close(wait=False)
+                backend = None
+            raise
         finally:
             if backend is not None:
                 backend.close()

@@ -93,28 +93,46 @@ def apply_range_filter(pulses: np.ndarray, spectrum: np.ndarray, out: np.ndarray
                        workers: int | None = None, previous_row: np.ndarray | None = None) -> tuple[np.ndarray, complex]:
     """Filter each row of ``pulses`` (complex64, (n_az, n_range)) by ``spectrum`` (length n_fft >= n_range).
 
-    Works in row blocks that stay in cache. Returns ``(out, lag_one)`` where ``lag_one`` is
-    ``sum x[i+1] conj(x[i])`` of the output (the correlation Doppler estimator's accumulator), including
-    the pair (``previous_row``, row 0) when given. ``out`` may be ``pulses`` itself.
+    Returns ``(out, lag_one)`` where ``lag_one`` is ``sum x[i+1] conj(x[i])`` of the output (the correlation
+    Doppler estimator's accumulator), including the pair (``previous_row``, row 0) when given. ``out`` may be
+    ``pulses`` itself. With ``workers`` > 1 the rows are split into that many contiguous parts filtered by
+    parallel threads (FFTs and numba kernels release the GIL), each in cache-sized row blocks.
     """
     n_az, n_rg = pulses.shape
-    n_fft = spectrum.shape[0]
     workers = workers or default_workers()
     if out is None:
         out = np.empty((n_az, n_rg), dtype=np.complex64)
+    parts = min(workers, max(1, n_az // 64))
+    if parts == 1:
+        return out, _filter_rows(pulses, spectrum, out, previous_row)
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds = np.linspace(0, n_az, parts + 1).astype(int)
+    with ThreadPoolExecutor(parts) as pool:
+        futures = [pool.submit(_filter_rows, pulses[a:b], spectrum, out[a:b], previous_row if a == 0 else None)
+                   for a, b in zip(bounds[:-1], bounds[1:])]
+        total = sum(f.result() for f in futures)
+    for b in bounds[1:-1]:  # pairs across the parts
+        total += complex(np.vdot(out[b - 1], out[b]))
+    return out, total
+
+
+def _filter_rows(pulses: np.ndarray, spectrum: np.ndarray, out: np.ndarray, previous_row) -> complex:
+    n_az, n_rg = pulses.shape
+    n_fft = spectrum.shape[0]
     rows = max(1, _BLOCK_BYTES // (8 * n_fft))
     accumulator = 0j
     prev = previous_row if previous_row is not None else np.empty(0, dtype=np.complex64)
     for a0 in range(0, n_az, rows):
         a1 = min(n_az, a0 + rows)
-        spec = scipy.fft.fft(pulses[a0:a1], n=n_fft, axis=1, workers=workers)
+        spec = scipy.fft.fft(pulses[a0:a1], n=n_fft, axis=1, workers=1)
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf input: reported by the caller's scan
             spec *= spectrum
-        block = scipy.fft.ifft(spec, axis=1, workers=workers, overwrite_x=True)
+        block = scipy.fft.ifft(spec, axis=1, workers=1, overwrite_x=True)
         out[a0:a1] = block[:, :n_rg]
         accumulator += kernels.lag_one_correlation(out[a0:a1], prev)
         prev = out[a1 - 1]
-    return out, accumulator
+    return accumulator
 
 
 def range_compress(echo: np.ndarray, attrs, window: "str | Window" = "rect", *, workers: int | None = None) -> np.ndarray:

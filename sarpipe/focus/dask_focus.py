@@ -56,7 +56,8 @@ def _blocks(n: int, size: int) -> list[tuple[int, int]]:
 
 
 def _range_task(raw_store: str, name: str, a0: int, a1: int, spectrum: np.ndarray, ct_store: str) -> tuple:
-    block = np.ascontiguousarray(zarr.open_array(store=raw_store, path=name, mode="r")[a0:a1], dtype=np.complex64)
+    raw = ChunkedArray(Path(raw_store) / name)
+    block = raw.read(a0, a1, 0, raw.shape[1])
     out, lag_one = apply_range_filter(block, spectrum, out=block, workers=1)
     first = out[0].copy()
     last = out[-1].copy()

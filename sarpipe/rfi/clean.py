@@ -45,6 +45,9 @@ class DetectionSettings:
     wrap: bool = True
     close_gap: int = 2
     exclude_edges: bool = True
+    use_floor: bool = False
+    #: the line spectra are averaged over this fraction of a synthetic aperture of lines (focused RFI spans one)
+    spectral_aperture: float = 0.25
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -98,7 +101,9 @@ def detect(raw: xr.Dataset, slc: xr.Dataset | None = None, settings: DetectionSe
         valid[:edge] = valid[n_az - edge:] = False
     det = detect_image(img, pfa=settings.image_pfa, range_block=settings.range_block,
                        background_quantile=settings.background_quantile, window_lines=settings.window_lines,
-                       min_run=settings.min_run, valid_lines=valid)
+                       min_run=settings.min_run, valid_lines=valid, attrs=attrs,
+                       use_floor=settings.use_floor,
+                       spectral_lines=max(4, int(settings.spectral_aperture * far.length_pulses)))
     cols = det.mask.any(axis=0)
     r0 = float(ranges[cols].max()) if cols.any() else float(ranges[-1])
     geom = aperture_geometry(attrs, r0)
@@ -106,7 +111,8 @@ def detect(raw: xr.Dataset, slc: xr.Dataset | None = None, settings: DetectionSe
     echo_det = None
     pulses = candidates
     if settings.refine and candidates.any():
-        echo_det = detect_echo(_echo_array(raw), rows=candidates, reference=~candidates, pfa=settings.echo_pfa)
+        echo_det = detect_echo(_echo_array(raw), rows=candidates, reference=~candidates, pfa=settings.echo_pfa,
+                               power_window=int(geom.length_pulses) | 1, attrs=attrs)
         pulses = refine_pulses(candidates, echo_det.pulses, close_gap=settings.close_gap)
     samples = map_range_to_samples(cols, geom)
     mapping = PulseMapping(pulses=pulses, candidates=candidates, samples=samples, geometry=geom,

@@ -4,23 +4,25 @@ the image -> pulse mapping.
 Two statistics per pulse, each compared with a reference set of pulses taken as RFI-free (by default all pulses,
 robustly; in the chain, the pulses that no flagged image line maps to):
 
-- **power**: ``10 log10`` of the mean ``|echo|^2`` of the pulse, minus the running median of the reference pulses
-  (the scene's brightness changes slowly along azimuth). RFI at SIR ``S`` dB raises it by
-  ``10 log10(1 + 10^(-S/10))`` dB.
+- **power**: ``10 log10`` of the mean ``|echo|^2`` of the pulse, minus its running median over ``power_window``
+  pulses (a scene's brightness enters the beam over a synthetic aperture, smoothly; an RFI burst switches on from
+  one pulse to the next). RFI at SIR ``S`` dB raises it by ``10 log10(1 + 10^(-S/10))`` dB.
 - **spectral peak**: a Welch power spectrum per pulse (``n_segments`` segments of ``nfft`` samples spread over
   the pulse, Hann window), divided by the median spectrum of the reference pulses (which removes the chirp's
-  spectral shape and the out-of-band noise floor); the statistic is the largest bin of that ratio over its median,
-  in dB. Narrowband and partial-band RFI stand out; the echo of a stationary scene has a flat ratio.
+  spectral shape); the statistic is the largest bin of that ratio over its median, inside the radar band, in dB.
+  Narrowband and partial-band RFI stand out; the echo of a speckled scene has a flat ratio however bright.
 
-Each statistic becomes a robust score ``(x - median_ref) / (1.4826 MAD_ref)``; a pulse is flagged when either
-score exceeds ``z(1 - pfa / 2)`` (``pfa``: false-alarm rate per pulse under a Gaussian null, split over the two);
-the scale never drops below a floor (``min_power_rise_db``, ``min_peak_db`` over that z), so a very steady
-scene does not turn its slow brightness changes into detections.
+Each statistic becomes a score against a null fitted to the reference pulses (:mod:`sarpipe.rfi.robust`:
+Gaussian for the power, Gumbel for the spectral peak, a maximum); a pulse is flagged when a score exceeds
+``z(1 - pfa / 2)`` (``pfa``: false-alarm rate per pulse under the null, split over the two) *and* the statistic
+is at least ``min_power_rise_db`` / ``min_peak_db`` above the reference median, so a very steady scene does not
+turn its slow brightness changes into detections.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import numba
 import numpy as np
@@ -29,6 +31,7 @@ from scipy.ndimage import median_filter
 from scipy.special import ndtri
 
 from ..errors import InputError
+from .robust import gaussian_scores, gumbel_scores
 
 __all__ = ["PulseStatistics", "pulse_statistics", "EchoDetection", "detect_echo"]
 
@@ -63,7 +66,10 @@ class PulseStatistics:
 
 
 def pulse_statistics(pulses: np.ndarray, nfft: int = 256, n_segments: int = 8) -> PulseStatistics:
-    """Power and Welch spectrum of each pulse of ``pulses`` (complex, (n_pulses, n_samples))."""
+    """Power and Welch spectrum of each pulse of ``pulses`` (complex, (n_pulses, n_samples)).
+
+    The spectrum is the mean of the segments' periodograms, each normalised to unit mean (a spectral *shape*).
+    """
     x = np.ascontiguousarray(pulses, dtype=np.complex64)
     if x.ndim != 2 or 0 in x.shape:
         raise InputError(f"pulses must be 2-D and non-empty, got shape {x.shape}", where="variable 'echo'")
@@ -75,14 +81,43 @@ def pulse_statistics(pulses: np.ndarray, nfft: int = 256, n_segments: int = 8) -
     seg = np.empty((x.shape[0], n_seg, nfft), dtype=np.complex64)
     _segments(x, starts, np.hanning(nfft + 1)[:nfft].astype(np.float32), seg)
     spec = scipy.fft.fft(seg, axis=-1, overwrite_x=True)
-    psd = np.fft.fftshift(np.mean(np.abs(spec) ** 2, axis=1), axes=-1)
+    periodograms = np.abs(spec) ** 2
+    # each segment counts alike: a bright stretch of the line would otherwise dominate the average and leave
+    # few degrees of freedom (large random peaks) on lines of very uneven brightness
+    periodograms /= np.maximum(periodograms.mean(axis=-1, keepdims=True), 1e-30)
+    psd = np.fft.fftshift(np.mean(periodograms, axis=1), axes=-1)
     return PulseStatistics(10 * np.log10(np.maximum(power, 1e-30)), psd.astype(np.float64))
 
 
-def _robust_score(x: np.ndarray, ref: np.ndarray, min_scale: float) -> np.ndarray:
-    med = np.median(x[ref])
-    mad = 1.4826 * np.median(np.abs(x[ref] - med))
-    return (x - med) / max(mad, min_scale, 1e-6)
+def in_band_bins(nfft: int, attrs: Mapping[str, Any] | None, guard: float = 0.95) -> np.ndarray:
+    """Bins of a centred ``nfft`` spectrum inside ``guard`` times the radar band (all bins without ``attrs``).
+
+    Only in-band RFI matters: range compression removes the rest, and the ratio of in-band echo to out-of-band
+    noise changes with the scene's brightness, so out-of-band bins would read bright or dark lines as peaks.
+    """
+    if attrs is None:
+        return np.ones(nfft, bool)
+    fs = float(attrs["range_sampling_rate"])
+    band = abs(float(attrs["chirp_rate"])) * float(attrs["pulse_duration"])
+    f = (np.arange(nfft) - nfft // 2) * (fs / nfft)
+    inside = np.abs(f) <= guard * min(band, fs) / 2
+    return inside if inside.sum() >= 8 else np.ones(nfft, bool)
+
+
+def spectral_peak_db(spectrum: np.ndarray, reference: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    """Per row: largest in-band bin of ``spectrum / median(spectrum[reference])`` over that ratio's median [dB]."""
+    shape = np.median(spectrum[reference][:, bins], axis=0)
+    ratio = spectrum[:, bins] / np.maximum(shape, 1e-30)[None, :]
+    return 10 * np.log10(ratio.max(axis=1) / np.maximum(np.median(ratio, axis=1), 1e-30))
+
+
+def _fill_gaps(x: np.ndarray) -> np.ndarray:
+    """Linear interpolation over NaNs (pulses not read)."""
+    bad = np.isnan(x)
+    if bad.any() and not bad.all():
+        x = x.copy()
+        x[bad] = np.interp(np.flatnonzero(bad), np.flatnonzero(~bad), x[~bad])
+    return x
 
 
 @dataclass
@@ -103,7 +138,8 @@ def detect_echo(
     pfa: float = 1e-5,
     nfft: int = 256,
     n_segments: int = 8,
-    power_window: int = 129,
+    power_window: int = 257,
+    attrs: Mapping[str, Any] | None = None,
     min_power_rise_db: float = 1.0,
     min_peak_db: float = 3.0,
 ) -> EchoDetection:
@@ -112,7 +148,9 @@ def detect_echo(
     ``rows``: the pulses to test (default all); ``reference``: bool per pulse, the RFI-free pulses to take the null
     from (default: all tested rows, robustly - fine while RFI is on under half of them). Only ``rows`` and the
     reference pulses are read. Returns per-pulse arrays over all ``n_azimuth`` pulses (False / NaN where not tested).
-    ``min_power_rise_db`` / ``min_peak_db``: the smallest rises [dB] that may flag a pulse, whatever the spread
+    ``power_window``: pulses of the running median the power is compared with (the chain uses a synthetic
+    aperture: bursts shorter than half of it do not raise the median). ``attrs``: the raw attrs, to restrict the
+    spectral test to the radar band. ``min_power_rise_db`` / ``min_peak_db``: the smallest rises [dB] that may flag a pulse, whatever the spread
     of the reference (the scene's own slow changes along azimuth are not RFI); 1 dB of power is RFI at an SIR of
     about +6 dB.
     """
@@ -128,24 +166,22 @@ def detect_echo(
     st = pulse_statistics(np.asarray(echo[idx]), nfft, n_segments)
     is_ref = ref[idx]
 
-    # power relative to a running median of the reference pulses (interpolated over the tested ones)
-    ref_pos = idx[is_ref]
-    ref_pow = st.power_db[is_ref]
-    if ref_pos.size > 2 * power_window:
-        ref_pow_smooth = median_filter(ref_pow, size=power_window, mode="nearest")
-    else:
-        ref_pow_smooth = np.full_like(ref_pow, np.median(ref_pow))
-    trend = np.interp(idx, ref_pos, ref_pow_smooth)
+    # power relative to its running median over ``power_window`` pulses: a scene brightness change enters the
+    # beam over a synthetic aperture (smooth), an RFI burst switches on from one pulse to the next (a step)
+    full = np.full(n_az, np.nan)
+    full[idx] = st.power_db
+    full = _fill_gaps(full)
+    trend = median_filter(full, size=max(3, int(power_window) | 1), mode="nearest")[idx]
     dp = st.power_db - trend
 
-    shape = np.median(st.spectrum[is_ref], axis=0)
-    ratio = st.spectrum / np.maximum(shape, 1e-30)[None, :]
-    peak = 10 * np.log10(ratio.max(axis=1) / np.maximum(np.median(ratio, axis=1), 1e-30))
+    peak = spectral_peak_db(st.spectrum, is_ref, in_band_bins(st.spectrum.shape[1], attrs))
 
     thr = float(ndtri(1.0 - pfa / 2))
-    z_p = _robust_score(dp, is_ref, min_power_rise_db / thr)
-    z_s = _robust_score(peak, is_ref, min_peak_db / thr)
-    flagged = ((z_p > thr) | (z_s > thr)) & test[idx]
+    z_p = gaussian_scores(dp, is_ref, q=0.25, min_sigma=1e-3)
+    z_s = gumbel_scores(peak, is_ref, q=0.25, min_beta=1e-3)
+    by_power = (z_p > thr) & (dp - np.median(dp[is_ref]) > min_power_rise_db)
+    by_peak = (z_s > thr) & (peak - np.median(peak[is_ref]) > min_peak_db)
+    flagged = (by_power | by_peak) & test[idx]
 
     out = np.zeros(n_az, bool)
     out[idx] = flagged

@@ -276,9 +276,29 @@ def rcmc_azimuth_compress(data, in_start, out, out_start, n_total, near_range, r
     the windowed-sinc interpolator ``poly`` and is multiplied by ``gain[k] * exp(1j * phase_rate[k] * R_g)``.
     Parallel over rows; :func:`rcmc_azimuth_compress_serial` is the same on one thread (for Dask tasks).
     """
-    for k in numba.prange(data.shape[0]):
+    active = _active_rows(gain, out)
+    for i in numba.prange(active.shape[0]):  # rows with weight only: the threads get equal work
+        k = active[i]
         _compress_row(data[k], in_start, out[k], out_start, near_range, range_spacing,
                       scale_minus_one[k], phase_rate[k], gain[k], halo, poly)
+
+
+@numba.njit(nogil=True, cache=True)
+def _active_rows(gain, out):
+    """Zero the output rows whose gain is 0 (outside the processed Doppler band); return the others."""
+    n = 0
+    for k in range(gain.shape[0]):
+        if gain[k] == 0.0:
+            out[k, :] = 0.0
+        else:
+            n += 1
+    active = np.empty(n, dtype=np.int64)
+    n = 0
+    for k in range(gain.shape[0]):
+        if gain[k] != 0.0:
+            active[n] = k
+            n += 1
+    return active
 
 
 @numba.njit(nogil=True, cache=True)
@@ -295,7 +315,9 @@ def azimuth_decompress_rcmc(data, in_start, out, out_start, n_total, near_range,
     """Inverse of :func:`rcmc_azimuth_compress` (same argument layout): multiply each input bin g by
     ``gain[k] * exp(1j * phase_rate[k] * R_g)``, then resample so that output bin g reads range
     ``R_g * (1 + scale_minus_one[k])``."""
-    for k in numba.prange(data.shape[0]):
+    active = _active_rows(gain, out)
+    for i in numba.prange(active.shape[0]):
+        k = active[i]
         _decompress_row(data[k], in_start, out[k], out_start, n_total, near_range, range_spacing,
                         scale_minus_one[k], phase_rate[k], gain[k], halo, poly)
 

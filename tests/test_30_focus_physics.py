@@ -276,9 +276,10 @@ def reference_rda(echo, attrs, f_dc, range_window, azimuth_window, bandwidth, ta
     return np.fft.ifft(focused, axis=0)
 
 
-# Spaceborne C-band-like geometry: sub-sample migration that varies slowly along range (the kernels' Taylor path);
+# Spaceborne C-band-like geometry, down-chirp: migration that varies slowly along range (the kernels' Taylor path);
 # the L-band airborne ATTRS migrate by several samples (their full-polynomial path).
-SPACEBORNE = {**ATTRS, "carrier_frequency": 5.405e9, "prf": 1700.0, "velocity": 7100.0, "near_range": 850_000.0}
+SPACEBORNE = {**ATTRS, "carrier_frequency": 5.405e9, "prf": 1700.0, "velocity": 7100.0, "near_range": 850_000.0,
+              "chirp_rate": -4e13}  # down-chirp
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,122 @@
+"""Detection pieces on arrays: null calibration, block statistics against numpy, the image and echo detectors on
+synthetic data, the aperture geometry and the line -> pulse mapping."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.special import ndtri
+
+from sarpipe.errors import InputError
+from sarpipe.rfi.detect import block_statistics, detect_image
+from sarpipe.rfi.echo_detect import detect_echo
+from sarpipe.rfi.pulses import aperture_geometry, map_lines_to_pulses, map_range_to_samples, refine_pulses
+from sarpipe.rfi.robust import gaussian_scores, gumbel_scores
+
+C = 299_792_458.0
+ATTRS = dict(carrier_frequency=9.6e9, range_sampling_rate=360e6, chirp_rate=300e6 / 1e-6, pulse_duration=1e-6,
+             prf=300.0, velocity=100.0, near_range=2000.0, antenna_length=0.8)
+
+
+def test_null_fits_give_the_stated_false_alarm_rate():
+    rng = np.random.default_rng(0)
+    gauss = rng.normal(3.0, 2.0, 200_000)
+    z = gaussian_scores(gauss)
+    assert np.mean(z > ndtri(1 - 1e-2)) == pytest.approx(1e-2, rel=0.1)
+    # a quarter of the sample raised far up: the lower quantiles move a little (towards a wider, higher null),
+    # so the rate on the clean part errs low, never high, and the raised part is all found
+    contaminated = gauss.copy()
+    contaminated[:50_000] += 20.0
+    z = gaussian_scores(contaminated)
+    assert 1e-3 < np.mean(z[50_000:] > ndtri(1 - 1e-2)) <= 1e-2
+    assert np.mean(z[:50_000] > ndtri(1 - 1e-6)) > 0.999
+    # maxima of 200 exponentials follow a Gumbel law; a Gaussian fit would overstate their tail badly
+    maxima = rng.exponential(size=(100_000, 200)).max(axis=1)
+    zg = gumbel_scores(maxima)
+    for pfa in (1e-2, 1e-3):
+        assert np.mean(zg > ndtri(1 - pfa)) == pytest.approx(pfa, rel=0.25)
+    assert np.mean(gaussian_scores(maxima) > ndtri(1 - 1e-3)) > 3e-3
+
+
+def test_block_statistics_match_numpy():
+    rng = np.random.default_rng(1)
+    img = (rng.standard_normal((5, 1000)) + 1j * rng.standard_normal((5, 1000))).astype(np.complex64)
+    q = block_statistics(img, 256)
+    ref = [[np.log10(np.median(np.abs(img[i, b:b + 256]) ** 2)) for b in range(0, 1000, 256)] for i in range(5)]
+    np.testing.assert_allclose(q, ref, rtol=1e-5)
+
+
+def _speckle(n_az, n_rg, seed):
+    """Speckle under a texture that changes by several dB, slowly along azimuth and fast along range."""
+    rng = np.random.default_rng(seed)
+    slow = np.sin(2 * np.pi * np.arange(n_az) / 300.0 + rng.uniform(0, 6))[:, None]
+    texture = np.exp(0.7 * slow + 0.5 * rng.standard_normal((1, n_rg)))
+    return (texture * (rng.standard_normal((n_az, n_rg)) + 1j * rng.standard_normal((n_az, n_rg)))).astype(np.complex64)
+
+
+def test_image_detector_finds_a_range_tone_band_and_nothing_on_texture():
+    n_az, n_rg = 1200, 1024
+    clean = _speckle(n_az, n_rg, 2)
+    det = detect_image(clean, spectral_lines=16, attrs=ATTRS)
+    assert not det.lines.any() and not det.mask.any()
+    rfi = np.zeros_like(clean)
+    j = np.arange(n_rg)
+    rfi[500:700] = 0.6 * np.exp(2j * np.pi * 0.1 * j)  # a tone along range on 200 lines, below the clutter level
+    det = detect_image(clean + rfi, spectral_lines=16, attrs=ATTRS)
+    assert det.lines[520:680].all()
+    assert not det.lines[:470].any() and not det.lines[730:].any()
+    assert det.mask[det.lines].any(axis=1).all() and not det.mask[~det.lines].any()
+    with pytest.raises(InputError, match="valid"):
+        detect_image(clean, valid_lines=np.zeros(n_az, bool))
+
+
+def test_echo_detector_flags_exactly_the_rfi_pulses():
+    n_az, n_rg = 600, 2048
+    echo = _speckle(n_az, n_rg, 3)
+    t = np.arange(n_rg) / ATTRS["range_sampling_rate"]
+    truth = np.zeros(n_az, bool)
+    truth[100:140] = truth[400:401] = True
+    # a tone 6 dB below a unit-texture pulse (power 0.5 against 2): SIR +6 dB there, +12 dB where brightest
+    echo[truth] += (np.exp(2j * np.pi * 31e6 * t) / np.sqrt(2)).astype(np.complex64)
+    det = detect_echo(echo, attrs=ATTRS)
+    np.testing.assert_array_equal(det.pulses, truth)
+
+
+def test_aperture_geometry_against_the_formulas():
+    lam = C / ATTRS["carrier_frequency"]
+    r0 = 3000.0
+    g = aperture_geometry(ATTRS, r0)
+    assert g.length_pulses == pytest.approx(0.886 * lam * r0 / 0.8 / 100.0 * 300.0)
+    assert g.shift_pulses == 0.0
+    assert g.chirp_samples == pytest.approx(360.0)
+    # the matched filter of a processed band B_p is B_p / K_a long, K_a = 2 V^2 / (lambda R0)
+    g = aperture_geometry(ATTRS, r0, processed_bandwidth=250.0)
+    assert g.length_pulses == pytest.approx(250.0 / (2 * 100.0**2 / (lam * r0)) * 300.0)
+    # squint: the beam centre crosses eta_c = -R0 tan(theta) / V after zero Doppler
+    sq = dict(ATTRS, doppler_centroid=100.0)
+    theta = math.asin(lam * 100.0 / (2 * 100.0))
+    assert aperture_geometry(sq, r0).shift_pulses == pytest.approx(-r0 * math.tan(theta) / 100.0 * 300.0)
+
+
+def test_line_to_pulse_mapping_intervals():
+    g = aperture_geometry(ATTRS, 3000.0, processed_bandwidth=250.0)  # ~ 350 pulses, no shift
+    lines = np.zeros(2000, bool)
+    lines[1000:1010] = True
+    pulses = map_lines_to_pulses(lines, g, margin=0.0)
+    half = g.length_pulses / 2
+    idx = np.flatnonzero(pulses)
+    assert idx[0] == math.floor(1000 - half) and idx[-1] == math.ceil(1009 + half)
+    assert pulses[idx[0]:idx[-1] + 1].all()
+    # near the start the interval wraps (circular azimuth focusing), or is clipped
+    lines[:] = False
+    lines[5] = True
+    wrapped = map_lines_to_pulses(lines, g, margin=0.0, wrap=True)
+    clipped = map_lines_to_pulses(lines, g, margin=0.0, wrap=False)
+    assert wrapped[-10:].all() and not clipped[-10:].any() and clipped[:10].all()
+    # the range extent grows by half a chirp plus the range migration on each side
+    cells = np.zeros(1000, bool)
+    cells[500] = True
+    samples = map_range_to_samples(cells, g)
+    assert np.count_nonzero(samples) >= 360
+    keep = refine_pulses(np.ones(10, bool), np.array([1, 0, 1, 0, 0, 0, 1, 0, 0, 0], bool), close_gap=2)
+    np.testing.assert_array_equal(keep, [1, 1, 1, 0, 0, 0, 1, 0, 0, 0])

@@ -165,6 +165,17 @@ def clean_pulses(pulses: np.ndarray, stage: CleanupStage, ctx: StageContext, *, 
     raise ValueError(f"stage {stage.name!r} has unknown domain {stage.domain!r}")
 
 
+def _forced_detection(raw: xr.Dataset, flags: np.ndarray) -> RFIDetection:
+    n_az, n_rg = raw["echo"].shape
+    lines = np.zeros(n_az, bool)
+    image = ImageDetection(lines=lines, mask=np.zeros((n_az, n_rg), bool), z=np.full(n_az, np.nan, np.float32),
+                           z_floor=np.full(n_az, np.nan, np.float32), z_spectrum=np.full(n_az, np.nan, np.float32),
+                           threshold=float("inf"), params={"forced": True})
+    geom = aperture_geometry(raw.attrs, float(raw["slant_range"].values[-1]))
+    mapping = PulseMapping(pulses=flags, candidates=flags, samples=np.ones(n_rg, bool), geometry=geom, params={"forced": True})
+    return RFIDetection(image, mapping, None)
+
+
 @dataclass
 class CleanResult:
     """``raw``: the cleaned raw dataset (``echo`` with only ``rfi_pulses`` replaced, plus ``rfi_pulses`` and
@@ -188,12 +199,14 @@ def clean(
     stft_params: STFTParams = STFTParams(),
     batch_pulses: int = 256,
     return_masks: bool = False,
+    pulses: np.ndarray | None = None,
 ) -> CleanResult:
     """Run the RFI chain on a raw dataset; see the module docstring.
 
     ``method``: a registered cleanup method name (``notch``, ``fnotch``, ``esf``, ...) or a stage instance;
     ``params``: its parameters; ``sr``: wrap it with the registered super-resolution model at that factor.
     ``detection``: reuse an earlier :func:`detect` result (else detected here, focusing ``raw`` unless ``slc``).
+    ``pulses``: clean exactly these pulses (bool per pulse) instead of detecting; ``rfi_image_mask`` is then empty.
     The ground-truth ``rfi`` variable, if present, is dropped from the output (it no longer adds up to ``echo``).
     """
     validate(raw, "raw", check_values=False)
@@ -202,7 +215,13 @@ def clean(
         from .stages import wrap_sr
 
         stage = wrap_sr(stage, sr)
-    det = detection if detection is not None else detect(raw, slc, settings)
+    if pulses is not None:
+        flags = np.asarray(pulses, bool)
+        if flags.shape != (raw.sizes["azimuth"],):
+            raise InputError(f"pulses must hold one flag per pulse ({raw.sizes['azimuth']}), got shape {flags.shape}", where="pulses")
+        det = _forced_detection(raw, flags)
+    else:
+        det = detection if detection is not None else detect(raw, slc, settings)
     flags = det.rfi_pulses
     echo = np.array(raw["echo"].values, dtype=np.complex64, copy=True)
     masks: dict[int, np.ndarray] = {}

@@ -111,6 +111,8 @@ def scene_config(
         if sir_db is not None:
             r["sir_db"] = list(sir_db) if isinstance(sir_db, tuple) else sir_db
         r.update(rfi_overrides or {})
+        if "pulses" in (rfi_overrides or {}):
+            r.pop("bursts", None)
         cfg["rfi"] = r
     return cfg
 

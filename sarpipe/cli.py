@@ -15,6 +15,11 @@ import typer
 
 from .errors import InputError
 
+try:  # typer >= 0.29 vendors its own click: its usage errors are not click's
+    from typer._click.exceptions import ClickException as _TyperClickException, UsageError as _TyperUsageError
+except ImportError:  # pragma: no cover - typer on plain click
+    _TyperClickException, _TyperUsageError = click.exceptions.ClickException, click.exceptions.UsageError
+
 app = typer.Typer(
     name="sarpipe",
     help="SAR raw echoes to focused images, with RFI detection and cleanup.",
@@ -75,6 +80,43 @@ def defocus(
 
     defocus_zarr(slc, output)
     _echo_done(f"wrote {output}")
+
+
+# ------------------------------------------------------------------------------------------ rfi
+
+rfi_app = typer.Typer(help="RFI: detect it in the image, map it to the echo pulses, clean them.", no_args_is_help=True)
+app.add_typer(rfi_app, name="rfi")
+
+
+@rfi_app.command("clean")
+def rfi_clean(
+    raw: Path = typer.Argument(..., help="Raw-echo Zarr store."),
+    output: Path = typer.Option(..., "-o", "--output", help="Cleaned raw Zarr store (echo, rfi_pulses, rfi_image_mask)."),
+    method: str = typer.Option("notch", "--method", help="Cleanup method: notch | fnotch | esf | any registered one."),
+    sr: Optional[float] = typer.Option(None, "--sr", help="Wrap the method with the registered super-resolution model at this factor."),
+    param: list[str] = typer.Option([], "--param", help="Method parameter KEY=VALUE (repeatable), e.g. pfa=1e-4."),
+    slc: Optional[Path] = typer.Option(None, "--slc", help="Focused image of RAW (default: focus it here)."),
+    image: Optional[Path] = typer.Option(None, "--image", help="Also write the re-focused cleaned image here."),
+) -> None:
+    """Detect RFI in the focused image, map it to pulses, clean only those pulses, write the cleaned raw store."""
+    from .rfi.commands import clean_store, parse_params
+
+    summary = clean_store(raw, output, method=method, params=parse_params(param), sr=sr, slc_path=slc, image_path=image)
+    _echo_done(f"wrote {output}: {summary['n_rfi_pulses']} pulses cleaned in {len(summary['rfi_pulses'])} runs ({method})")
+
+
+@rfi_app.command("detect")
+def rfi_detect(
+    raw: Path = typer.Argument(..., help="Raw-echo Zarr store."),
+    slc: Optional[Path] = typer.Option(None, "--slc", help="Focused image of RAW (default: focus it here)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the detection summary as JSON here."),
+) -> None:
+    """Detect RFI: print the flagged image lines and the echo pulses they map to (runs [start, stop))."""
+    import json
+
+    from .rfi.commands import detect_store
+
+    typer.echo(json.dumps(detect_store(raw, slc, json_out), indent=2))
 
 
 # ------------------------------------------------------------------------------------------ pipelines, catalog
@@ -168,6 +210,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     except click.exceptions.ClickException as exc:  # usage errors
         exc.show()
         code = 2 if isinstance(exc, click.exceptions.UsageError) else exc.exit_code
+    except _TyperClickException as exc:  # usage errors raised by typer's own click (missing argument, ...)
+        exc.show()
+        code = 2 if isinstance(exc, _TyperUsageError) else exc.exit_code
     except click.exceptions.Abort:
         typer.echo("aborted", err=True)
         code = 1

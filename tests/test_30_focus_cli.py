@@ -134,3 +134,26 @@ def test_console_script_good_and_bad(tmp_path):
     assert "attribute 'velocity'" in run.stderr
     assert not (tmp_path / "bad_slc.zarr").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_failure_in_the_azimuth_pass_leaves_nothing(tmp_path, monkeypatch):
+    """An internal error after the corner turn exists (mid azimuth pass): exit status 1, no output, no temp."""
+    import sarpipe.focus.dask_focus as streaming
+
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("simulated crash in the second range block")
+        return real(*args, **kwargs)
+
+    real = streaming.azimuth_block
+    monkeypatch.setattr(streaming, "azimuth_block", broken)
+    monkeypatch.setattr(streaming, "AZIMUTH_BLOCK_BYTES", 8 * 32 * 100)  # several range blocks
+    raw = tmp_path / "raw.zarr"
+    save_dataset(sar_dataset(_echo(), ATTRS), raw)
+    out = tmp_path / "slc.zarr"
+    assert main(["focus", str(raw), "-o", str(out)]) == 1
+    assert len(calls) >= 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw.zarr"]

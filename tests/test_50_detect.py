@@ -61,7 +61,7 @@ def test_image_detector_finds_a_range_tone_band_and_nothing_on_texture():
     assert not det.lines.any() and not det.mask.any()
     rfi = np.zeros_like(clean)
     j = np.arange(n_rg)
-    rfi[500:700] = 0.6 * np.exp(2j * np.pi * 0.1 * j)  # a tone along range on 200 lines, below the clutter level
+    rfi[500:700] = 0.8 * np.exp(2j * np.pi * 0.1 * j)  # a tone along range on 200 lines, 5 dB below the clutter
     det = detect_image(clean + rfi, spectral_lines=16, attrs=ATTRS)
     assert det.lines[520:680].all()
     assert not det.lines[:470].any() and not det.lines[730:].any()

@@ -47,33 +47,35 @@ __all__ = ["ImageDetection", "detect_image", "block_statistics"]
 
 
 @numba.njit(nogil=True, cache=True, parallel=True)
-def _block_log_median(img, block, out):  # pragma: no cover - compiled
-    """out[i, b] = log10(median |img[i, b*block:(b+1)*block]|^2) (last block may be shorter)."""
-    n_az, n_rg = img.shape
+def _block_log_median(img, rows, block, out):  # pragma: no cover - compiled
+    """out[i, b] = log10(median |img[rows[i], b*block:(b+1)*block]|^2) (last block may be shorter)."""
+    n_rg = img.shape[1]
     n_b = out.shape[1]
-    for i in numba.prange(n_az):
+    for i in numba.prange(rows.size):
+        r = rows[i]
         buf = np.empty(block, dtype=np.float32)
         for b in range(n_b):
             a = b * block
             e = min(n_rg, a + block)
             n = e - a
             for j in range(n):
-                v = img[i, a + j]
+                v = img[r, a + j]
                 buf[j] = v.real * v.real + v.imag * v.imag
             m = np.median(buf[:n])
             out[i, b] = math.log10(m) if m > 0 else -30.0
 
 
-def block_statistics(image: np.ndarray, range_block: int = 256) -> np.ndarray:
-    """``log10(median |image|^2)`` per line and range block, shape ``(n_azimuth, ceil(n_range / range_block))``."""
+def block_statistics(image: np.ndarray, range_block: int = 256, rows: np.ndarray | None = None) -> np.ndarray:
+    """``log10(median |image|^2)`` per line (``rows``, default all) and range block,
+    shape ``(n_lines, ceil(n_range / range_block))``."""
     img = np.asarray(image)
     if img.ndim != 2 or 0 in img.shape:
         raise InputError(f"the image must be 2-D and non-empty, got shape {img.shape}", where="variable 'slc'")
-    if not np.iscomplexobj(img):
-        img = img.astype(np.complex64)
+    img = np.ascontiguousarray(img, dtype=np.complex64)  # no copy for a C-ordered complex64 image
+    idx = np.arange(img.shape[0], dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
     block = int(min(range_block, img.shape[1]))
-    out = np.empty((img.shape[0], -(-img.shape[1] // block)), dtype=np.float32)
-    _block_log_median(np.ascontiguousarray(img, dtype=np.complex64), block, out)
+    out = np.empty((idx.size, -(-img.shape[1] // block)), dtype=np.float32)
+    _block_log_median(img, idx, block, out)
     return out
 
 
@@ -103,16 +105,30 @@ class ImageDetection:
     params: dict
 
 
-def line_spectral_peak(image: np.ndarray, valid: np.ndarray, *, attrs: Mapping[str, Any] | None = None,
-                       nfft: int = 256, n_segments: int = 8, spectral_lines: int = 4) -> np.ndarray:
-    """Per-line spectral-peak statistic [dB] (see the module docstring), inside the radar band when ``attrs``
-    (sensor attributes) are given - range compression leaves nothing outside it."""
+def line_spectral_peak(image: np.ndarray, rows: np.ndarray, fit: np.ndarray, *, attrs: Mapping[str, Any] | None = None,
+                       nfft: int = 256, n_segments: int = 8, smooth: int = 1) -> np.ndarray:
+    """Spectral-peak statistic [dB] of the image lines ``rows`` (see the module docstring), their spectra
+    averaged over ``smooth`` neighbouring rows of ``rows``; the spectral shape is the median over ``fit`` (bool per
+    row). Inside the radar band when ``attrs`` (sensor attributes) are given - range compression leaves nothing
+    outside it."""
     from .echo_detect import in_band_bins, pulse_statistics, spectral_peak_db
 
-    spec = pulse_statistics(image, nfft, n_segments).spectrum
-    if spectral_lines > 1:
-        spec = uniform_filter1d(spec, int(spectral_lines), axis=0, mode="nearest")
-    return spectral_peak_db(spec, valid, in_band_bins(spec.shape[1], attrs))
+    spec = pulse_statistics(image, nfft, n_segments, rows=rows).spectrum
+    if smooth > 1:
+        spec = uniform_filter1d(spec, int(smooth), axis=0, mode="nearest")
+    return spectral_peak_db(spec, fit, in_band_bins(spec.shape[1], attrs))
+
+
+def _nearest(values: np.ndarray, at: np.ndarray, n: int, valid: np.ndarray) -> np.ndarray:
+    """Spread ``values`` known on lines ``at`` (sorted) to every valid line of ``n`` (nearest known line)."""
+    out = np.full(n, np.nan)
+    lines = np.flatnonzero(valid)
+    pos = np.clip(np.searchsorted(at, lines), 1, at.size - 1) if at.size > 1 else np.zeros(lines.size, int)
+    if at.size > 1:
+        left = at[pos - 1]
+        pos = np.where(np.abs(lines - left) <= np.abs(at[pos] - lines), pos - 1, pos)
+    out[lines] = values[pos]
+    return out
 
 
 def detect_image(
@@ -130,6 +146,7 @@ def detect_image(
     spectral_lines: int = 32,
     attrs: Mapping[str, Any] | None = None,
     use_floor: bool = False,
+    line_step: int | None = None,
 ) -> ImageDetection:
     """Detect RFI in a focused image (complex or amplitude, dims azimuth x range); see the module docstring.
 
@@ -137,40 +154,58 @@ def detect_image(
     partial apertures of both scene ends into the first and last half aperture; leave those out.
     ``attrs``: sensor attributes; restrict the spectral statistic to the radar band (recommended).
     ``use_floor``: also flag lines by the floor statistic (off by default: scene texture trips it, see above).
+    ``line_step``: the statistics are computed on every ``line_step``-th valid line (default ``spectral_lines // 8``,
+    the lines are averaged over ``spectral_lines`` anyway) and spread to the lines between; the block statistics
+    of the mask are computed on the flagged lines. A large image is thus read only in part.
     """
     if not 0 < pfa < 0.5 or not 0 < pfa_block < 0.5:
         raise InputError(f"false-alarm rates must lie in (0, 0.5), got pfa={pfa}, pfa_block={pfa_block}", where="detect.pfa")
     if not 0 < background_quantile < 1:
         raise InputError(f"background_quantile must lie in (0, 1), got {background_quantile}", where="detect.background_quantile")
-    q = block_statistics(image, range_block)
-    valid = np.ones(q.shape[0], bool) if valid_lines is None else np.asarray(valid_lines, bool)
-    if valid.shape != (q.shape[0],):
-        raise InputError(f"valid_lines must have one flag per line ({q.shape[0]}), got shape {valid.shape}", where="detect.valid_lines")
-    if np.count_nonzero(valid) < 16:
-        raise InputError(f"only {np.count_nonzero(valid)} valid image lines: too few to learn the background from",
+    img = np.asarray(image)
+    if img.ndim != 2 or 0 in img.shape:
+        raise InputError(f"the image must be 2-D and non-empty, got shape {img.shape}", where="variable 'slc'")
+    n_az, n_rg = img.shape
+    valid = np.ones(n_az, bool) if valid_lines is None else np.asarray(valid_lines, bool)
+    if valid.shape != (n_az,):
+        raise InputError(f"valid_lines must have one flag per line ({n_az}), got shape {valid.shape}", where="detect.valid_lines")
+    step = max(1, int(line_step) if line_step is not None else int(spectral_lines) // 8)
+    rows = np.flatnonzero(valid)[::step]
+    if rows.size < 16:
+        raise InputError(f"only {rows.size} valid image lines to test: too few to learn the background from",
                          where="variable 'slc'")
-    # each block column against its own null first: texture and fields are local in range, RFI is not
-    z_blk = np.full(q.shape, -np.inf)
-    z_blk[valid] = gaussian_scores(q[valid], q=background_quantile, min_sigma=1e-3, window=window_lines)
-    floor = np.median(z_blk, axis=1)
-    peak = line_spectral_peak(np.asarray(image), valid, attrs=attrs, nfft=nfft, n_segments=n_segments, spectral_lines=spectral_lines)
-    z_floor = np.full(q.shape[0], np.nan, dtype=np.float64)
-    z_spec = np.full(q.shape[0], np.nan, dtype=np.float64)
-    z_floor[valid] = gaussian_scores(floor[valid], q=background_quantile, min_sigma=1e-3, window=window_lines)
-    z_spec[valid] = gumbel_scores(peak[valid], q=background_quantile)
+    fit = np.ones(rows.size, bool)
+    peak = line_spectral_peak(img, rows, fit, attrs=attrs, nfft=nfft, n_segments=n_segments,
+                              smooth=max(1, round(spectral_lines / step)))
+    z_spec = _nearest(gumbel_scores(peak, q=background_quantile), rows, n_az, valid)
+    z_floor = np.full(n_az, np.nan)
+    if use_floor:
+        # each block column against its own null first: texture and fields are local in range, RFI is not
+        q = block_statistics(img, range_block, rows)
+        floor = np.median(gaussian_scores(q, q=background_quantile, min_sigma=1e-3, window=window_lines), axis=1)
+        z_floor = _nearest(gaussian_scores(floor, q=background_quantile, min_sigma=1e-3, window=window_lines), rows, n_az, valid)
     z_line = np.fmax(z_floor, z_spec) if use_floor else z_spec
     thr = float(ndtri(1.0 - (pfa / 2 if use_floor else pfa)))
     lines = _drop_short_runs(np.nan_to_num(z_line, nan=-np.inf) > thr, min_run)
 
-    n_az, n_rg = np.shape(image)
     block = int(min(range_block, n_rg))
     mask = np.zeros((n_az, n_rg), dtype=bool)
     if lines.any():
-        thr_blk = float(ndtri(1.0 - pfa_block))
-        hit = (z_blk > thr_blk) & lines[:, None]
-        hit[lines & ~hit.any(axis=1)] = True
-        mask = np.repeat(hit, block, axis=1)[:, :n_rg]
+        flagged = np.flatnonzero(lines)
+        sampled = flagged[::step]  # block statistics on every step-th flagged line, spread to the others
+        ref = rows[~lines[rows]]
+        ref = ref if ref.size >= 16 else rows
+        ref = ref[:: max(1, ref.size // 256)]  # a few hundred lines fix a column's null well enough
+        q_ref = block_statistics(img, range_block, ref)
+        q_hit = block_statistics(img, range_block, sampled)
+        z_blk = gaussian_scores(np.concatenate([q_ref, q_hit]), np.arange(ref.size + sampled.size) < ref.size,
+                                q=background_quantile, min_sigma=1e-3)[ref.size:]
+        hit = z_blk > float(ndtri(1.0 - pfa_block))
+        hit[~hit.any(axis=1)] = True
+        nearest = np.clip(np.searchsorted(sampled, flagged, side="right") - 1, 0, sampled.size - 1)
+        mask[flagged] = np.repeat(hit, block, axis=1)[nearest, :n_rg]
     params = dict(pfa=pfa, range_block=range_block, background_quantile=background_quantile, window_lines=window_lines,
-                  min_run=min_run, pfa_block=pfa_block, use_floor=use_floor, nfft=nfft, n_segments=n_segments, spectral_lines=spectral_lines)
+                  min_run=min_run, pfa_block=pfa_block, use_floor=use_floor, nfft=nfft, n_segments=n_segments, spectral_lines=spectral_lines,
+                  line_step=step)
     return ImageDetection(lines=lines, mask=mask, z=z_line.astype(np.float32), z_floor=z_floor.astype(np.float32),
                           z_spectrum=z_spec.astype(np.float32), threshold=thr, params=params)

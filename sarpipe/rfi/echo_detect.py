@@ -37,49 +37,47 @@ __all__ = ["PulseStatistics", "pulse_statistics", "EchoDetection", "detect_echo"
 
 
 @numba.njit(nogil=True, cache=True, parallel=True)
-def _pulse_power(x, out):  # pragma: no cover - compiled
-    for i in numba.prange(x.shape[0]):
-        acc = 0.0
-        for j in range(x.shape[1]):
-            v = x[i, j]
-            acc += v.real * v.real + v.imag * v.imag
-        out[i] = acc / x.shape[1]
-
-
-@numba.njit(nogil=True, cache=True, parallel=True)
-def _segments(x, starts, win, out):  # pragma: no cover - compiled
-    """out[i, s, k] = x[i, starts[s] + k] * win[k]."""
+def _segments(x, rows, starts, win, out, power):  # pragma: no cover - compiled
+    """out[i, s, k] = x[rows[i], starts[s] + k] * win[k]; power[i] = mean |x|^2 over those samples."""
     n = win.size
-    for i in numba.prange(x.shape[0]):
+    for i in numba.prange(rows.size):
+        r = rows[i]
+        acc = 0.0
         for s in range(starts.size):
             a = starts[s]
             for k in range(n):
-                out[i, s, k] = x[i, a + k] * win[k]
+                v = x[r, a + k]
+                acc += v.real * v.real + v.imag * v.imag
+                out[i, s, k] = v * win[k]
+        power[i] = acc / (n * starts.size)
 
 
 @dataclass
 class PulseStatistics:
-    """Per-pulse power [dB] (mean ``|x|^2``) and Welch power spectrum (``(n_pulses, nfft)``, centred)."""
+    """Per-pulse power [dB] (mean ``|x|^2`` over the Welch segments' samples) and Welch power spectrum
+    (``(n_pulses, nfft)``, centred)."""
 
     power_db: np.ndarray
     spectrum: np.ndarray
 
 
-def pulse_statistics(pulses: np.ndarray, nfft: int = 256, n_segments: int = 8) -> PulseStatistics:
-    """Power and Welch spectrum of each pulse of ``pulses`` (complex, (n_pulses, n_samples)).
+def pulse_statistics(pulses: np.ndarray, nfft: int = 256, n_segments: int = 8, rows: np.ndarray | None = None) -> PulseStatistics:
+    """Power and Welch spectrum of the pulses ``rows`` (int indices, default all) of ``pulses`` (complex,
+    (n_pulses, n_samples)); only the ``n_segments`` segments of ``nfft`` samples spread over each pulse are read.
 
     The spectrum is the mean of the segments' periodograms, each normalised to unit mean (a spectral *shape*).
     """
-    x = np.ascontiguousarray(pulses, dtype=np.complex64)
+    x = np.asarray(pulses)
     if x.ndim != 2 or 0 in x.shape:
         raise InputError(f"pulses must be 2-D and non-empty, got shape {x.shape}", where="variable 'echo'")
-    power = np.empty(x.shape[0], dtype=np.float64)
-    _pulse_power(x, power)
+    x = np.ascontiguousarray(x, dtype=np.complex64)  # no copy for a C-ordered complex64 array
+    idx = np.arange(x.shape[0], dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
     nfft = int(min(nfft, x.shape[1]))
     n_seg = int(max(1, min(n_segments, x.shape[1] // nfft)))
     starts = np.linspace(0, x.shape[1] - nfft, n_seg).round().astype(np.int64)
-    seg = np.empty((x.shape[0], n_seg, nfft), dtype=np.complex64)
-    _segments(x, starts, np.hanning(nfft + 1)[:nfft].astype(np.float32), seg)
+    seg = np.empty((idx.size, n_seg, nfft), dtype=np.complex64)
+    power = np.empty(idx.size, dtype=np.float64)
+    _segments(x, idx, starts, np.hanning(nfft + 1)[:nfft].astype(np.float32), seg, power)
     spec = scipy.fft.fft(seg, axis=-1, overwrite_x=True)
     periodograms = np.abs(spec) ** 2
     # each segment counts alike: a bright stretch of the line would otherwise dominate the average and leave
@@ -142,12 +140,14 @@ def detect_echo(
     attrs: Mapping[str, Any] | None = None,
     min_power_rise_db: float = 1.0,
     min_peak_db: float = 3.0,
+    max_reference: int = 512,
 ) -> EchoDetection:
     """Flag RFI pulses of ``echo`` ((n_azimuth, n_range), complex).
 
     ``rows``: the pulses to test (default all); ``reference``: bool per pulse, the RFI-free pulses to take the null
     from (default: all tested rows, robustly - fine while RFI is on under half of them). Only ``rows`` and the
-    reference pulses are read. Returns per-pulse arrays over all ``n_azimuth`` pulses (False / NaN where not tested).
+    reference pulses are read (at most ``max_reference`` of the latter, evenly spread), and of each only the
+    Welch segments. Returns per-pulse arrays over all ``n_azimuth`` pulses (False / NaN where not tested).
     ``power_window``: pulses of the running median the power is compared with (the chain uses a synthetic
     aperture: bursts shorter than half of it do not raise the median). ``attrs``: the raw attrs, to restrict the
     spectral test to the radar band. ``min_power_rise_db`` / ``min_peak_db``: the smallest rises [dB] that may flag a pulse, whatever the spread
@@ -161,9 +161,13 @@ def detect_echo(
     ref = test.copy() if reference is None else (np.asarray(reference, bool) & ~test)
     if np.count_nonzero(ref) < 16:  # too few clean pulses to learn the null from: use the tested ones, robustly
         ref = test | ref
+    ref_idx = np.flatnonzero(ref & ~test)
+    if ref_idx.size > max_reference:
+        ref = ref & test
+        ref[ref_idx[np.linspace(0, ref_idx.size - 1, max_reference).round().astype(int)]] = True
     use = test | ref
     idx = np.flatnonzero(use)
-    st = pulse_statistics(np.asarray(echo[idx]), nfft, n_segments)
+    st = pulse_statistics(echo, nfft, n_segments, rows=idx)
     is_ref = ref[idx]
 
     # power relative to its running median over ``power_window`` pulses: a scene brightness change enters the

@@ -98,12 +98,10 @@ def _dilate_circular(mask: np.ndarray, lo: int, hi: int, wrap: bool) -> np.ndarr
     """out[k] = any(mask[k - hi .. k - lo]) (i.e. every flagged i marks i + lo .. i + hi)."""
     n = mask.size
     out = np.zeros(n, dtype=bool)
-    idx = np.flatnonzero(mask)
-    if idx.size == 0:
-        return out
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(mask, np.int8), [0]])))
     diff = np.zeros(n + 1, dtype=np.int64)
-    for a in idx:  # runs are few; interval marking via a difference array
-        s, e = a + lo, a + hi + 1
+    for a, b in zip(edges[::2], edges[1::2]):  # each run [a, b) marks [a + lo, b - 1 + hi]
+        s, e = a + lo, b + hi
         if wrap:
             if e - s >= n:
                 return np.ones(n, dtype=bool)
@@ -121,7 +119,8 @@ def _dilate_circular(mask: np.ndarray, lo: int, hi: int, wrap: bool) -> np.ndarr
             if e > s:
                 diff[s] += 1
                 diff[e] -= 1
-    return np.cumsum(diff[:-1]) > 0
+    out[:] = np.cumsum(diff[:-1]) > 0
+    return out
 
 
 def map_lines_to_pulses(lines: np.ndarray, geometry: ApertureGeometry, *, margin: float = 0.05, wrap: bool = True) -> np.ndarray:

@@ -1,15 +1,9 @@
-"""Shared fixtures: small contract datasets and the path to the real data in ../shared/data."""
+"""Shared fixtures: small contract datasets."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("SARPIPE_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 # A generic C-band stripmap-like parameter set, SI units, for contract-level tests.
 BASE_ATTRS = {
@@ -36,9 +30,3 @@ def small_raw(base_attrs):
     echo = (rng.standard_normal((16, 32)) + 1j * rng.standard_normal((16, 32))).astype(np.complex64)
     return sar_dataset(echo, base_attrs)
 
-
-@pytest.fixture
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"real test data not found at {SHARED_DATA} (set SARPIPE_SHARED_DATA to the shared/data folder)")
-    return SHARED_DATA

@@ -149,7 +149,6 @@ def stft_speed(n_pulses=1000, n_samples=8192) -> dict:
 def detection_speed(n=8192) -> dict:
     """Detection + mapping on an n x n image against focusing the same scene with sarpipe.focus (in memory)."""
     from sarpipe.model import sar_dataset
-    from sarpipe.rfi.scenes import _far_aperture  # noqa: F401 - same geometry as the test sets
     from sarpipe.simulate import SENSORS
 
     attrs = {k: v for k, v in SENSORS["minisar"].items() if k in (

@@ -102,8 +102,11 @@ def test_esf_finds_rank_one_rfi():
     assert rfi_subspace(signal, threshold_db=10.0)[0].shape[1] == 0
 
 
-def test_registry_and_interface():
+def test_registry_and_interface(monkeypatch):
+    from sarpipe.rfi import stages
+
     assert {"notch", "fnotch", "esf"} <= set(stage_names())
+    monkeypatch.setattr(stages, "_STAGES", dict(stages._STAGES))  # the test stage does not outlive the test
     with pytest.raises(InputError, match="unknown cleanup method"):
         create_stage("no-such-method")
     with pytest.raises(InputError, match="bad parameters"):

@@ -25,8 +25,8 @@ __all__ = ["running_median", "cfar_mask", "TFNotch", "PulseSpectrumNotch", "in_b
 
 
 @numba.njit(nogil=True, cache=True)
-def _insort(buf, n, value):  # pragma: no cover - compiled
-    """Insert ``value`` into the sorted ``buf[:n]``."""
+def _lower_bound(buf, n, value):  # pragma: no cover - compiled
+    """First index of the sorted ``buf[:n]`` whose entry is not below ``value``."""
     lo, hi = 0, n
     while lo < hi:
         mid = (lo + hi) // 2
@@ -34,6 +34,13 @@ def _insort(buf, n, value):  # pragma: no cover - compiled
             lo = mid + 1
         else:
             hi = mid
+    return lo
+
+
+@numba.njit(nogil=True, cache=True)
+def _insort(buf, n, value):  # pragma: no cover - compiled
+    """Insert ``value`` into the sorted ``buf[:n]``."""
+    lo = _lower_bound(buf, n, value)
     for k in range(n, lo, -1):
         buf[k] = buf[k - 1]
     buf[lo] = value
@@ -42,13 +49,7 @@ def _insort(buf, n, value):  # pragma: no cover - compiled
 @numba.njit(nogil=True, cache=True)
 def _remove(buf, n, value):  # pragma: no cover - compiled
     """Remove one occurrence of ``value`` from the sorted ``buf[:n]``."""
-    lo, hi = 0, n
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if buf[mid] < value:
-            lo = mid + 1
-        else:
-            hi = mid
+    lo = _lower_bound(buf, n, value)
     for k in range(lo, n - 1):
         buf[k] = buf[k + 1]
 

@@ -38,7 +38,7 @@ def _echo_done(message: str) -> None:
 
 @app.command()
 def simulate(
-    config: Path = typer.Argument(..., help="Simulator configuration (YAML)."),
+    config: Path = typer.Argument(..., metavar="CONFIG.yaml", help="Simulator configuration (YAML)."),
     output: Path = typer.Option(..., "-o", "--output", help="Raw-echo Zarr store to write."),
 ) -> None:
     """Simulate stripmap raw echoes (point targets, extended scenes, noise, RFI) into a raw Zarr store."""
@@ -53,7 +53,7 @@ def simulate(
 
 @app.command()
 def focus(
-    raw: Path = typer.Argument(..., help="Raw-echo Zarr store."),
+    raw: Path = typer.Argument(..., metavar="RAW.zarr", help="Raw-echo Zarr store."),
     output: Path = typer.Option(..., "-o", "--output", help="SLC Zarr store to write."),
     range_window: str = typer.Option("rect", help="rect | hamming:ALPHA | kaiser:BETA"),
     azimuth_window: str = typer.Option("rect", help="rect | hamming:ALPHA | kaiser:BETA"),
@@ -72,7 +72,7 @@ def focus(
 
 @app.command()
 def defocus(
-    slc: Path = typer.Argument(..., help="SLC Zarr store."),
+    slc: Path = typer.Argument(..., metavar="SLC.zarr", help="SLC Zarr store."),
     output: Path = typer.Option(..., "-o", "--output", help="Raw-echo Zarr store to write."),
 ) -> None:
     """Turn a focused SLC back into raw echoes (the exact inverse of `sarpipe focus`)."""
@@ -90,7 +90,7 @@ app.add_typer(rfi_app, name="rfi")
 
 @rfi_app.command("clean")
 def rfi_clean(
-    raw: Path = typer.Argument(..., help="Raw-echo Zarr store."),
+    raw: Path = typer.Argument(..., metavar="RAW.zarr", help="Raw-echo Zarr store."),
     output: Path = typer.Option(..., "-o", "--output", help="Cleaned raw Zarr store (echo, rfi_pulses, rfi_image_mask)."),
     method: str = typer.Option("notch", "--method", help="Cleanup method: notch | fnotch | esf | any registered one."),
     sr: Optional[float] = typer.Option(None, "--sr", help="Wrap the method with the registered super-resolution model at this factor."),
@@ -107,7 +107,7 @@ def rfi_clean(
 
 @rfi_app.command("detect")
 def rfi_detect(
-    raw: Path = typer.Argument(..., help="Raw-echo Zarr store."),
+    raw: Path = typer.Argument(..., metavar="RAW.zarr", help="Raw-echo Zarr store."),
     slc: Optional[Path] = typer.Option(None, "--slc", help="Focused image of RAW (default: focus it here)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the detection summary as JSON here."),
 ) -> None:
@@ -124,7 +124,7 @@ def rfi_detect(
 
 @app.command()
 def run(
-    pipeline: Path = typer.Argument(..., help="Pipeline file (YAML), e.g. pipelines/quickstart.yaml."),
+    pipeline: Path = typer.Argument(..., metavar="PIPELINE.yaml", help="Pipeline file (YAML), e.g. pipelines/quickstart.yaml."),
     set_: list[str] = typer.Option([], "--set", help="Override a key: steps.NAME.params.KEY=VALUE (repeatable; value read as YAML)."),
     from_step: Optional[str] = typer.Option(None, "--from-step", help="Rerun this step and every step listed after it."),
     restart: bool = typer.Option(False, "--restart", help="Rerun every step, ignoring complete outputs."),
@@ -145,7 +145,7 @@ def run(
 
 @app.command()
 def stages(
-    name: Optional[str] = typer.Argument(None, help="Show only this stage."),
+    name: Optional[str] = typer.Argument(None, metavar="STAGE", help="Show only this stage."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List pipeline stages (built-in and plugins) with their inputs, output and parameters with defaults."""
@@ -160,7 +160,7 @@ app.add_typer(config_app, name="config")
 
 @config_app.command("template")
 def config_template(
-    stage: str = typer.Argument(..., help="Stage name (see `sarpipe stages`)."),
+    stage: str = typer.Argument(..., metavar="STAGE", help="Stage name (see `sarpipe stages`)."),
     name: Optional[str] = typer.Option(None, "--name", help="Step name to use in the template."),
 ) -> None:
     """Print a commented pipeline step for STAGE: every parameter with its default and meaning."""
@@ -185,7 +185,7 @@ def catalog_list(
 
 @catalog_app.command("show")
 def catalog_show(
-    name: str = typer.Argument(..., help="Entry name."),
+    name: str = typer.Argument(..., metavar="NAME", help="Entry name."),
     catalog: Optional[Path] = typer.Option(None, "--catalog", help="Catalog file (default ./data_catalog.yaml)."),
 ) -> None:
     """Show one catalog entry, where its data are, and how to use it in a pipeline."""

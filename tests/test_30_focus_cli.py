@@ -157,3 +157,15 @@ def test_failure_in_the_azimuth_pass_leaves_nothing(tmp_path, monkeypatch):
     assert main(["focus", str(raw), "-o", str(out)]) == 1
     assert len(calls) >= 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw.zarr"]
+
+
+def test_truncated_chunk_is_bad_input_naming_the_store(tmp_path, capsys):
+    raw = tmp_path / "raw.zarr"
+    save_dataset(sar_dataset(_echo(64, 256), ATTRS), raw, chunks={"azimuth": 16, "range": 256})
+    chunk = raw / "echo" / "c" / "2" / "0"
+    chunk.write_bytes(chunk.read_bytes()[:1000])  # a copy cut short
+    out = tmp_path / "out" / "slc.zarr"
+    assert main(["focus", str(raw), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "raw.zarr" in err and "truncated" in err
+    assert not out.exists() and _nothing_written(tmp_path)

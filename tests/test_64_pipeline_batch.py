@@ -23,7 +23,8 @@ def scenes(tmp_path_factory) -> Path:
 def test_batch_with_one_corrupt_scene(scenes, capsys, monkeypatch):
     write(scenes / "p.yaml", BATCH)
     code, out, err = run_here(capsys, monkeypatch, scenes, "run", "p.yaml", "--summary-json", "summary.json")
-    assert code == 1, out + err  # a corrupt store is not caught as InputError by the reader: internal error
+    assert code == 2, out + err  # the only failure is bad input: a truncated chunk, named with its store
+    assert "scene_2.zarr/echo/c/" in out and "truncated" in out, out
     assert "batch: 3 of 4 entries finished, 1 failed" in out, out
     assert "FAILED scene_2 at step slc:" in out and "error in scene_2/slc (inputs raw=catalog:scene_2)" in out, out
     summary = json.loads((scenes / "summary.json").read_text())
@@ -38,7 +39,7 @@ def test_batch_with_one_corrupt_scene(scenes, capsys, monkeypatch):
 
     # a rerun redoes only the failed scene (which fails again), the others are complete
     code, out, err = run_here(capsys, monkeypatch, scenes, "run", "p.yaml")
-    assert code == 1 and "0 ran, 6 skipped, 1 failed, 1 not run" in out, out
+    assert code == 2 and "0 ran, 6 skipped, 1 failed, 1 not run" in out, out
 
     # the batch product of a scene equals a single run over that scene
     write(scenes / "single.yaml", """

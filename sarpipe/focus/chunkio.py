@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from ..errors import InputError
+
 _BYTES_LE = [{"name": "bytes", "configuration": {"endian": "little"}}]
 
 
@@ -72,7 +74,11 @@ class ChunkedArray:
     def read(self, row0: int, row1: int, col0: int, col1: int) -> np.ndarray:
         """The block [row0:row1, col0:col1] (complex64, C order); missing chunks read as the fill value."""
         if not self.fast:
-            return np.ascontiguousarray(self._zarr("r")[row0:row1, col0:col1], dtype=np.complex64)
+            try:
+                return np.ascontiguousarray(self._zarr("r")[row0:row1, col0:col1], dtype=np.complex64)
+            except (ValueError, OSError, KeyError) as exc:  # a damaged store, not a bug of ours
+                raise InputError(f"rows {row0}:{row1}, columns {col0}:{col1} cannot be read "
+                                 f"({type(exc).__name__}: {exc}); the store is damaged", where=os.fspath(self.path)) from exc
         out = np.empty((row1 - row0, col1 - col0), dtype=np.complex64)
         cr, cc = self.chunks
         for i in range(row0 // cr, -(-row1 // cr)):
@@ -81,7 +87,11 @@ class ChunkedArray:
                 c0, c1 = max(col0, j * cc), min(col1, (j + 1) * cc)
                 source = self._chunk_file(i, j)
                 if source.exists():
-                    chunk = np.fromfile(source, dtype="<c8").reshape(cr, cc)
+                    chunk = np.fromfile(source, dtype="<c8")
+                    if chunk.size != cr * cc:
+                        raise InputError(f"holds {chunk.size * 8} bytes, a complex64 chunk of {cr} x {cc} needs "
+                                         f"{cr * cc * 8}: the store is truncated or damaged", where=os.fspath(source))
+                    chunk = chunk.reshape(cr, cc)
                     out[r0 - row0:r1 - row0, c0 - col0:c1 - col0] = chunk[r0 - i * cr:r1 - i * cr, c0 - j * cc:c1 - j * cc]
                 else:
                     out[r0 - row0:r1 - row0, c0 - col0:c1 - col0] = self.fill

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.fft
 
 from ..errors import InputError
-from ..model import SPEED_OF_LIGHT, range_pixel_spacing, sar_dataset
+from ..model import chirp_bandwidth, range_pixel_spacing, sar_dataset, wavelength
 from . import geometry
 from .config import ExtendedConfig
 
@@ -79,7 +79,7 @@ def _unit_target_gain(attrs: Mapping[str, Any], n_az: int, r_centre: float, patt
     small = _contract(attrs)
     small["near_range"] = r_centre - (n_rg // 2) * dr
     prf = float(attrs["prf"])
-    lam = SPEED_OF_LIGHT / float(attrs["carrier_frequency"])
+    lam = wavelength(attrs)
     shift = geometry.beam_centre_offset(r_centre, float(attrs["doppler_centroid"]), lam, float(attrs["velocity"])) * prf
     # on a grid sample in both directions, so that the largest sample is the peak of the response
     target = {"slant_range": r_centre, "azimuth_time": round(n_az / 2 - shift) / prf, "amplitude": 1.0, "phase": 0.0}
@@ -120,7 +120,7 @@ def extended_echoes(
 
     prf, fs = float(attrs["prf"]), float(attrs["range_sampling_rate"])
     f_dc, v = float(attrs["doppler_centroid"]), float(attrs["velocity"])
-    lam = SPEED_OF_LIGHT / float(attrs["carrier_frequency"])
+    lam = wavelength(attrs)
     la = float(attrs["antenna_length"])
     dr = range_pixel_spacing(attrs)
     far = float(attrs["near_range"]) + n_rg * dr
@@ -144,7 +144,7 @@ def extended_echoes(
 
     spec = scipy.fft.fft2(grid, workers=-1)
     f_tau = scipy.fft.fftfreq(nr, 1 / fs)
-    band = np.abs(f_tau) <= abs(float(attrs["chirp_rate"])) * float(attrs["pulse_duration"]) / 2
+    band = np.abs(f_tau) <= chirp_bandwidth(attrs) / 2
     f_eta = scipy.fft.fftfreq(na, 1 / prf)
     f_eta = f_dc + (f_eta - f_dc + prf / 2) % prf - prf / 2
     weights = geometry.pattern_of_doppler(f_eta, pattern, la, v, f_dc, lam)

@@ -19,6 +19,8 @@ import math
 
 import numpy as np
 
+from ..model import wavelength as carrier_wavelength
+
 PATTERNS = ("rect", "sinc2")
 PATTERN_CODES = {"rect": 0, "sinc2": 1}
 
@@ -65,12 +67,6 @@ def time_of_doppler(f: np.ndarray | float, r0: float, velocity: float, wavelengt
     return -r0 * s / (velocity * np.sqrt(1.0 - s * s))
 
 
-def doppler_of_time(t: np.ndarray | float, r0: float, velocity: float, wavelength: float) -> np.ndarray | float:
-    """Instantaneous Doppler [Hz] at time ``t`` relative to zero-Doppler: ``-2 V**2 t / (lambda R(t))``."""
-    t = np.asarray(t, dtype=np.float64)
-    return -2.0 * velocity**2 * t / (wavelength * np.sqrt(r0 * r0 + (velocity * t) ** 2))
-
-
 def pattern_of_doppler(
     f: np.ndarray,
     pattern: str,
@@ -94,7 +90,7 @@ def pattern_of_doppler(
 
 def synthetic_aperture_pulses(attrs: dict, r0: float, pattern: str = "rect") -> float:
     """Number of pulses in the synthetic aperture of a target at ``R0`` (illuminated time x PRF)."""
-    lam = 299_792_458.0 / float(attrs["carrier_frequency"])
+    lam = carrier_wavelength(attrs)
     f_lo, f_hi = doppler_band(
         pattern, float(attrs["antenna_length"]), float(attrs["velocity"]), float(attrs.get("doppler_centroid", 0.0)), lam
     )

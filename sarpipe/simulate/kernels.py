@@ -18,7 +18,8 @@ import math
 import numba
 import numpy as np
 
-C = 299_792_458.0
+from ..model import SPEED_OF_LIGHT as C
+
 _RESYNC = 256
 
 

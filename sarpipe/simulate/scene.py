@@ -12,7 +12,7 @@ import xarray as xr
 from pydantic import ValidationError
 
 from ..errors import InputError
-from ..model import SPEED_OF_LIGHT, range_pixel_spacing, sar_dataset, with_history
+from ..model import SPEED_OF_LIGHT, chirp_bandwidth, range_pixel_spacing, sar_dataset, wavelength, with_history
 from ..yamlconf import ConfigError, format_validation_error
 from . import geometry
 from .config import SimulationConfig
@@ -55,8 +55,8 @@ def scene_attrs(config: SimulationConfig | Mapping[str, Any]) -> tuple[dict[str,
         raise InputError("scene.near_range (or scene.centre_range) is required without a sensor preset", where="scene")
     if near <= 0:
         raise InputError(f"the near range comes out non-positive ({near} m)", where="scene.centre_range")
-    lam = SPEED_OF_LIGHT / attrs["carrier_frequency"]
-    bandwidth = abs(attrs["chirp_rate"]) * attrs["pulse_duration"]
+    lam = wavelength(attrs)
+    bandwidth = chirp_bandwidth(attrs)
     if bandwidth > attrs["range_sampling_rate"]:
         raise InputError(
             f"chirp bandwidth |Kr| Tp = {bandwidth / 1e6:.3f} MHz exceeds the range sampling rate "
@@ -106,7 +106,7 @@ def point_target_echoes(
         out = np.zeros(shape, dtype=np.complex64)
     if not targets:
         return out
-    lam = SPEED_OF_LIGHT / float(attrs["carrier_frequency"])
+    lam = wavelength(attrs)
     v = float(attrs["velocity"])
     prf = float(attrs["prf"])
     f_dc = float(attrs.get("doppler_centroid", 0.0))

@@ -273,16 +273,17 @@ class Catalog:
         e = self.get(name)
         if isinstance(e, SimulatedEntry):
             if e.config is not None:
-                return _hash_json({"simulated": e.config})
+                return json_fingerprint({"simulated": e.config})
             p = self.resolve(e.config_file)  # type: ignore[arg-type]
-            return _hash_json({"simulated_file": hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "missing"})
+            return json_fingerprint({"simulated_file": hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "missing"})
         path = self.entry_path(name)
         if path is not None:
             return path_fingerprint(path)
-        return _hash_json({"entry": e.model_dump(mode="json", by_alias=True)})
+        return json_fingerprint({"entry": e.model_dump(mode="json", by_alias=True)})
 
 
-def _hash_json(obj: Any) -> str:
+def json_fingerprint(obj: Any) -> str:
+    """A short hash of a JSON-serialisable value (key order does not matter)."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -305,7 +306,7 @@ def path_fingerprint(path: str | os.PathLike) -> str:
                 fp = Path(dirpath) / f
                 st = fp.stat()
                 items.append((os.path.relpath(fp, p), st.st_size, st.st_mtime_ns))
-    return _hash_json(items)
+    return json_fingerprint(items)
 
 
 def parse_catalog(doc: YamlDocument, path: Path | None = None) -> Catalog:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
 import json
 import logging
 import os
@@ -31,7 +30,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .. import __version__
-from ..catalog import path_fingerprint
+from ..atomic import atomic_path
+from ..catalog import json_fingerprint, path_fingerprint
 from ..errors import InputError
 from .registry import REGISTRY, StageContext, StageInput
 from .schema import Pipeline, StepDef
@@ -46,10 +46,6 @@ log = logging.getLogger("sarpipe.run")
 def marker_path(output: str | os.PathLike) -> Path:
     out = Path(output)
     return out.with_name(out.name + MARKER_SUFFIX)
-
-
-def _hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _now() -> str:
@@ -176,7 +172,7 @@ def plan(pipeline: Pipeline, *, from_step: str | None = None, restart: bool = Fa
                                     "fingerprint": path_fingerprint(ref.target)}
             params = step.params_json
             extra = step.stage.fingerprint_extra(step.params) if step.stage.fingerprint_extra else None
-            fp = _hash({"stage": step.stage.name, "version": step.stage.version, "params": params, "extra": extra,
+            fp = json_fingerprint({"stage": step.stage.name, "version": step.stage.version, "params": params, "extra": extra,
                         "inputs": {s: v["fingerprint"] for s, v in sorted(inputs.items())}})
             output = _output_path(pipeline, step, entry)
             key = f"{entry}/{step.name}" if entry is not None else step.name
@@ -238,9 +234,8 @@ def staged_output(final: Path) -> Iterator[Path]:
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
 class _ThreadCapture(logging.Handler):

@@ -28,7 +28,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import scipy.fft
@@ -98,34 +98,6 @@ class TheoreticalResponse:
     islr_db: float
 
 
-# --------------------------------------------------------------------------------------------- windows
-
-
-def window_function(spec: str) -> Callable[[np.ndarray], np.ndarray]:
-    """Spectral window over the normalised band ``u`` in [-1/2, 1/2] (u = f / B), peak 1 at u = 0.
-
-    ``rect``; ``hamming:ALPHA`` = ``ALPHA + (1 - ALPHA) cos(2 pi u)``; ``kaiser:BETA`` =
-    ``I0(BETA sqrt(1 - (2u)^2)) / I0(BETA)``.
-    """
-    name, _, arg = str(spec).strip().lower().partition(":")
-    try:
-        if name == "rect" and not arg:
-            return lambda u: np.ones_like(np.asarray(u, dtype=np.float64))
-        if name == "hamming":
-            alpha = float(arg) if arg else 0.54
-            if not 0 < alpha <= 1:
-                raise ValueError
-            return lambda u: alpha + (1.0 - alpha) * np.cos(2 * np.pi * np.asarray(u, dtype=np.float64))
-        if name == "kaiser":
-            beta = float(arg) if arg else 2.5
-            if beta < 0:
-                raise ValueError
-            return lambda u: np.i0(beta * np.sqrt(np.clip(1.0 - (2 * np.asarray(u, dtype=np.float64)) ** 2, 0, None))) / np.i0(beta)
-    except ValueError:
-        pass
-    raise InputError(f"unknown window {spec!r} (expected rect, hamming:ALPHA with 0 < ALPHA <= 1, kaiser:BETA >= 0)", where="window")
-
-
 @functools.lru_cache(maxsize=32)
 def theoretical_response(window: str = "rect", num_lobes: int = NUM_LOBES) -> TheoreticalResponse:
     """IRW [1/B], PSLR [dB], ISLR [dB] of the continuous impulse response of ``window``.
@@ -133,7 +105,9 @@ def theoretical_response(window: str = "rect", num_lobes: int = NUM_LOBES) -> Th
     The response ``h(x) = integral of w(u) exp(j 2 pi u x) du`` over the band is integrated numerically
     (midpoint rule, 4096 points) on a grid of 1/128 of a resolution cell and analysed like a measured cut.
     """
-    w = window_function(window)
+    from .focus.windows import parse_window  # the processor's windows: theory and focusing share one definition
+
+    w = parse_window(window)
     n = 4096
     u = (np.arange(n) + 0.5) / n - 0.5
     wu = w(u)

@@ -9,7 +9,7 @@ from scipy.special import ndtri
 
 from sarpipe.errors import InputError
 from sarpipe.rfi.detect import block_statistics, detect_image
-from sarpipe.rfi.echo_detect import detect_echo
+from sarpipe.rfi.echo_detect import detect_echo, pulse_statistics
 from sarpipe.rfi.pulses import aperture_geometry, map_lines_to_pulses, map_range_to_samples, refine_pulses
 from sarpipe.rfi.robust import gaussian_scores, gumbel_scores
 
@@ -44,6 +44,10 @@ def test_block_statistics_match_numpy():
     q = block_statistics(img, 256)
     ref = [[np.log10(np.median(np.abs(img[i, b:b + 256]) ** 2)) for b in range(0, 1000, 256)] for i in range(5)]
     np.testing.assert_allclose(q, ref, rtol=1e-5)
+    with pytest.raises(InputError, match="slc.*image must be 2-D"):
+        block_statistics(np.zeros((0, 4), np.complex64))
+    with pytest.raises(InputError, match="echo.*pulses must be 2-D"):
+        pulse_statistics(np.zeros(8, np.complex64))
 
 
 def _speckle(n_az, n_rg, seed):

@@ -43,6 +43,7 @@ from scipy.ndimage import uniform_filter1d
 from scipy.special import ndtri
 
 from ..errors import InputError
+from .echo_detect import complex_rows, in_band_bins, pulse_statistics
 from .robust import gaussian_scores
 
 __all__ = ["ImageDetection", "detect_image", "block_statistics"]
@@ -70,11 +71,7 @@ def _block_log_median(img, rows, block, out):  # pragma: no cover - compiled
 def block_statistics(image: np.ndarray, range_block: int = 256, rows: np.ndarray | None = None) -> np.ndarray:
     """``log10(median |image|^2)`` per line (``rows``, default all) and range block,
     shape ``(n_lines, ceil(n_range / range_block))``."""
-    img = np.asarray(image)
-    if img.ndim != 2 or 0 in img.shape:
-        raise InputError(f"the image must be 2-D and non-empty, got shape {img.shape}", where="variable 'slc'")
-    img = np.ascontiguousarray(img, dtype=np.complex64)  # no copy for a C-ordered complex64 image
-    idx = np.arange(img.shape[0], dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+    img, idx = complex_rows(image, rows, "the image", "variable 'slc'")
     block = int(min(range_block, img.shape[1]))
     out = np.empty((idx.size, -(-img.shape[1] // block)), dtype=np.float32)
     _block_log_median(img, idx, block, out)
@@ -121,8 +118,6 @@ def line_spectral_scores(image: np.ndarray, rows: np.ndarray, *, attrs: Mapping[
     nothing outside it.
     """
     from scipy.special import log_ndtr
-
-    from .echo_detect import in_band_bins, pulse_statistics
 
     spec = pulse_statistics(image, nfft, n_segments, rows=rows).spectrum
     if smooth > 1:

@@ -61,17 +61,24 @@ class PulseStatistics:
     spectrum: np.ndarray
 
 
+def complex_rows(data: np.ndarray, rows: np.ndarray | None, what: str, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """``data`` as a C-ordered complex64 2-D array (no copy when it already is one) and the int64 indices of
+    ``rows`` (default all); an empty or non-2-D ``data`` is an :class:`InputError` naming ``what`` and ``where``."""
+    x = np.asarray(data)
+    if x.ndim != 2 or 0 in x.shape:
+        raise InputError(f"{what} must be 2-D and non-empty, got shape {x.shape}", where=where)
+    x = np.ascontiguousarray(x, dtype=np.complex64)
+    idx = np.arange(x.shape[0], dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+    return x, idx
+
+
 def pulse_statistics(pulses: np.ndarray, nfft: int = 256, n_segments: int = 8, rows: np.ndarray | None = None) -> PulseStatistics:
     """Power and Welch spectrum of the pulses ``rows`` (int indices, default all) of ``pulses`` (complex,
     (n_pulses, n_samples)); only the ``n_segments`` segments of ``nfft`` samples spread over each pulse are read.
 
     The spectrum is the mean of the segments' periodograms, each normalised to unit mean (a spectral *shape*).
     """
-    x = np.asarray(pulses)
-    if x.ndim != 2 or 0 in x.shape:
-        raise InputError(f"pulses must be 2-D and non-empty, got shape {x.shape}", where="variable 'echo'")
-    x = np.ascontiguousarray(x, dtype=np.complex64)  # no copy for a C-ordered complex64 array
-    idx = np.arange(x.shape[0], dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+    x, idx = complex_rows(pulses, rows, "pulses", "variable 'echo'")
     nfft = int(min(nfft, x.shape[1]))
     n_seg = int(max(1, min(n_segments, x.shape[1] // nfft)))
     starts = np.linspace(0, x.shape[1] - nfft, n_seg).round().astype(np.int64)

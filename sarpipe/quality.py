@@ -34,6 +34,7 @@ import numpy as np
 import scipy.fft
 
 from .errors import InputError
+from .model import SPEED_OF_LIGHT, chirp_bandwidth, range_pixel_spacing, wavelength
 
 CHIP = 64
 OVERSAMPLING = 32
@@ -328,13 +329,14 @@ def _focus_windows(attrs: Mapping[str, Any]) -> tuple[str, str]:
 
 def processed_bandwidths(attrs: Mapping[str, Any]) -> tuple[float, float]:
     """(range B = |Kr| Tp, azimuth B_a) [Hz]; B_a from ``azimuth_bandwidth`` or ``0.886 * 2 V cos(theta) / L_a``."""
-    b_r = abs(float(attrs["chirp_rate"])) * float(attrs["pulse_duration"])
+    b_r = chirp_bandwidth(attrs)
     if attrs.get("azimuth_bandwidth"):
         return b_r, float(attrs["azimuth_bandwidth"])
     if attrs.get("antenna_length"):
-        lam = 299_792_458.0 / float(attrs["carrier_frequency"])
-        s = lam * float(attrs.get("doppler_centroid") or 0.0) / (2 * float(attrs["velocity"]))
-        return b_r, 0.886 * 2 * float(attrs["velocity"]) * math.sqrt(1 - s * s) / float(attrs["antenna_length"])
+        from .simulate.geometry import azimuth_bandwidth
+
+        return b_r, azimuth_bandwidth(float(attrs["antenna_length"]), float(attrs["velocity"]),
+                                      float(attrs.get("doppler_centroid") or 0.0), wavelength(attrs))
     return b_r, float("nan")
 
 
@@ -362,8 +364,8 @@ def point_target_report(
         raise InputError("no point targets given and none recorded in attrs['point_targets']", where="targets")
     rw, aw = _focus_windows(attrs)
     rw, aw = range_window or rw, azimuth_window or aw
-    fs, prf = float(attrs["range_sampling_rate"]), float(attrs["prf"])
-    dr = 299_792_458.0 / (2 * fs)
+    prf = float(attrs["prf"])
+    dr = range_pixel_spacing(attrs)
     dx = float(attrs["velocity"]) / prf
     b_r, b_a = processed_bandwidths(attrs)
     th_r, th_a = theoretical_response(rw), theoretical_response(aw)
@@ -386,7 +388,7 @@ def point_target_report(
                 "azimuth_error_px": res.azimuth_position - exp_a,
                 "range_error_px": res.range_position - exp_r,
                 "range_irw_m": res.range.irw_m,
-                "range_irw_theory_m": th_r.irw / b_r * 299_792_458.0 / 2,
+                "range_irw_theory_m": th_r.irw / b_r * SPEED_OF_LIGHT / 2,
                 "range_pslr_db": res.range.pslr_db,
                 "range_pslr_theory_db": th_r.pslr_db,
                 "range_islr_db": res.range.islr_db,

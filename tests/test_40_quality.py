@@ -151,3 +151,16 @@ def test_report_writes_table_json_and_figure(tmp_path):
     assert (tmp_path / "point_targets.png").stat().st_size > 10_000
     assert "| 1 |" in (tmp_path / "point_targets.md").read_text()
     assert json.loads((tmp_path / "point_targets.json").read_text())["targets"][0]["target"] == 0
+
+
+def test_processed_bandwidths_follow_the_antenna_without_the_attribute():
+    from sarpipe.quality import processed_bandwidths
+
+    attrs = {"carrier_frequency": 9.6e9, "chirp_rate": -3e14, "pulse_duration": 1e-6, "velocity": 100.0,
+             "antenna_length": 0.8, "doppler_centroid": 105.0}
+    theta = math.asin(299_792_458.0 / 9.6e9 * 105.0 / 200.0)
+    b_r, b_a = processed_bandwidths(attrs)
+    assert b_r == pytest.approx(300e6)
+    assert b_a == pytest.approx(0.886 * 2 * 100.0 * math.cos(theta) / 0.8, rel=1e-12)
+    assert processed_bandwidths({**attrs, "azimuth_bandwidth": 150.0})[1] == 150.0
+    assert math.isnan(processed_bandwidths({k: v for k, v in attrs.items() if k != "antenna_length"})[1])

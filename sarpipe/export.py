@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,15 +22,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .atomic import atomic_path
 from .errors import InputError
 from .model import range_pixel_spacing
 
 IMAGE_VARIABLES = ("slc", "echo", "echo_clean", "rfi")
-
-
-def _tmp_beside(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
 
 
 def image_variable(ds: xr.Dataset, variable: str | None = None) -> str:
@@ -112,12 +107,8 @@ def write_png(image: np.ndarray, path: str | os.PathLike, *, colormap: str = "gr
             raise InputError(f"unknown colormap {colormap!r}") from exc
         rgb = (cmap(image.astype(np.float64) / 255.0)[..., :3] * 255.0 + 0.5).astype(np.uint8)
         img = Image.fromarray(rgb)  # (rows, cols, 3) uint8 -> mode RGB
-    tmp = _tmp_beside(path)
-    try:
+    with atomic_path(path) as tmp:
         img.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -171,29 +162,24 @@ def write_geotiff(ds: xr.Dataset, path: str | os.PathLike, variable: str | None 
     n_az, n_rg = arr.shape
     dtype = "complex64" if mode == "complex" else "float32"
     path = Path(path)
-    tmp = _tmp_beside(path)
     profile: dict[str, Any] = dict(driver="GTiff", width=n_rg, height=n_az, count=1, dtype=dtype, tiled=True,
                                    blockxsize=256, blockysize=256, BIGTIFF="IF_SAFER")
     if mode != "complex":
         profile["compress"] = "deflate"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(tmp, "w", **profile) as dst:
-                dst.update_tags(**geotiff_tags(ds, var, mode))
-                dst.set_band_description(1, f"{var} ({mode})")
-                for r0 in range(0, n_az, block_lines):
-                    r1 = min(n_az, r0 + block_lines)
-                    block = np.asarray(arr[r0:r1].values)
-                    if mode == "amplitude":
-                        out = np.abs(block).astype(np.float32)
-                    elif mode == "db":
-                        with np.errstate(divide="ignore"):
-                            out = (10.0 * np.log10(np.abs(block).astype(np.float64) ** 2)).astype(np.float32)
-                    else:
-                        out = block.astype(np.complex64)
-                    dst.write(out, 1, window=rasterio.windows.Window(0, r0, n_rg, r1 - r0))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.update_tags(**geotiff_tags(ds, var, mode))
+            dst.set_band_description(1, f"{var} ({mode})")
+            for r0 in range(0, n_az, block_lines):
+                r1 = min(n_az, r0 + block_lines)
+                block = np.asarray(arr[r0:r1].values)
+                if mode == "amplitude":
+                    out = np.abs(block).astype(np.float32)
+                elif mode == "db":
+                    with np.errstate(divide="ignore"):
+                        out = (10.0 * np.log10(np.abs(block).astype(np.float64) ** 2)).astype(np.float32)
+                else:
+                    out = block.astype(np.complex64)
+                dst.write(out, 1, window=rasterio.windows.Window(0, r0, n_rg, r1 - r0))
     return path

@@ -482,9 +482,7 @@ def _comparison_figure(images: dict[str, Any], path: Path, p: ReportParams) -> N
         ax.set_xlabel("slant range [km]")
     axes[0].set_ylabel("azimuth time [s]")
     fig.colorbar(im, ax=list(axes), label="intensity [dB], one scale for all", shrink=0.9)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, dpi=100, format="png")
-    tmp.replace(path)
+    fig.savefig(path, dpi=100, format="png")  # into the step's staged output folder: published whole by the runner
 
 
 def _report_markdown(r: dict[str, Any]) -> str:

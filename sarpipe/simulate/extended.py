@@ -31,7 +31,7 @@ import numpy as np
 import scipy.fft
 
 from ..errors import InputError
-from ..model import chirp_bandwidth, range_pixel_spacing, sar_dataset, wavelength
+from ..model import range_pixel_spacing, sar_dataset, wavelength
 from . import geometry
 from .config import ExtendedConfig
 
@@ -105,6 +105,7 @@ def extended_echoes(
 ) -> np.ndarray:
     """Raw echoes (complex64, ``shape``) of the reflectivity map of ``cfg`` (see the module docstring)."""
     from ..focus import defocus
+    from ..focus.geometry import Geometry
 
     n_az, n_rg = shape
     refl = load_reflectivity(path)
@@ -118,19 +119,16 @@ def extended_echoes(
     if not np.iscomplexobj(refl) and cfg.speckle:
         refl = refl * (rng.standard_normal(refl.shape) + 1j * rng.standard_normal(refl.shape)) / math.sqrt(2.0)
 
-    prf, fs = float(attrs["prf"]), float(attrs["range_sampling_rate"])
-    f_dc, v = float(attrs["doppler_centroid"]), float(attrs["velocity"])
-    lam = wavelength(attrs)
-    la = float(attrs["antenna_length"])
-    dr = range_pixel_spacing(attrs)
+    geom = Geometry.from_attrs(attrs)
+    prf, fs, v, lam, dr = geom.prf, geom.range_sampling_rate, geom.velocity, geom.wavelength, geom.range_spacing
+    f_dc, la = float(attrs["doppler_centroid"]), float(attrs["antenna_length"])
     far = float(attrs["near_range"]) + n_rg * dr
     # padding: half an aperture + squint offset in azimuth, half a chirp + migration in range
     aperture = geometry.synthetic_aperture_pulses({**attrs}, far, pattern)
     offset = abs(geometry.beam_centre_offset(far, f_dc, lam, v)) * prf
     pad_a = int(math.ceil(aperture / 2 + offset)) + 8
     f_lo, f_hi = geometry.doppler_band(pattern, la, v, f_dc, lam)
-    s_max = lam * max(abs(f_lo), abs(f_hi)) / (2 * v)
-    migration = far * (1 / math.sqrt(1 - s_max**2) - 1) / dr
+    migration = far * (1 / float(geom.migration_factor(max(abs(f_lo), abs(f_hi)))) - 1) / dr
     pad_r = int(math.ceil(float(attrs["pulse_duration"]) * fs / 2 + migration)) + 8
     na, nr = scipy.fft.next_fast_len(n_az + 2 * pad_a), scipy.fft.next_fast_len(n_rg + 2 * pad_r)
     pad_a, pad_r = (na - n_az) // 2, (nr - n_rg) // 2
@@ -144,9 +142,8 @@ def extended_echoes(
 
     spec = scipy.fft.fft2(grid, workers=-1)
     f_tau = scipy.fft.fftfreq(nr, 1 / fs)
-    band = np.abs(f_tau) <= chirp_bandwidth(attrs) / 2
-    f_eta = scipy.fft.fftfreq(na, 1 / prf)
-    f_eta = f_dc + (f_eta - f_dc + prf / 2) % prf - prf / 2
+    band = np.abs(f_tau) <= geom.chirp_bandwidth / 2
+    f_eta = geom.doppler_frequencies(na, f_dc)  # unwrapped around f_dc, as the focusing sees them
     weights = geometry.pattern_of_doppler(f_eta, pattern, la, v, f_dc, lam)
     gain = _unit_target_gain(attrs, n_az, float(attrs["near_range"]) + (n_rg // 2) * dr, pattern)
     # a map pixel s must focus to the peak of a point target of amplitude s: the band-limited pixel peaks at

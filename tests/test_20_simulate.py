@@ -175,17 +175,23 @@ def test_presets_are_physically_consistent():
     assert SENSORS["sentinel1_sm"]["carrier_frequency"] == 5.405e9
 
 
-def test_extended_requires_existing_file(tmp_path):
+def config_error(tmp_path, text, kind=InputError):
+    """Write ``text`` as a simulator YAML file and return (its path, the error load_config raises)."""
     path = tmp_path / "sim.yaml"
-    path.write_text("sensor:\n  preset: minisar\nextended:\n  file: nothere.npy\n")
-    with pytest.raises(InputError) as info:
+    path.write_text(text)
+    with pytest.raises(kind) as info:
         load_config(path)
-    assert f"{path}:4:3" in str(info.value) and "extended.file" in str(info.value)
+    return path, info.value
+
+
+def test_extended_requires_existing_file(tmp_path):
+    path, err = config_error(tmp_path, "sensor:\n  preset: minisar\nextended:\n  file: nothere.npy\n")
+    assert f"{path}:4:3" in str(err) and "extended.file" in str(err)
 
 
 def test_config_errors_name_line_and_key(tmp_path):
-    path = tmp_path / "sim.yaml"
-    path.write_text(
+    path, err = config_error(
+        tmp_path,
         "sensor:\n"
         "  preset: ers2\n"          # line 2: unknown preset
         "scene:\n"
@@ -194,24 +200,20 @@ def test_config_errors_name_line_and_key(tmp_path):
         "targets:\n"
         "  - range_index: 10\n"     # line 7: no azimuth position
         "noise:\n"
-        "  snr_db: 10\n"
+        "  snr_db: 10\n",
+        ConfigError,
     )
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    text = str(info.value)
+    text = str(err)
     assert f"{path}:2:3: sensor.preset" in text
     assert f"{path}:4:3: scene.n_azimuth" in text
     assert f"{path}:5:3: scene.n_rangee: unknown key" in text
     assert f"{path}:7:5: targets[0]" in text and "azimuth_time or azimuth_index" in text
-    assert len(info.value.problems) == 4
+    assert len(err.problems) == 4
 
 
 def test_explicit_sensor_needs_every_parameter(tmp_path):
-    path = tmp_path / "sim.yaml"
-    path.write_text("sensor:\n  carrier_frequency: 5.3e9\n  prf: 1000\n")
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert f"{path}:1:1: sensor: " in str(info.value) and "chirp_rate" in str(info.value)
+    path, err = config_error(tmp_path, "sensor:\n  carrier_frequency: 5.3e9\n  prf: 1000\n", ConfigError)
+    assert f"{path}:1:1: sensor: " in str(err) and "chirp_rate" in str(err)
 
 
 def test_aliased_chirp_is_refused():

@@ -233,54 +233,19 @@ def _fill_row_phased(src_row, buf_re, buf_im, start, first_bin, n_total, phase_r
 
 
 @numba.njit(nogil=True, cache=True)
-def _compress_row(data_row, in_start, out_row, out_start, near_range, range_spacing,
-                  scale_minus_one, phase_rate, gain, halo, poly):
-    n_out = out_row.shape[0]
-    if gain == 0.0:
-        for j in range(n_out):
-            out_row[j] = 0.0
-        return
-    buf_re = np.empty(n_out + 2 * halo, dtype=np.float32)
-    buf_im = np.empty(n_out + 2 * halo, dtype=np.float32)
-    _fill_row(data_row, buf_re, buf_im, in_start)
+def _row(data_row, in_start, out_row, out_start, n_total, near_range, range_spacing,
+         scale_minus_one, phase_rate, gain, halo, poly, inverse):
+    """One Doppler row (gain != 0). Focus: resample (RCMC), then multiply by the azimuth filter; ``inverse``
+    (defocus): multiply the input bins by the filter, then resample."""
+    buf_re = np.empty(out_row.shape[0] + 2 * halo, dtype=np.float32)
+    buf_im = np.empty(out_row.shape[0] + 2 * halo, dtype=np.float32)
+    if inverse:
+        _fill_row_phased(data_row, buf_re, buf_im, in_start, out_start - halo, n_total, phase_rate, near_range,
+                         range_spacing, gain)
+    else:
+        _fill_row(data_row, buf_re, buf_im, in_start)
     _resample_row(buf_re, buf_im, out_row, float(halo), scale_minus_one, near_range / range_spacing + out_start, poly,
-                  True, phase_rate, near_range + out_start * range_spacing, range_spacing, gain)
-
-
-@numba.njit(nogil=True, cache=True)
-def _decompress_row(data_row, in_start, out_row, out_start, n_total, near_range, range_spacing,
-                    scale_minus_one, phase_rate, gain, halo, poly):
-    n_out = out_row.shape[0]
-    if gain == 0.0:
-        for j in range(n_out):
-            out_row[j] = 0.0
-        return
-    buf_re = np.empty(n_out + 2 * halo, dtype=np.float32)
-    buf_im = np.empty(n_out + 2 * halo, dtype=np.float32)
-    _fill_row_phased(data_row, buf_re, buf_im, in_start, out_start - halo, n_total, phase_rate, near_range,
-                     range_spacing, gain)
-    _resample_row(buf_re, buf_im, out_row, float(halo), scale_minus_one, near_range / range_spacing + out_start, poly,
-                  False, 0.0, 0.0, range_spacing, gain)
-
-
-@numba.njit(parallel=True, nogil=True, cache=True)
-def rcmc_azimuth_compress(data, in_start, out, out_start, n_total, near_range, range_spacing,
-                          scale_minus_one, phase_rate, gain, halo, poly):
-    """Range cell migration correction then azimuth compression of range-Doppler data, row (Doppler bin) by row.
-
-    Range is periodic with ``n_total`` bins (spacing ``range_spacing`` [m], bin 0 at ``near_range`` [m]).
-    ``data`` (n_doppler, n_in): column ``(in_start + c) mod n_in`` holds range bin ``(out_start - halo + c) mod n_total``
-    (pass the whole scene with ``in_start = out_start - halo``, or a block read with its halo and ``in_start = 0``).
-    ``out`` (n_doppler, n_out): column j is range bin ``g = out_start + j``; it may be ``data`` itself (rows are
-    copied first). For Doppler row k, bin g reads the input at range ``R_g * (1 + scale_minus_one[k])`` through
-    the windowed-sinc interpolator ``poly`` and is multiplied by ``gain[k] * exp(1j * phase_rate[k] * R_g)``.
-    Parallel over rows; :func:`rcmc_azimuth_compress_serial` is the same on one thread (for Dask tasks).
-    """
-    active = _active_rows(gain, out)
-    for i in numba.prange(active.shape[0]):  # rows with weight only: the threads get equal work
-        k = active[i]
-        _compress_row(data[k], in_start, out[k], out_start, near_range, range_spacing,
-                      scale_minus_one[k], phase_rate[k], gain[k], halo, poly)
+                  not inverse, phase_rate, near_range + out_start * range_spacing, range_spacing, gain)
 
 
 @numba.njit(nogil=True, cache=True)
@@ -301,30 +266,31 @@ def _active_rows(gain, out):
     return active
 
 
-@numba.njit(nogil=True, cache=True)
-def rcmc_azimuth_compress_serial(data, in_start, out, out_start, n_total, near_range, range_spacing,
-                                 scale_minus_one, phase_rate, gain, halo, poly):
-    for k in range(data.shape[0]):
-        _compress_row(data[k], in_start, out[k], out_start, near_range, range_spacing,
-                      scale_minus_one[k], phase_rate[k], gain[k], halo, poly)
-
-
 @numba.njit(parallel=True, nogil=True, cache=True)
-def azimuth_decompress_rcmc(data, in_start, out, out_start, n_total, near_range, range_spacing,
-                            scale_minus_one, phase_rate, gain, halo, poly):
-    """Inverse of :func:`rcmc_azimuth_compress` (same argument layout): multiply each input bin g by
-    ``gain[k] * exp(1j * phase_rate[k] * R_g)``, then resample so that output bin g reads range
-    ``R_g * (1 + scale_minus_one[k])``."""
+def rcmc_azimuth(data, in_start, out, out_start, n_total, near_range, range_spacing,
+                 scale_minus_one, phase_rate, gain, halo, poly, inverse):
+    """Range cell migration correction then azimuth compression of range-Doppler data, row (Doppler bin) by row;
+    with ``inverse`` the exact reverse (azimuth decompression, then inverse RCMC).
+
+    Range is periodic with ``n_total`` bins (spacing ``range_spacing`` [m], bin 0 at ``near_range`` [m]).
+    ``data`` (n_doppler, n_in): column ``(in_start + c) mod n_in`` holds range bin ``(out_start - halo + c) mod n_total``
+    (pass the whole scene with ``in_start = out_start - halo``, or a block read with its halo and ``in_start = 0``).
+    ``out`` (n_doppler, n_out): column j is range bin ``g = out_start + j``; it may be ``data`` itself (rows are
+    copied first). For Doppler row k, bin g reads the input at range ``R_g * (1 + scale_minus_one[k])`` through
+    the windowed-sinc interpolator ``poly`` and is multiplied by ``gain[k] * exp(1j * phase_rate[k] * R_g)``
+    (``inverse``: each input bin g is multiplied first, then resampled). Rows with ``gain[k] == 0`` are zeroed.
+    Parallel over the other rows; :func:`rcmc_azimuth_serial` is the same on one thread (for Dask tasks).
+    """
     active = _active_rows(gain, out)
-    for i in numba.prange(active.shape[0]):
+    for i in numba.prange(active.shape[0]):  # rows with weight only: the threads get equal work
         k = active[i]
-        _decompress_row(data[k], in_start, out[k], out_start, n_total, near_range, range_spacing,
-                        scale_minus_one[k], phase_rate[k], gain[k], halo, poly)
+        _row(data[k], in_start, out[k], out_start, n_total, near_range, range_spacing,
+             scale_minus_one[k], phase_rate[k], gain[k], halo, poly, inverse)
 
 
 @numba.njit(nogil=True, cache=True)
-def azimuth_decompress_rcmc_serial(data, in_start, out, out_start, n_total, near_range, range_spacing,
-                                   scale_minus_one, phase_rate, gain, halo, poly):
-    for k in range(data.shape[0]):
-        _decompress_row(data[k], in_start, out[k], out_start, n_total, near_range, range_spacing,
-                        scale_minus_one[k], phase_rate[k], gain[k], halo, poly)
+def rcmc_azimuth_serial(data, in_start, out, out_start, n_total, near_range, range_spacing,
+                        scale_minus_one, phase_rate, gain, halo, poly, inverse):
+    for k in _active_rows(gain, out):
+        _row(data[k], in_start, out[k], out_start, n_total, near_range, range_spacing,
+             scale_minus_one[k], phase_rate[k], gain[k], halo, poly, inverse)

@@ -150,13 +150,10 @@ def azimuth_block(data: np.ndarray, plan: AzimuthPlan, geom: Geometry, *, n_tota
         out = np.empty((data.shape[0], n_out), dtype=np.complex64)
     elif out is data:
         out = spec
-    if inverse:
-        kernel = kernels.azimuth_decompress_rcmc if parallel else kernels.azimuth_decompress_rcmc_serial
-    else:
-        kernel = kernels.rcmc_azimuth_compress if parallel else kernels.rcmc_azimuth_compress_serial
+    kernel = kernels.rcmc_azimuth if parallel else kernels.rcmc_azimuth_serial
     r = plan.rows
     kernel(spec, in_start, out, out_start, n_total, geom.near_range, geom.range_spacing,
-           r.scale_minus_one, r.phase_rate, r.gain, plan.halo, plan.poly)
+           r.scale_minus_one, r.phase_rate, r.gain, plan.halo, plan.poly, inverse)
     return scipy.fft.ifft(out, axis=0, workers=workers, overwrite_x=True)
 
 

@@ -31,6 +31,7 @@ from scipy.ndimage import median_filter
 from scipy.special import ndtri
 
 from ..errors import InputError
+from ..model import chirp_bandwidth
 from .robust import gaussian_scores, gumbel_scores
 
 __all__ = ["PulseStatistics", "pulse_statistics", "EchoDetection", "detect_echo"]
@@ -103,7 +104,7 @@ def in_band_bins(nfft: int, attrs: Mapping[str, Any] | None, guard: float = 0.95
     if attrs is None:
         return np.ones(nfft, bool)
     fs = float(attrs["range_sampling_rate"])
-    band = abs(float(attrs["chirp_rate"])) * float(attrs["pulse_duration"])
+    band = chirp_bandwidth(attrs)
     f = (np.arange(nfft) - nfft // 2) * (fs / nfft)
     inside = np.abs(f) <= guard * min(band, fs) / 2
     return inside if inside.sum() >= 8 else np.ones(nfft, bool)

@@ -26,7 +26,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..model import SPEED_OF_LIGHT, range_pixel_spacing
+from ..model import range_pixel_spacing, wavelength
 
 __all__ = ["ApertureGeometry", "aperture_geometry", "map_lines_to_pulses", "map_range_to_samples", "refine_pulses",
            "PulseMapping"]
@@ -60,7 +60,7 @@ def aperture_geometry(attrs: Mapping[str, Any], r0: float, processed_bandwidth: 
     ``processed_bandwidth`` [Hz] defaults to the ``focus`` history record's ``azimuth_bandwidth``; without it and
     without ``antenna_length`` the full PRF band is assumed.
     """
-    lam = SPEED_OF_LIGHT / float(attrs["carrier_frequency"])
+    lam = wavelength(attrs)
     v = float(attrs["velocity"])
     prf = float(attrs["prf"])
     f_dc = float(attrs.get("doppler_centroid") or 0.0)

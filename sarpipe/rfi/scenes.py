@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 from scipy.ndimage import gaussian_filter
 
-from ..model import SPEED_OF_LIGHT
+from ..model import SPEED_OF_LIGHT, wavelength
 
 __all__ = ["TEST_SETS", "reflectivity_map", "scene_config", "make_scene", "point_target_amplitude"]
 
@@ -71,9 +71,10 @@ def _far_aperture(sensor: dict, near: float, n_rg: int) -> float:
 
     p = dict(SENSORS[sensor["preset"]])
     p.update({k: v for k, v in sensor.items() if k != "preset"})
-    lam = SPEED_OF_LIGHT / p["carrier_frequency"]
+    lam = wavelength(p)
     far = near + n_rg * SPEED_OF_LIGHT / (2 * p["range_sampling_rate"])
-    # the focuser's matched filter: processed band 2V/La (capped at the PRF) over the Doppler rate
+    # a matched filter of band 2V/La (capped at the PRF) over the Doppler rate: a little longer than the focuser's,
+    # whose default band is the 3 dB one, 0.886 * 2V cos(theta) / La, so the margin errs large
     band = min(2 * p["velocity"] / p["antenna_length"], p["prf"])
     return band / (2 * p["velocity"] ** 2 / (lam * far)) * p["prf"]
 

@@ -23,6 +23,7 @@ from typing import Any, Callable, ClassVar, Literal, Mapping
 import numpy as np
 
 from ..errors import InputError
+from ..model import chirp_bandwidth
 from .stft import STFTParams, frame_times, frequencies
 
 __all__ = [
@@ -72,7 +73,7 @@ class StageContext:
     @property
     def radar_band(self) -> float:
         """Transmitted chirp bandwidth [Hz]."""
-        return abs(float(self.attrs["chirp_rate"])) * float(self.attrs["pulse_duration"])
+        return chirp_bandwidth(self.attrs)
 
 
 @dataclass

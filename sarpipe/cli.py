@@ -207,12 +207,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         code = 2
     except click.exceptions.Exit as exc:
         code = exc.exit_code
-    except click.exceptions.ClickException as exc:  # usage errors
+    except (click.exceptions.ClickException, _TyperClickException) as exc:  # usage errors (click's or typer's own click)
         exc.show()
-        code = 2 if isinstance(exc, click.exceptions.UsageError) else exc.exit_code
-    except _TyperClickException as exc:  # usage errors raised by typer's own click (missing argument, ...)
-        exc.show()
-        code = 2 if isinstance(exc, _TyperUsageError) else exc.exit_code
+        code = 2 if isinstance(exc, (click.exceptions.UsageError, _TyperUsageError)) else exc.exit_code
     except click.exceptions.Abort:
         typer.echo("aborted", err=True)
         code = 1

@@ -38,6 +38,16 @@ def run(pipeline_file: Path, *, sets: list[str], from_step: str | None, restart:
     return summary.exit_code
 
 
+def _stage(name: str) -> Any:
+    """The registered stage ``name``; an unknown one is bad input naming the known stages."""
+    from .registry import REGISTRY
+
+    try:
+        return REGISTRY.get(name)
+    except KeyError as exc:
+        raise InputError(str(exc.args[0]) + f"; known stages: {', '.join(REGISTRY.names())}") from None
+
+
 def _stage_text(stage: Any) -> list[str]:
     from .registry import describe_params
 
@@ -65,13 +75,7 @@ def stages(name: str | None, as_json: bool) -> None:
     """List stages (or one) with inputs, output and parameters with defaults."""
     from .registry import REGISTRY, describe_params
 
-    if name is not None:
-        try:
-            chosen = [REGISTRY.get(name)]
-        except KeyError as exc:
-            raise InputError(str(exc.args[0]) + f"; known stages: {', '.join(REGISTRY.names())}") from None
-    else:
-        chosen = REGISTRY.all()
+    chosen = [_stage(name)] if name is not None else REGISTRY.all()
     if as_json:
         out = [{"name": s.name, "origin": s.origin, "summary": s.summary(), "output": s.output, "resources": dict(s.resources),
                 "inputs": [{"name": i.name, "kinds": list(i.kinds), "required": i.required} for i in s.inputs],
@@ -86,13 +90,9 @@ def stages(name: str | None, as_json: bool) -> None:
 
 
 def template(stage_name: str, step_name: str | None) -> None:
-    from .registry import REGISTRY, template as make
+    from .registry import template as make
 
-    try:
-        stage = REGISTRY.get(stage_name)
-    except KeyError as exc:
-        raise InputError(str(exc.args[0]) + f"; known stages: {', '.join(REGISTRY.names())}") from None
-    sys.stdout.write(make(stage, step_name))
+    sys.stdout.write(make(_stage(stage_name), step_name))
 
 
 def catalog_list(path: Path | None) -> None:

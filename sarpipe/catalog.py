@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import InputError
-from .yamlconf import ConfigError, YamlDocument, load_yaml, parse_model
+from .yamlconf import ConfigError, YamlDocument, dotted, load_yaml, parse_model
 
 DEFAULT_CATALOG = "data_catalog.yaml"
 
@@ -83,14 +83,8 @@ def _unknown_property_problems(props: dict[str, Any], doc: YamlDocument, prefix:
         if ns is None or ns in CHECKED_NAMESPACES:
             close = difflib.get_close_matches(str(key), sorted(_KNOWN_PROPERTY_NAMES), n=1, cutoff=0.75)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            problems.append(f"{doc.where(prefix + (key,))}: {_dotted(prefix + (key,))}: unknown STAC field{hint}")
+            problems.append(f"{doc.where(prefix + (key,))}: {dotted(prefix + (key,))}: unknown STAC field{hint}")
     return problems
-
-
-def _dotted(loc: tuple) -> str:
-    from .yamlconf import dotted
-
-    return dotted(loc)
 
 
 class _Entry(BaseModel):
@@ -355,8 +349,6 @@ def _without_tags(loc: tuple, data: Any) -> tuple:
 
 
 def _problems(exc: ValidationError, doc: YamlDocument, prefix: tuple = ()) -> list[str]:
-    from .yamlconf import dotted
-
     lines = []
     for err in exc.errors():
         loc = _without_tags(prefix + tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))), doc.data)

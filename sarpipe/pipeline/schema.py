@@ -244,7 +244,7 @@ def _suggest(word: str, options: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def parse_ref(text: str, earlier: dict[str, int], later: set[str], catalog_names: set[str] | None) -> Ref:
+def parse_ref(text: str, earlier: dict[str, int], later: set[str]) -> Ref:
     if text == ENTRY_REF:
         return Ref("entry")
     if text.startswith("catalog:"):
@@ -372,7 +372,7 @@ def validate_pipeline(doc: YamlDocument, *, sets: list[str] | None = None, catal
                 names = [s.name for s in stage.inputs]
                 problems.append(_problem(doc, iloc, f"stage {stage.name} has no input {slot_name!r}{_suggest(slot_name, names)} (its inputs: {', '.join(names) or 'none'})"))
                 continue
-            ref = parse_ref(text, earlier, later, set(catalog.entries))
+            ref = parse_ref(text, earlier, later)
             kinds = _ref_kinds(ref, text, earlier, steps, catalog, entries, spec, doc, iloc, problems, later, catalog_ok)
             for kind in kinds:
                 if not slot.accepts(kind):
@@ -384,8 +384,8 @@ def validate_pipeline(doc: YamlDocument, *, sets: list[str] | None = None, catal
             slot = stage.slot(slot_name)
             mloc = loc + ("inputs",) if "inputs" in (raw or {}) else loc
             problems.append(_problem(doc, mloc, f"missing input {slot_name!r}: stage {stage.name} needs it (accepts {', '.join(slot.kinds)})"))
-        if params is not None and stage_check(stage) is not None:
-            for key, msg in stage_check(stage)(params, {k: str(v) for k, v in inputs.items()}):
+        if params is not None and stage.check is not None:
+            for key, msg in stage.check(params, {k: str(v) for k, v in inputs.items()}):
                 problems.append(_problem(doc, loc + tuple(key), msg))
 
         # output
@@ -435,11 +435,6 @@ def _sorted(problems: list[str], source: str) -> list[str]:
 
     tidy = [p.replace(": Value error, ", ": ").replace(": Assertion failed, ", ": ") for p in problems]
     return [t for _, t in sorted(enumerate(tidy), key=key)]
-
-
-def stage_check(stage: Stage):
-    """A stage's optional cross-check of params and inputs: ``check(params, {slot: ref}) -> [(loc, message)]``."""
-    return stage.check
 
 
 def _ref_kinds(ref: Ref, text: str, earlier: dict[str, int], steps: list[StepDef], catalog: Catalog, entries: list[str] | None,

@@ -32,7 +32,7 @@ from ..errors import InputError
 from ..model import DIMS, open_raw, open_slc, with_history
 from .chunkio import ChunkedArray
 from .doppler import doppler_from_lag_one
-from .geometry import Geometry, check_azimuth_grid
+from .geometry import Geometry
 from .range_compression import (apply_range_filter, range_fft_length, range_filter, range_inverse_filter)
 from .rda import (AzimuthPlan, azimuth_block, azimuth_plan, complete_settings, resolve_settings,
                   settings_from_history)
@@ -126,8 +126,7 @@ def focus_zarr(raw_path: str | os.PathLike, out_path: str | os.PathLike, *, rang
     if variable not in ds.data_vars:
         raise InputError(f"no such variable (found {sorted(map(str, ds.data_vars))})",
                          where=f"{raw_path}: variable '{variable}'")
-    geom = Geometry.from_attrs(ds.attrs, str(raw_path))
-    check_azimuth_grid(ds["azimuth_time"].values, geom.prf, str(raw_path))
+    geom = Geometry.from_dataset(ds, str(raw_path))
     settings = resolve_settings(ds.attrs, geom, range_window=range_window, azimuth_window=azimuth_window,
                                 doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
     n_az, n_rg = ds.sizes["azimuth"], ds.sizes["range"]
@@ -192,8 +191,7 @@ def defocus_zarr(slc_path: str | os.PathLike, out_path: str | os.PathLike, *, ra
     (azimuth decompression on range blocks, then range decompression on azimuth blocks). Returns ``out_path``."""
     slc_path, out_path = Path(slc_path), Path(out_path)
     ds = open_slc(slc_path)
-    geom = Geometry.from_attrs(ds.attrs, str(slc_path))
-    check_azimuth_grid(ds["azimuth_time"].values, geom.prf, str(slc_path))
+    geom = Geometry.from_dataset(ds, str(slc_path))
     settings = settings_from_history(ds.attrs, geom, range_window=range_window, azimuth_window=azimuth_window,
                                      doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
     if settings.doppler_centroid is None:

@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 
 from ..model import DIMS, validate, with_history
-from .geometry import Geometry, check_azimuth_grid
+from .geometry import Geometry
 from .doppler import estimate_doppler_centroid
 from .rda import complete_settings, defocus_array, focus_array, resolve_settings, settings_from_history
 
@@ -32,8 +32,7 @@ def focus(raw: xr.Dataset, *, range_window: str = "rect", azimuth_window: str = 
     Windows: ``rect`` | ``hamming:ALPHA`` | ``kaiser:BETA``. Raises InputError on data outside the contract.
     """
     validate(raw, "raw")
-    geom = Geometry.from_attrs(raw.attrs)
-    check_azimuth_grid(raw["azimuth_time"].values, geom.prf)
+    geom = Geometry.from_dataset(raw)
     settings = resolve_settings(raw.attrs, geom, range_window=range_window, azimuth_window=azimuth_window,
                                 doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
     echo = np.ascontiguousarray(raw["echo"].values, dtype=np.complex64)
@@ -55,8 +54,7 @@ def defocus(slc_ds: xr.Dataset, *, range_window: str | None = None, azimuth_wind
     Returns a raw dataset (``echo``) with the SLC's attrs and a ``defocus`` history record.
     """
     validate(slc_ds, "slc")
-    geom = Geometry.from_attrs(slc_ds.attrs)
-    check_azimuth_grid(slc_ds["azimuth_time"].values, geom.prf)
+    geom = Geometry.from_dataset(slc_ds)
     settings = settings_from_history(slc_ds.attrs, geom, range_window=range_window, azimuth_window=azimuth_window,
                                      doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
     data = np.ascontiguousarray(slc_ds["slc"].values, dtype=np.complex64)

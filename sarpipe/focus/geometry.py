@@ -6,13 +6,14 @@ centroid: bin ``k`` stands for ``f_eta = f_dc + wrap(f_k - f_dc)``, ``wrap`` int
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 import numpy as np
+import xarray as xr
 
+from .. import model
 from ..errors import InputError
-from ..model import SPEED_OF_LIGHT, validate_attrs
 
 
 @dataclass(frozen=True)
@@ -25,27 +26,41 @@ class Geometry:
     velocity: float  # effective V [m/s]
     near_range: float  # slant range of sample 0 [m]
 
+    # The field names are the contract's attribute names, so vars(self) is an attrs mapping for the model helpers.
+
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, Any], source: str | None = None) -> "Geometry":
-        validate_attrs(attrs, source)
-        return cls(*(float(attrs[k]) for k in (
-            "carrier_frequency", "range_sampling_rate", "chirp_rate", "pulse_duration", "prf", "velocity", "near_range")))
+        model.validate_attrs(attrs, source)
+        return cls(**{f.name: float(attrs[f.name]) for f in fields(cls)})
+
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset, source: str | None = None) -> "Geometry":
+        """Geometry of a raw or SLC dataset whose pulses are evenly spaced by 1/PRF (the azimuth FFT assumes it);
+        raises InputError naming the attribute or the ``azimuth_time`` coordinate otherwise."""
+        geom = cls.from_attrs(ds.attrs, source)
+        t = np.asarray(ds["azimuth_time"].values, dtype=np.float64)
+        if t.size > 1:
+            step = np.diff(t)
+            if not np.allclose(step, 1.0 / geom.prf, rtol=1e-6, atol=1e-9):
+                where = f"{source}: coordinate 'azimuth_time'" if source else "coordinate 'azimuth_time'"
+                raise InputError(f"pulses must be evenly spaced by 1/prf = {1 / geom.prf:.9g} s (found steps "
+                                 f"{step.min():.9g}..{step.max():.9g} s)", where=where)
+        return geom
 
     @property
     def wavelength(self) -> float:
-        return SPEED_OF_LIGHT / self.carrier_frequency
+        """Carrier wavelength [m]."""
+        return model.wavelength(vars(self))
 
     @property
     def range_spacing(self) -> float:
         """Slant-range sample spacing c / (2 fs) [m]."""
-        return SPEED_OF_LIGHT / (2.0 * self.range_sampling_rate)
+        return model.range_pixel_spacing(vars(self))
 
     @property
     def chirp_bandwidth(self) -> float:
-        return abs(self.chirp_rate) * self.pulse_duration
-
-    def slant_range(self, n_range: int) -> np.ndarray:
-        return self.near_range + np.arange(n_range) * self.range_spacing
+        """|Kr| Tp [Hz]."""
+        return model.chirp_bandwidth(vars(self))
 
     def doppler_frequencies(self, n_azimuth: int, doppler_centroid: float) -> np.ndarray:
         """Unwrapped Doppler frequency [Hz] of each azimuth-FFT bin, within +-PRF/2 of the centroid."""
@@ -62,13 +77,3 @@ class Geometry:
                 where="attribute 'prf'")
         return np.sqrt(1.0 - x * x)
 
-
-def check_azimuth_grid(azimuth_time: np.ndarray, prf: float, source: str | None = None) -> None:
-    """The azimuth FFT assumes pulses evenly spaced by 1/PRF; raise InputError naming the coordinate if not."""
-    t = np.asarray(azimuth_time, dtype=np.float64)
-    if t.size > 1:
-        step = np.diff(t)
-        if not np.allclose(step, 1.0 / prf, rtol=1e-6, atol=1e-9):
-            where = f"{source}: coordinate 'azimuth_time'" if source else "coordinate 'azimuth_time'"
-            raise InputError(f"pulses must be evenly spaced by 1/prf = {1 / prf:.9g} s (found steps "
-                             f"{step.min():.9g}..{step.max():.9g} s)", where=where)

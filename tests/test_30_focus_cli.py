@@ -61,6 +61,7 @@ def test_missing_attribute(tmp_path, capsys, attr):
         ("empty_range", "variable 'echo'"),
         ("negative_prf", "attribute 'prf'"),
         ("no_echo", "variable 'echo'"),
+        ("uneven_azimuth", "coordinate 'azimuth_time'"),
     ],
 )
 def test_bad_data(tmp_path, capsys, case, expected):
@@ -78,6 +79,11 @@ def test_bad_data(tmp_path, capsys, case, expected):
     elif case == "negative_prf":
         ds = sar_dataset(_echo(), {**attrs, "prf": 100.0})
         ds.attrs["prf"] = -100.0
+    elif case == "uneven_azimuth":  # a missing pulse: the azimuth FFT needs steps of exactly 1/prf
+        ds = sar_dataset(_echo(), attrs)
+        t = ds["azimuth_time"].values.copy()
+        t[10:] += 1.0 / attrs["prf"]
+        ds = ds.assign_coords(azimuth_time=("azimuth", t))
     else:
         ds = sar_dataset(_echo(), attrs).rename({"echo": "pulses"})
     if case in ("nan", "inf"):

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..errors import InputError
 from .runner import StepResult, StepTask, execute_step
-from .schema import ADDRESS, DaskSpec, DeviceSpec
+from .schema import DaskSpec, DeviceSpec, is_scheduler
 
 
 def describe(spec: DaskSpec, scheduler: str | None) -> str:
@@ -40,6 +40,15 @@ def describe(spec: DaskSpec, scheduler: str | None) -> str:
 
 def _max_parallel(spec: DaskSpec) -> int:
     return spec.max_parallel or max(1, min(4, os.cpu_count() or 1))
+
+
+def _result(fut: Any, task: StepTask) -> StepResult:
+    """The step's result; a future that itself failed (the pool, or KilledWorker after too many worker deaths: stage
+    errors are caught by execute_step) becomes a failed step."""
+    try:
+        return fut.result()
+    except Exception as exc:  # noqa: BLE001
+        return StepResult(task.key, "failed", error=f"{type(exc).__name__}: {exc}", error_kind="internal")
 
 
 class ThreadBackend:
@@ -65,10 +74,7 @@ class ThreadBackend:
         return done
 
     def result(self, fut: cf.Future, task: StepTask) -> StepResult:
-        try:
-            return fut.result()
-        except Exception as exc:  # noqa: BLE001 - execute_step catches stage errors; this is the pool failing
-            return StepResult(task.key, "failed", error=f"{type(exc).__name__}: {exc}", error_kind="internal")
+        return _result(fut, task)
 
     def close(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=True)
@@ -95,10 +101,7 @@ class DistributedBackend:
         return set(done)
 
     def result(self, fut: Any, task: StepTask) -> StepResult:
-        try:
-            return fut.result()
-        except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker after too many worker deaths
-            return StepResult(task.key, "failed", error=f"{type(exc).__name__}: {exc}", error_kind="internal")
+        return _result(fut, task)
 
     def close(self, wait: bool = True) -> None:
         try:
@@ -139,7 +142,7 @@ def _start_cluster(spec: DaskSpec) -> Any:
 
 def check_scheduler(scheduler: str | None) -> None:
     """Reject a malformed ``--scheduler`` value (before anything is written)."""
-    if scheduler is not None and not (scheduler in ("threads", "synchronous", "local") or ADDRESS.match(scheduler)):
+    if scheduler is not None and not is_scheduler(scheduler):
         raise InputError(f"--scheduler {scheduler}: expected threads, synchronous, local or an address such as tcp://HOST:PORT")
 
 

@@ -33,6 +33,11 @@ ADDRESS = re.compile(r"^(tcp|tls|ws|wss|ucx|inproc)://\S+$")
 ENTRY_REF = "$entry"
 
 
+def is_scheduler(value: str) -> bool:
+    """A scheduler name sarpipe knows (threads, synchronous, local) or a scheduler address such as tcp://HOST:PORT."""
+    return value in ("threads", "synchronous", "local") or bool(ADDRESS.match(value))
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -64,7 +69,7 @@ class DaskSpec(_Strict):
     @field_validator("scheduler")
     @classmethod
     def _scheduler(cls, v: str) -> str:
-        if v in ("threads", "synchronous", "local") or ADDRESS.match(v):
+        if is_scheduler(v):
             return v
         raise ValueError("must be 'threads', 'synchronous', 'local' or an address such as tcp://127.0.0.1:8786")
 

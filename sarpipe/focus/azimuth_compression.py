@@ -28,7 +28,6 @@ _POSP_PHASE = np.exp(1j * np.pi / 4)
 class AzimuthRows:
     """Per-Doppler-bin parameters of the RCMC/azimuth kernels (float64 arrays, one entry per azimuth-FFT bin)."""
 
-    doppler: np.ndarray  # unwrapped f_eta [Hz]
     scale_minus_one: np.ndarray  # RCMC: input range = R * (1 + scale_minus_one)
     phase_rate: np.ndarray  # [rad/m], multiplies R
     gain: np.ndarray  # complex128: window weight times exp(+j pi/4) (or the inverse, for defocus)
@@ -56,8 +55,8 @@ def azimuth_rows(geom: Geometry, n_azimuth: int, doppler_centroid: float, window
     weight = window((f_eta - doppler_centroid) / min(bandwidth, geom.prf))
     rate = 4.0 * np.pi * geom.carrier_frequency * (d - 1.0) / SPEED_OF_LIGHT
     if not inverse:
-        return AzimuthRows(f_eta, 1.0 / d - 1.0, rate, weight * _POSP_PHASE)
+        return AzimuthRows(1.0 / d - 1.0, rate, weight * _POSP_PHASE)
     inv = np.zeros(weight.shape, dtype=np.complex128)
     usable = weight > 1e-6 * weight.max()
     inv[usable] = 1.0 / (weight[usable] * _POSP_PHASE)
-    return AzimuthRows(f_eta, d - 1.0, -rate, inv)
+    return AzimuthRows(d - 1.0, -rate, inv)

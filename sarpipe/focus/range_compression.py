@@ -147,11 +147,3 @@ def range_compress(echo: np.ndarray, attrs, window: "str | Window" = "rect", *, 
     n_fft = range_fft_length(geom, echo.shape[1])
     out, _ = apply_range_filter(echo, range_filter(geom, n_fft, win), workers=workers)
     return out
-
-
-def range_decompress(image: np.ndarray, geom: Geometry, window: Window, *, workers: int | None = None) -> np.ndarray:
-    """Undo :func:`range_compress` (inverse filter in the chirp band); complex64 in and out."""
-    image = np.ascontiguousarray(image, dtype=np.complex64)
-    n_fft = range_fft_length(geom, image.shape[1])
-    out, _ = apply_range_filter(image, range_inverse_filter(geom, n_fft, window), workers=workers)
-    return out

@@ -31,9 +31,9 @@ from ..atomic import atomic_path
 from ..errors import InputError
 from ..model import DIMS, open_raw, open_slc, with_history
 from .chunkio import ChunkedArray
-from .doppler import doppler_from_lag_one
+from .doppler import doppler_from_lag_one, lag_one_sum
 from .geometry import Geometry
-from .range_compression import (apply_range_filter, range_fft_length, range_filter, range_inverse_filter)
+from .range_compression import apply_range_filter, default_workers, range_fft_length, range_filter, range_inverse_filter
 from .rda import (AzimuthPlan, azimuth_block, azimuth_plan, complete_settings, resolve_settings,
                   settings_from_history)
 
@@ -101,14 +101,10 @@ def _range_block_width(n_az: int, n_rg: int, halo: int) -> int:
     """Range bins per azimuth-pass task: about AZIMUTH_BLOCK_BYTES of input (halo included), a whole number of
     corner-turn chunks, and at least two tasks per worker thread so that no thread idles at the end."""
     width = max(1, AZIMUTH_BLOCK_BYTES // (8 * n_az) - 2 * halo)
-    width = min(width, -(-n_rg // (2 * _workers())))
+    width = min(width, -(-n_rg // (2 * default_workers())))
     if width >= CORNER_TURN_COLUMNS:
         width -= width % CORNER_TURN_COLUMNS
     return max(1, min(width, n_rg))
-
-
-def _workers() -> int:
-    return os.cpu_count() or 1
 
 
 # ------------------------------------------------------------------------------------------------- focus
@@ -152,7 +148,7 @@ def focus_zarr(raw_path: str | os.PathLike, out_path: str | os.PathLike, *, rang
 
 
 def _range_rows(ds: xr.Dataset, variable: str, n_rg: int) -> int:
-    rows = max(1, min(RANGE_BLOCK_BYTES // (8 * max(n_rg, 1)), -(-ds.sizes["azimuth"] // (2 * _workers()))))
+    rows = max(1, min(RANGE_BLOCK_BYTES // (8 * max(n_rg, 1)), -(-ds.sizes["azimuth"] // (2 * default_workers()))))
     chunks = ds[variable].encoding.get("chunks") or ds[variable].encoding.get("preferred_chunks")
     if isinstance(chunks, (tuple, list)) and chunks and chunks[0]:
         stored = int(chunks[0])
@@ -195,8 +191,6 @@ def defocus_zarr(slc_path: str | os.PathLike, out_path: str | os.PathLike, *, ra
     settings = settings_from_history(ds.attrs, geom, range_window=range_window, azimuth_window=azimuth_window,
                                      doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
     if settings.doppler_centroid is None:
-        from .doppler import lag_one_sum
-
         settings = complete_settings(settings, geom, ds.attrs, doppler_from_lag_one(lag_one_sum(ds["slc"].data), geom.prf))
     n_az, n_rg = ds.sizes["azimuth"], ds.sizes["range"]
     plan = azimuth_plan(geom, n_az, n_rg, settings, inverse=True)

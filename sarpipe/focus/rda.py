@@ -45,6 +45,7 @@ class FocusSettings:
         far = geom.near_range + (n_range - 1) * geom.range_spacing
         doppler_rate = 2.0 * geom.velocity**2 / (geom.wavelength * far)
         aperture = min(n_azimuth, int(math.ceil(self.azimuth_bandwidth / doppler_rate * geom.prf)))
+        taps, beta, _ = kernel_design(_band_fraction(geom))
         return {
             "range_window": self.range_window.spec,
             "azimuth_window": self.azimuth_window.spec,
@@ -53,8 +54,8 @@ class FocusSettings:
             "azimuth_bandwidth": float(self.azimuth_bandwidth),
             "range_bandwidth": float(geom.chirp_bandwidth),
             "range_correlation": "circular" if circular else "linear",
-            "rcmc_taps": kernel_design(_band_fraction(geom))[0],
-            "rcmc_kaiser_beta": kernel_design(_band_fraction(geom))[1],
+            "rcmc_taps": taps,
+            "rcmc_kaiser_beta": beta,
             "valid_range_margin": int(min(m, n_range)),
             "rcm_margin": int(min(n_range, azimuth_plan(geom, n_azimuth, n_range, self, inverse=False).halo)),
             "valid_azimuth_margin": int(aperture // 2),

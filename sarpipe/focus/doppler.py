@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError
-from ..model import validate_attrs
+from ..model import REQUIRED_ATTRS, validate_attrs
 from . import kernels
 
 _BLOCK_PULSES = 512
@@ -56,13 +56,7 @@ def estimate_doppler_centroid(echo_or_ds: "np.ndarray | xr.Dataset", attrs: Mapp
         data = echo_or_ds
     if attrs is None or "prf" not in attrs:
         raise InputError("the PRF is needed to estimate the Doppler centroid", where="attribute 'prf'")
-    validate_attrs({**_placeholders(), **{k: attrs[k] for k in ("prf",)}})
+    validate_attrs({**dict.fromkeys(REQUIRED_ATTRS, 1.0), "prf": attrs["prf"]})  # only the PRF is needed here
     if getattr(data, "ndim", 0) != 2 or data.shape[0] < 2:
         raise InputError("needs a 2-D array with at least two pulses", where="variable 'echo'")
     return doppler_from_lag_one(lag_one_sum(data), float(attrs["prf"]))
-
-
-def _placeholders() -> dict[str, float]:
-    # validate_attrs checks all required attrs; only the PRF matters here.
-    return {"carrier_frequency": 1.0, "range_sampling_rate": 1.0, "chirp_rate": 1.0, "pulse_duration": 1.0,
-            "prf": 1.0, "velocity": 1.0, "near_range": 1.0}

@@ -11,20 +11,19 @@ from .range_compression import range_compress
 from .windows import Window, parse_window
 
 
-def focus_zarr(*args, **kwargs):  # noqa: D103 - documented in dask_focus
-    from .dask_focus import focus_zarr as _focus_zarr
+def focus_zarr(*args, **kwargs):
+    """Streaming focus, Zarr store to Zarr store; see :func:`sarpipe.focus.dask_focus.focus_zarr`."""
+    from .dask_focus import focus_zarr as _focus_zarr  # Dask and zarr load only when streaming
 
     return _focus_zarr(*args, **kwargs)
 
 
-def defocus_zarr(*args, **kwargs):  # noqa: D103 - documented in dask_focus
+def defocus_zarr(*args, **kwargs):
+    """Streaming defocus, Zarr store to Zarr store; see :func:`sarpipe.focus.dask_focus.defocus_zarr`."""
     from .dask_focus import defocus_zarr as _defocus_zarr
 
     return _defocus_zarr(*args, **kwargs)
 
-
-focus_zarr.__doc__ = "Streaming focus, Zarr store to Zarr store; see :func:`sarpipe.focus.dask_focus.focus_zarr`."
-defocus_zarr.__doc__ = "Streaming defocus, Zarr store to Zarr store; see :func:`sarpipe.focus.dask_focus.defocus_zarr`."
 
 __all__ = ["focus", "defocus", "focus_zarr", "defocus_zarr", "range_compress", "estimate_doppler_centroid",
            "parse_window", "Window"]

@@ -78,8 +78,13 @@ def test_pulse_spectrum_notch_removes_narrowband():
     t = np.arange(n_s) / ATTRS["range_sampling_rate"]
     signal = _noise((n_p, n_s), seed=4)
     tones = (8 * np.exp(2j * np.pi * 20e6 * t) + 5 * np.exp(2j * np.pi * -71.1e6 * t))[None, :].astype(np.complex64)
-    cleaned = clean_pulses(signal + tones, create_stage("fnotch"), _ctx(n_p, n_s))
+    cleaned, mask = clean_pulses(signal + tones, create_stage("fnotch"), _ctx(n_p, n_s), return_mask=True)
     assert sir_db(signal, tones - 0 * signal) == pytest.approx(-19.5, abs=0.2)
+    # the predicted mask of an estimate (|R| > |S - R| on the chain's STFT) holds the tones' bins in every full
+    # frame (20 MHz -> bin 64 + 7, -71.1 MHz -> bin 64 - 25 of 2.8125 MHz) and little else
+    assert mask[:, 71, 2:-2].all() and mask[:, 39, 2:-2].all()
+    away = np.abs(np.arange(128)[:, None] - np.array([71, 39])[None, :]).min(axis=1) > 2
+    assert mask[:, away, 2:-2].mean() < 0.03
     # away from the pulse ends (where the tones switch on and off and splatter) the tones are gone
     assert sir_db(signal[:, 512:-512], (cleaned - signal)[:, 512:-512]) > 13.0
     assert sir_db(signal, cleaned - signal) > 8.0

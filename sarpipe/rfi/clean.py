@@ -19,6 +19,7 @@ from ..errors import InputError
 from ..model import DIMS, validate, with_history
 from .detect import ImageDetection, detect_image
 from .echo_detect import EchoDetection, detect_echo
+from .metrics import estimate_mask
 from .pulses import PulseMapping, aperture_geometry, map_lines_to_pulses, map_range_to_samples, refine_pulses
 from .stages import CleanupStage, StageContext, create_stage
 from .stft import STFTParams, istft, stft
@@ -71,10 +72,6 @@ class RFIDetection:
         return self.image.mask
 
 
-def _echo_array(raw: xr.Dataset) -> np.ndarray:
-    return np.asarray(raw["echo"].values)
-
-
 def detect(raw: xr.Dataset, slc: xr.Dataset | None = None, settings: DetectionSettings = DetectionSettings()) -> RFIDetection:
     """Detect RFI in the focused image and map it back to the echo pulses.
 
@@ -111,7 +108,7 @@ def detect(raw: xr.Dataset, slc: xr.Dataset | None = None, settings: DetectionSe
     echo_det = None
     pulses = candidates
     if settings.refine and candidates.any():
-        echo_det = detect_echo(_echo_array(raw), rows=candidates, reference=~candidates, pfa=settings.echo_pfa,
+        echo_det = detect_echo(np.asarray(raw["echo"].values), rows=candidates, reference=~candidates, pfa=settings.echo_pfa,
                                power_window=int(geom.length_pulses) | 1, attrs=attrs)
         pulses = refine_pulses(candidates, echo_det.pulses, close_gap=settings.close_gap)
     samples = map_range_to_samples(cols, geom)
@@ -152,7 +149,7 @@ def clean_pulses(pulses: np.ndarray, stage: CleanupStage, ctx: StageContext, *, 
         cleaned = istft(s - r, x.shape[1], ctx.stft)
         if not return_mask:
             return cleaned
-        mask = np.asarray(out.data) > 0.5 if out.kind == "mask" else np.abs(r) > np.abs(s - r)
+        mask = np.asarray(out.data) > 0.5 if out.kind == "mask" else estimate_mask(s, r)
         return cleaned, mask
     if stage.domain == "pulse":
         out = stage(x, ctx)
@@ -160,8 +157,7 @@ def clean_pulses(pulses: np.ndarray, stage: CleanupStage, ctx: StageContext, *, 
         cleaned = (x - r).astype(np.complex64)
         if not return_mask:
             return cleaned
-        s, sr = stft(x, ctx.stft), stft(r, ctx.stft)
-        return cleaned, np.abs(sr) > np.abs(s - sr)
+        return cleaned, estimate_mask(stft(x, ctx.stft), stft(r, ctx.stft))
     raise ValueError(f"stage {stage.name!r} has unknown domain {stage.domain!r}")
 
 

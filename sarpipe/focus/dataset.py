@@ -5,19 +5,24 @@ For scenes larger than memory use :func:`sarpipe.focus.focus_zarr` (Dask, persis
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import xarray as xr
 
 from ..model import DIMS, validate, with_history
 from .geometry import Geometry
 from .doppler import estimate_doppler_centroid
-from .rda import complete_settings, defocus_array, focus_array, resolve_settings, settings_from_history
+from .rda import (FocusSettings, complete_settings, defocus_array, focus_array, resolve_settings,
+                  settings_from_history)
 
 
-def _coords(ds: xr.Dataset) -> dict[str, Any]:
-    return {name: ds.coords[name] for name in ("azimuth_time", "slant_range")}
+def _product(src: xr.Dataset, name: str, data: np.ndarray, step: str, settings: FocusSettings,
+             geom: Geometry) -> xr.Dataset:
+    """``data`` as variable ``name`` on the grid of ``src``, with its attrs, ``doppler_centroid`` set to the value
+    used and a ``step`` history record of ``settings``."""
+    attrs = {**src.attrs, "doppler_centroid": float(settings.doppler_centroid)}
+    coords = {c: src.coords[c] for c in ("azimuth_time", "slant_range")}
+    out = xr.Dataset({name: (DIMS, data)}, coords=coords, attrs=attrs)
+    return with_history(out, step, settings.record(geom, *data.shape))
 
 
 def focus(raw: xr.Dataset, *, range_window: str = "rect", azimuth_window: str = "rect",
@@ -28,7 +33,8 @@ def focus(raw: xr.Dataset, *, range_window: str = "rect", azimuth_window: str = 
     Returns an SLC dataset (``slc`` complex64, the same ``azimuth_time``/``slant_range`` grid, the raw attrs with
     ``doppler_centroid`` [Hz] set to the value used, and a ``focus`` history record). ``doppler_centroid`` [Hz]
     overrides the attribute; when both are absent it is estimated (correlation estimator, baseband).
-    ``azimuth_bandwidth`` [Hz]: processed Doppler band (default 2V/antenna_length capped at the PRF, or the PRF).
+    ``azimuth_bandwidth`` [Hz]: processed Doppler band (default: the ``azimuth_bandwidth`` attribute, else
+    ``0.886 * 2V cos(squint) / antenna_length``, else the PRF; never more than the PRF).
     Windows: ``rect`` | ``hamming:ALPHA`` | ``kaiser:BETA``. Raises InputError on data outside the contract.
     """
     validate(raw, "raw")
@@ -37,10 +43,7 @@ def focus(raw: xr.Dataset, *, range_window: str = "rect", azimuth_window: str = 
                                 doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
     echo = np.ascontiguousarray(raw["echo"].values, dtype=np.complex64)
     slc, settings = focus_array(echo, geom, settings, attrs=raw.attrs, workers=workers)
-    attrs = dict(raw.attrs)
-    attrs["doppler_centroid"] = float(settings.doppler_centroid)
-    out = xr.Dataset({"slc": (DIMS, slc)}, coords=_coords(raw), attrs=attrs)
-    return with_history(out, "focus", settings.record(geom, *slc.shape))
+    return _product(raw, "slc", slc, "focus", settings, geom)
 
 
 def defocus(slc_ds: xr.Dataset, *, range_window: str | None = None, azimuth_window: str | None = None,
@@ -61,7 +64,4 @@ def defocus(slc_ds: xr.Dataset, *, range_window: str | None = None, azimuth_wind
     if settings.doppler_centroid is None:
         settings = complete_settings(settings, geom, slc_ds.attrs, estimate_doppler_centroid(data, slc_ds.attrs))
     echo = defocus_array(data, geom, settings, workers=workers)
-    attrs = dict(slc_ds.attrs)
-    attrs["doppler_centroid"] = float(settings.doppler_centroid)
-    out = xr.Dataset({"echo": (DIMS, echo)}, coords=_coords(slc_ds), attrs=attrs)
-    return with_history(out, "defocus", settings.record(geom, *echo.shape))
+    return _product(slc_ds, "echo", echo, "defocus", settings, geom)

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.ndimage import percentile_filter
 from scipy.special import ndtri
 
-__all__ = ["gaussian_scores", "gumbel_scores", "gumbel_quantile"]
+__all__ = ["gaussian_scores", "gumbel_scores"]
 
 
 def _gumbel_g(p: float) -> float:
@@ -49,11 +49,6 @@ def gaussian_scores(x: np.ndarray, fit: np.ndarray | None = None, *, q: float = 
     sigma = np.maximum((hi - lo) / float(ndtri(p2) - ndtri(p1)), min_sigma)
     median = hi - float(ndtri(p2)) * sigma
     return (x - median) / sigma
-
-
-def gumbel_quantile(p: float, mu: float, beta: float) -> float:
-    """Quantile ``mu + beta g(p)`` of the Gumbel distribution."""
-    return mu + beta * _gumbel_g(p)
 
 
 def gumbel_scores(x: np.ndarray, fit: np.ndarray | None = None, *, q: float = 0.25, min_beta: float = 1e-6) -> np.ndarray:

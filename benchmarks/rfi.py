@@ -64,7 +64,8 @@ def run_set(name: str, n_scenes: int, size: tuple[int, int] | None, rows: dict, 
         sir_before = sir_db(wanted[tp], rfi[tp])
         rows[(name, "interfered")].append(dict(psnr=psnr(slc.slc.values, ref), me=mean_entropy(slc.slc.values, ref),
                                                sir_before=sir_before, sir_after=sir_before, pa=math.nan, iou=math.nan))
-        rows[(name, "RFI-free (echo - rfi)")].append(dict(psnr=psnr(_img(ds, wanted), ref), me=mean_entropy(_img(ds, wanted), ref),
+        free = _img(ds, wanted)
+        rows[(name, "RFI-free (echo - rfi)")].append(dict(psnr=psnr(free, ref), me=mean_entropy(free, ref),
                                                           sir_before=sir_before, sir_after=math.inf, pa=math.nan, iou=math.nan))
         both = np.flatnonzero(truth & flags)
         tmask = true_tf_mask(rfi[both], wanted[both], p) if both.size else None
@@ -93,8 +94,9 @@ def run_set(name: str, n_scenes: int, size: tuple[int, int] | None, rows: dict, 
         # the clean version of the same scene: through the chain, and notch forced onto every pulse
         cl = make_scene(name, seed, rfi=False, **kw)
         cref = _img(cl, cl["echo_clean"].values)
-        base = psnr(_img(cl), cref)
-        cdet = detect(cl, focus(cl))
+        cslc = focus(cl)
+        base = psnr(cslc.slc.values, cref)
+        cdet = detect(cl, cslc)
         chain = clean(cl, "notch", detection=cdet).raw
         forced = clean(cl, "notch", pulses=np.ones(cl.sizes["azimuth"], bool)).raw
         clean_rows[name].append((int(cdet.rfi_pulses.sum()), psnr(_img(chain), cref) - base, psnr(_img(forced), cref) - base))

@@ -324,7 +324,8 @@ def add_rfi(ds: xr.Dataset, cfg: RFIConfig | dict, rng: np.random.Generator) -> 
     attrs = dict(ds.attrs)
     echo = np.asarray(ds["echo"].values)
     n_az, n_rg = echo.shape
-    emitters = resolve_sources(cfg, attrs, rng, n_rg / float(attrs["range_sampling_rate"]))
+    window = n_rg / float(attrs["range_sampling_rate"])  # receive window [s]
+    emitters = resolve_sources(cfg, attrs, rng, window)
     sir_db = _draw(rng, cfg.resolved_sir())
     on = _on_pulses(cfg, n_az, rng)
 
@@ -334,7 +335,6 @@ def add_rfi(ds: xr.Dataset, cfg: RFIConfig | dict, rng: np.random.Generator) -> 
         az_time = np.asarray(ds["azimuth_time"].values, dtype=np.float64)
         tau = 2.0 * np.asarray(ds["slant_range"].values, dtype=np.float64) / SPEED_OF_LIGHT
         t_rel = tau - tau[0]
-        window = n_rg / float(attrs["range_sampling_rate"])  # receive window [s]
         amps = np.sqrt(np.array([em["power"] for em in emitters], dtype=np.float64))
         # rect(t): each emitter is on over a random part of the receive window, fixed per emitter
         gates = []

@@ -127,16 +127,10 @@ def numpy_rda(echo: np.ndarray, attrs: dict, taps: int, beta: float) -> np.ndarr
 def write_raw_store(path: Path, n_az: int, n_rg: int, rows: int) -> None:
     """A raw store written chunk by chunk (never the whole scene in memory)."""
     import dask.array as da
-    import xarray as xr
 
-    from sarpipe.model import DIMS, SPEED_OF_LIGHT
+    from sarpipe.model import sar_dataset
 
-    template = xr.Dataset(
-        {"echo": (DIMS, da.zeros((n_az, n_rg), dtype=np.complex64, chunks=(rows, n_rg)))},
-        coords={"azimuth_time": ("azimuth", np.arange(n_az) / ATTRS["prf"]),
-                "slant_range": ("range", ATTRS["near_range"] + np.arange(n_rg) * SPEED_OF_LIGHT / (2 * ATTRS["range_sampling_rate"]))},
-        attrs=ATTRS,
-    )
+    template = sar_dataset(da.zeros((n_az, n_rg), dtype=np.complex64, chunks=(rows, n_rg)), ATTRS)
     template.to_zarr(path, mode="w-", zarr_format=3, consolidated=False, compute=False,
                      encoding={"echo": {"chunks": (rows, n_rg), "compressors": None}})
     import zarr

@@ -26,10 +26,9 @@ def _walk(node: yaml.Node, path: Loc, marks: dict[Loc, tuple[int, int]], dups: l
             key = yaml.safe_load(yaml.serialize(key_node))
             if key in out and dups is not None:
                 dups.append((path + (key,), (key_node.start_mark.line + 1, key_node.start_mark.column + 1)))
+            out[key] = _walk(value_node, path + (key,), marks, dups)
+            # a key's position is where the key is written, not where its value starts
             marks[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            child = _walk(value_node, path + (key,), marks, dups)
-            marks[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            out[key] = child
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_walk(item, path + (i,), marks, dups) for i, item in enumerate(node.value)]

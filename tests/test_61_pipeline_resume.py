@@ -176,3 +176,33 @@ def test_lock_refuses_a_second_live_run(tmp_path, cli):
     (tmp_path / "gate.open").touch()
     r = cli("run", "p.yaml", cwd=tmp_path)
     assert r.returncode == 2 and "another sarpipe run" in r.stderr
+
+
+def test_file_input_with_environment_variable_and_home(tmp_path, capsys, monkeypatch):
+    """A file input written with $VAR or ~ is expanded the same way for validation, planning and fingerprints."""
+    write(tmp_path / "make.yaml", """
+        plugins: [sarpipe_teststages]
+        output_dir: made
+        steps:
+          - name: a
+            stage: make_array
+            params: {seed: 2, n_azimuth: 8, n_range: 16}
+        """)
+    code, out, err = run_here(capsys, monkeypatch, tmp_path, "run", "make.yaml", "--quiet")
+    assert code == 0, out + err
+    monkeypatch.setenv("SARPIPE_TEST_DATA", str(tmp_path / "made"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for ref in ("$SARPIPE_TEST_DATA/a.zarr", "~/made/a.zarr"):
+        write(tmp_path / "use.yaml", f"""
+            plugins: [sarpipe_teststages]
+            output_dir: used
+            steps:
+              - name: b
+                stage: scale
+                inputs: {{data: "{ref}"}}
+                params: {{factor: 2}}
+            """)
+        code, out, err = run_here(capsys, monkeypatch, tmp_path, "run", "use.yaml", "--restart", "--quiet")
+        assert code == 0, ref + out + err
+        marker = json.loads((tmp_path / "used" / "b.zarr.sarpipe.json").read_text())
+        assert marker["inputs"]["data"]["path"] == str(tmp_path / "made" / "a.zarr"), marker["inputs"]

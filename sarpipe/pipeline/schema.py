@@ -256,7 +256,8 @@ def parse_ref(text: str, earlier: dict[str, int], later: set[str]) -> Ref:
         return Ref("catalog", text[len("catalog:"):])
     if text in earlier or text in later:
         return Ref("step", text)
-    return Ref("file", text)
+    # expanded once here, so validation, planning and fingerprints all see the same path
+    return Ref("file", os.path.expandvars(os.path.expanduser(text)))
 
 
 def validate_pipeline(doc: YamlDocument, *, sets: list[str] | None = None, catalog_path: str | None = None) -> Pipeline:
@@ -465,7 +466,7 @@ def _ref_kinds(ref: Ref, text: str, earlier: dict[str, int], steps: list[StepDef
             return []
         return _catalog_kinds(catalog, ref.target, doc, iloc, problems)
     # a path
-    p = Path(os.path.expandvars(os.path.expanduser(text)))
+    p = Path(ref.target)
     if not p.exists():
         close = _suggest(text, list(earlier) + sorted(later))
         problems.append(_problem(doc, iloc, f"missing input: {text!r} is no earlier step, catalog entry (catalog:NAME) or existing file{close}"))

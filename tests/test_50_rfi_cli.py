@@ -58,6 +58,8 @@ def test_bad_requests_exit_2_and_write_nothing(raw_store, tmp_path, capsys):
     assert main(["rfi", "clean", str(path), "-o", str(out), "--sr", "2"]) == 2
     assert "no super-resolution model" in capsys.readouterr().err
     assert main(["rfi", "clean", str(path), "-o", str(out), "--param", "window_bins"]) == 2
+    assert main(["rfi", "clean", str(path), "-o", str(out), "--param", "pfa=2"]) == 2  # a value the notch refuses
+    assert "bad parameters for cleanup method 'notch'" in capsys.readouterr().err
     assert main(["rfi", "clean", str(tmp_path / "missing.zarr"), "-o", str(out)]) == 2
     assert main(["rfi", "detect"]) == 2
     assert not out.exists() and not list(tmp_path.glob(".never.zarr*"))

@@ -179,7 +179,7 @@ def create_stage(name: str, **params: Any) -> CleanupStage:
         raise InputError(f"unknown cleanup method {name!r}; registered: {', '.join(stage_names())}", where="--method")
     try:
         return _STAGES[name](**params)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # unknown keyword, or a value the stage refuses
         raise InputError(f"bad parameters for cleanup method {name!r}: {exc}", where="--method") from exc
 
 

@@ -333,9 +333,9 @@ def processed_bandwidths(attrs: Mapping[str, Any]) -> tuple[float, float]:
     if attrs.get("azimuth_bandwidth"):
         return b_r, float(attrs["azimuth_bandwidth"])
     if attrs.get("antenna_length"):
-        from .simulate.geometry import azimuth_bandwidth
+        from .geometry import antenna_doppler_bandwidth
 
-        return b_r, azimuth_bandwidth(float(attrs["antenna_length"]), float(attrs["velocity"]),
+        return b_r, antenna_doppler_bandwidth(float(attrs["antenna_length"]), float(attrs["velocity"]),
                                       float(attrs.get("doppler_centroid") or 0.0), wavelength(attrs))
     return b_r, float("nan")
 

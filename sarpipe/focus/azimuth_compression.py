@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..geometry import antenna_doppler_bandwidth
 from ..model import SPEED_OF_LIGHT
 from .geometry import Geometry
 from .windows import Window
@@ -42,8 +43,8 @@ def default_azimuth_bandwidth(geom: Geometry, attrs, doppler_centroid: float) ->
         return min(geom.prf, float(value))
     antenna_length = attrs.get("antenna_length")
     if antenna_length:
-        sin_theta = min(0.999, abs(geom.wavelength * doppler_centroid / (2.0 * geom.velocity)))
-        return min(geom.prf, 0.886 * 2.0 * geom.velocity * np.sqrt(1.0 - sin_theta**2) / float(antenna_length))
+        return min(geom.prf, antenna_doppler_bandwidth(float(antenna_length), geom.velocity, doppler_centroid,
+                                                       geom.wavelength))
     return geom.prf
 
 

@@ -26,6 +26,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..geometry import antenna_doppler_bandwidth, azimuth_fm_rate, beam_centre_offset, squint_angle
 from ..model import range_pixel_spacing, wavelength
 
 __all__ = ["ApertureGeometry", "aperture_geometry", "map_lines_to_pulses", "map_range_to_samples", "refine_pulses",
@@ -64,15 +65,14 @@ def aperture_geometry(attrs: Mapping[str, Any], r0: float, processed_bandwidth: 
     v = float(attrs["velocity"])
     prf = float(attrs["prf"])
     f_dc = float(attrs.get("doppler_centroid") or 0.0)
-    sin_t = max(-0.99, min(0.99, lam * f_dc / (2 * v)))
-    theta = math.asin(sin_t)
-    shift = -r0 * math.tan(theta) / v * prf
-    ka = 2 * v**2 * math.cos(theta) ** 2 / (lam * r0)
+    theta = squint_angle(f_dc, lam, v)
+    shift = beam_centre_offset(r0, f_dc, lam, v) * prf
+    ka = azimuth_fm_rate(r0, f_dc, lam, v)
     lengths = []
     source = []
     la = attrs.get("antenna_length")
     if la:
-        lengths.append(0.886 * lam * r0 / float(la) / (v * math.cos(theta)) * prf)
+        lengths.append(antenna_doppler_bandwidth(float(la), v, f_dc, lam) / ka * prf)  # 3 dB beam footprint
         source.append("beamwidth")
     bp = processed_bandwidth if processed_bandwidth is not None else _processed_bandwidth(attrs)
     if bp is None and not la:

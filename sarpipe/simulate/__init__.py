@@ -14,7 +14,7 @@ from .config import (
     TargetConfig,
     load_config,
 )
-from .geometry import azimuth_bandwidth, beam_centre_offset, squint_angle, synthetic_aperture_pulses
+from .geometry import synthetic_aperture_pulses
 from .presets import SENSORS
 from .scene import point_target_echoes, scene_attrs, simulate
 
@@ -27,12 +27,9 @@ __all__ = [
     "SensorConfig",
     "SimulationConfig",
     "TargetConfig",
-    "azimuth_bandwidth",
-    "beam_centre_offset",
     "load_config",
     "point_target_echoes",
     "scene_attrs",
     "simulate",
-    "squint_angle",
     "synthetic_aperture_pulses",
 ]

@@ -31,6 +31,7 @@ import numpy as np
 import scipy.fft
 
 from ..errors import InputError
+from ..geometry import beam_centre_offset
 from ..model import range_pixel_spacing, sar_dataset, wavelength
 from . import geometry
 from .config import ExtendedConfig
@@ -80,7 +81,7 @@ def _unit_target_gain(attrs: Mapping[str, Any], n_az: int, r_centre: float, patt
     small["near_range"] = r_centre - (n_rg // 2) * dr
     prf = float(attrs["prf"])
     lam = wavelength(attrs)
-    shift = geometry.beam_centre_offset(r_centre, float(attrs["doppler_centroid"]), lam, float(attrs["velocity"])) * prf
+    shift = beam_centre_offset(r_centre, float(attrs["doppler_centroid"]), lam, float(attrs["velocity"])) * prf
     # on a grid sample in both directions, so that the largest sample is the peak of the response
     target = {"slant_range": r_centre, "azimuth_time": round(n_az / 2 - shift) / prf, "amplitude": 1.0, "phase": 0.0}
     echo = point_target_echoes([target], small, (n_az, n_rg), 0.0, pattern)
@@ -125,7 +126,7 @@ def extended_echoes(
     far = float(attrs["near_range"]) + n_rg * dr
     # padding: half an aperture + squint offset in azimuth, half a chirp + migration in range
     aperture = geometry.synthetic_aperture_pulses({**attrs}, far, pattern)
-    offset = abs(geometry.beam_centre_offset(far, f_dc, lam, v)) * prf
+    offset = abs(beam_centre_offset(far, f_dc, lam, v)) * prf
     pad_a = int(math.ceil(aperture / 2 + offset)) + 8
     f_lo, f_hi = geometry.doppler_band(pattern, la, v, f_dc, lam)
     migration = far * (1 / float(geom.migration_factor(max(abs(f_lo), abs(f_hi)))) - 1) / dr

@@ -19,29 +19,11 @@ import math
 
 import numpy as np
 
+from ..geometry import antenna_doppler_bandwidth, squint_angle
 from ..model import wavelength as carrier_wavelength
 
 PATTERNS = ("rect", "sinc2")
 PATTERN_CODES = {"rect": 0, "sinc2": 1}
-
-
-def squint_angle(doppler_centroid: float, wavelength: float, velocity: float) -> float:
-    """Squint angle theta [rad] from the Doppler centroid [Hz]: ``sin(theta) = lambda f_dc / (2 V)``."""
-    s = wavelength * doppler_centroid / (2.0 * velocity)
-    if abs(s) >= 1.0:
-        raise ValueError(f"Doppler centroid {doppler_centroid} Hz exceeds 2V/lambda")
-    return math.asin(s)
-
-
-def beam_centre_offset(r0: float, doppler_centroid: float, wavelength: float, velocity: float) -> float:
-    """Beam-centre crossing time relative to zero-Doppler time, ``eta_c = -R0 tan(theta) / V`` [s]."""
-    return -r0 * math.tan(squint_angle(doppler_centroid, wavelength, velocity)) / velocity
-
-
-def azimuth_bandwidth(antenna_length: float, velocity: float, doppler_centroid: float, wavelength: float) -> float:
-    """Doppler bandwidth of the rect pattern, ``B_a = 0.886 * 2 V cos(theta) / L_a`` [Hz]."""
-    theta = squint_angle(doppler_centroid, wavelength, velocity)
-    return 0.886 * 2.0 * velocity * math.cos(theta) / antenna_length
 
 
 def doppler_band(
@@ -49,7 +31,7 @@ def doppler_band(
 ) -> tuple[float, float]:
     """Lowest and highest Doppler frequency [Hz] the pattern illuminates."""
     if pattern == "rect":
-        ba = azimuth_bandwidth(antenna_length, velocity, doppler_centroid, wavelength)
+        ba = antenna_doppler_bandwidth(antenna_length, velocity, doppler_centroid, wavelength)
         return doppler_centroid - ba / 2.0, doppler_centroid + ba / 2.0
     if pattern == "sinc2":
         theta = squint_angle(doppler_centroid, wavelength, velocity)
@@ -78,7 +60,7 @@ def pattern_of_doppler(
     """Two-way azimuth antenna amplitude (peak 1) at Doppler frequencies ``f`` [Hz] (physical, not aliased)."""
     f = np.asarray(f, dtype=np.float64)
     if pattern == "rect":
-        ba = azimuth_bandwidth(antenna_length, velocity, doppler_centroid, wavelength)
+        ba = antenna_doppler_bandwidth(antenna_length, velocity, doppler_centroid, wavelength)
         return (np.abs(f - doppler_centroid) <= ba / 2.0).astype(np.float64)
     if pattern == "sinc2":
         theta = squint_angle(doppler_centroid, wavelength, velocity)

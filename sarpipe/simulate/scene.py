@@ -12,6 +12,7 @@ import xarray as xr
 from pydantic import ValidationError
 
 from ..errors import InputError
+from ..geometry import antenna_doppler_bandwidth, squint_angle
 from ..model import SPEED_OF_LIGHT, chirp_bandwidth, range_pixel_spacing, sar_dataset, wavelength, with_history
 from ..yamlconf import ConfigError, format_validation_error
 from . import geometry
@@ -72,7 +73,7 @@ def scene_attrs(config: SimulationConfig | Mapping[str, Any]) -> tuple[dict[str,
         look_side=p["look_side"],
         sensor=str(p["sensor"]),
         antenna_pattern=cfg.antenna.pattern,
-        azimuth_bandwidth=geometry.azimuth_bandwidth(p["antenna_length"], attrs["velocity"], cfg.doppler_centroid, lam),
+        azimuth_bandwidth=antenna_doppler_bandwidth(p["antenna_length"], attrs["velocity"], cfg.doppler_centroid, lam),
     )
     return attrs, int(n_az), int(n_rg), float(cfg.scene.azimuth_time0)
 
@@ -138,9 +139,9 @@ def point_target_echoes(
         t_hi,
         geometry.PATTERN_CODES[pattern],
         la,
-        geometry.squint_angle(f_dc, lam, v),
+        squint_angle(f_dc, lam, v),
         f_dc,
-        geometry.azimuth_bandwidth(la, v, f_dc, lam),
+        antenna_doppler_bandwidth(la, v, f_dc, lam),
     )
     return out
 

@@ -33,6 +33,10 @@ def antenna_doppler_bandwidth(antenna_length: float, velocity: float, doppler_ce
 
 
 def azimuth_fm_rate(r0: float, doppler_centroid: float, wavelength: float, velocity: float) -> float:
-    """Azimuth FM rate at the beam centre, ``Ka = 2 V**2 cos(theta)**2 / (lambda R0)`` [Hz/s] (magnitude)."""
+    """Azimuth FM rate at the beam centre [Hz/s] (magnitude) for closest-approach range ``R0``.
+
+    ``Ka = 2 V**2 cos(theta)**2 / (lambda R(eta_c))`` with the beam-centre range ``R(eta_c) = R0 / cos(theta)``,
+    i.e. ``2 V**2 cos(theta)**3 / (lambda R0)``.
+    """
     theta = squint_angle(doppler_centroid, wavelength, velocity)
-    return 2.0 * velocity**2 * math.cos(theta) ** 2 / (wavelength * r0)
+    return 2.0 * velocity**2 * math.cos(theta) ** 3 / (wavelength * r0)

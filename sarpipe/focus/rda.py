@@ -17,6 +17,7 @@ import numpy as np
 import scipy.fft
 
 from ..errors import InputError
+from ..geometry import azimuth_fm_rate
 from .azimuth_compression import AzimuthRows, azimuth_rows, default_azimuth_bandwidth
 from .doppler import doppler_from_lag_one
 from .geometry import Geometry
@@ -43,7 +44,7 @@ class FocusSettings:
         circular = range_fft_length(geom, n_range) == n_range
         # azimuth samples a target needs at far range: processed band / Doppler rate
         far = geom.near_range + (n_range - 1) * geom.range_spacing
-        doppler_rate = 2.0 * geom.velocity**2 / (geom.wavelength * far)
+        doppler_rate = azimuth_fm_rate(far, float(self.doppler_centroid), geom.wavelength, geom.velocity)
         aperture = min(n_azimuth, int(math.ceil(self.azimuth_bandwidth / doppler_rate * geom.prf)))
         taps, beta, _ = kernel_design(_band_fraction(geom))
         return {

@@ -236,6 +236,13 @@ def open_dataset(path: str | os.PathLike, kind: str | None = None, *, check_valu
     return validate(ds, kind, source=p, check_values=check_values)
 
 
+def load_dataset(path: str | os.PathLike, kind: str | None = None) -> xr.Dataset:
+    """Read a store into memory and validate it there: one read of the samples (opening lazily with the NaN/Inf
+    scan and then loading would read them twice)."""
+    ds = open_dataset(path, kind, check_values=False).load()
+    return validate(ds, kind or dataset_kind(ds), source=path)
+
+
 def open_raw(path: str | os.PathLike, *, check_values: bool = True) -> xr.Dataset:
     """Open and validate a raw-echo store."""
     return open_dataset(path, "raw", check_values=check_values)

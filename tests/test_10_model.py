@@ -126,3 +126,17 @@ def test_failed_save_leaves_nothing_and_keeps_the_old_output(tmp_path, small_raw
         save_dataset(Boom(small_raw.data_vars, small_raw.coords, small_raw.attrs), target)
     assert sorted(p.name for p in target.iterdir()) == before
     assert [p.name for p in tmp_path.iterdir()] == ["out.zarr"]
+
+
+def test_load_dataset_reads_into_memory_and_still_refuses_nan(tmp_path, small_raw):
+    save_dataset(small_raw, tmp_path / "ok.zarr")
+    from sarpipe.model import load_dataset
+
+    ds = load_dataset(tmp_path / "ok.zarr")
+    assert not hasattr(ds.echo.data, "dask") and ds.echo.dtype == np.complex64
+    np.testing.assert_array_equal(ds.echo.values, small_raw.echo.values)
+    bad = small_raw.copy(deep=True)
+    bad.echo.values[1, 2] = np.inf
+    save_dataset(bad, tmp_path / "bad.zarr")
+    with pytest.raises(InputError, match=r"bad\.zarr: variable 'echo'.*NaN or Inf"):
+        load_dataset(tmp_path / "bad.zarr", "raw")

@@ -259,23 +259,15 @@ def _detection_schema() -> list[str]:
     return [f"{c.__name__}.{f.name}" for c in (ImageDetection, PulseMapping, ApertureGeometry) for f in dataclasses.fields(c)]
 
 
-def _load(path: Path, kind: str) -> Any:
-    """Read a raw or SLC store into memory, then validate it: the NaN/Inf scan runs on the loaded samples, so the
-    store is read once (``open_raw(...).load()`` reads it twice: once to scan, once to load)."""
-    from ..model import open_dataset, validate
-
-    return validate(open_dataset(path, kind, check_values=False).load(), kind, source=path)
-
-
 def run_detect_rfi(ctx: StageContext) -> None:
     """Find RFI in the focused image and the echo pulses that built the affected lines (rfi_image_mask, rfi_pulses)."""
     import numpy as np
     import xarray as xr
 
-    from ..model import DIMS, save_dataset, with_history
+    from ..model import DIMS, load_dataset, save_dataset, with_history
     from ..rfi.clean import detect
 
-    raw, slc = _load(ctx.path("raw"), "raw"), _load(ctx.path("slc"), "slc")
+    raw, slc = load_dataset(ctx.path("raw"), "raw"), load_dataset(ctx.path("slc"), "slc")
     det = detect(raw, slc, _settings(ctx.params))
     n_az, n_rg = raw["echo"].shape
     iv, ia, il = _pack(det.image, "image_", n_az, n_rg)
@@ -344,13 +336,13 @@ def run_clean_rfi(ctx: StageContext) -> None:
     """Clean the RFI-contaminated pulses (STFT, cleanup method, ISTFT); all other pulses pass through bit for bit."""
     import xarray as xr
 
-    from ..model import save_dataset
+    from ..model import load_dataset, save_dataset
     from ..rfi.clean import clean
 
     p = ctx.params
-    raw = _load(ctx.path("raw"), "raw")
+    raw = load_dataset(ctx.path("raw"), "raw")
     detection = detection_from_store(xr.open_zarr(ctx.path("detection"), consolidated=False).load()) if ctx.has("detection") else None
-    slc = _load(ctx.path("slc"), "slc") if ctx.has("slc") and detection is None else None
+    slc = load_dataset(ctx.path("slc"), "slc") if ctx.has("slc") and detection is None else None
     res = clean(raw, p.method, params=p.options, sr=p.sr, slc=slc, detection=detection, settings=_settings(p.detection))
     ctx.log.info("cleaned %d pulses with %s", int(res.detection.rfi_pulses.sum()), p.method)
     save_dataset(res.raw, ctx.output)

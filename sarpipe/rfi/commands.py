@@ -40,13 +40,13 @@ def parse_params(items: Iterable[str]) -> dict[str, Any]:
 
 
 def _open(raw_path: str | os.PathLike, slc_path: str | os.PathLike | None):
-    from ..model import open_raw, open_slc
+    from ..model import load_dataset
 
-    raw = open_raw(raw_path)
-    slc = open_slc(slc_path) if slc_path is not None else None
+    raw = load_dataset(raw_path, "raw")
+    slc = load_dataset(slc_path, "slc") if slc_path is not None else None
     if slc is not None and slc["slc"].shape != raw["echo"].shape:
         raise InputError(f"the image is {slc['slc'].shape}, the echo {raw['echo'].shape}", where=os.fspath(slc_path))
-    return raw.load(), (slc.load() if slc is not None else None)
+    return raw, slc
 
 
 def _runs(flags: np.ndarray) -> list[list[int]]:

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import InputError
-from .yamlconf import ConfigError, YamlDocument, dotted, load_yaml, parse_model
+from .yamlconf import ConfigError, YamlDocument, dotted, format_validation_error, load_yaml, parse_model
 
 DEFAULT_CATALOG = "data_catalog.yaml"
 
@@ -349,14 +349,11 @@ def _without_tags(loc: tuple, data: Any) -> tuple:
 
 
 def _problems(exc: ValidationError, doc: YamlDocument, prefix: tuple = ()) -> list[str]:
-    lines = []
-    for err in exc.errors():
-        loc = _without_tags(prefix + tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))), doc.data)
-        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-            loc = loc + ("kind",)
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].replace("Value error, ", "")
-        lines.append(f"{doc.where(loc)}: {dotted(loc)}: {msg}")
-    return lines
+    def relocate(loc: tuple, err: dict) -> tuple:
+        loc = _without_tags(loc, doc.data)
+        return loc + ("kind",) if err["type"] in ("union_tag_invalid", "union_tag_not_found") else loc
+
+    return format_validation_error(exc, doc, prefix, relocate)
 
 
 def _simulation_problems(config: dict, doc: YamlDocument, prefix: tuple) -> list[str]:

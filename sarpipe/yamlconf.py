@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -93,13 +93,24 @@ def dotted(loc: Loc) -> str:
     return out or "(top level)"
 
 
-def format_validation_error(exc: ValidationError, doc: YamlDocument | None, prefix: Loc = ()) -> list[str]:
-    """One line per problem: ``FILE:LINE:COL: key.path: message``."""
+_PYDANTIC_WRAPPERS = ("Value error, ", "Assertion failed, ")
+
+
+def format_validation_error(exc: ValidationError, doc: YamlDocument | None, prefix: Loc = (),
+                            relocate: Callable[[Loc, dict[str, Any]], Loc] | None = None) -> list[str]:
+    """One line per problem: ``FILE:LINE:COL: key.path: message``.
+
+    ``relocate(loc, error)`` may rewrite a location (e.g. drop pydantic's union tags) before it is looked up.
+    """
     lines = []
     for err in exc.errors():
         loc = prefix + tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        if relocate is not None:
+            loc = relocate(loc, err)
         where = doc.where(loc) if doc is not None else "<config>"
         msg = err["msg"]
+        for wrapper in _PYDANTIC_WRAPPERS:
+            msg = msg.removeprefix(wrapper)
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         lines.append(f"{where}: {dotted(loc)}: {msg}")

@@ -64,3 +64,24 @@ def test_valid_file_parses(tmp_path):
     path.write_text("preset: b\nsize: 3\nnoise: {snr_db: 4.5}\n")
     cfg = load_model(Demo, path)
     assert cfg.size == 3 and cfg.noise.snr_db == 4.5
+
+
+def test_validator_messages_come_without_pydantic_wrappers(tmp_path):
+    from pydantic import field_validator
+
+    class Windowed(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        window: str
+
+        @field_validator("window")
+        @classmethod
+        def known(cls, v: str) -> str:
+            if v != "rect":
+                raise ValueError(f"unknown window {v!r}")
+            return v
+
+    path = tmp_path / "w.yaml"
+    path.write_text("window: hann\n")
+    with pytest.raises(ConfigError) as info:
+        load_model(Windowed, path)
+    assert info.value.problems == [f"{path}:1:1: window: unknown window 'hann'"]

@@ -431,7 +431,7 @@ _POS = re.compile(r"^(.*?):(\d+):(\d+): ")
 
 
 def _sorted(problems: list[str], source: str) -> list[str]:
-    """Problems in the pipeline file by line and column (tidied), then the others in the order found."""
+    """Problems in the pipeline file by line and column, then the others in the order found."""
     def key(item: tuple[int, str]) -> tuple:
         k, text = item
         m = _POS.match(text)
@@ -439,8 +439,7 @@ def _sorted(problems: list[str], source: str) -> list[str]:
             return (0, int(m.group(2)), int(m.group(3)), k)
         return (1, 0, 0, k)
 
-    tidy = [p.replace(": Value error, ", ": ").replace(": Assertion failed, ", ": ") for p in problems]
-    return [t for _, t in sorted(enumerate(tidy), key=key)]
+    return [t for _, t in sorted(enumerate(problems), key=key)]
 
 
 def _ref_kinds(ref: Ref, text: str, earlier: dict[str, int], steps: list[StepDef], catalog: Catalog, entries: list[str] | None,

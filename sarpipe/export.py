@@ -24,7 +24,7 @@ import xarray as xr
 
 from .atomic import atomic_path
 from .errors import InputError
-from .model import range_pixel_spacing
+from .model import azimuth_pixel_spacing, range_pixel_spacing
 
 IMAGE_VARIABLES = ("slc", "echo", "echo_clean", "rfi")
 
@@ -43,8 +43,7 @@ def image_variable(ds: xr.Dataset, variable: str | None = None) -> str:
 
 def pixel_spacing(ds: xr.Dataset) -> tuple[float, float]:
     """(azimuth, slant-range) pixel spacing [m]: ``velocity / prf`` and ``c / (2 fs)``."""
-    a = ds.attrs
-    return float(a["velocity"]) / float(a["prf"]), range_pixel_spacing(a)
+    return azimuth_pixel_spacing(ds.attrs), range_pixel_spacing(ds.attrs)
 
 
 def look_factors(n_az: int, n_rg: int, az_spacing: float, rg_spacing: float, max_size: int, square: bool = True) -> tuple[int, int]:

@@ -56,6 +56,11 @@ def range_pixel_spacing(attrs: Mapping[str, Any]) -> float:
     return SPEED_OF_LIGHT / (2.0 * float(attrs["range_sampling_rate"]))
 
 
+def azimuth_pixel_spacing(attrs: Mapping[str, Any]) -> float:
+    """Azimuth line spacing along the track [m]: ``velocity / prf`` (effective velocity)."""
+    return float(attrs["velocity"]) / float(attrs["prf"])
+
+
 def chirp_bandwidth(attrs: Mapping[str, Any]) -> float:
     """Transmitted chirp bandwidth |Kr| * Tp [Hz]."""
     return abs(float(attrs["chirp_rate"])) * float(attrs["pulse_duration"])

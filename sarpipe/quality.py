@@ -34,7 +34,7 @@ import numpy as np
 import scipy.fft
 
 from .errors import InputError
-from .model import SPEED_OF_LIGHT, chirp_bandwidth, range_pixel_spacing, wavelength
+from .model import SPEED_OF_LIGHT, azimuth_pixel_spacing, chirp_bandwidth, range_pixel_spacing, wavelength
 
 CHIP = 64
 OVERSAMPLING = 32
@@ -366,7 +366,7 @@ def point_target_report(
     rw, aw = range_window or rw, azimuth_window or aw
     prf = float(attrs["prf"])
     dr = range_pixel_spacing(attrs)
-    dx = float(attrs["velocity"]) / prf
+    dx = azimuth_pixel_spacing(attrs)
     b_r, b_a = processed_bandwidths(attrs)
     th_r, th_a = theoretical_response(rw), theoretical_response(aw)
     t_az = np.asarray(slc_ds["azimuth_time"].values, dtype=np.float64)

@@ -22,7 +22,7 @@ from collections import defaultdict
 import numpy as np
 
 from sarpipe.focus import focus
-from sarpipe.rfi import DetectionSettings, STFTParams, clean, create_stage, detect, istft, stage_names, stft
+from sarpipe.rfi import DetectionSettings, STFTParams, clean, create_method, detect, istft, method_names, stft
 from sarpipe.rfi.metrics import (iou, mean_entropy, pixel_accuracy, psnr, pulse_extra_fraction, pulse_recall, sir_db,
                                  true_tf_mask)
 from sarpipe.rfi.scenes import TEST_SETS, make_scene, point_target_amplitude
@@ -38,7 +38,7 @@ def _img(ds, echo=None):
 
 
 def _methods() -> list[str]:
-    names = stage_names()
+    names = method_names()
     first = [m for m in ("notch", "fnotch", "esf") if m in names]
     return first + [m for m in names if m not in first]
 
@@ -73,12 +73,12 @@ def run_set(name: str, n_scenes: int, size: tuple[int, int] | None, rows: dict, 
                 f"recall {pulses[name][-1][0]:.3f}, extra {pulses[name][-1][1]:.3f}"]
         for m in _methods():
             try:
-                stage = create_stage(m)
+                method = create_method(m)
             except Exception as exc:  # noqa: BLE001 - a registered model without weights, say
                 rows[(name, m)].append(dict(error=f"{type(exc).__name__}: {exc}"))
                 continue
             t0 = time.perf_counter()
-            res = clean(ds, stage, detection=det, return_masks=True)
+            res = clean(ds, method, detection=det, return_masks=True)
             t_clean = time.perf_counter() - t0
             out = res.raw["echo"].values
             img = _img(res.raw)

@@ -174,9 +174,9 @@ def run_focus(ctx: StageContext) -> None:
 
 
 def _rfi_methods() -> list[str]:
-    from ..rfi.stages import stage_names
+    from ..rfi.methods import method_names
 
-    return list(stage_names())
+    return list(method_names())
 
 
 @functools.cache
@@ -303,10 +303,10 @@ def clean_params() -> type[BaseModel]:
         return v
 
     def _options(m: Any) -> Any:
-        from ..rfi import stages as rs
+        from ..rfi import methods as rm
 
-        rs._builtin()
-        factory = rs._STAGES.get(m.method)  # loaded methods: check option names now; lazy ones when they run
+        rm._builtin()
+        factory = rm._METHODS.get(m.method)  # loaded methods: check option names now; lazy ones when they run
         if factory is not None and m.options:
             import inspect
 

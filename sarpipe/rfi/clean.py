@@ -1,4 +1,4 @@
-"""The RFI chain on datasets: detect in the image -> map to pulses -> STFT -> cleanup stage -> subtract -> ISTFT ->
+"""The RFI chain on datasets: detect in the image -> map to pulses -> STFT -> cleanup method -> subtract -> ISTFT ->
 replace only those pulses -> (re-image).
 
 ``detect(raw, slc)`` returns where RFI is (``rfi_image_mask`` in the image, ``rfi_pulses`` in the echo);
@@ -21,7 +21,7 @@ from .detect import ImageDetection, detect_image
 from .echo_detect import EchoDetection, detect_echo
 from .metrics import estimate_mask
 from .pulses import PulseMapping, aperture_geometry, map_lines_to_pulses, map_range_to_samples, refine_pulses
-from .stages import CleanupStage, StageContext, create_stage
+from .methods import CleanupMethod, MethodContext, create_method
 from .stft import STFTParams, istft, stft
 
 __all__ = ["DetectionSettings", "RFIDetection", "detect", "clean_pulses", "CleanResult", "clean", "pulse_runs"]
@@ -123,10 +123,10 @@ def pulse_runs(flags: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
 
 
-def _batches(flags: np.ndarray, stage: CleanupStage, batch_pulses: int) -> list[np.ndarray]:
-    """Index arrays of the pulses handed to the stage together: runs of consecutive pulses (cut to
-    ``batch_pulses``) for slow-time stages, any ``batch_pulses`` flagged pulses otherwise."""
-    if stage.whole_block:
+def _batches(flags: np.ndarray, method: CleanupMethod, batch_pulses: int) -> list[np.ndarray]:
+    """Index arrays of the pulses handed to the method together: runs of consecutive pulses (cut to
+    ``batch_pulses``) for slow-time methods, any ``batch_pulses`` flagged pulses otherwise."""
+    if method.whole_block:
         out = []
         for a, b in pulse_runs(flags):
             n_pieces = max(1, int(np.ceil((b - a) / max(batch_pulses, 1))))
@@ -137,28 +137,28 @@ def _batches(flags: np.ndarray, stage: CleanupStage, batch_pulses: int) -> list[
     return [idx[k:k + batch_pulses] for k in range(0, idx.size, batch_pulses)]
 
 
-def clean_pulses(pulses: np.ndarray, stage: CleanupStage, ctx: StageContext, *, return_mask: bool = False):
-    """Clean a batch of pulses ``(n, n_samples)`` with ``stage``: STFT -> stage -> subtract -> ISTFT (tf stages) or
-    subtract directly (pulse stages). Returns the cleaned pulses (complex64), and with ``return_mask`` the
-    predicted time-frequency mask (``|R| > |S - R|``, or the stage's own mask) too."""
+def clean_pulses(pulses: np.ndarray, method: CleanupMethod, ctx: MethodContext, *, return_mask: bool = False):
+    """Clean a batch of pulses ``(n, n_samples)`` with ``method``: STFT -> method -> subtract -> ISTFT (tf methods) or
+    subtract directly (pulse methods). Returns the cleaned pulses (complex64), and with ``return_mask`` the
+    predicted time-frequency mask (``|R| > |S - R|``, or the method's own mask) too."""
     x = np.asarray(pulses, dtype=np.complex64)
-    if stage.domain == "tf":
+    if method.domain == "tf":
         s = stft(x, ctx.stft)
-        out = stage(s, ctx)
+        out = method(s, ctx)
         r = out.rfi_estimate(s)
         cleaned = istft(s - r, x.shape[1], ctx.stft)
         if not return_mask:
             return cleaned
         mask = np.asarray(out.data) > 0.5 if out.kind == "mask" else estimate_mask(s, r)
         return cleaned, mask
-    if stage.domain == "pulse":
-        out = stage(x, ctx)
+    if method.domain == "pulse":
+        out = method(x, ctx)
         r = out.rfi_estimate(x)
         cleaned = (x - r).astype(np.complex64)
         if not return_mask:
             return cleaned
         return cleaned, estimate_mask(stft(x, ctx.stft), stft(r, ctx.stft))
-    raise ValueError(f"stage {stage.name!r} has unknown domain {stage.domain!r}")
+    raise ValueError(f"method {method.name!r} has unknown domain {method.domain!r}")
 
 
 def _forced_detection(raw: xr.Dataset, flags: np.ndarray) -> RFIDetection:
@@ -185,7 +185,7 @@ class CleanResult:
 
 def clean(
     raw: xr.Dataset,
-    method: str | CleanupStage = "notch",
+    method: str | CleanupMethod = "notch",
     *,
     params: Mapping[str, Any] | None = None,
     sr: float | None = None,
@@ -199,18 +199,18 @@ def clean(
 ) -> CleanResult:
     """Run the RFI chain on a raw dataset; see the module docstring.
 
-    ``method``: a registered cleanup method name (``notch``, ``fnotch``, ``esf``, ...) or a stage instance;
+    ``method``: a registered cleanup method name (``notch``, ``fnotch``, ``esf``, ...) or a method instance;
     ``params``: its parameters; ``sr``: wrap it with the registered super-resolution model at that factor.
     ``detection``: reuse an earlier :func:`detect` result (else detected here, focusing ``raw`` unless ``slc``).
     ``pulses``: clean exactly these pulses (bool per pulse) instead of detecting; ``rfi_image_mask`` is then empty.
     The ground-truth ``rfi`` variable, if present, is dropped from the output (it no longer adds up to ``echo``).
     """
     validate(raw, "raw", check_values=False)
-    stage = create_stage(method, **dict(params or {})) if isinstance(method, str) else method
+    method = create_method(method, **dict(params or {})) if isinstance(method, str) else method
     if sr is not None:
-        from .stages import wrap_sr
+        from .methods import wrap_sr
 
-        stage = wrap_sr(stage, sr)
+        method = wrap_sr(method, sr)
     if pulses is not None:
         flags = np.asarray(pulses, bool)
         if flags.shape != (raw.sizes["azimuth"],):
@@ -221,21 +221,21 @@ def clean(
     flags = det.rfi_pulses
     echo = np.array(raw["echo"].values, dtype=np.complex64, copy=True)
     masks: dict[int, np.ndarray] = {}
-    for idx in _batches(flags, stage, batch_pulses):
-        ctx = StageContext(attrs=dict(raw.attrs), stft=stft_params, pulse_indices=idx, n_samples=echo.shape[1])
+    for idx in _batches(flags, method, batch_pulses):
+        ctx = MethodContext(attrs=dict(raw.attrs), stft=stft_params, pulse_indices=idx, n_samples=echo.shape[1])
         if return_masks:
-            cleaned, mask = clean_pulses(echo[idx], stage, ctx, return_mask=True)
+            cleaned, mask = clean_pulses(echo[idx], method, ctx, return_mask=True)
             masks.update({int(i): m for i, m in zip(idx, mask)})
         else:
-            cleaned = clean_pulses(echo[idx], stage, ctx)
+            cleaned = clean_pulses(echo[idx], method, ctx)
         echo[idx] = cleaned
     out = raw.drop_vars([v for v in ("rfi", "rfi_pulses", "rfi_image_mask") if v in raw.data_vars])
     out["echo"] = (DIMS, echo)
     out["rfi_pulses"] = (("azimuth",), np.asarray(flags, bool))
     out["rfi_image_mask"] = (DIMS, np.asarray(det.rfi_image_mask, bool))
     record = {
-        "method": getattr(stage, "name", type(stage).__name__),
-        "params": stage.params(),
+        "method": getattr(method, "name", type(method).__name__),
+        "params": method.params(),
         "sr": sr,
         "stft": stft_params.as_dict(),
         "detection": settings.as_dict() if detection is None else det.mapping.params,

@@ -94,14 +94,14 @@ def clean_store(raw_path: str | os.PathLike, out_path: str | os.PathLike, *, met
     with ``image_path`` also the re-focused image. Returns the detection summary."""
     from ..model import save_dataset
     from .clean import clean, detect
-    from .stages import create_stage, wrap_sr
+    from .methods import create_method, wrap_sr
 
-    stage = create_stage(method, **dict(params or {}))  # bad method, parameters or --sr fail before any work
+    method = create_method(method, **dict(params or {}))  # bad method, parameters or --sr fail before any work
     if sr is not None:
-        stage = wrap_sr(stage, sr)
+        method = wrap_sr(method, sr)
     raw, slc = _open(raw_path, slc_path)
     det = detect(raw, slc)
-    result = clean(raw, stage, detection=det)
+    result = clean(raw, method, detection=det)
     out = result.raw
     out.attrs["history"][-1]["params"]["sr"] = sr
     save_dataset(out, out_path)

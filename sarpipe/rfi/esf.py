@@ -7,7 +7,7 @@ component RFI when its eigenvalue exceeds ``threshold_db`` above the median eige
 them); the RFI estimate is the projection of ``X`` onto those eigenvectors, ``U_k U_k^H X``.
 
 Working on spectrograms or on the pulses themselves gives the same projection (the STFT acts on fast time, the
-projection on slow time), so this is a ``tf`` stage only to share the chain. The block is the run of consecutive
+projection on slow time), so this is a ``tf`` method only to share the chain. The block is the run of consecutive
 contaminated pulses the chain hands over (``whole_block``), cut into pieces of at most ``block_pulses``.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .stages import CleanupStage, StageContext, StageOutput, register_stage
+from .methods import CleanupMethod, MethodContext, MethodOutput, register_method
 
 __all__ = ["EigenSubspaceFilter", "rfi_subspace"]
 
@@ -33,8 +33,8 @@ def rfi_subspace(x: np.ndarray, threshold_db: float = 10.0, max_rank: int | None
     return v[:, :k], w
 
 
-@register_stage("esf")
-class EigenSubspaceFilter(CleanupStage):
+@register_method("esf")
+class EigenSubspaceFilter(CleanupMethod):
     """Slow-time eigen-subspace filter; returns the RFI estimate ``U_k U_k^H X``."""
 
     name = "esf"
@@ -47,12 +47,12 @@ class EigenSubspaceFilter(CleanupStage):
         self.block_pulses = int(block_pulses)
         self.min_pulses = int(min_pulses)
 
-    def __call__(self, x: np.ndarray, ctx: StageContext) -> StageOutput:
+    def __call__(self, x: np.ndarray, ctx: MethodContext) -> MethodOutput:
         x = np.asarray(x)
         est = np.zeros(x.shape, dtype=np.complex64)
         n = x.shape[0]
         if n < self.min_pulses:
-            return StageOutput("estimate", est)  # too few pulses for a slow-time subspace
+            return MethodOutput("estimate", est)  # too few pulses for a slow-time subspace
         n_blocks = max(1, round(n / self.block_pulses))
         bounds = np.linspace(0, n, n_blocks + 1).round().astype(int)
         for a, b in zip(bounds[:-1], bounds[1:]):
@@ -62,4 +62,4 @@ class EigenSubspaceFilter(CleanupStage):
                 flat = blk.reshape(b - a, -1).astype(np.complex128)
                 proj = u @ (u.conj().T @ flat)
                 est[a:b] = proj.reshape(blk.shape).astype(np.complex64)
-        return StageOutput("estimate", est)
+        return MethodOutput("estimate", est)

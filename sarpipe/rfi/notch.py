@@ -19,7 +19,7 @@ import math
 import numba
 import numpy as np
 
-from .stages import CleanupStage, StageContext, StageOutput, register_stage
+from .methods import CleanupMethod, MethodContext, MethodOutput, register_method
 
 __all__ = ["running_median", "cfar_mask", "TFNotch", "PulseSpectrumNotch", "in_band"]
 
@@ -124,8 +124,8 @@ def _dilate_last(mask: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-@register_stage("notch")
-class TFNotch(CleanupStage):
+@register_method("notch")
+class TFNotch(CleanupMethod):
     """Time-frequency CFAR notch (DIFNet paper's baseline): mask of detected cells, set to zero by the chain."""
 
     name = "notch"
@@ -138,7 +138,7 @@ class TFNotch(CleanupStage):
         self.window_bins = int(window_bins)
         self.dilate_bins = int(dilate_bins)
 
-    def __call__(self, x: np.ndarray, ctx: StageContext) -> StageOutput:
+    def __call__(self, x: np.ndarray, ctx: MethodContext) -> MethodOutput:
         # work on (pulse, frame, frequency) memory: stft() returns that layout behind the (pulse, freq, frame) view
         s = np.asarray(x).transpose(0, 2, 1)
         power = (s.real.astype(np.float32) ** 2 + s.imag.astype(np.float32) ** 2)
@@ -146,11 +146,11 @@ class TFNotch(CleanupStage):
         mask = cfar_mask(power, self.pfa, self.window_bins, segs)
         if self.dilate_bins:
             mask = _dilate_last(mask, self.dilate_bins)
-        return StageOutput("mask", mask.transpose(0, 2, 1))
+        return MethodOutput("mask", mask.transpose(0, 2, 1))
 
 
-@register_stage("fnotch")
-class PulseSpectrumNotch(CleanupStage):
+@register_method("fnotch")
+class PulseSpectrumNotch(CleanupMethod):
     """Notch on the pulse spectrum at fine frequency resolution: CFAR over the power spectrum of long Hann segments
     (``segment`` samples, 75 % overlap, i.e. a long-window STFT of its own), running median over ``window_bins``
     bins; detected bins are notched and the pulse rebuilt by overlap-add. A single unwindowed FFT of the whole
@@ -167,7 +167,7 @@ class PulseSpectrumNotch(CleanupStage):
         self.dilate_bins = int(dilate_bins)
         self.segment = int(segment)
 
-    def __call__(self, x: np.ndarray, ctx: StageContext) -> StageOutput:
+    def __call__(self, x: np.ndarray, ctx: MethodContext) -> MethodOutput:
         from .stft import STFTParams, frequencies, istft, stft
 
         pulses = np.asarray(x, dtype=np.complex64)
@@ -182,4 +182,4 @@ class PulseSpectrumNotch(CleanupStage):
         if self.dilate_bins:
             mask = _dilate_last(mask, self.dilate_bins)
         estimate = istft(np.where(mask, s, 0).transpose(0, 2, 1), n, p)
-        return StageOutput("estimate", estimate.astype(np.complex64))
+        return MethodOutput("estimate", estimate.astype(np.complex64))

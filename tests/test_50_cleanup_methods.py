@@ -1,5 +1,5 @@
-"""Cleanup stages on arrays: the running-median kernel against numpy, the notch CFAR's false-alarm rate and tone
-removal, the pulse-spectrum notch, ESF on rank-one RFI, the stage interface and registry."""
+"""Cleanup methods on arrays: the running-median kernel against numpy, the notch CFAR's false-alarm rate and tone
+removal, the pulse-spectrum notch, ESF on rank-one RFI, the method interface and registry."""
 
 import math
 
@@ -11,7 +11,7 @@ from sarpipe.rfi.clean import clean_pulses
 from sarpipe.rfi.esf import rfi_subspace
 from sarpipe.rfi.metrics import sir_db
 from sarpipe.rfi.notch import cfar_mask, running_median
-from sarpipe.rfi.stages import (CleanupStage, StageContext, StageOutput, create_stage, register_stage, stage_names,
+from sarpipe.rfi.methods import (CleanupMethod, MethodContext, MethodOutput, create_method, register_method, method_names,
                                 wrap_sr)
 from sarpipe.rfi.stft import STFTParams
 
@@ -25,7 +25,7 @@ def _noise(shape, seed=0, power=1.0):
 
 
 def _ctx(n_pulses, n_samples, p=STFTParams()):
-    return StageContext(attrs=ATTRS, stft=p, pulse_indices=np.arange(n_pulses), n_samples=n_samples)
+    return MethodContext(attrs=ATTRS, stft=p, pulse_indices=np.arange(n_pulses), n_samples=n_samples)
 
 
 def test_running_median_matches_numpy():
@@ -55,8 +55,8 @@ def test_notch_removes_a_tone_and_keeps_the_rest():
     t = np.arange(n_s) / ATTRS["range_sampling_rate"]
     signal = _noise((n_p, n_s), seed=2)
     tone = (10 * np.exp(2j * np.pi * (47.3e6 * t)))[None, :].astype(np.complex64)
-    stage = create_stage("notch")
-    cleaned, mask = clean_pulses(signal + tone, stage, _ctx(n_p, n_s), return_mask=True)
+    method = create_method("notch")
+    cleaned, mask = clean_pulses(signal + tone, method, _ctx(n_p, n_s), return_mask=True)
     assert sir_db(signal, (signal + tone) - signal) == pytest.approx(-20.0, abs=0.1)
     # the residual is the signal notched away with the tone's bins plus the splatter of the tone switching on
     # and off at the pulse ends (first and last frames): from -20 dB to better than +8 dB
@@ -67,7 +67,7 @@ def test_notch_removes_a_tone_and_keeps_the_rest():
 def test_notch_on_noise_only_barely_changes_it():
     n_p, n_s = 16, 2048
     signal = _noise((n_p, n_s), seed=3)
-    cleaned = clean_pulses(signal, create_stage("notch", pfa=1e-3), _ctx(n_p, n_s))
+    cleaned = clean_pulses(signal, create_method("notch", pfa=1e-3), _ctx(n_p, n_s))
     # false alarms at pfa 1e-3 take the exponential tail above -ln(pfa) = 6.9 times the mean, which holds
     # (6.9 + 1) e^-6.9 = 0.8 % of the energy, about 1.5 % with the one-bin dilation: about -18 dB
     assert sir_db(signal, cleaned - signal) > 16.0
@@ -78,7 +78,7 @@ def test_pulse_spectrum_notch_removes_narrowband():
     t = np.arange(n_s) / ATTRS["range_sampling_rate"]
     signal = _noise((n_p, n_s), seed=4)
     tones = (8 * np.exp(2j * np.pi * 20e6 * t) + 5 * np.exp(2j * np.pi * -71.1e6 * t))[None, :].astype(np.complex64)
-    cleaned, mask = clean_pulses(signal + tones, create_stage("fnotch"), _ctx(n_p, n_s), return_mask=True)
+    cleaned, mask = clean_pulses(signal + tones, create_method("fnotch"), _ctx(n_p, n_s), return_mask=True)
     assert sir_db(signal, tones - 0 * signal) == pytest.approx(-19.5, abs=0.2)
     # the predicted mask of an estimate (|R| > |S - R| on the chain's STFT) holds the tones' bins in every full
     # frame (20 MHz -> bin 64 + 7, -71.1 MHz -> bin 64 - 25 of 2.8125 MHz) and little else
@@ -100,7 +100,7 @@ def test_esf_finds_rank_one_rfi():
     u, w = rfi_subspace(signal + rfi, threshold_db=10.0)
     assert u.shape[1] == 1
     np.testing.assert_allclose(abs(np.vdot(u[:, 0], phases / np.linalg.norm(phases))), 1.0, atol=1e-3)
-    cleaned = clean_pulses(signal + rfi, create_stage("esf"), _ctx(n_p, n_s))
+    cleaned = clean_pulses(signal + rfi, create_method("esf"), _ctx(n_p, n_s))
     assert sir_db(signal, rfi) == pytest.approx(-20.0, abs=0.3)
     assert sir_db(signal, cleaned - signal) > 15.0
     # noise alone has no dominant slow-time component
@@ -108,31 +108,31 @@ def test_esf_finds_rank_one_rfi():
 
 
 def test_registry_and_interface(monkeypatch):
-    from sarpipe.rfi import stages
+    from sarpipe.rfi import methods
 
-    assert {"notch", "fnotch", "esf"} <= set(stage_names())
-    monkeypatch.setattr(stages, "_STAGES", dict(stages._STAGES))  # the test stage does not outlive the test
+    assert {"notch", "fnotch", "esf"} <= set(method_names())
+    monkeypatch.setattr(methods, "_METHODS", dict(methods._METHODS))  # the test method does not outlive the test
     with pytest.raises(InputError, match="unknown cleanup method"):
-        create_stage("no-such-method")
+        create_method("no-such-method")
     with pytest.raises(InputError, match="bad parameters"):
-        create_stage("notch", bogus=1)
+        create_method("notch", bogus=1)
     with pytest.raises(InputError, match="no super-resolution model"):
-        wrap_sr(create_stage("notch"), 2.0)
+        wrap_sr(create_method("notch"), 2.0)
 
-    @register_stage("test-half")
-    class Half(CleanupStage):
+    @register_method("test-half")
+    class Half(CleanupMethod):
         """Calls half of every cell RFI: a soft mask of 0.5."""
 
         name = "test-half"
 
         def __call__(self, x, ctx):
             assert x.shape[1:] == (ctx.stft.nperseg, len(ctx.frame_times))
-            return StageOutput("mask", np.full(x.shape, 0.5, np.float32))
+            return MethodOutput("mask", np.full(x.shape, 0.5, np.float32))
 
     x = _noise((3, 1000), seed=7)
-    cleaned = clean_pulses(x, create_stage("test-half"), _ctx(3, 1000))
+    cleaned = clean_pulses(x, create_method("test-half"), _ctx(3, 1000))
     np.testing.assert_allclose(cleaned, 0.5 * x, atol=1e-5)  # linear: STFT, halve, ISTFT
-    assert "test-half" in stage_names()
+    assert "test-half" in method_names()
     with pytest.raises(ValueError, match="differs"):
-        StageOutput("estimate", np.zeros((2, 2))).rfi_estimate(np.zeros((3, 3)))
+        MethodOutput("estimate", np.zeros((2, 2))).rfi_estimate(np.zeros((3, 3)))
     assert math.isclose(_ctx(1, 100).radar_band, 300e6)

@@ -3,7 +3,7 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup quickstart test bench
+.PHONY: setup quickstart test test-fast lint bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -18,6 +18,14 @@ quickstart: setup
 
 test: setup
 	$(BIN)/python -m pytest -n 2 -q
+
+# the fast tier for development: everything not marked slow (under 2 minutes here)
+test-fast: setup
+	$(BIN)/python -m pytest -n 2 -q -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check sarpipe tests benchmarks
+	$(BIN)/ruff format --check sarpipe tests benchmarks
 
 bench: setup
 	$(BIN)/python benchmarks/focus.py

@@ -177,7 +177,7 @@ def main() -> None:
         memory_run(*args.memory_run)
         return
 
-    from sarpipe.focus.geometry import Geometry
+    from sarpipe.focus.migration import Geometry
     from sarpipe.focus.rda import focus_array, resolve_settings
     from sarpipe.focus.range_compression import default_workers
     from sarpipe.model import sar_dataset, save_dataset

@@ -333,7 +333,7 @@ def processed_bandwidths(attrs: Mapping[str, Any]) -> tuple[float, float]:
     if attrs.get("azimuth_bandwidth"):
         return b_r, float(attrs["azimuth_bandwidth"])
     if attrs.get("antenna_length"):
-        from .geometry import antenna_doppler_bandwidth
+        from .stripmap import antenna_doppler_bandwidth
 
         return b_r, antenna_doppler_bandwidth(float(attrs["antenna_length"]), float(attrs["velocity"]),
                                       float(attrs.get("doppler_centroid") or 0.0), wavelength(attrs))

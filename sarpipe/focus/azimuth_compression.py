@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..geometry import antenna_doppler_bandwidth
+from ..stripmap import antenna_doppler_bandwidth
 from ..model import SPEED_OF_LIGHT
-from .geometry import Geometry
+from .migration import Geometry
 from .windows import Window
 
 

@@ -32,7 +32,7 @@ from ..errors import InputError
 from ..model import DIMS, open_raw, open_slc, with_history
 from .chunkio import ChunkedArray
 from .doppler import doppler_from_lag_one, lag_one_sum
-from .geometry import Geometry
+from .migration import Geometry
 from .range_compression import apply_range_filter, default_workers, range_fft_length, range_filter, range_inverse_filter
 from .rda import (AzimuthPlan, azimuth_block, azimuth_plan, complete_settings, resolve_settings,
                   settings_from_history)

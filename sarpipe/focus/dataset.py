@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from ..model import DIMS, validate, with_history
-from .geometry import Geometry
+from .migration import Geometry
 from .doppler import estimate_doppler_centroid
 from .rda import (FocusSettings, complete_settings, defocus_array, focus_array, resolve_settings,
                   settings_from_history)

@@ -23,7 +23,7 @@ import os
 import numpy as np
 import scipy.fft
 
-from .geometry import Geometry
+from .migration import Geometry
 from .windows import Window, parse_window
 from . import kernels
 

@@ -17,10 +17,10 @@ import numpy as np
 import scipy.fft
 
 from ..errors import InputError
-from ..geometry import azimuth_fm_rate
+from ..stripmap import azimuth_fm_rate
 from .azimuth_compression import AzimuthRows, azimuth_rows, default_azimuth_bandwidth
 from .doppler import doppler_from_lag_one
-from .geometry import Geometry
+from .migration import Geometry
 from .range_compression import (apply_range_filter, default_workers, range_fft_length, range_filter,
                                 range_inverse_filter, replica_half_length)
 from .rcmc import halo_bins, kernel_design, sinc_polynomials

@@ -26,7 +26,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..geometry import antenna_doppler_bandwidth, azimuth_fm_rate, beam_centre_offset, squint_angle
+from ..stripmap import antenna_doppler_bandwidth, azimuth_fm_rate, beam_centre_offset, squint_angle
 from ..model import range_pixel_spacing, wavelength
 
 __all__ = ["ApertureGeometry", "aperture_geometry", "map_lines_to_pulses", "map_range_to_samples", "refine_pulses",

@@ -8,7 +8,7 @@ Route (fast, one 2-D FFT pair plus one ``sarpipe.focus.defocus``):
    multiplied by the carrier phase ``exp(-j 4 pi R / lambda)`` of its range, so a complex pixel behaves like a
    point target of that amplitude and phase;
 2. it is band-limited to what the radar can see: the chirp band ``|f_tau| <= B/2`` in range and the two-way
-   azimuth antenna pattern as a function of Doppler (``geometry.pattern_of_doppler``, unwrapped around f_dc);
+   azimuth antenna pattern as a function of Doppler (``antenna.pattern_of_doppler``, unwrapped around f_dc);
 3. it is scaled so that a map pixel of value ``s`` focuses to the same peak as a point target of amplitude ``s``
    (the gain is measured by focusing one unit point target at the scene-centre range);
 4. ``sarpipe.focus.defocus`` (inverse RCMC and azimuth/range decompression) turns it into echoes. The grid is
@@ -31,9 +31,9 @@ import numpy as np
 import scipy.fft
 
 from ..errors import InputError
-from ..geometry import beam_centre_offset
+from ..stripmap import beam_centre_offset
 from ..model import range_pixel_spacing, sar_dataset, wavelength
-from . import geometry
+from . import antenna
 from .config import ExtendedConfig
 
 _IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".ppm"}
@@ -106,7 +106,7 @@ def extended_echoes(
 ) -> np.ndarray:
     """Raw echoes (complex64, ``shape``) of the reflectivity map of ``cfg`` (see the module docstring)."""
     from ..focus import defocus
-    from ..focus.geometry import Geometry
+    from ..focus.migration import Geometry
 
     n_az, n_rg = shape
     refl = load_reflectivity(path)
@@ -125,10 +125,10 @@ def extended_echoes(
     f_dc, la = float(attrs["doppler_centroid"]), float(attrs["antenna_length"])
     far = float(attrs["near_range"]) + n_rg * dr
     # padding: half an aperture + squint offset in azimuth, half a chirp + migration in range
-    aperture = geometry.synthetic_aperture_pulses({**attrs}, far, pattern)
+    aperture = antenna.synthetic_aperture_pulses({**attrs}, far, pattern)
     offset = abs(beam_centre_offset(far, f_dc, lam, v)) * prf
     pad_a = int(math.ceil(aperture / 2 + offset)) + 8
-    f_lo, f_hi = geometry.doppler_band(pattern, la, v, f_dc, lam)
+    f_lo, f_hi = antenna.doppler_band(pattern, la, v, f_dc, lam)
     migration = far * (1 / float(geom.migration_factor(max(abs(f_lo), abs(f_hi)))) - 1) / dr
     pad_r = int(math.ceil(float(attrs["pulse_duration"]) * fs / 2 + migration)) + 8
     na, nr = scipy.fft.next_fast_len(n_az + 2 * pad_a), scipy.fft.next_fast_len(n_rg + 2 * pad_r)
@@ -145,7 +145,7 @@ def extended_echoes(
     f_tau = scipy.fft.fftfreq(nr, 1 / fs)
     band = np.abs(f_tau) <= geom.chirp_bandwidth / 2
     f_eta = geom.doppler_frequencies(na, f_dc)  # unwrapped around f_dc, as the focusing sees them
-    weights = geometry.pattern_of_doppler(f_eta, pattern, la, v, f_dc, lam)
+    weights = antenna.pattern_of_doppler(f_eta, pattern, la, v, f_dc, lam)
     gain = _unit_target_gain(attrs, n_az, float(attrs["near_range"]) + (n_rg // 2) * dr, pattern)
     # a map pixel s must focus to the peak of a point target of amplitude s: the band-limited pixel peaks at
     # mean(weights) * mean(band), the focused point target at `gain`

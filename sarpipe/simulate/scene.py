@@ -12,10 +12,10 @@ import xarray as xr
 from pydantic import ValidationError
 
 from ..errors import InputError
-from ..geometry import antenna_doppler_bandwidth, squint_angle
+from ..stripmap import antenna_doppler_bandwidth, squint_angle
 from ..model import SPEED_OF_LIGHT, chirp_bandwidth, range_pixel_spacing, sar_dataset, wavelength, with_history
 from ..yamlconf import ConfigError, format_validation_error
-from . import geometry
+from . import antenna
 from .config import SimulationConfig
 from .kernels import add_point_echoes
 from .noise import noise_power, thermal_noise
@@ -117,9 +117,9 @@ def point_target_echoes(
     amp = np.array([t.get("amplitude", 1.0) * np.exp(1j * t.get("phase", 0.0)) for t in targets], dtype=np.complex128)
     # -4 pi R0 / lambda reduced mod 2 pi in float64 before it reaches the kernel
     carrier_phase = -2.0 * np.pi * np.mod(2.0 * r0 / lam, 1.0)
-    f_lo, f_hi = geometry.doppler_band(pattern, la, v, f_dc, lam)
-    t_lo = np.asarray(geometry.time_of_doppler(f_hi, r0, v, lam)) - 1.0 / prf
-    t_hi = np.asarray(geometry.time_of_doppler(f_lo, r0, v, lam)) + 1.0 / prf
+    f_lo, f_hi = antenna.doppler_band(pattern, la, v, f_dc, lam)
+    t_lo = np.asarray(antenna.time_of_doppler(f_hi, r0, v, lam)) - 1.0 / prf
+    t_hi = np.asarray(antenna.time_of_doppler(f_lo, r0, v, lam)) + 1.0 / prf
     eta = azimuth_time0 + np.arange(n_az, dtype=np.float64) / prf
     tau0 = 2.0 * float(attrs["near_range"]) / SPEED_OF_LIGHT
     add_point_echoes(
@@ -137,7 +137,7 @@ def point_target_echoes(
         carrier_phase,
         t_lo,
         t_hi,
-        geometry.PATTERN_CODES[pattern],
+        antenna.PATTERN_CODES[pattern],
         la,
         squint_angle(f_dc, lam, v),
         f_dc,
@@ -176,7 +176,7 @@ def simulate(config: SimulationConfig | Mapping[str, Any]) -> xr.Dataset:
     ds = with_history(ds, "simulate", cfg.model_dump(mode="json", exclude_none=True))
     rfi_cfg = getattr(cfg, "rfi", None)
     if rfi_cfg is not None:
-        from .rfi import add_rfi
+        from .interference import add_rfi
 
         ds = add_rfi(ds, rfi_cfg, rng_rfi)
     return ds

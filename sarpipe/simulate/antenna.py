@@ -1,4 +1,4 @@
-"""Stripmap acquisition geometry: squint, beam-centre crossing, Doppler band, two-way azimuth antenna pattern.
+"""The simulator's azimuth antenna: illuminated Doppler band, time of a Doppler frequency, two-way antenna pattern.
 
 Conventions (Cumming & Wong): for a target at closest-approach range ``R0`` and zero-Doppler time ``eta0``,
 ``R(eta) = sqrt(R0**2 + V**2 (eta - eta0)**2)`` and the instantaneous Doppler is
@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from ..geometry import antenna_doppler_bandwidth, squint_angle
+from ..stripmap import antenna_doppler_bandwidth, squint_angle
 from ..model import wavelength as carrier_wavelength
 
 PATTERNS = ("rect", "sinc2")

@@ -18,7 +18,8 @@ import numpy as np
 import xarray as xr
 from scipy.ndimage import gaussian_filter
 
-from .model import SPEED_OF_LIGHT, wavelength
+from .model import SPEED_OF_LIGHT
+from .sensor import SensorParams
 
 __all__ = ["TEST_SETS", "reflectivity_map", "scene_config", "make_scene", "point_target_amplitude"]
 
@@ -72,7 +73,7 @@ def _far_aperture(sensor: dict, near: float, n_rg: int) -> float:
 
     p = dict(SENSORS[sensor["preset"]])
     p.update({k: v for k, v in sensor.items() if k != "preset"})
-    lam = wavelength(p)
+    lam = SensorParams.from_attrs({**p, "near_range": near}).wavelength
     far = near + n_rg * SPEED_OF_LIGHT / (2 * p["range_sampling_rate"])
     # a matched filter of band 2V/La (capped at the PRF) over the Doppler rate: a little longer than the focuser's,
     # whose default band is the 3 dB one, 0.886 * 2V cos(theta) / La, so the margin errs large

@@ -16,13 +16,13 @@ from .rda import (FocusSettings, complete_settings, defocus_array, focus_array, 
 
 
 def _product(src: xr.Dataset, name: str, data: np.ndarray, step: str, settings: FocusSettings,
-             sensor: SensorParams) -> xr.Dataset:
+             geom: SensorParams) -> xr.Dataset:
     """``data`` as variable ``name`` on the grid of ``src``, with its attrs, ``doppler_centroid`` set to the value
     used and a ``step`` history record of ``settings``."""
     attrs = {**src.attrs, "doppler_centroid": float(settings.doppler_centroid)}
     coords = {c: src.coords[c] for c in ("azimuth_time", "slant_range")}
     out = xr.Dataset({name: (DIMS, data)}, coords=coords, attrs=attrs)
-    return with_history(out, step, settings.record(sensor, *data.shape))
+    return with_history(out, step, settings.record(geom, *data.shape))
 
 
 def focus(raw: xr.Dataset, *, range_window: str = "rect", azimuth_window: str = "rect",
@@ -38,12 +38,12 @@ def focus(raw: xr.Dataset, *, range_window: str = "rect", azimuth_window: str = 
     Windows: ``rect`` | ``hamming:ALPHA`` | ``kaiser:BETA``. Raises InputError on data outside the contract.
     """
     validate(raw, "raw")
-    sensor = SensorParams.from_dataset(raw)
-    settings = resolve_settings(sensor, range_window=range_window, azimuth_window=azimuth_window,
+    geom = SensorParams.from_dataset(raw)
+    settings = resolve_settings(geom, range_window=range_window, azimuth_window=azimuth_window,
                                 doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
     echo = np.ascontiguousarray(raw["echo"].values, dtype=np.complex64)
-    slc, settings = focus_array(echo, sensor, settings, workers=workers)
-    return _product(raw, "slc", slc, "focus", settings, sensor)
+    slc, settings = focus_array(echo, geom, settings, workers=workers)
+    return _product(raw, "slc", slc, "focus", settings, geom)
 
 
 def defocus(slc_ds: xr.Dataset, *, range_window: str | None = None, azimuth_window: str | None = None,
@@ -57,11 +57,11 @@ def defocus(slc_ds: xr.Dataset, *, range_window: str | None = None, azimuth_wind
     Returns a raw dataset (``echo``) with the SLC's attrs and a ``defocus`` history record.
     """
     validate(slc_ds, "slc")
-    sensor = SensorParams.from_dataset(slc_ds)
-    settings = settings_from_history(slc_ds.attrs, sensor, range_window=range_window, azimuth_window=azimuth_window,
+    geom = SensorParams.from_dataset(slc_ds)
+    settings = settings_from_history(slc_ds.attrs, geom, range_window=range_window, azimuth_window=azimuth_window,
                                      doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
     data = np.ascontiguousarray(slc_ds["slc"].values, dtype=np.complex64)
     if settings.doppler_centroid is None:
-        settings = complete_settings(settings, sensor, estimate_doppler_centroid(data, sensor))
-    echo = defocus_array(data, sensor, settings, workers=workers)
-    return _product(slc_ds, "echo", echo, "defocus", settings, sensor)
+        settings = complete_settings(settings, geom, estimate_doppler_centroid(data, geom))
+    echo = defocus_array(data, geom, settings, workers=workers)
+    return _product(slc_ds, "echo", echo, "defocus", settings, geom)

@@ -177,7 +177,7 @@ def main() -> None:
         memory_run(*args.memory_run)
         return
 
-    from sarpipe.focus.geometry import Geometry
+    from sarpipe.sensor import SensorParams
     from sarpipe.focus.rda import focus_array, resolve_settings
     from sarpipe.focus.range_compression import default_workers
     from sarpipe.model import sar_dataset, save_dataset
@@ -188,8 +188,8 @@ def main() -> None:
     print(f"scene {n} x {n} complex64 ({n * n * 8 / 2**30:.2f} GiB), S1 stripmap-like, processed Doppler band "
           f"{ATTRS['azimuth_bandwidth']:.0f} of {ATTRS['prf']:.0f} Hz")
     echo = random_scene(n, n)
-    geom = Geometry.from_attrs(ATTRS)
-    settings = resolve_settings(ATTRS, geom)
+    geom = SensorParams.from_attrs(ATTRS)
+    settings = resolve_settings(geom)
     focus_array(echo[:256, :512].copy(), geom, settings)  # compile / warm
 
     floors, floor_utils, computes, utils = [], [], [], []
@@ -227,8 +227,8 @@ def main() -> None:
     numpy_rda(small, small_attrs, taps, beta)
     t_ref = time.perf_counter() - t0
     scale = (n * n * math.log2(n)) / (m_ref * m_ref * math.log2(m_ref))
-    small_geom = Geometry.from_attrs(small_attrs)
-    small_settings = resolve_settings(small_attrs, small_geom)
+    small_geom = SensorParams.from_attrs(small_attrs)
+    small_settings = resolve_settings(small_geom)
     focus_array(small[:64].copy(), small_geom, small_settings)
     t0 = time.perf_counter()
     focus_array(small, small_geom, small_settings)

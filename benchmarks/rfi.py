@@ -25,8 +25,8 @@ from sarpipe.focus import focus
 from sarpipe.rfi import DetectionSettings, STFTParams, clean, create_method, detect, istft, method_names, stft
 from sarpipe.rfi.metrics import (iou, mean_entropy, pixel_accuracy, psnr, pulse_extra_fraction, pulse_recall, sir_db,
                                  true_tf_mask)
-from sarpipe.rfi.scenes import TEST_SETS, make_scene, point_target_amplitude
-from sarpipe.simulate.rfi import rfi_truth_pulses
+from sarpipe.testing import TEST_SETS, make_scene, point_target_amplitude
+from sarpipe.simulate.interference import rfi_truth_pulses
 
 BASE_SEED = 20240601
 

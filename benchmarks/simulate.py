@@ -21,7 +21,7 @@ import numpy as np
 
 from sarpipe.model import SPEED_OF_LIGHT
 from sarpipe.simulate import point_target_echoes, scene_attrs
-from sarpipe.geometry import beam_centre_offset
+from sarpipe.stripmap import beam_centre_offset
 
 
 def reference_echoes(targets, attrs, shape):

@@ -46,24 +46,14 @@ OPTIONAL_ATTRS: dict[str, str] = {
 }
 
 
-def wavelength(attrs: Mapping[str, Any]) -> float:
-    """Carrier wavelength [m]."""
-    return SPEED_OF_LIGHT / float(attrs["carrier_frequency"])
-
-
 def range_pixel_spacing(attrs: Mapping[str, Any]) -> float:
-    """Slant-range sample spacing [m]."""
+    """Slant-range sample spacing [m] of a contract mapping (:class:`sarpipe.sensor.SensorParams` wraps it)."""
     return SPEED_OF_LIGHT / (2.0 * float(attrs["range_sampling_rate"]))
 
 
 def azimuth_pixel_spacing(attrs: Mapping[str, Any]) -> float:
     """Azimuth line spacing along the track [m]: ``velocity / prf`` (effective velocity)."""
     return float(attrs["velocity"]) / float(attrs["prf"])
-
-
-def chirp_bandwidth(attrs: Mapping[str, Any]) -> float:
-    """Transmitted chirp bandwidth |Kr| * Tp [Hz]."""
-    return abs(float(attrs["chirp_rate"])) * float(attrs["pulse_duration"])
 
 
 def sar_dataset(
@@ -128,6 +118,15 @@ def with_history(ds: xr.Dataset, step: str, params: Mapping[str, Any] | None = N
     out.attrs = dict(ds.attrs)
     out.attrs["history"] = list(ds.attrs.get("history", [])) + [record]
     return out
+
+
+def last_record(attrs: Mapping[str, Any], step: str) -> dict[str, Any] | None:
+    """The last processing record of ``attrs['history']`` whose step is exactly ``step`` (so ``focus`` does not
+    match ``defocus``), as a new dict; None when there is none."""
+    for record in reversed(list(attrs.get("history") or [])):
+        if isinstance(record, Mapping) and record.get("step") == step:
+            return dict(record)
+    return None
 
 
 # --------------------------------------------------------------------------------------------- validation

@@ -34,7 +34,8 @@ import numpy as np
 import scipy.fft
 
 from .errors import InputError
-from .model import SPEED_OF_LIGHT, azimuth_pixel_spacing, chirp_bandwidth, range_pixel_spacing, wavelength
+from .model import SPEED_OF_LIGHT, last_record
+from .sensor import SensorParams
 
 CHIP = 64
 OVERSAMPLING = 32
@@ -319,24 +320,21 @@ def point_target_analysis(
 
 
 def _focus_windows(attrs: Mapping[str, Any]) -> tuple[str, str]:
-    """Range and azimuth windows recorded by the focusing step in the history, else rect."""
-    for rec in reversed(list(attrs.get("history", []))):
-        if isinstance(rec, Mapping) and "focus" in str(rec.get("step", "")):
-            params = rec.get("params", {}) or {}
-            return str(params.get("range_window", "rect")), str(params.get("azimuth_window", "rect"))
-    return "rect", "rect"
+    """Range and azimuth windows of the last ``focus`` record in the history (not ``defocus``), else rect."""
+    params = (last_record(attrs, "focus") or {}).get("params") or {}
+    return str(params.get("range_window", "rect")), str(params.get("azimuth_window", "rect"))
 
 
-def processed_bandwidths(attrs: Mapping[str, Any]) -> tuple[float, float]:
+def processed_bandwidths(sensor: SensorParams) -> tuple[float, float]:
     """(range B = |Kr| Tp, azimuth B_a) [Hz]; B_a from ``azimuth_bandwidth`` or ``0.886 * 2 V cos(theta) / L_a``."""
-    b_r = chirp_bandwidth(attrs)
-    if attrs.get("azimuth_bandwidth"):
-        return b_r, float(attrs["azimuth_bandwidth"])
-    if attrs.get("antenna_length"):
-        from .geometry import antenna_doppler_bandwidth
+    b_r = sensor.chirp_bandwidth
+    if sensor.azimuth_bandwidth:
+        return b_r, sensor.azimuth_bandwidth
+    if sensor.antenna_length:
+        from .stripmap import antenna_doppler_bandwidth
 
-        return b_r, antenna_doppler_bandwidth(float(attrs["antenna_length"]), float(attrs["velocity"]),
-                                      float(attrs.get("doppler_centroid") or 0.0), wavelength(attrs))
+        return b_r, antenna_doppler_bandwidth(sensor.antenna_length, sensor.velocity, sensor.doppler_centroid or 0.0,
+                                              sensor.wavelength)
     return b_r, float("nan")
 
 
@@ -364,10 +362,11 @@ def point_target_report(
         raise InputError("no point targets given and none recorded in attrs['point_targets']", where="targets")
     rw, aw = _focus_windows(attrs)
     rw, aw = range_window or rw, azimuth_window or aw
-    prf = float(attrs["prf"])
-    dr = range_pixel_spacing(attrs)
-    dx = azimuth_pixel_spacing(attrs)
-    b_r, b_a = processed_bandwidths(attrs)
+    sensor = SensorParams.from_attrs(attrs)
+    prf = sensor.prf
+    dr = sensor.range_pixel_spacing
+    dx = sensor.azimuth_pixel_spacing
+    b_r, b_a = processed_bandwidths(sensor)
     th_r, th_a = theoretical_response(rw), theoretical_response(aw)
     t_az = np.asarray(slc_ds["azimuth_time"].values, dtype=np.float64)
     image = slc_ds[variable]
@@ -375,7 +374,7 @@ def point_target_report(
     results: list[PointTargetResult] = []
     for k, tgt in enumerate(targets):
         exp_a = (float(tgt["azimuth_time"]) - t_az[0]) * prf
-        exp_r = (float(tgt["slant_range"]) - float(attrs["near_range"])) / dr
+        exp_r = (float(tgt["slant_range"]) - sensor.near_range) / dr
         if not (0 <= exp_a < t_az.size and 0 <= exp_r < image.shape[1]):
             continue
         res = point_target_analysis(image.data if hasattr(image, "data") else image, exp_a, exp_r, range_spacing=dr, azimuth_spacing=dx, keep_arrays=True)
@@ -394,7 +393,7 @@ def point_target_report(
                 "range_islr_db": res.range.islr_db,
                 "range_islr_theory_db": th_r.islr_db,
                 "azimuth_irw_m": res.azimuth.irw_m,
-                "azimuth_irw_theory_m": th_a.irw / b_a * float(attrs["velocity"]),
+                "azimuth_irw_theory_m": th_a.irw / b_a * sensor.velocity,
                 "azimuth_pslr_db": res.azimuth.pslr_db,
                 "azimuth_pslr_theory_db": th_a.pslr_db,
                 "azimuth_islr_db": res.azimuth.islr_db,

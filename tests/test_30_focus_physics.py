@@ -19,6 +19,7 @@ from sarpipe.errors import InputError
 from sarpipe.focus import (defocus, defocus_zarr, estimate_doppler_centroid, focus, focus_zarr, parse_window,
                            range_compress)
 from sarpipe.model import open_raw, open_slc, sar_dataset, save_dataset
+from sarpipe.sensor import SensorParams
 
 C = 299_792_458.0
 
@@ -84,7 +85,7 @@ def test_range_compression_of_one_chirp_is_its_discrete_autocorrelation(chirp_ra
     n = np.arange(-half, half + 1)
     pulse = np.zeros(n_rg, np.complex64)
     pulse[at + n] = np.exp(1j * np.pi * chirp_rate * (n / fs) ** 2)
-    compressed = range_compress(pulse[None, :], attrs)[0]
+    compressed = range_compress(pulse[None, :], SensorParams.from_attrs(attrs))[0]
     expected = discrete_autocorrelation(np.arange(n_rg) - at, chirp_rate / fs**2, half)
     assert np.argmax(np.abs(compressed)) == at  # zero delay on the echo delay
     assert np.linalg.norm(compressed - expected) / np.linalg.norm(expected) < 1e-5
@@ -103,7 +104,7 @@ def test_range_compression_of_a_swath_shorter_than_the_chirp_is_the_linear_corre
     h = np.exp(1j * np.pi * kr * (np.arange(-half, half + 1) / fs) ** 2)
     rng = np.random.default_rng(4)
     pulses = (rng.standard_normal((3, 150)) + 1j * rng.standard_normal((3, 150))).astype(np.complex64)
-    got = range_compress(pulses, ATTRS)
+    got = range_compress(pulses, SensorParams.from_attrs(ATTRS))
     padded = np.concatenate([np.zeros((3, half)), pulses, np.zeros((3, half))], axis=1)
     expected = np.array([[np.sum(padded[r, j: j + 2 * half + 1] * np.conj(h)) for j in range(150)] for r in range(3)])
     assert np.linalg.norm(got - expected) / np.linalg.norm(expected) < 1e-5
@@ -117,7 +118,7 @@ def test_range_compression_with_a_window_weights_the_chirp_band():
     n = np.arange(-half, half + 1)
     pulse = np.zeros(512, np.complex64)
     pulse[n % 512] = np.exp(1j * np.pi * ATTRS["chirp_rate"] * (n / fs) ** 2)
-    out = range_compress(pulse[None, :], ATTRS, "hamming:0.6")[0]
+    out = range_compress(pulse[None, :], SensorParams.from_attrs(ATTRS), "hamming:0.6")[0]
     f = np.fft.fftfreq(512, 1 / fs)
     spec_in = np.abs(np.fft.fft(pulse)) ** 2
     ratio = np.abs(np.fft.fft(out)) / np.maximum(spec_in, 1e-30)

@@ -20,7 +20,7 @@ import pytest
 
 from sarpipe.model import SPEED_OF_LIGHT
 from sarpipe.quality import point_target_analysis, theoretical_response
-from sarpipe.geometry import beam_centre_offset
+from sarpipe.stripmap import beam_centre_offset
 from sarpipe.simulate import scene_attrs, simulate
 
 focus_mod = pytest.importorskip("sarpipe.focus")

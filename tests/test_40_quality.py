@@ -14,6 +14,7 @@ from scipy.optimize import brentq
 from sarpipe.errors import InputError
 from sarpipe.model import sar_dataset
 from sarpipe.quality import TEXTBOOK, point_target_analysis, point_target_report, theoretical_response
+from sarpipe.sensor import SensorParams
 
 
 def test_rect_theory_matches_closed_form():
@@ -153,14 +154,30 @@ def test_report_writes_table_json_and_figure(tmp_path):
     assert json.loads((tmp_path / "point_targets.json").read_text())["targets"][0]["target"] == 0
 
 
+def test_report_takes_the_windows_of_the_focus_record_not_of_a_later_defocus(tmp_path):
+    """A ``defocus`` record after the ``focus`` one must not be read as the focusing step (its name contains 'focus')."""
+    attrs = {"carrier_frequency": 9.6e9, "range_sampling_rate": 360e6, "chirp_rate": 3e14, "pulse_duration": 1e-6,
+             "prf": 300.0, "velocity": 100.0, "near_range": 5000.0, "azimuth_bandwidth": 300.0 / 1.35,
+             "history": [{"step": "focus", "params": {"range_window": "hamming:0.75", "azimuth_window": "kaiser:2.5"}},
+                         {"step": "defocus", "params": {"range_window": "rect", "azimuth_window": "rect"}}]}
+    img = ideal_image((128, 128), (64.0, 64.0), (1.35, 1.2), (0.0, 0.0))
+    ds = sar_dataset(img, attrs, name="slc")
+    rows = point_target_report(ds, [{"azimuth_time": 64.0 / 300.0, "slant_range": 5000.0 + 64 * 299_792_458.0 / 720e6}],
+                               tmp_path)
+    chosen = json.loads((tmp_path / "point_targets.json").read_text())
+    assert (chosen["range_window"], chosen["azimuth_window"]) == ("hamming:0.75", "kaiser:2.5")
+    assert rows[0]["range_pslr_theory_db"] == theoretical_response("hamming:0.75").pslr_db
+    assert rows[0]["azimuth_pslr_theory_db"] == theoretical_response("kaiser:2.5").pslr_db
+
+
 def test_processed_bandwidths_follow_the_antenna_without_the_attribute():
     from sarpipe.quality import processed_bandwidths
 
-    attrs = {"carrier_frequency": 9.6e9, "chirp_rate": -3e14, "pulse_duration": 1e-6, "velocity": 100.0,
-             "antenna_length": 0.8, "doppler_centroid": 105.0}
+    attrs = {"carrier_frequency": 9.6e9, "range_sampling_rate": 360e6, "chirp_rate": -3e14, "pulse_duration": 1e-6,
+             "prf": 300.0, "velocity": 100.0, "near_range": 5000.0, "antenna_length": 0.8, "doppler_centroid": 105.0}
     theta = math.asin(299_792_458.0 / 9.6e9 * 105.0 / 200.0)
-    b_r, b_a = processed_bandwidths(attrs)
+    b_r, b_a = processed_bandwidths(SensorParams.from_attrs(attrs))
     assert b_r == pytest.approx(300e6)
     assert b_a == pytest.approx(0.886 * 2 * 100.0 * math.cos(theta) / 0.8, rel=1e-12)
-    assert processed_bandwidths({**attrs, "azimuth_bandwidth": 150.0})[1] == 150.0
-    assert math.isnan(processed_bandwidths({k: v for k, v in attrs.items() if k != "antenna_length"})[1])
+    assert processed_bandwidths(SensorParams.from_attrs({**attrs, "azimuth_bandwidth": 150.0}))[1] == 150.0
+    assert math.isnan(processed_bandwidths(SensorParams.from_attrs({k: v for k, v in attrs.items() if k != "antenna_length"}))[1])

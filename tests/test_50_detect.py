@@ -12,6 +12,7 @@ from sarpipe.rfi.detect import block_statistics, detect_image
 from sarpipe.rfi.echo_detect import detect_echo, pulse_statistics
 from sarpipe.rfi.pulses import aperture_geometry, map_lines_to_pulses, map_range_to_samples, refine_pulses
 from sarpipe.rfi.robust import gaussian_scores, gumbel_scores
+from sarpipe.sensor import SensorParams
 
 C = 299_792_458.0
 ATTRS = dict(carrier_frequency=9.6e9, range_sampling_rate=360e6, chirp_rate=300e6 / 1e-6, pulse_duration=1e-6,
@@ -61,12 +62,12 @@ def _speckle(n_az, n_rg, seed):
 def test_image_detector_finds_a_range_tone_band_and_nothing_on_texture():
     n_az, n_rg = 1200, 1024
     clean = _speckle(n_az, n_rg, 2)
-    det = detect_image(clean, spectral_lines=16, attrs=ATTRS)
+    det = detect_image(clean, spectral_lines=16, sensor=SensorParams.from_attrs(ATTRS))
     assert not det.lines.any() and not det.mask.any()
     rfi = np.zeros_like(clean)
     j = np.arange(n_rg)
     rfi[500:700] = 0.8 * np.exp(2j * np.pi * 0.1 * j)  # a tone along range on 200 lines, 5 dB below the clutter
-    det = detect_image(clean + rfi, spectral_lines=16, attrs=ATTRS)
+    det = detect_image(clean + rfi, spectral_lines=16, sensor=SensorParams.from_attrs(ATTRS))
     assert det.lines[520:680].all()
     assert not det.lines[:470].any() and not det.lines[730:].any()
     assert det.mask[det.lines].any(axis=1).all() and not det.mask[~det.lines].any()
@@ -82,28 +83,28 @@ def test_echo_detector_flags_exactly_the_rfi_pulses():
     truth[100:140] = truth[400:401] = True
     # a tone 6 dB below a unit-texture pulse (power 0.5 against 2): SIR +6 dB there, +12 dB where brightest
     echo[truth] += (np.exp(2j * np.pi * 31e6 * t) / np.sqrt(2)).astype(np.complex64)
-    det = detect_echo(echo, attrs=ATTRS)
+    det = detect_echo(echo, sensor=SensorParams.from_attrs(ATTRS))
     np.testing.assert_array_equal(det.pulses, truth)
 
 
 def test_aperture_geometry_against_the_formulas():
     lam = C / ATTRS["carrier_frequency"]
     r0 = 3000.0
-    g = aperture_geometry(ATTRS, r0)
+    g = aperture_geometry(SensorParams.from_attrs(ATTRS), r0)
     assert g.length_pulses == pytest.approx(0.886 * lam * r0 / 0.8 / 100.0 * 300.0)
     assert g.shift_pulses == 0.0
     assert g.chirp_samples == pytest.approx(360.0)
     # the matched filter of a processed band B_p is B_p / K_a long, K_a = 2 V^2 / (lambda R0)
-    g = aperture_geometry(ATTRS, r0, processed_bandwidth=250.0)
+    g = aperture_geometry(SensorParams.from_attrs(ATTRS), r0, processed_bandwidth=250.0)
     assert g.length_pulses == pytest.approx(250.0 / (2 * 100.0**2 / (lam * r0)) * 300.0)
     # squint: the beam centre crosses eta_c = -R0 tan(theta) / V after zero Doppler
     sq = dict(ATTRS, doppler_centroid=100.0)
     theta = math.asin(lam * 100.0 / (2 * 100.0))
-    assert aperture_geometry(sq, r0).shift_pulses == pytest.approx(-r0 * math.tan(theta) / 100.0 * 300.0)
+    assert aperture_geometry(SensorParams.from_attrs(sq), r0).shift_pulses == pytest.approx(-r0 * math.tan(theta) / 100.0 * 300.0)
 
 
 def test_line_to_pulse_mapping_intervals():
-    g = aperture_geometry(ATTRS, 3000.0, processed_bandwidth=250.0)  # ~ 350 pulses, no shift
+    g = aperture_geometry(SensorParams.from_attrs(ATTRS), 3000.0, processed_bandwidth=250.0)  # ~ 350 pulses, no shift
     lines = np.zeros(2000, bool)
     lines[1000:1010] = True
     pulses = map_lines_to_pulses(lines, g, margin=0.0)

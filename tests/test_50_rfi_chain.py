@@ -7,8 +7,8 @@ import pytest
 from sarpipe.focus import focus
 from sarpipe.rfi.clean import DetectionSettings, clean, detect
 from sarpipe.rfi.metrics import psnr, pulse_extra_fraction, pulse_recall
-from sarpipe.rfi.scenes import make_scene, point_target_amplitude
-from sarpipe.simulate.rfi import rfi_truth_pulses
+from sarpipe.testing import make_scene, point_target_amplitude
+from sarpipe.simulate.interference import rfi_truth_pulses
 
 N_AZ, N_RG = 1024, 2048
 BURST = (470, 550)

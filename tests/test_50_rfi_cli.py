@@ -7,8 +7,8 @@ import pytest
 
 from sarpipe.cli import main
 from sarpipe.model import open_raw, save_dataset
-from sarpipe.rfi.scenes import make_scene
-from sarpipe.simulate.rfi import rfi_truth_pulses
+from sarpipe.testing import make_scene
+from sarpipe.simulate.interference import rfi_truth_pulses
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from pydantic import ValidationError
 
 from sarpipe.errors import InputError
 from sarpipe.model import sar_dataset
-from sarpipe.simulate.rfi import RFIConfig, add_rfi, rfi_truth_pulses
+from sarpipe.simulate.interference import RFIConfig, add_rfi, rfi_truth_pulses
 
 ATTRS = dict(carrier_frequency=9.6e9, range_sampling_rate=360e6, chirp_rate=300e6 / 1e-6, pulse_duration=1e-6,
              prf=300.0, velocity=100.0, near_range=2000.0)

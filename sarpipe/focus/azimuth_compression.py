@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..geometry import antenna_doppler_bandwidth
 from ..model import SPEED_OF_LIGHT
-from .geometry import Geometry
+from ..sensor import SensorParams
+from ..stripmap import antenna_doppler_bandwidth
+from .migration import doppler_frequencies, migration_factor
 from .windows import Window
 
 
@@ -34,27 +35,25 @@ class AzimuthRows:
     gain: np.ndarray  # complex128: window weight times exp(+j pi/4) (or the inverse, for defocus)
 
 
-def default_azimuth_bandwidth(geom: Geometry, attrs, doppler_centroid: float) -> float:
-    """Processed Doppler bandwidth [Hz]: the ``azimuth_bandwidth`` attribute when present (the simulator writes
+def default_azimuth_bandwidth(sensor: SensorParams, doppler_centroid: float) -> float:
+    """Processed Doppler bandwidth [Hz]: the sensor's ``azimuth_bandwidth`` when recorded (the simulator writes
     it), else the 3 dB Doppler band of the antenna ``0.886 * 2 V cos(theta) / L_a`` when ``antenna_length`` is
     known (``sin(theta) = lambda f_dc / 2V``), else the PRF; never more than the PRF."""
-    value = attrs.get("azimuth_bandwidth")
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value) and value > 0:
-        return min(geom.prf, float(value))
-    antenna_length = attrs.get("antenna_length")
-    if antenna_length:
-        return min(geom.prf, antenna_doppler_bandwidth(float(antenna_length), geom.velocity, doppler_centroid,
-                                                       geom.wavelength))
-    return geom.prf
+    if sensor.azimuth_bandwidth is not None:
+        return min(sensor.prf, sensor.azimuth_bandwidth)
+    if sensor.antenna_length is not None:
+        return min(sensor.prf, antenna_doppler_bandwidth(sensor.antenna_length, sensor.velocity, doppler_centroid,
+                                                       sensor.wavelength))
+    return sensor.prf
 
 
-def azimuth_rows(geom: Geometry, n_azimuth: int, doppler_centroid: float, window: Window,
+def azimuth_rows(sensor: SensorParams, n_azimuth: int, doppler_centroid: float, window: Window,
                  bandwidth: float, *, inverse: bool = False) -> AzimuthRows:
     """Parameters for focusing (``inverse=False``) or for undoing the focusing (``inverse=True``)."""
-    f_eta = geom.doppler_frequencies(n_azimuth, doppler_centroid)
-    d = geom.migration_factor(f_eta)
-    weight = window((f_eta - doppler_centroid) / min(bandwidth, geom.prf))
-    rate = 4.0 * np.pi * geom.carrier_frequency * (d - 1.0) / SPEED_OF_LIGHT
+    f_eta = doppler_frequencies(sensor, n_azimuth, doppler_centroid)
+    d = migration_factor(sensor, f_eta)
+    weight = window((f_eta - doppler_centroid) / min(bandwidth, sensor.prf))
+    rate = 4.0 * np.pi * sensor.carrier_frequency * (d - 1.0) / SPEED_OF_LIGHT
     if not inverse:
         return AzimuthRows(1.0 / d - 1.0, rate, weight * _POSP_PHASE)
     inv = np.zeros(weight.shape, dtype=np.complex128)

@@ -30,9 +30,9 @@ import zarr
 from ..atomic import atomic_path
 from ..errors import InputError
 from ..model import DIMS, open_raw, open_slc, with_history
+from ..sensor import SensorParams
 from .chunkio import ChunkedArray
 from .doppler import doppler_from_lag_one, lag_one_sum
-from .geometry import Geometry
 from .range_compression import apply_range_filter, default_workers, range_fft_length, range_filter, range_inverse_filter
 from .rda import (AzimuthPlan, azimuth_block, azimuth_plan, complete_settings, resolve_settings,
                   settings_from_history)
@@ -89,7 +89,7 @@ def _range_pass(raw_store: Path, name: str, n_az: int, n_rg: int, spectrum: np.n
 # ---------------------------------------------------------------------------------------------- azimuth pass
 
 
-def _azimuth_task(src_store: str, g0: int, g1: int, plan: AzimuthPlan, geom: Geometry, n_rg: int, inverse: bool,
+def _azimuth_task(src_store: str, g0: int, g1: int, plan: AzimuthPlan, geom: SensorParams, n_rg: int, inverse: bool,
                   out_store: str) -> None:
     data = ChunkedArray(src_store).read_periodic_columns(g0 - plan.halo, g1 + plan.halo)
     out = azimuth_block(data, plan, geom, n_total=n_rg, out_start=g0, n_out=g1 - g0, in_start=0, inverse=inverse,
@@ -122,8 +122,8 @@ def focus_zarr(raw_path: str | os.PathLike, out_path: str | os.PathLike, *, rang
     if variable not in ds.data_vars:
         raise InputError(f"no such variable (found {sorted(map(str, ds.data_vars))})",
                          where=f"{raw_path}: variable '{variable}'")
-    geom = Geometry.from_dataset(ds, str(raw_path))
-    settings = resolve_settings(ds.attrs, geom, range_window=range_window, azimuth_window=azimuth_window,
+    geom = SensorParams.from_dataset(ds, str(raw_path))
+    settings = resolve_settings(geom, range_window=range_window, azimuth_window=azimuth_window,
                                 doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
     n_az, n_rg = ds.sizes["azimuth"], ds.sizes["range"]
     rows = _range_rows(ds, variable, n_rg)
@@ -134,7 +134,7 @@ def focus_zarr(raw_path: str | os.PathLike, out_path: str | os.PathLike, *, rang
         lag_one, finite = _range_pass(raw_path, variable, n_az, n_rg, spectrum, ct_store, rows)
         if not finite:
             raise InputError("contains NaN or Inf samples", where=f"{raw_path}: variable '{variable}'")
-        settings = complete_settings(settings, geom, ds.attrs, doppler_from_lag_one(lag_one, geom.prf))
+        settings = complete_settings(settings, geom, doppler_from_lag_one(lag_one, geom.prf))
         plan = azimuth_plan(geom, n_az, n_rg, settings, inverse=False)
         attrs = dict(ds.attrs)
         attrs["doppler_centroid"] = float(settings.doppler_centroid)
@@ -166,7 +166,7 @@ def _template(ds: xr.Dataset, name: str, attrs: dict[str, Any]) -> xr.Dataset:
 
 
 def _write_blocks(template: xr.Dataset, name: str, out_path: Path, src_store: Path, plan: AzimuthPlan,
-                  geom: Geometry, n_az: int, n_rg: int, *, inverse: bool) -> None:
+                  geom: SensorParams, n_az: int, n_rg: int, *, inverse: bool) -> None:
     width = _range_block_width(n_az, n_rg, plan.halo)
     encoding = {name: {"chunks": (min(n_az, OUTPUT_AZIMUTH_CHUNK), width), "compressors": None}}
     with atomic_path(out_path) as tmp:
@@ -187,11 +187,11 @@ def defocus_zarr(slc_path: str | os.PathLike, out_path: str | os.PathLike, *, ra
     (azimuth decompression on range blocks, then range decompression on azimuth blocks). Returns ``out_path``."""
     slc_path, out_path = Path(slc_path), Path(out_path)
     ds = open_slc(slc_path)
-    geom = Geometry.from_dataset(ds, str(slc_path))
+    geom = SensorParams.from_dataset(ds, str(slc_path))
     settings = settings_from_history(ds.attrs, geom, range_window=range_window, azimuth_window=azimuth_window,
                                      doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
     if settings.doppler_centroid is None:
-        settings = complete_settings(settings, geom, ds.attrs, doppler_from_lag_one(lag_one_sum(ds["slc"].data), geom.prf))
+        settings = complete_settings(settings, geom, doppler_from_lag_one(lag_one_sum(ds["slc"].data), geom.prf))
     n_az, n_rg = ds.sizes["azimuth"], ds.sizes["range"]
     plan = azimuth_plan(geom, n_az, n_rg, settings, inverse=True)
     ct_store = out_path.parent / f".{out_path.name}.cornerturn-{uuid.uuid4().hex[:8]}"

@@ -9,14 +9,14 @@ import numpy as np
 import xarray as xr
 
 from ..model import DIMS, validate, with_history
-from .geometry import Geometry
+from ..sensor import SensorParams
 from .doppler import estimate_doppler_centroid
 from .rda import (FocusSettings, complete_settings, defocus_array, focus_array, resolve_settings,
                   settings_from_history)
 
 
 def _product(src: xr.Dataset, name: str, data: np.ndarray, step: str, settings: FocusSettings,
-             geom: Geometry) -> xr.Dataset:
+             geom: SensorParams) -> xr.Dataset:
     """``data`` as variable ``name`` on the grid of ``src``, with its attrs, ``doppler_centroid`` set to the value
     used and a ``step`` history record of ``settings``."""
     attrs = {**src.attrs, "doppler_centroid": float(settings.doppler_centroid)}
@@ -38,11 +38,11 @@ def focus(raw: xr.Dataset, *, range_window: str = "rect", azimuth_window: str = 
     Windows: ``rect`` | ``hamming:ALPHA`` | ``kaiser:BETA``. Raises InputError on data outside the contract.
     """
     validate(raw, "raw")
-    geom = Geometry.from_dataset(raw)
-    settings = resolve_settings(raw.attrs, geom, range_window=range_window, azimuth_window=azimuth_window,
+    geom = SensorParams.from_dataset(raw)
+    settings = resolve_settings(geom, range_window=range_window, azimuth_window=azimuth_window,
                                 doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
     echo = np.ascontiguousarray(raw["echo"].values, dtype=np.complex64)
-    slc, settings = focus_array(echo, geom, settings, attrs=raw.attrs, workers=workers)
+    slc, settings = focus_array(echo, geom, settings, workers=workers)
     return _product(raw, "slc", slc, "focus", settings, geom)
 
 
@@ -57,11 +57,11 @@ def defocus(slc_ds: xr.Dataset, *, range_window: str | None = None, azimuth_wind
     Returns a raw dataset (``echo``) with the SLC's attrs and a ``defocus`` history record.
     """
     validate(slc_ds, "slc")
-    geom = Geometry.from_dataset(slc_ds)
+    geom = SensorParams.from_dataset(slc_ds)
     settings = settings_from_history(slc_ds.attrs, geom, range_window=range_window, azimuth_window=azimuth_window,
                                      doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
     data = np.ascontiguousarray(slc_ds["slc"].values, dtype=np.complex64)
     if settings.doppler_centroid is None:
-        settings = complete_settings(settings, geom, slc_ds.attrs, estimate_doppler_centroid(data, slc_ds.attrs))
+        settings = complete_settings(settings, geom, estimate_doppler_centroid(data, geom))
     echo = defocus_array(data, geom, settings, workers=workers)
     return _product(slc_ds, "echo", echo, "defocus", settings, geom)

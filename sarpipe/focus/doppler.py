@@ -9,13 +9,13 @@ interval must carry the right ``doppler_centroid`` attribute (or the caller pass
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from ..errors import InputError
-from ..model import REQUIRED_ATTRS, validate_attrs
+from ..sensor import SensorParams
 from . import kernels
 
 _BLOCK_PULSES = 512
@@ -39,11 +39,11 @@ def lag_one_sum(data: Any) -> complex:
     return total
 
 
-def estimate_doppler_centroid(echo_or_ds: "np.ndarray | xr.Dataset", attrs: Mapping[str, Any] | None = None) -> float:
+def estimate_doppler_centroid(echo_or_ds: "np.ndarray | xr.Dataset", sensor: SensorParams | None = None) -> float:
     """Doppler centroid [Hz] of raw echoes (or of an SLC: same azimuth spectrum centroid), in (-PRF/2, PRF/2].
 
     ``echo_or_ds``: a raw (``echo``) or SLC (``slc``) dataset, whose attrs give the PRF, or a complex array
-    (rows = pulses) with ``attrs`` holding at least ``prf``.
+    (rows = pulses) with ``sensor`` giving the PRF.
     """
     if isinstance(echo_or_ds, xr.Dataset):
         ds = echo_or_ds
@@ -51,12 +51,11 @@ def estimate_doppler_centroid(echo_or_ds: "np.ndarray | xr.Dataset", attrs: Mapp
         if name is None:
             raise InputError("needs variable 'echo' or 'slc'", where="variable 'echo'")
         data = ds[name].data
-        attrs = dict(ds.attrs) if attrs is None else attrs
+        sensor = SensorParams.from_attrs(ds.attrs) if sensor is None else sensor
     else:
         data = echo_or_ds
-    if attrs is None or "prf" not in attrs:
+    if sensor is None:
         raise InputError("the PRF is needed to estimate the Doppler centroid", where="attribute 'prf'")
-    validate_attrs({**dict.fromkeys(REQUIRED_ATTRS, 1.0), "prf": attrs["prf"]})  # only the PRF is needed here
     if getattr(data, "ndim", 0) != 2 or data.shape[0] < 2:
         raise InputError("needs a 2-D array with at least two pulses", where="variable 'echo'")
-    return doppler_from_lag_one(lag_one_sum(data), float(attrs["prf"]))
+    return doppler_from_lag_one(lag_one_sum(data), sensor.prf)

@@ -23,7 +23,7 @@ import os
 import numpy as np
 import scipy.fft
 
-from .geometry import Geometry
+from ..sensor import SensorParams
 from .windows import Window, parse_window
 from . import kernels
 
@@ -36,53 +36,53 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-def replica_half_length(geom: Geometry) -> int:
+def replica_half_length(sensor: SensorParams) -> int:
     """M with replica samples n = -M..M (|n/fs| <= Tp/2)."""
-    return int(np.floor(geom.pulse_duration * geom.range_sampling_rate / 2.0 * (1 + 1e-12)))
+    return int(np.floor(sensor.pulse_duration * sensor.range_sampling_rate / 2.0 * (1 + 1e-12)))
 
 
-def chirp_replica(geom: Geometry) -> np.ndarray:
+def chirp_replica(sensor: SensorParams) -> np.ndarray:
     """Sampled replica h[n], n = -M..M (complex128)."""
-    m = replica_half_length(geom)
-    t = np.arange(-m, m + 1) / geom.range_sampling_rate
-    return np.exp(1j * np.pi * geom.chirp_rate * t * t)
+    m = replica_half_length(sensor)
+    t = np.arange(-m, m + 1) / sensor.range_sampling_rate
+    return np.exp(1j * np.pi * sensor.chirp_rate * t * t)
 
 
-def range_fft_length(geom: Geometry, n_range: int) -> int:
+def range_fft_length(sensor: SensorParams, n_range: int) -> int:
     """n_range (circular) when the replica fits in the swath, else a fast length for linear correlation."""
-    m = replica_half_length(geom)
+    m = replica_half_length(sensor)
     if 2 * m + 1 <= n_range:
         return n_range
     return scipy.fft.next_fast_len(n_range + 2 * m, real=False)
 
 
-def range_frequencies(geom: Geometry, n_fft: int) -> np.ndarray:
-    return np.fft.fftfreq(n_fft, d=1.0 / geom.range_sampling_rate)
+def range_frequencies(sensor: SensorParams, n_fft: int) -> np.ndarray:
+    return np.fft.fftfreq(n_fft, d=1.0 / sensor.range_sampling_rate)
 
 
-def replica_spectrum(geom: Geometry, n_fft: int) -> np.ndarray:
+def replica_spectrum(sensor: SensorParams, n_fft: int) -> np.ndarray:
     """FFT of the replica placed circularly (sample n at index n mod n_fft), complex128."""
-    h = chirp_replica(geom)
+    h = chirp_replica(sensor)
     m = (h.size - 1) // 2
     placed = np.zeros(n_fft, dtype=np.complex128)
     placed[np.arange(-m, m + 1) % n_fft] = h
     return np.fft.fft(placed)
 
 
-def range_window_weights(geom: Geometry, n_fft: int, window: Window) -> np.ndarray:
+def range_window_weights(sensor: SensorParams, n_fft: int, window: Window) -> np.ndarray:
     if window.is_rect:
         return np.ones(n_fft)
-    return window(range_frequencies(geom, n_fft) / geom.chirp_bandwidth)
+    return window(range_frequencies(sensor, n_fft) / sensor.chirp_bandwidth)
 
 
-def range_filter(geom: Geometry, n_fft: int, window: Window) -> np.ndarray:
+def range_filter(sensor: SensorParams, n_fft: int, window: Window) -> np.ndarray:
     """Matched filter spectrum ``conj(FFT(replica)) * W_r`` (complex64, length n_fft)."""
-    return (np.conj(replica_spectrum(geom, n_fft)) * range_window_weights(geom, n_fft, window)).astype(np.complex64)
+    return (np.conj(replica_spectrum(sensor, n_fft)) * range_window_weights(sensor, n_fft, window)).astype(np.complex64)
 
 
-def range_inverse_filter(geom: Geometry, n_fft: int, window: Window, floor: float = 1e-4) -> np.ndarray:
+def range_inverse_filter(sensor: SensorParams, n_fft: int, window: Window, floor: float = 1e-4) -> np.ndarray:
     """Inverse of :func:`range_filter` where it exceeds ``floor`` times its peak magnitude, zero elsewhere."""
-    h = np.conj(replica_spectrum(geom, n_fft)) * range_window_weights(geom, n_fft, window)
+    h = np.conj(replica_spectrum(sensor, n_fft)) * range_window_weights(sensor, n_fft, window)
     inv = np.zeros(n_fft, dtype=np.complex128)
     usable = np.abs(h) > floor * np.abs(h).max()
     inv[usable] = 1.0 / h[usable]
@@ -135,15 +135,15 @@ def _filter_rows(pulses: np.ndarray, spectrum: np.ndarray, out: np.ndarray, prev
     return accumulator
 
 
-def range_compress(echo: np.ndarray, attrs, window: "str | Window" = "rect", *, workers: int | None = None) -> np.ndarray:
+def range_compress(echo: np.ndarray, sensor: SensorParams, window: "str | Window" = "rect", *,
+                   workers: int | None = None) -> np.ndarray:
     """Range-compress raw pulses (complex64 ndarray (n_azimuth, n_range), rows = pulses) with the matched filter
-    built from ``attrs`` (SI units, see the data contract). Returns complex64, same shape; zero delay on the echo
-    delay. ``window``: ``rect`` | ``hamming:ALPHA`` | ``kaiser:BETA``."""
-    geom = Geometry.from_attrs(attrs)
+    of ``sensor``. Returns complex64, same shape; zero delay on the echo delay.
+    ``window``: ``rect`` | ``hamming:ALPHA`` | ``kaiser:BETA``."""
     win = parse_window(window, where="range window")
     echo = np.ascontiguousarray(echo, dtype=np.complex64)
     if echo.ndim == 1:
-        return range_compress(echo[None, :], attrs, win, workers=workers)[0]
-    n_fft = range_fft_length(geom, echo.shape[1])
-    out, _ = apply_range_filter(echo, range_filter(geom, n_fft, win), workers=workers)
+        return range_compress(echo[None, :], sensor, win, workers=workers)[0]
+    n_fft = range_fft_length(sensor, echo.shape[1])
+    out, _ = apply_range_filter(echo, range_filter(sensor, n_fft, win), workers=workers)
     return out

@@ -17,10 +17,11 @@ import numpy as np
 import scipy.fft
 
 from ..errors import InputError
-from ..geometry import azimuth_fm_rate
+from ..model import last_record
+from ..sensor import SensorParams
+from ..stripmap import azimuth_fm_rate
 from .azimuth_compression import AzimuthRows, azimuth_rows, default_azimuth_bandwidth
 from .doppler import doppler_from_lag_one
-from .geometry import Geometry
 from .range_compression import (apply_range_filter, default_workers, range_fft_length, range_filter,
                                 range_inverse_filter, replica_half_length)
 from .rcmc import halo_bins, kernel_design, sinc_polynomials
@@ -38,39 +39,39 @@ class FocusSettings:
     doppler_centroid: float | None  # [Hz]; None: estimate from the data
     doppler_source: str = "estimated"  # "argument" | "attribute" | "estimated" | "history"
 
-    def record(self, geom: Geometry, n_azimuth: int, n_range: int) -> dict[str, Any]:
+    def record(self, sensor: SensorParams, n_azimuth: int, n_range: int) -> dict[str, Any]:
         """History parameters (plain JSON values)."""
-        m = replica_half_length(geom)
-        circular = range_fft_length(geom, n_range) == n_range
+        m = replica_half_length(sensor)
+        circular = range_fft_length(sensor, n_range) == n_range
         # azimuth samples a target needs at far range: processed band / Doppler rate
-        far = geom.near_range + (n_range - 1) * geom.range_spacing
-        doppler_rate = azimuth_fm_rate(far, float(self.doppler_centroid), geom.wavelength, geom.velocity)
-        aperture = min(n_azimuth, int(math.ceil(self.azimuth_bandwidth / doppler_rate * geom.prf)))
-        taps, beta, _ = kernel_design(_band_fraction(geom))
+        far = sensor.near_range + (n_range - 1) * sensor.range_pixel_spacing
+        doppler_rate = azimuth_fm_rate(far, float(self.doppler_centroid), sensor.wavelength, sensor.velocity)
+        aperture = min(n_azimuth, int(math.ceil(self.azimuth_bandwidth / doppler_rate * sensor.prf)))
+        taps, beta, _ = kernel_design(_band_fraction(sensor))
         return {
             "range_window": self.range_window.spec,
             "azimuth_window": self.azimuth_window.spec,
             "doppler_centroid": float(self.doppler_centroid),
             "doppler_centroid_source": self.doppler_source,
             "azimuth_bandwidth": float(self.azimuth_bandwidth),
-            "range_bandwidth": float(geom.chirp_bandwidth),
+            "range_bandwidth": float(sensor.chirp_bandwidth),
             "range_correlation": "circular" if circular else "linear",
             "rcmc_taps": taps,
             "rcmc_kaiser_beta": beta,
             "valid_range_margin": int(min(m, n_range)),
-            "rcm_margin": int(min(n_range, azimuth_plan(geom, n_azimuth, n_range, self, inverse=False).halo)),
+            "rcm_margin": int(min(n_range, azimuth_plan(sensor, n_azimuth, n_range, self, inverse=False).halo)),
             "valid_azimuth_margin": int(aperture // 2),
         }
 
 
-def _band_fraction(geom: Geometry) -> float:
-    return min(1.0, geom.chirp_bandwidth / geom.range_sampling_rate)
+def _band_fraction(sensor: SensorParams) -> float:
+    return min(1.0, sensor.chirp_bandwidth / sensor.range_sampling_rate)
 
 
-def resolve_settings(attrs: Mapping[str, Any], geom: Geometry, *, range_window: Any = "rect",
+def resolve_settings(sensor: SensorParams, *, range_window: Any = "rect",
                      azimuth_window: Any = "rect", doppler_centroid: float | None = None,
                      azimuth_bandwidth: float | None = None) -> FocusSettings:
-    """Parse windows and pick the Doppler centroid: argument, else the ``doppler_centroid`` attribute, else None
+    """Parse windows and pick the Doppler centroid: argument, else the sensor's ``doppler_centroid``, else None
     (estimate later, then :func:`complete_settings`). ``azimuth_bandwidth`` None: see
     :func:`~.azimuth_compression.default_azimuth_bandwidth` (resolved once the centroid is known)."""
     rw = parse_window(range_window, where="range window")
@@ -82,34 +83,30 @@ def resolve_settings(attrs: Mapping[str, Any], geom: Geometry, *, range_window: 
         if not (isinstance(doppler_centroid, (int, float)) and math.isfinite(doppler_centroid)):
             raise InputError(f"must be a finite number of Hz, got {doppler_centroid!r}", where="doppler_centroid")
         settings = FocusSettings(rw, aw, azimuth_bandwidth, float(doppler_centroid), "argument")
-    elif attrs.get("doppler_centroid") is not None:
-        settings = FocusSettings(rw, aw, azimuth_bandwidth, float(attrs["doppler_centroid"]), "attribute")
+    elif sensor.doppler_centroid is not None:
+        settings = FocusSettings(rw, aw, azimuth_bandwidth, sensor.doppler_centroid, "attribute")
     else:
         settings = FocusSettings(rw, aw, azimuth_bandwidth, None, "estimated")
-    return complete_settings(settings, geom, attrs)
+    return complete_settings(settings, sensor)
 
 
-def complete_settings(settings: FocusSettings, geom: Geometry, attrs: Mapping[str, Any],
+def complete_settings(settings: FocusSettings, sensor: SensorParams,
                       doppler_centroid: float | None = None) -> FocusSettings:
     """Fill in an estimated centroid and, once the centroid is known, the default processed bandwidth."""
     if settings.doppler_centroid is None and doppler_centroid is not None:
         settings = replace(settings, doppler_centroid=float(doppler_centroid))
     if settings.doppler_centroid is not None and settings.azimuth_bandwidth is None:
         settings = replace(settings, azimuth_bandwidth=float(
-            default_azimuth_bandwidth(geom, attrs, settings.doppler_centroid)))
+            default_azimuth_bandwidth(sensor, settings.doppler_centroid)))
     elif settings.azimuth_bandwidth is not None:
-        settings = replace(settings, azimuth_bandwidth=float(min(settings.azimuth_bandwidth, geom.prf)))
+        settings = replace(settings, azimuth_bandwidth=float(min(settings.azimuth_bandwidth, sensor.prf)))
     return settings
 
 
-def settings_from_history(attrs: Mapping[str, Any], geom: Geometry, **overrides: Any) -> FocusSettings:
+def settings_from_history(attrs: Mapping[str, Any], sensor: SensorParams, **overrides: Any) -> FocusSettings:
     """The settings of the last ``focus`` record in ``attrs['history']`` (defaults when there is none),
     with any non-None ``overrides`` (range_window, azimuth_window, doppler_centroid, azimuth_bandwidth) on top."""
-    record: dict[str, Any] = {}
-    for entry in reversed(list(attrs.get("history", []) or [])):
-        if isinstance(entry, Mapping) and entry.get("step") == "focus":
-            record = dict(entry.get("params", {}))
-            break
+    record = dict((last_record(attrs, "focus") or {}).get("params") or {})
     chosen = {
         "range_window": record.get("range_window", "rect"),
         "azimuth_window": record.get("azimuth_window", "rect"),
@@ -117,7 +114,7 @@ def settings_from_history(attrs: Mapping[str, Any], geom: Geometry, **overrides:
         "azimuth_bandwidth": record.get("azimuth_bandwidth"),
     }
     chosen.update({k: v for k, v in overrides.items() if v is not None})
-    settings = resolve_settings(attrs, geom, **chosen)
+    settings = resolve_settings(sensor, **chosen)
     if record.get("doppler_centroid") is not None and overrides.get("doppler_centroid") is None:
         settings = replace(settings, doppler_source="history")
     return settings
@@ -130,15 +127,15 @@ class AzimuthPlan:
     poly: np.ndarray
 
 
-def azimuth_plan(geom: Geometry, n_azimuth: int, n_range: int, settings: FocusSettings, *, inverse: bool) -> AzimuthPlan:
-    rows = azimuth_rows(geom, n_azimuth, float(settings.doppler_centroid), settings.azimuth_window,
+def azimuth_plan(sensor: SensorParams, n_azimuth: int, n_range: int, settings: FocusSettings, *, inverse: bool) -> AzimuthPlan:
+    rows = azimuth_rows(sensor, n_azimuth, float(settings.doppler_centroid), settings.azimuth_window,
                         settings.azimuth_bandwidth, inverse=inverse)
-    n_taps, beta, _ = kernel_design(_band_fraction(geom))
-    halo = halo_bins(rows.scale_minus_one, geom.near_range / geom.range_spacing + n_range, n_taps)
+    n_taps, beta, _ = kernel_design(_band_fraction(sensor))
+    halo = halo_bins(rows.scale_minus_one, sensor.near_range / sensor.range_pixel_spacing + n_range, n_taps)
     return AzimuthPlan(rows, halo, sinc_polynomials(n_taps, beta))
 
 
-def azimuth_block(data: np.ndarray, plan: AzimuthPlan, geom: Geometry, *, n_total: int, out_start: int,
+def azimuth_block(data: np.ndarray, plan: AzimuthPlan, sensor: SensorParams, *, n_total: int, out_start: int,
                   n_out: int, in_start: int, inverse: bool, workers: int | None = None, parallel: bool = True,
                   out: np.ndarray | None = None) -> np.ndarray:
     """Azimuth FFT, RCMC + azimuth (de)compression, azimuth IFFT of range-compressed ``data`` (n_azimuth, n_in).
@@ -154,33 +151,32 @@ def azimuth_block(data: np.ndarray, plan: AzimuthPlan, geom: Geometry, *, n_tota
         out = spec
     kernel = kernels.rcmc_azimuth if parallel else kernels.rcmc_azimuth_serial
     r = plan.rows
-    kernel(spec, in_start, out, out_start, n_total, geom.near_range, geom.range_spacing,
+    kernel(spec, in_start, out, out_start, n_total, sensor.near_range, sensor.range_pixel_spacing,
            r.scale_minus_one, r.phase_rate, r.gain, plan.halo, plan.poly, inverse)
     return scipy.fft.ifft(out, axis=0, workers=workers, overwrite_x=True)
 
 
-def focus_array(echo: np.ndarray, geom: Geometry, settings: FocusSettings, *, attrs: Mapping[str, Any] | None = None,
-                workers: int | None = None) -> tuple[np.ndarray, FocusSettings]:
+def focus_array(echo: np.ndarray, sensor: SensorParams, settings: FocusSettings, *, workers: int | None = None) -> tuple[np.ndarray, FocusSettings]:
     """Focus raw pulses (complex64 (n_azimuth, n_range)); returns the SLC (complex64) and the settings used
     (with the Doppler centroid filled in when it was estimated from the range-compressed data)."""
     n_az, n_rg = echo.shape
-    n_fft = range_fft_length(geom, n_rg)
-    data, lag_one = apply_range_filter(echo, range_filter(geom, n_fft, settings.range_window), workers=workers)
-    settings = complete_settings(settings, geom, attrs or {}, doppler_from_lag_one(lag_one, geom.prf))
-    plan = azimuth_plan(geom, n_az, n_rg, settings, inverse=False)
-    slc = azimuth_block(data, plan, geom, n_total=n_rg, out_start=0, n_out=n_rg, in_start=(-plan.halo) % n_rg,
+    n_fft = range_fft_length(sensor, n_rg)
+    data, lag_one = apply_range_filter(echo, range_filter(sensor, n_fft, settings.range_window), workers=workers)
+    settings = complete_settings(settings, sensor, doppler_from_lag_one(lag_one, sensor.prf))
+    plan = azimuth_plan(sensor, n_az, n_rg, settings, inverse=False)
+    slc = azimuth_block(data, plan, sensor, n_total=n_rg, out_start=0, n_out=n_rg, in_start=(-plan.halo) % n_rg,
                         inverse=False, workers=workers, out=data)
     return slc, settings
 
 
-def defocus_array(slc: np.ndarray, geom: Geometry, settings: FocusSettings, *, workers: int | None = None) -> np.ndarray:
+def defocus_array(slc: np.ndarray, sensor: SensorParams, settings: FocusSettings, *, workers: int | None = None) -> np.ndarray:
     """Undo :func:`focus_array` with the given settings (Doppler centroid required); complex64 in and out."""
     n_az, n_rg = slc.shape
-    plan = azimuth_plan(geom, n_az, n_rg, settings, inverse=True)
+    plan = azimuth_plan(sensor, n_az, n_rg, settings, inverse=True)
     data = np.array(slc, dtype=np.complex64, order="C", copy=True)
-    data = azimuth_block(data, plan, geom, n_total=n_rg, out_start=0, n_out=n_rg, in_start=(-plan.halo) % n_rg,
+    data = azimuth_block(data, plan, sensor, n_total=n_rg, out_start=0, n_out=n_rg, in_start=(-plan.halo) % n_rg,
                          inverse=True, workers=workers, out=data)
-    n_fft = range_fft_length(geom, n_rg)
-    echo, _ = apply_range_filter(data, range_inverse_filter(geom, n_fft, settings.range_window), out=data,
+    n_fft = range_fft_length(sensor, n_rg)
+    echo, _ = apply_range_filter(data, range_inverse_filter(sensor, n_fft, settings.range_window), out=data,
                                  workers=workers)
     return echo

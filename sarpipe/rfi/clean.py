@@ -17,10 +17,12 @@ import xarray as xr
 
 from ..errors import InputError
 from ..model import DIMS, validate, with_history
+from ..sensor import SensorParams
 from .detect import ImageDetection, detect_image
 from .echo_detect import EchoDetection, detect_echo
 from .metrics import estimate_mask
-from .pulses import PulseMapping, aperture_geometry, map_lines_to_pulses, map_range_to_samples, refine_pulses
+from .pulses import (PulseMapping, aperture_geometry, map_lines_to_pulses, map_range_to_samples, processed_bandwidth,
+                     refine_pulses)
 from .methods import CleanupMethod, MethodContext, create_method
 from .stft import STFTParams, istft, stft
 
@@ -89,8 +91,10 @@ def detect(raw: xr.Dataset, slc: xr.Dataset | None = None, settings: DetectionSe
     img = np.asarray(slc["slc"].values)
     attrs = dict(raw.attrs)
     attrs.update({k: slc.attrs[k] for k in ("doppler_centroid", "history") if k in slc.attrs})
+    sensor = SensorParams.from_attrs(attrs)
+    bandwidth = processed_bandwidth(attrs)
     ranges = np.asarray(slc["slant_range"].values)
-    far = aperture_geometry(attrs, float(ranges[-1]))
+    far = aperture_geometry(sensor, float(ranges[-1]), bandwidth)
     n_az = img.shape[0]
     valid = np.ones(n_az, bool)
     edge = int(np.ceil(far.length_pulses / 2)) if settings.exclude_edges else 0
@@ -98,18 +102,18 @@ def detect(raw: xr.Dataset, slc: xr.Dataset | None = None, settings: DetectionSe
         valid[:edge] = valid[n_az - edge:] = False
     det = detect_image(img, pfa=settings.image_pfa, range_block=settings.range_block,
                        background_quantile=settings.background_quantile, window_lines=settings.window_lines,
-                       min_run=settings.min_run, valid_lines=valid, attrs=attrs,
+                       min_run=settings.min_run, valid_lines=valid, sensor=sensor,
                        use_floor=settings.use_floor,
                        spectral_lines=max(4, int(settings.spectral_aperture * far.length_pulses)))
     cols = det.mask.any(axis=0)
     r0 = float(ranges[cols].max()) if cols.any() else float(ranges[-1])
-    geom = aperture_geometry(attrs, r0)
+    geom = aperture_geometry(sensor, r0, bandwidth)
     candidates = map_lines_to_pulses(det.lines, geom, margin=settings.margin, wrap=settings.wrap)
     echo_det = None
     pulses = candidates
     if settings.refine and candidates.any():
         echo_det = detect_echo(np.asarray(raw["echo"].values), rows=candidates, reference=~candidates, pfa=settings.echo_pfa,
-                               power_window=int(geom.length_pulses) | 1, attrs=attrs)
+                               power_window=int(geom.length_pulses) | 1, sensor=sensor)
         pulses = refine_pulses(candidates, echo_det.pulses, close_gap=settings.close_gap)
     samples = map_range_to_samples(cols, geom)
     mapping = PulseMapping(pulses=pulses, candidates=candidates, samples=samples, geometry=geom,
@@ -167,7 +171,8 @@ def _forced_detection(raw: xr.Dataset, flags: np.ndarray) -> RFIDetection:
     image = ImageDetection(lines=lines, mask=np.zeros((n_az, n_rg), bool), z=np.full(n_az, np.nan, np.float32),
                            z_floor=np.full(n_az, np.nan, np.float32), z_spectrum=np.full(n_az, np.nan, np.float32),
                            threshold=float("inf"), params={"forced": True})
-    geom = aperture_geometry(raw.attrs, float(raw["slant_range"].values[-1]))
+    geom = aperture_geometry(SensorParams.from_attrs(raw.attrs), float(raw["slant_range"].values[-1]),
+                             processed_bandwidth(raw.attrs))
     mapping = PulseMapping(pulses=flags, candidates=flags, samples=np.ones(n_rg, bool), geometry=geom, params={"forced": True})
     return RFIDetection(image, mapping, None)
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
 
 import numba
 import numpy as np
@@ -43,6 +42,7 @@ from scipy.ndimage import uniform_filter1d
 from scipy.special import ndtri
 
 from ..errors import InputError
+from ..sensor import SensorParams
 from .echo_detect import complex_rows, in_band_bins, pulse_statistics
 from .robust import gaussian_scores
 
@@ -104,7 +104,7 @@ class ImageDetection:
     params: dict
 
 
-def line_spectral_scores(image: np.ndarray, rows: np.ndarray, *, attrs: Mapping[str, Any] | None = None,
+def line_spectral_scores(image: np.ndarray, rows: np.ndarray, *, sensor: SensorParams | None = None,
                          nfft: int = 256, n_segments: int = 8, smooth: int = 1, shape_quantile: float = 0.25) -> np.ndarray:
     """Spectral-peak score of the image lines ``rows`` (see the module docstring), as a standard normal quantile.
 
@@ -114,7 +114,7 @@ def line_spectral_scores(image: np.ndarray, rows: np.ndarray, *, attrs: Mapping[
     over the ``M`` in-band bins, ``u = (max L - median L) / (1.4826 MAD L)``: the row's own bins set its noise
     level, so no fit across lines is needed. Under the null (the ``L`` roughly Gaussian and independent across
     bins) ``P(max > u) = 1 - Phi(u)^M``; correlated neighbouring bins and the left skew of a log-Gamma make this
-    conservative. Inside the radar band when ``attrs`` (sensor attributes) are given - range compression leaves
+    conservative. Inside the radar band when the ``sensor`` is given - range compression leaves
     nothing outside it.
     """
     from scipy.special import log_ndtr
@@ -122,7 +122,7 @@ def line_spectral_scores(image: np.ndarray, rows: np.ndarray, *, attrs: Mapping[
     spec = pulse_statistics(image, nfft, n_segments, rows=rows).spectrum
     if smooth > 1:
         spec = uniform_filter1d(spec, int(smooth), axis=0, mode="nearest")
-    bins = in_band_bins(spec.shape[1], attrs)
+    bins = in_band_bins(spec.shape[1], sensor)
     shape = np.quantile(spec[:, bins], shape_quantile, axis=0)
     log_ratio = np.log(np.maximum(spec[:, bins], 1e-30) / np.maximum(shape, 1e-30)[None, :])
     med = np.median(log_ratio, axis=1)
@@ -158,7 +158,7 @@ def detect_image(
     nfft: int = 256,
     n_segments: int = 8,
     spectral_lines: int = 32,
-    attrs: Mapping[str, Any] | None = None,
+    sensor: SensorParams | None = None,
     use_floor: bool = False,
     line_step: int | None = None,
     sample_budget: int = 4_000_000,
@@ -167,7 +167,7 @@ def detect_image(
 
     ``valid_lines``: bool per line, the lines to use and test (default all). A circular azimuth focuser mixes
     partial apertures of both scene ends into the first and last half aperture; leave those out.
-    ``attrs``: sensor attributes; restrict the spectral statistic to the radar band (recommended).
+    ``sensor``: restricts the spectral statistic to the radar band (recommended).
     ``use_floor``: also flag lines by the floor statistic (off by default: scene texture trips it, see above).
     ``line_step``: the spectra are computed on every ``line_step``-th valid line and spread to the lines between;
     by default the smallest step that keeps the samples read under ``sample_budget`` (4 M: every line of a
@@ -193,7 +193,7 @@ def detect_image(
     if rows.size < 16:
         raise InputError(f"only {rows.size} valid image lines to test: too few to learn the background from",
                          where="variable 'slc'")
-    score = line_spectral_scores(img, rows, attrs=attrs, nfft=nfft, n_segments=n_segments,
+    score = line_spectral_scores(img, rows, sensor=sensor, nfft=nfft, n_segments=n_segments,
                                  smooth=max(1, round(spectral_lines / step)), shape_quantile=background_quantile)
     z_spec = _nearest(score, rows, n_az, valid)
     z_floor = np.full(n_az, np.nan)

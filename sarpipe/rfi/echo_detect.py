@@ -22,7 +22,6 @@ turn its slow brightness changes into detections.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
 
 import numba
 import numpy as np
@@ -31,7 +30,7 @@ from scipy.ndimage import median_filter
 from scipy.special import ndtri
 
 from ..errors import InputError
-from ..model import chirp_bandwidth
+from ..sensor import SensorParams
 from .robust import gaussian_scores, gumbel_scores
 
 __all__ = ["PulseStatistics", "pulse_statistics", "EchoDetection", "detect_echo"]
@@ -95,16 +94,16 @@ def pulse_statistics(pulses: np.ndarray, nfft: int = 256, n_segments: int = 8, r
     return PulseStatistics(10 * np.log10(np.maximum(power, 1e-30)), psd.astype(np.float64))
 
 
-def in_band_bins(nfft: int, attrs: Mapping[str, Any] | None, guard: float = 0.95) -> np.ndarray:
-    """Bins of a centred ``nfft`` spectrum inside ``guard`` times the radar band (all bins without ``attrs``).
+def in_band_bins(nfft: int, sensor: SensorParams | None, guard: float = 0.95) -> np.ndarray:
+    """Bins of a centred ``nfft`` spectrum inside ``guard`` times the radar band (all bins without a ``sensor``).
 
     Only in-band RFI matters: range compression removes the rest, and the ratio of in-band echo to out-of-band
     noise changes with the scene's brightness, so out-of-band bins would read bright or dark lines as peaks.
     """
-    if attrs is None:
+    if sensor is None:
         return np.ones(nfft, bool)
-    fs = float(attrs["range_sampling_rate"])
-    band = chirp_bandwidth(attrs)
+    fs = sensor.range_sampling_rate
+    band = sensor.chirp_bandwidth
     f = (np.arange(nfft) - nfft // 2) * (fs / nfft)
     inside = np.abs(f) <= guard * min(band, fs) / 2
     return inside if inside.sum() >= 8 else np.ones(nfft, bool)
@@ -145,7 +144,7 @@ def detect_echo(
     nfft: int = 256,
     n_segments: int = 8,
     power_window: int = 257,
-    attrs: Mapping[str, Any] | None = None,
+    sensor: SensorParams | None = None,
     min_power_rise_db: float = 1.0,
     min_peak_db: float = 3.0,
     max_reference: int = 512,
@@ -157,7 +156,7 @@ def detect_echo(
     reference pulses are read (at most ``max_reference`` of the latter, evenly spread), and of each only the
     Welch segments. Returns per-pulse arrays over all ``n_azimuth`` pulses (False / NaN where not tested).
     ``power_window``: pulses of the running median the power is compared with (the chain uses a synthetic
-    aperture: bursts shorter than half of it do not raise the median). ``attrs``: the raw attrs, to restrict the
+    aperture: bursts shorter than half of it do not raise the median). ``sensor``: restricts the
     spectral test to the radar band. ``min_power_rise_db`` / ``min_peak_db``: the smallest rises [dB] that may flag a pulse, whatever the spread
     of the reference (the scene's own slow changes along azimuth are not RFI); 1 dB of power is RFI at an SIR of
     about +6 dB.
@@ -186,7 +185,7 @@ def detect_echo(
     trend = median_filter(full, size=max(3, int(power_window) | 1), mode="nearest")[idx]
     dp = st.power_db - trend
 
-    peak = spectral_peak_db(st.spectrum, is_ref, in_band_bins(st.spectrum.shape[1], attrs))
+    peak = spectral_peak_db(st.spectrum, is_ref, in_band_bins(st.spectrum.shape[1], sensor))
 
     thr = float(ndtri(1.0 - pfa / 2))
     z_p = gaussian_scores(dp, is_ref, q=0.25, min_sigma=1e-3)

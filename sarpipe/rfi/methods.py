@@ -15,6 +15,7 @@ Super-resolution (``--sr FACTOR``) wraps any method through :func:`wrap_sr`; SR 
 
 from __future__ import annotations
 
+import functools
 import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import Any, Callable, ClassVar, Literal, Mapping
 import numpy as np
 
 from ..errors import InputError
-from ..model import chirp_bandwidth
+from ..sensor import SensorParams
 from .stft import STFTParams, frame_times, frequencies
 
 __all__ = [
@@ -45,7 +46,8 @@ __all__ = [
 class MethodContext:
     """What a method may know about the batch besides the data.
 
-    ``attrs``: sensor attributes of the raw dataset (SI units, DESIGN.md section 2). ``stft``: the transform used.
+    ``attrs``: sensor attributes of the raw dataset (SI units, DESIGN.md section 2), also as the validated
+    :class:`~sarpipe.sensor.SensorParams` ``sensor``. ``stft``: the transform used.
     ``pulse_indices``: azimuth index of each pulse in the batch (int64). ``n_samples``: fast-time samples per pulse.
     ``extra``: free-form hints (e.g. the detected image mask for that batch); methods must not require them.
     """
@@ -56,10 +58,15 @@ class MethodContext:
     n_samples: int
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    @functools.cached_property
+    def sensor(self) -> SensorParams:
+        """The sensor parameters of ``attrs`` (validated once)."""
+        return SensorParams.from_attrs(self.attrs)
+
     @property
     def fs(self) -> float:
         """Range sampling rate [Hz]."""
-        return float(self.attrs["range_sampling_rate"])
+        return self.sensor.range_sampling_rate
 
     @property
     def frequencies(self) -> np.ndarray:
@@ -74,7 +81,7 @@ class MethodContext:
     @property
     def radar_band(self) -> float:
         """Transmitted chirp bandwidth [Hz]."""
-        return chirp_bandwidth(self.attrs)
+        return self.sensor.chirp_bandwidth
 
 
 @dataclass

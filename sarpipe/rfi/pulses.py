@@ -26,11 +26,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..geometry import antenna_doppler_bandwidth, azimuth_fm_rate, beam_centre_offset, squint_angle
-from ..model import range_pixel_spacing, wavelength
+from ..model import last_record
+from ..sensor import SensorParams
+from ..stripmap import antenna_doppler_bandwidth, azimuth_fm_rate, beam_centre_offset, squint_angle
 
-__all__ = ["ApertureGeometry", "aperture_geometry", "map_lines_to_pulses", "map_range_to_samples", "refine_pulses",
-           "PulseMapping"]
+__all__ = ["ApertureGeometry", "aperture_geometry", "processed_bandwidth", "map_lines_to_pulses",
+           "map_range_to_samples", "refine_pulses", "PulseMapping"]
 
 
 @dataclass(frozen=True)
@@ -46,35 +47,33 @@ class ApertureGeometry:
     source: str
 
 
-def _processed_bandwidth(attrs: Mapping[str, Any]) -> float | None:
-    for entry in reversed(list(attrs.get("history", []) or [])):
-        if isinstance(entry, Mapping) and entry.get("step") == "focus":
-            bw = (entry.get("params") or {}).get("azimuth_bandwidth")
-            if bw:
-                return float(bw)
-    return None
+def processed_bandwidth(attrs: Mapping[str, Any]) -> float | None:
+    """The processed Doppler bandwidth [Hz] of the last ``focus`` record in ``attrs['history']``, None without one."""
+    record = last_record(attrs, "focus")
+    bw = (record.get("params") or {}).get("azimuth_bandwidth") if record else None
+    return float(bw) if bw else None
 
 
-def aperture_geometry(attrs: Mapping[str, Any], r0: float, processed_bandwidth: float | None = None) -> ApertureGeometry:
-    """Synthetic-aperture length, beam-centre shift and chirp length for range ``r0`` [m] from the contract attrs.
+def aperture_geometry(sensor: SensorParams, r0: float, processed_bandwidth: float | None = None) -> ApertureGeometry:
+    """Synthetic-aperture length, beam-centre shift and chirp length for range ``r0`` [m].
 
-    ``processed_bandwidth`` [Hz] defaults to the ``focus`` history record's ``azimuth_bandwidth``; without it and
-    without ``antenna_length`` the full PRF band is assumed.
+    ``processed_bandwidth`` [Hz]: the image's processed Doppler band (see :func:`processed_bandwidth`); without it
+    and without the sensor's ``antenna_length`` the full PRF band is assumed.
     """
-    lam = wavelength(attrs)
-    v = float(attrs["velocity"])
-    prf = float(attrs["prf"])
-    f_dc = float(attrs.get("doppler_centroid") or 0.0)
+    lam = sensor.wavelength
+    v = sensor.velocity
+    prf = sensor.prf
+    f_dc = sensor.doppler_centroid or 0.0
     theta = squint_angle(f_dc, lam, v)
     shift = beam_centre_offset(r0, f_dc, lam, v) * prf
     ka = azimuth_fm_rate(r0, f_dc, lam, v)
     lengths = []
     source = []
-    la = attrs.get("antenna_length")
+    la = sensor.antenna_length
     if la:
-        lengths.append(antenna_doppler_bandwidth(float(la), v, f_dc, lam) / ka * prf)  # 3 dB beam footprint
+        lengths.append(antenna_doppler_bandwidth(la, v, f_dc, lam) / ka * prf)  # 3 dB beam footprint
         source.append("beamwidth")
-    bp = processed_bandwidth if processed_bandwidth is not None else _processed_bandwidth(attrs)
+    bp = processed_bandwidth
     if bp is None and not la:
         bp = prf
     if bp is not None:
@@ -83,13 +82,13 @@ def aperture_geometry(attrs: Mapping[str, Any], r0: float, processed_bandwidth: 
     length = max(lengths)
     half_angle = 0.5 * length / prf * v / r0
     migration = r0 * (1 / math.cos(half_angle) - 1) + r0 * abs(math.tan(theta)) * half_angle
-    fs = float(attrs["range_sampling_rate"])
+    fs = sensor.range_sampling_rate
     return ApertureGeometry(
         r0=float(r0),
         length_pulses=float(length),
         shift_pulses=float(shift),
-        chirp_samples=float(attrs["pulse_duration"]) * fs,
-        migration_samples=float(migration / range_pixel_spacing(attrs)),
+        chirp_samples=sensor.pulse_duration * fs,
+        migration_samples=float(migration / sensor.range_pixel_spacing),
         source=" and ".join(source),
     )
 

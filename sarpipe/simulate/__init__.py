@@ -14,7 +14,7 @@ from .config import (
     TargetConfig,
     load_config,
 )
-from .geometry import synthetic_aperture_pulses
+from .antenna import synthetic_aperture_pulses
 from .presets import SENSORS
 from .scene import point_target_echoes, scene_attrs, simulate
 

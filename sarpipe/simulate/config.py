@@ -17,7 +17,7 @@ from ..yamlconf import load_yaml, parse_model
 from .presets import SENSOR_PARAMETERS, SENSORS
 
 try:  # the RFI sources live in their own module (owned separately); the simulator works without it
-    from .rfi import RFIConfig
+    from .interference import RFIConfig
 except ImportError:  # pragma: no cover - only while the module does not exist yet
     RFIConfig = None  # type: ignore[assignment,misc]
 

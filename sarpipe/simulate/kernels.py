@@ -5,7 +5,7 @@ complex amplitude ``A``::
 
     s(tau, eta) = A w_a(eta) rect((tau - 2R/c) / Tp) exp(-j 4 pi R / lambda) exp(j pi Kr (tau - 2R/c)**2)
 
-``w_a`` is the two-way azimuth pattern of :mod:`sarpipe.simulate.geometry` evaluated at the instantaneous
+``w_a`` is the two-way azimuth pattern of :mod:`sarpipe.simulate.antenna` evaluated at the instantaneous
 Doppler of the pulse. Inside a pulse the chirp phase is a quadratic in the sample index, advanced by complex
 recurrences (two complex multiplications per sample; four interleaved chains of step 4 so they pipeline) and
 re-anchored exactly every ``_RESYNC`` samples, which keeps the phase error far below float32 resolution.

@@ -12,10 +12,11 @@ import xarray as xr
 from pydantic import ValidationError
 
 from ..errors import InputError
-from ..geometry import antenna_doppler_bandwidth, squint_angle
-from ..model import SPEED_OF_LIGHT, chirp_bandwidth, range_pixel_spacing, sar_dataset, wavelength, with_history
+from ..stripmap import antenna_doppler_bandwidth, squint_angle
+from ..model import SPEED_OF_LIGHT, range_pixel_spacing, sar_dataset, with_history
+from ..sensor import SensorParams
 from ..yamlconf import ConfigError, format_validation_error
-from . import geometry
+from . import antenna
 from .config import SimulationConfig
 from .kernels import add_point_echoes
 from .noise import noise_power, thermal_noise
@@ -56,35 +57,36 @@ def scene_attrs(config: SimulationConfig | Mapping[str, Any]) -> tuple[dict[str,
         raise InputError("scene.near_range (or scene.centre_range) is required without a sensor preset", where="scene")
     if near <= 0:
         raise InputError(f"the near range comes out non-positive ({near} m)", where="scene.centre_range")
-    lam = wavelength(attrs)
-    bandwidth = chirp_bandwidth(attrs)
-    if bandwidth > attrs["range_sampling_rate"]:
+    attrs["near_range"] = float(near)
+    sensor = SensorParams.from_attrs(attrs, "sensor")
+    lam = sensor.wavelength
+    bandwidth = sensor.chirp_bandwidth
+    if bandwidth > sensor.range_sampling_rate:
         raise InputError(
             f"chirp bandwidth |Kr| Tp = {bandwidth / 1e6:.3f} MHz exceeds the range sampling rate "
-            f"{attrs['range_sampling_rate'] / 1e6:.3f} MHz (the chirp would alias)",
+            f"{sensor.range_sampling_rate / 1e6:.3f} MHz (the chirp would alias)",
             where="sensor",
         )
-    if abs(lam * cfg.doppler_centroid / (2 * attrs["velocity"])) >= 0.5:
+    if abs(lam * cfg.doppler_centroid / (2 * sensor.velocity)) >= 0.5:
         raise InputError(f"Doppler centroid {cfg.doppler_centroid} Hz implies a squint beyond 30 degrees", where="doppler_centroid")
     attrs.update(
-        near_range=float(near),
         doppler_centroid=float(cfg.doppler_centroid),
         antenna_length=float(p["antenna_length"]),
         look_side=p["look_side"],
         sensor=str(p["sensor"]),
         antenna_pattern=cfg.antenna.pattern,
-        azimuth_bandwidth=antenna_doppler_bandwidth(p["antenna_length"], attrs["velocity"], cfg.doppler_centroid, lam),
+        azimuth_bandwidth=antenna_doppler_bandwidth(p["antenna_length"], sensor.velocity, cfg.doppler_centroid, lam),
     )
     return attrs, int(n_az), int(n_rg), float(cfg.scene.azimuth_time0)
 
 
-def resolve_targets(cfg: SimulationConfig, attrs: Mapping[str, Any], azimuth_time0: float) -> list[dict[str, float]]:
+def resolve_targets(cfg: SimulationConfig, sensor: SensorParams, azimuth_time0: float) -> list[dict[str, float]]:
     """Targets as ``slant_range`` [m], ``azimuth_time`` [s], ``amplitude``, ``phase`` [rad] (indices converted)."""
-    dr = range_pixel_spacing(attrs)
+    dr = sensor.range_pixel_spacing
     out = []
     for t in cfg.targets:
-        r0 = t.slant_range if t.slant_range is not None else attrs["near_range"] + t.range_index * dr
-        eta0 = t.azimuth_time if t.azimuth_time is not None else azimuth_time0 + t.azimuth_index / attrs["prf"]
+        r0 = t.slant_range if t.slant_range is not None else sensor.near_range + t.range_index * dr
+        eta0 = t.azimuth_time if t.azimuth_time is not None else azimuth_time0 + t.azimuth_index / sensor.prf
         out.append({"slant_range": float(r0), "azimuth_time": float(eta0), "amplitude": t.amplitude, "phase": t.phase})
     return out
 
@@ -100,36 +102,40 @@ def point_target_echoes(
     """Raw echoes (complex64, (azimuth, range)) of point targets, added to ``out`` when given.
 
     ``targets``: mappings with ``slant_range`` [m] (closest approach), ``azimuth_time`` [s] (zero Doppler),
-    ``amplitude`` and ``phase`` [rad]. ``attrs``: contract attrs plus ``antenna_length`` and ``doppler_centroid``.
+    ``amplitude`` and ``phase`` [rad]. ``attrs``: contract attrs with ``antenna_length`` (as :func:`scene_attrs`
+    gives them); no ``doppler_centroid`` means 0 Hz.
     """
     n_az, n_rg = shape
     if out is None:
         out = np.zeros(shape, dtype=np.complex64)
     if not targets:
         return out
-    lam = wavelength(attrs)
-    v = float(attrs["velocity"])
-    prf = float(attrs["prf"])
-    f_dc = float(attrs.get("doppler_centroid", 0.0))
-    la = float(attrs["antenna_length"])
+    sensor = SensorParams.from_attrs(attrs)
+    if sensor.antenna_length is None:
+        raise InputError("the antenna length is needed to simulate echoes", where="attribute 'antenna_length'")
+    lam = sensor.wavelength
+    v = sensor.velocity
+    prf = sensor.prf
+    f_dc = sensor.doppler_centroid if sensor.doppler_centroid is not None else 0.0
+    la = sensor.antenna_length
     r0 = np.array([t["slant_range"] for t in targets], dtype=np.float64)
     eta0 = np.array([t["azimuth_time"] for t in targets], dtype=np.float64)
     amp = np.array([t.get("amplitude", 1.0) * np.exp(1j * t.get("phase", 0.0)) for t in targets], dtype=np.complex128)
     # -4 pi R0 / lambda reduced mod 2 pi in float64 before it reaches the kernel
     carrier_phase = -2.0 * np.pi * np.mod(2.0 * r0 / lam, 1.0)
-    f_lo, f_hi = geometry.doppler_band(pattern, la, v, f_dc, lam)
-    t_lo = np.asarray(geometry.time_of_doppler(f_hi, r0, v, lam)) - 1.0 / prf
-    t_hi = np.asarray(geometry.time_of_doppler(f_lo, r0, v, lam)) + 1.0 / prf
+    f_lo, f_hi = antenna.doppler_band(pattern, la, v, f_dc, lam)
+    t_lo = np.asarray(antenna.time_of_doppler(f_hi, r0, v, lam)) - 1.0 / prf
+    t_hi = np.asarray(antenna.time_of_doppler(f_lo, r0, v, lam)) + 1.0 / prf
     eta = azimuth_time0 + np.arange(n_az, dtype=np.float64) / prf
-    tau0 = 2.0 * float(attrs["near_range"]) / SPEED_OF_LIGHT
+    tau0 = 2.0 * sensor.near_range / SPEED_OF_LIGHT
     add_point_echoes(
         out,
         eta,
         tau0,
-        float(attrs["range_sampling_rate"]),
+        sensor.range_sampling_rate,
         lam,
-        float(attrs["chirp_rate"]),
-        float(attrs["pulse_duration"]),
+        sensor.chirp_rate,
+        sensor.pulse_duration,
         v,
         r0,
         eta0,
@@ -137,7 +143,7 @@ def point_target_echoes(
         carrier_phase,
         t_lo,
         t_hi,
-        geometry.PATTERN_CODES[pattern],
+        antenna.PATTERN_CODES[pattern],
         la,
         squint_angle(f_dc, lam, v),
         f_dc,
@@ -155,14 +161,15 @@ def simulate(config: SimulationConfig | Mapping[str, Any]) -> xr.Dataset:
     """
     cfg = _as_config(config)
     attrs, n_az, n_rg, az0 = scene_attrs(cfg)
+    sensor = SensorParams.from_attrs(attrs)
     rng_ext, rng_noise, rng_rfi = np.random.default_rng(cfg.seed).spawn(3)
 
-    targets = resolve_targets(cfg, attrs, az0)
+    targets = resolve_targets(cfg, sensor, az0)
     echo_clean = np.zeros((n_az, n_rg), dtype=np.complex64)
     if cfg.extended is not None:
         from .extended import extended_echoes
 
-        echo_clean += extended_echoes(cfg.extended, cfg.resolve(cfg.extended.file), attrs, (n_az, n_rg), az0, cfg.antenna.pattern, rng_ext)
+        echo_clean += extended_echoes(cfg.extended, cfg.resolve(cfg.extended.file), sensor, (n_az, n_rg), az0, cfg.antenna.pattern, rng_ext)
     point_target_echoes(targets, attrs, (n_az, n_rg), az0, cfg.antenna.pattern, out=echo_clean)
 
     echo = echo_clean.copy()
@@ -176,7 +183,7 @@ def simulate(config: SimulationConfig | Mapping[str, Any]) -> xr.Dataset:
     ds = with_history(ds, "simulate", cfg.model_dump(mode="json", exclude_none=True))
     rfi_cfg = getattr(cfg, "rfi", None)
     if rfi_cfg is not None:
-        from .rfi import add_rfi
+        from .interference import add_rfi
 
         ds = add_rfi(ds, rfi_cfg, rng_rfi)
     return ds

@@ -28,7 +28,8 @@ import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..errors import InputError
-from ..model import SPEED_OF_LIGHT, chirp_bandwidth
+from ..model import SPEED_OF_LIGHT
+from ..sensor import SensorParams
 
 Range = Union[float, tuple[float, float]]
 IntRange = Union[int, tuple[int, int]]
@@ -230,13 +231,13 @@ class RFIConfig(BaseModel):
 # --------------------------------------------------------------------------------------------- emitters
 
 
-def resolve_sources(cfg: RFIConfig, attrs: dict, rng: np.random.Generator, window: float) -> list[dict[str, Any]]:
+def resolve_sources(cfg: RFIConfig, sensor: SensorParams, rng: np.random.Generator, window: float) -> list[dict[str, Any]]:
     """Draw the concrete emitters (kind, frequency [Hz], bandwidth [Hz], sweep/modulation, relative power).
 
     ``window``: length of the receive window [s] (n_range / fs), the time scale of the default sweeps.
     """
-    band = chirp_bandwidth(attrs)
-    fs = float(attrs["range_sampling_rate"])
+    band = sensor.chirp_bandwidth
+    fs = sensor.range_sampling_rate
     usable = min(band, fs)
     out: list[dict[str, Any]] = []
     for fam in cfg.resolved_sources():
@@ -324,8 +325,9 @@ def add_rfi(ds: xr.Dataset, cfg: RFIConfig | dict, rng: np.random.Generator) -> 
     attrs = dict(ds.attrs)
     echo = np.asarray(ds["echo"].values)
     n_az, n_rg = echo.shape
-    window = n_rg / float(attrs["range_sampling_rate"])  # receive window [s]
-    emitters = resolve_sources(cfg, attrs, rng, window)
+    sensor = SensorParams.from_attrs(attrs)
+    window = n_rg / sensor.range_sampling_rate  # receive window [s]
+    emitters = resolve_sources(cfg, sensor, rng, window)
     sir_db = _draw(rng, cfg.resolved_sir())
     on = _on_pulses(cfg, n_az, rng)
 

@@ -1,4 +1,4 @@
-"""Stripmap geometry helpers against the exact hyperbolic range history (independent of the closed forms)."""
+"""Stripmap geometry helpers (sarpipe.stripmap) against the exact hyperbolic range history (independent of the closed forms)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sarpipe.errors import InputError
-from sarpipe.geometry import antenna_doppler_bandwidth, azimuth_fm_rate, beam_centre_offset, squint_angle
+from sarpipe.stripmap import antenna_doppler_bandwidth, azimuth_fm_rate, beam_centre_offset, squint_angle
 
 LAM, V, R0 = 0.0555, 7100.0, 850e3
 

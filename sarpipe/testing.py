@@ -1,5 +1,6 @@
-"""Simulated test scenes for the RFI chain: the same-sensor (X-band MiniSAR-like) and cross-sensor (C-band
-Sentinel-1-like) test sets of the benchmark, also used by the tests at smaller sizes.
+"""Simulated test scenes shared by the tests and the benchmarks (not used by the library itself): the same-sensor
+(X-band MiniSAR-like) and cross-sensor (C-band Sentinel-1-like) test sets of the RFI benchmark, also used by the
+tests at smaller sizes.
 
 A scene is an extended, speckled reflectivity map (a log-normal texture at two scales with a few darker and
 brighter fields) plus optional point targets, thermal noise at ``snr_db``, and RFI from the simulator's preset
@@ -17,7 +18,8 @@ import numpy as np
 import xarray as xr
 from scipy.ndimage import gaussian_filter
 
-from ..model import SPEED_OF_LIGHT, wavelength
+from .model import SPEED_OF_LIGHT
+from .sensor import SensorParams
 
 __all__ = ["TEST_SETS", "reflectivity_map", "scene_config", "make_scene", "point_target_amplitude"]
 
@@ -67,11 +69,11 @@ def point_target_amplitude(contrast_db: float) -> float:
 
 
 def _far_aperture(sensor: dict, near: float, n_rg: int) -> float:
-    from ..simulate import SENSORS
+    from .simulate import SENSORS
 
     p = dict(SENSORS[sensor["preset"]])
     p.update({k: v for k, v in sensor.items() if k != "preset"})
-    lam = wavelength(p)
+    lam = SensorParams.from_attrs({**p, "near_range": near}).wavelength
     far = near + n_rg * SPEED_OF_LIGHT / (2 * p["range_sampling_rate"])
     # a matched filter of band 2V/La (capped at the PRF) over the Doppler rate: a little longer than the focuser's,
     # whose default band is the 3 dB one, 0.886 * 2V cos(theta) / La, so the margin errs large
@@ -120,7 +122,7 @@ def scene_config(
 
 def make_scene(test_set: str, seed: int, **kwargs: Any) -> xr.Dataset:
     """Simulate one scene of ``test_set`` (see :func:`scene_config` for the options) in memory."""
-    from ..simulate import simulate
+    from .simulate import simulate
 
     ts = TEST_SETS[test_set]
     shape = (kwargs.get("n_azimuth") or ts["n_azimuth"], kwargs.get("n_range") or ts["n_range"])

@@ -1,4 +1,4 @@
-"""Stripmap acquisition geometry: squint, beam-centre crossing, Doppler band, two-way azimuth antenna pattern.
+"""The simulator's azimuth antenna: illuminated Doppler band, time of a Doppler frequency, two-way antenna pattern.
 
 Conventions (Cumming & Wong): for a target at closest-approach range ``R0`` and zero-Doppler time ``eta0``,
 ``R(eta) = sqrt(R0**2 + V**2 (eta - eta0)**2)`` and the instantaneous Doppler is
@@ -19,8 +19,9 @@ import math
 
 import numpy as np
 
-from ..geometry import antenna_doppler_bandwidth, squint_angle
-from ..model import wavelength as carrier_wavelength
+from ..errors import InputError
+from ..sensor import SensorParams
+from ..stripmap import antenna_doppler_bandwidth, squint_angle
 
 PATTERNS = ("rect", "sinc2")
 PATTERN_CODES = {"rect": 0, "sinc2": 1}
@@ -70,12 +71,14 @@ def pattern_of_doppler(
     raise ValueError(f"unknown antenna pattern {pattern!r} (expected one of {PATTERNS})")
 
 
-def synthetic_aperture_pulses(attrs: dict, r0: float, pattern: str = "rect") -> float:
-    """Number of pulses in the synthetic aperture of a target at ``R0`` (illuminated time x PRF)."""
-    lam = carrier_wavelength(attrs)
-    f_lo, f_hi = doppler_band(
-        pattern, float(attrs["antenna_length"]), float(attrs["velocity"]), float(attrs.get("doppler_centroid", 0.0)), lam
-    )
-    t_lo = time_of_doppler(f_hi, r0, float(attrs["velocity"]), lam)
-    t_hi = time_of_doppler(f_lo, r0, float(attrs["velocity"]), lam)
-    return float(t_hi - t_lo) * float(attrs["prf"])
+def synthetic_aperture_pulses(sensor: SensorParams, r0: float, pattern: str = "rect") -> float:
+    """Number of pulses in the synthetic aperture of a target at ``R0`` [m] (illuminated time x PRF); needs the
+    sensor's ``antenna_length``."""
+    if sensor.antenna_length is None:
+        raise InputError("the antenna length is needed for the synthetic aperture", where="attribute 'antenna_length'")
+    lam = sensor.wavelength
+    f_dc = sensor.doppler_centroid if sensor.doppler_centroid is not None else 0.0
+    f_lo, f_hi = doppler_band(pattern, sensor.antenna_length, sensor.velocity, f_dc, lam)
+    t_lo = time_of_doppler(f_hi, r0, sensor.velocity, lam)
+    t_hi = time_of_doppler(f_lo, r0, sensor.velocity, lam)
+    return float(t_hi - t_lo) * sensor.prf

@@ -139,23 +139,28 @@ def check_output(
     overwrite: bool = False,
     option: str = "--output",
     owned: Callable[[Path], bool] | None = None,
+    owner: str = "sarpipe",
 ) -> Path:
     """Check that writing ``path`` destroys nothing the user gave; return it as an absolute path.
 
     Raises :class:`InputError` (``where`` = ``OPTION PATH``) when ``path`` is, is inside or contains one of
     ``inputs`` (always, whatever ``overwrite`` says); when it is the working folder or above it; when its folder
     cannot be created or written; or when it exists, is not an empty folder, was not written by sarpipe
-    (``owned``, default :func:`written_by_sarpipe`) and ``overwrite`` is False. Writes nothing.
+    (``owned``, default :func:`written_by_sarpipe`; ``owner`` names the writer in the message) and ``overwrite`` is
+    False. Writes nothing.
     """
-    out = _absolute(path)
+    given_out = _absolute(path)
     where = f"{option} {os.fspath(path)}"
-    real = out.resolve()
+    real = given_out.resolve()
+    # the folder resolved (its `..` and links as the OS will follow them once it exists), the last name kept: a
+    # link there is replaced, not followed
+    out = real if given_out.name in ("", ".", "..") else given_out.parent.resolve() / given_out.name
     for given in inputs:
         if given is None:
             continue
         inp = _absolute(given)
         real_in = inp.resolve()
-        if real == real_in or _same_file(out, inp):
+        if real == real_in or _same_file(given_out, inp):
             raise InputError(f"is the input {os.fspath(given)}; an output never replaces an input, choose another path",
                              where=where)
         if real_in in real.parents:
@@ -178,6 +183,6 @@ def check_output(
         mine = (owned or written_by_sarpipe)(out)
         if not (overwrite or mine or _is_empty_folder(out)):
             what = "a link" if out.is_symlink() else "a folder" if out.is_dir() else "a file"
-            raise InputError(f"exists and is {what} sarpipe did not write; nothing was changed (choose another path, "
+            raise InputError(f"exists and is {what} {owner} did not write; nothing was changed (choose another path, "
                              "or pass --overwrite to replace it)", where=where)
     return out

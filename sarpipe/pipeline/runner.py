@@ -44,6 +44,7 @@ from .registry import REGISTRY, StageContext, StageInput
 from .schema import Pipeline, StepDef
 
 LOCK_NAME = ".sarpipe.lock"
+PIPELINE_OWNER = "a pipeline"  # for messages: only a completion marker beside an output shows a pipeline wrote it
 LOG_NAME = "sarpipe-run.log"
 
 log = logging.getLogger("sarpipe.run")
@@ -243,7 +244,8 @@ def check_outputs(pipeline: Pipeline, planned: list[PlannedStep], *, overwrite: 
     for p in planned:
         step = by_step[p.task.step]
         where = step.output_where if step.output or not pipeline.output_dir_where else pipeline.output_dir_where
-        label = f"{where}: step {p.task.key}: output {p.task.output}"
+        option = f"{where}: step {p.task.key}: output"
+        label = f"{option} {p.task.output}"
         out = _resolved(p.task.output)
         resolved_outputs.append((out, p))
         clash = next(((how, what) for path, what in protected if (how := _nested(out, path))), None)
@@ -255,7 +257,7 @@ def check_outputs(pipeline: Pipeline, planned: list[PlannedStep], *, overwrite: 
                             "(its run log and lock); give the step an output inside it")
             continue
         try:
-            check_output(p.task.output, overwrite=overwrite, option=label, owned=has_marker)
+            check_output(p.task.output, overwrite=overwrite, option=option, owned=has_marker, owner=PIPELINE_OWNER)
         except InputError as exc:
             problems.append(str(exc))
     # outputs that are or nest in one another: neighbours in path order
@@ -386,7 +388,8 @@ def execute_step(task: StepTask) -> StepResult:
             inputs[slot] = StageInput(ref=d["ref"], kind=d["kind"], path=path, entry=d.get("entry"), fingerprint=d["fingerprint"])
         output = Path(task.output)
         # asked again here (the plan checked it too): something may have appeared at the output since
-        check_output(output, overwrite=task.overwrite, option=f"step {task.key}: output", owned=has_marker)
+        check_output(output, overwrite=task.overwrite, option=f"step {task.key}: output", owned=has_marker,
+                     owner=PIPELINE_OWNER)
         remove_stale_temporaries(output)
         stage_log = logging.getLogger(f"sarpipe.stage.{task.step}")
         # the earlier marker stays until the new output is ready: a failed rerun keeps the earlier complete output

@@ -449,3 +449,17 @@ def test_pipeline_outputs_that_nest_in_one_another_or_the_output_folder_are_refu
     assert code == 2, out + err
     assert "is inside the output of step a" in err and "is the output folder out" in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_batch_outputs_onto_the_catalog_data_are_refused_for_every_entry(tmp_path, capsys, monkeypatch):
+    from pipeline_testing import BATCH, make_scenes
+
+    make_scenes(tmp_path, 2, corrupt=None)
+    before = {p.name: tree_hash(p) for p in (tmp_path / "scenes").iterdir()}
+    write(tmp_path / "p.yaml", BATCH.replace("output_dir: out", "output_dir: scenes").replace(
+        "inputs: {raw: $entry}", "inputs: {raw: $entry}\n    output: ../{entry}.zarr"))
+    code, out, err = run_here(capsys, monkeypatch, tmp_path, "run", "p.yaml")
+    assert code == 2, out + err
+    for k in (1, 2):
+        assert f"step scene_{k}/slc: output" in err and f"is input catalog:scene_{k}" in err, err
+    assert {p.name: tree_hash(p) for p in (tmp_path / "scenes").iterdir()} == before

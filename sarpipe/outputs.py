@@ -1,8 +1,8 @@
 """Output safety: an output never replaces an input, nor anything sarpipe did not write, unless told to.
 
 :func:`check_output` is asked before anything is written. An output that is, is inside, or contains one of the
-command's inputs is always refused (symlinks, ``..`` and relative paths resolved first), and so is the working
-folder or a folder above it. An existing path is replaced only when sarpipe wrote it (see
+command's inputs is always refused (symlinks, ``..`` and relative paths resolved first), and so are the working
+and home folders and the folders above them. An existing path is replaced only when sarpipe wrote it (see
 :func:`written_by_sarpipe`), when it is an empty folder (nothing is lost), or with ``overwrite``.
 
 How sarpipe recognises what it wrote:
@@ -144,7 +144,7 @@ def check_output(
     """Check that writing ``path`` destroys nothing the user gave; return it as an absolute path.
 
     Raises :class:`InputError` (``where`` = ``OPTION PATH``) when ``path`` is, is inside or contains one of
-    ``inputs`` (always, whatever ``overwrite`` says); when it is the working folder or above it; when its folder
+    ``inputs`` (always, whatever ``overwrite`` says); when it is the working or home folder or above them; when its folder
     cannot be created or written; or when it exists, is not an empty folder, was not written by sarpipe
     (``owned``, default :func:`written_by_sarpipe`; ``owner`` names the writer in the message) and ``overwrite`` is
     False. Writes nothing.
@@ -169,9 +169,10 @@ def check_output(
         if real in real_in.parents:
             raise InputError(f"contains the input {os.fspath(given)}; writing it would replace the input, choose "
                              "another path", where=where)
-    cwd = Path.cwd().resolve()
-    if real == cwd or real in cwd.parents:
-        raise InputError("is the working folder or a folder above it; give a new path for the output", where=where)
+    for folder, name in ((Path.cwd(), "the working folder"), (Path.home(), "the home folder")):
+        folder = folder.resolve()
+        if real == folder or real in folder.parents:
+            raise InputError(f"is {name} or a folder above it; give a new path for the output", where=where)
 
     base = _nearest_existing(out.parent)
     if not base.is_dir():

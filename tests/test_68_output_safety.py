@@ -180,6 +180,9 @@ def test_the_working_folder_is_never_an_output(raw, tmp_path, monkeypatch):
     for path in (".", "..", work):
         with pytest.raises(InputError, match="working folder"):
             check_output(path, overwrite=True)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with pytest.raises(InputError, match="home folder"):
+        check_output("~", overwrite=True)
 
 
 # ------------------------------------------------------------------------------------------ simulate / rfi clean
@@ -242,6 +245,21 @@ def test_sarpipe_recognises_its_own_files_only(tmp_path):
     with pytest.raises(InputError, match="file sarpipe did not write"), atomic_path(tmp_path / "user.json") as tmp:
         tmp.write_text("{}")
     assert json.loads((tmp_path / "user.json").read_text()) == {"rfi_pulses": []}
+
+
+def test_a_geotiff_sarpipe_exported_is_replaced_without_overwrite(tmp_path):
+    pytest.importorskip("rasterio")
+    from sarpipe.export import write_geotiff
+    from sarpipe.outputs import written_by_sarpipe
+
+    slc = sar_dataset(_echo(40, 48), ATTRS)
+    path = write_geotiff(slc, tmp_path / "a.tif", "echo")
+    assert written_by_sarpipe(path)
+    write_geotiff(slc, path, "echo", mode="db")  # a rerun onto its own earlier output
+    (tmp_path / "user.tif").write_bytes(b"II*\0" + bytes(64))
+    assert not written_by_sarpipe(tmp_path / "user.tif")
+    with pytest.raises(InputError, match="file sarpipe did not write"):
+        write_geotiff(slc, tmp_path / "user.tif", "echo")
 
 
 # ------------------------------------------------------------------------------------------ consolidated metadata

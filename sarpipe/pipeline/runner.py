@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import itertools
 import json
 import logging
 import os
@@ -231,7 +232,7 @@ def check_outputs(pipeline: Pipeline, planned: list[PlannedStep], *, overwrite: 
     outputs = {p.task.output for p in planned}
     seen: set[str] = set()
     for p in planned:
-        for slot, d in p.task.inputs.items():
+        for d in p.task.inputs.values():
             paths = [d.get("path")] + [(d.get("entry") or {}).get("config_file")]
             for path in paths:
                 if path and path not in outputs and path not in seen:
@@ -262,7 +263,7 @@ def check_outputs(pipeline: Pipeline, planned: list[PlannedStep], *, overwrite: 
             problems.append(str(exc))
     # outputs that are or nest in one another: neighbours in path order
     ordered = sorted(resolved_outputs, key=lambda item: item[0].parts)
-    for (a, pa), (b, pb) in zip(ordered, ordered[1:]):
+    for (a, pa), (b, pb) in itertools.pairwise(ordered):
         how = _nested(b, a)
         if how is not None:
             where = by_step[pb.task.step].output_where

@@ -16,8 +16,8 @@ import shutil
 import socket
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from .outputs import check_output
 
@@ -57,7 +57,9 @@ def _process_start(pid: int) -> float | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, after the parenthesised command name
-        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime"))
+        boot = next(
+            int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime")
+        )
         return boot + ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, StopIteration):
         return None
@@ -80,7 +82,9 @@ def remove_stale_siblings(final: str | os.PathLike, tags: Iterable[str] = SIBLIN
     moved back to ``final`` instead: the earlier output is restored rather than lost.
     """
     final = Path(final)
-    pattern = re.compile(rf"^\.{re.escape(final.name)}\.({'|'.join(map(re.escape, tags))})-(\d+)-([0-9a-f]{{6}})-[0-9a-f]{{8}}$")
+    pattern = re.compile(
+        rf"^\.{re.escape(final.name)}\.({'|'.join(map(re.escape, tags))})-(\d+)-([0-9a-f]{{6}})-[0-9a-f]{{8}}$"
+    )
     try:
         entries = list(final.parent.iterdir())
     except OSError:
@@ -105,8 +109,13 @@ def remove_stale_siblings(final: str | os.PathLike, tags: Iterable[str] = SIBLIN
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, *, overwrite: bool = False, inputs: Iterable[str | os.PathLike | None] = (),
-                option: str = "--output") -> Iterator[Path]:
+def atomic_path(
+    path: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike | None] = (),
+    option: str = "--output",
+) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on normal exit move it to ``path`` (file or directory).
 
     First :func:`sarpipe.outputs.check_output` (``inputs``, ``overwrite``, ``option`` as there): an existing

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .errors import InputError
 
@@ -61,11 +62,14 @@ def _png_has_product(head: bytes) -> bool:
     """Walk the PNG chunks up to the image data, looking for a tEXt/iTXt/zTXt chunk keyed ``sarpipe_product``."""
     pos = 8
     while pos + 8 <= len(head):
-        length = int.from_bytes(head[pos:pos + 4], "big")
-        kind = head[pos + 4:pos + 8]
+        length = int.from_bytes(head[pos : pos + 4], "big")
+        kind = head[pos + 4 : pos + 8]
         if kind in (b"IDAT", b"IEND"):
             return False
-        if kind in (b"tEXt", b"iTXt", b"zTXt") and head[pos + 8:pos + 8 + length].split(b"\0", 1)[0] == PRODUCT_ATTR.encode():
+        if (
+            kind in (b"tEXt", b"iTXt", b"zTXt")
+            and head[pos + 8 : pos + 8 + length].split(b"\0", 1)[0] == PRODUCT_ATTR.encode()
+        ):
             return True
         pos += 12 + length
     return False
@@ -161,14 +165,19 @@ def check_output(
         inp = _absolute(given)
         real_in = inp.resolve()
         if real == real_in or _same_file(given_out, inp):
-            raise InputError(f"is the input {os.fspath(given)}; an output never replaces an input, choose another path",
-                             where=where)
+            raise InputError(
+                f"is the input {os.fspath(given)}; an output never replaces an input, choose another path", where=where
+            )
         if real_in in real.parents:
-            raise InputError(f"is inside the input {os.fspath(given)}; an output never writes into an input, choose "
-                             "another path", where=where)
+            raise InputError(
+                f"is inside the input {os.fspath(given)}; an output never writes into an input, choose another path",
+                where=where,
+            )
         if real in real_in.parents:
-            raise InputError(f"contains the input {os.fspath(given)}; writing it would replace the input, choose "
-                             "another path", where=where)
+            raise InputError(
+                f"contains the input {os.fspath(given)}; writing it would replace the input, choose another path",
+                where=where,
+            )
     for folder, name in ((Path.cwd(), "the working folder"), (Path.home(), "the home folder")):
         folder = folder.resolve()
         if real == folder or real in folder.parents:
@@ -184,6 +193,9 @@ def check_output(
         mine = (owned or written_by_sarpipe)(out)
         if not (overwrite or mine or _is_empty_folder(out)):
             what = "a link" if out.is_symlink() else "a folder" if out.is_dir() else "a file"
-            raise InputError(f"exists and is {what} {owner} did not write; nothing was changed (choose another path, "
-                             "or pass --overwrite to replace it)", where=where)
+            raise InputError(
+                f"exists and is {what} {owner} did not write; nothing was changed (choose another path, "
+                "or pass --overwrite to replace it)",
+                where=where,
+            )
     return out

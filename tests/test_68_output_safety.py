@@ -68,13 +68,19 @@ def _focus(capsys, *args) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("spelling", ["same", "dotdot", "relative", "symlink"])
-def test_focus_output_equal_to_its_input_is_refused_and_the_input_is_intact(raw, tmp_path, capsys, monkeypatch, spelling):
+def test_focus_output_equal_to_its_input_is_refused_and_the_input_is_intact(
+    raw, tmp_path, capsys, monkeypatch, spelling
+):
     before = tree_hash(raw)
     monkeypatch.chdir(tmp_path)
     if spelling == "symlink":
         (tmp_path / "link.zarr").symlink_to(raw, target_is_directory=True)
-    out = {"same": raw, "dotdot": tmp_path / "sub" / ".." / "raw.zarr", "relative": Path("raw.zarr"),
-           "symlink": tmp_path / "link.zarr"}[spelling]
+    out = {
+        "same": raw,
+        "dotdot": tmp_path / "sub" / ".." / "raw.zarr",
+        "relative": Path("raw.zarr"),
+        "symlink": tmp_path / "link.zarr",
+    }[spelling]
     code, err = _focus(capsys, raw, "-o", out)
     assert code == 2, err
     assert err.startswith("error: --output") and "is the input" in err and len(err.strip().splitlines()) == 1, err
@@ -211,8 +217,10 @@ def test_rfi_clean_onto_its_input_is_refused_by_save_dataset(raw):
     assert tree_hash(raw) == before
 
 
-@pytest.mark.skip(reason="needs the ops helper's change: `rfi clean` must pass inputs=(raw, slc) to save_dataset "
-                         "(today it replaces its own input, a sarpipe store); un-skip after merging ops")
+@pytest.mark.skip(
+    reason="needs the ops helper's change: `rfi clean` must pass inputs=(raw, slc) to save_dataset "
+    "(today it replaces its own input, a sarpipe store); un-skip after merging ops"
+)
 def test_rfi_clean_cli_onto_its_input_is_refused(raw, capsys):  # pragma: no cover - skipped until merged
     before = tree_hash(raw)
     assert main(["rfi", "clean", str(raw), "-o", str(raw)]) == 2
@@ -331,8 +339,12 @@ def test_corner_turn_left_by_a_sigkill_mid_focus_is_removed_by_the_next_run(tmp_
     raw = tmp_path / "big.zarr"
     save_dataset(sar_dataset(_echo(2048, 2048, seed=3), ATTRS), raw, chunks={"azimuth": 64})
     out = tmp_path / "slc.zarr"
-    proc = subprocess.Popen([sys.executable, "-m", "sarpipe.cli", "focus", str(raw), "-o", str(out)], env=env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sarpipe.cli", "focus", str(raw), "-o", str(out)],
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 120
         while not list(tmp_path.glob(".slc.zarr.cornerturn-*")):
@@ -373,7 +385,9 @@ def made(tmp_path, capsys, monkeypatch) -> Path:
 
 def test_pipeline_step_output_equal_to_its_input_is_refused_before_anything_runs(made, tmp_path, capsys, monkeypatch):
     before = tree_hash(made)
-    write(tmp_path / "p.yaml", f"""
+    write(
+        tmp_path / "p.yaml",
+        f"""
         plugins: [sarpipe_teststages]
         output_dir: out
         steps:
@@ -384,7 +398,8 @@ def test_pipeline_step_output_equal_to_its_input_is_refused_before_anything_runs
             stage: scale
             inputs: {{data: made/a.zarr}}
             output: {made.parent}/../made/a.zarr
-        """)
+        """,
+    )
     code, out, err = run_here(capsys, monkeypatch, tmp_path, "run", "p.yaml")
     assert code == 2, out + err
     assert "p.yaml:10:" in err and "step b: output" in err and "is input made/a.zarr" in err, err
@@ -401,7 +416,9 @@ def test_pipeline_output_an_existing_path_it_did_not_write_is_refused(tmp_path, 
     mine = tmp_path / "mine.zarr"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
-    write(tmp_path / "p.yaml", """
+    write(
+        tmp_path / "p.yaml",
+        """
         plugins: [sarpipe_teststages]
         output_dir: out
         steps:
@@ -409,7 +426,8 @@ def test_pipeline_output_an_existing_path_it_did_not_write_is_refused(tmp_path, 
             stage: make_array
             output: ../mine.zarr
             params: {calls_log: calls.log}
-        """)
+        """,
+    )
     code, out, err = run_here(capsys, monkeypatch, tmp_path, "run", "p.yaml")
     assert code == 2, out + err
     assert "p.yaml:6:" in err and "folder a pipeline did not write" in err and "--overwrite" in err, err
@@ -426,7 +444,9 @@ def test_output_dir_holding_the_users_stores_replaces_none_of_them(made, tmp_pat
     (data / "b.zarr").mkdir()
     (data / "b.zarr" / "readme.txt").write_text("mine")
     before = {p.name: tree_hash(p) for p in data.iterdir()}
-    write(tmp_path / "p.yaml", """
+    write(
+        tmp_path / "p.yaml",
+        """
         plugins: [sarpipe_teststages]
         steps:
           - name: a
@@ -435,7 +455,8 @@ def test_output_dir_holding_the_users_stores_replaces_none_of_them(made, tmp_pat
           - name: b
             stage: scale
             inputs: {data: a}
-        """)
+        """,
+    )
     code, out, err = run_here(capsys, monkeypatch, tmp_path, "run", "p.yaml", "--set", "output_dir=data")
     assert code == 2, out + err
     assert "--set output_dir=data" in err and "step a: output" in err and "step b: output" in err, err
@@ -443,12 +464,16 @@ def test_output_dir_holding_the_users_stores_replaces_none_of_them(made, tmp_pat
     assert not (tmp_path / "calls.log").exists()
     # a new folder is fine, and so is running again onto what the pipeline wrote there
     for _ in range(2):
-        code, out, err = run_here(capsys, monkeypatch, tmp_path, "run", "p.yaml", "--set", "output_dir=fresh", "--restart")
+        code, out, err = run_here(
+            capsys, monkeypatch, tmp_path, "run", "p.yaml", "--set", "output_dir=fresh", "--restart"
+        )
         assert code == 0, out + err
 
 
 def test_pipeline_outputs_that_nest_in_one_another_or_the_output_folder_are_refused(tmp_path, capsys, monkeypatch):
-    write(tmp_path / "p.yaml", """
+    write(
+        tmp_path / "p.yaml",
+        """
         plugins: [sarpipe_teststages]
         output_dir: out
         steps:
@@ -462,7 +487,8 @@ def test_pipeline_outputs_that_nest_in_one_another_or_the_output_folder_are_refu
             stage: scale
             inputs: {data: a}
             output: "."
-        """)
+        """,
+    )
     code, out, err = run_here(capsys, monkeypatch, tmp_path, "run", "p.yaml")
     assert code == 2, out + err
     assert "is inside the output of step a" in err and "is the output folder out" in err, err
@@ -474,8 +500,12 @@ def test_batch_outputs_onto_the_catalog_data_are_refused_for_every_entry(tmp_pat
 
     make_scenes(tmp_path, 2, corrupt=None)
     before = {p.name: tree_hash(p) for p in (tmp_path / "scenes").iterdir()}
-    write(tmp_path / "p.yaml", BATCH.replace("output_dir: out", "output_dir: scenes").replace(
-        "inputs: {raw: $entry}", "inputs: {raw: $entry}\n    output: ../{entry}.zarr"))
+    write(
+        tmp_path / "p.yaml",
+        BATCH.replace("output_dir: out", "output_dir: scenes").replace(
+            "inputs: {raw: $entry}", "inputs: {raw: $entry}\n    output: ../{entry}.zarr"
+        ),
+    )
     code, out, err = run_here(capsys, monkeypatch, tmp_path, "run", "p.yaml")
     assert code == 2, out + err
     for k in (1, 2):

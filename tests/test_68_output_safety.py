@@ -407,6 +407,12 @@ def test_pipeline_step_output_equal_to_its_input_is_refused_before_anything_runs
     assert not (tmp_path / "calls.log").exists() and not (tmp_path / "out").exists(), "nothing ran, nothing written"
     code, out, err = run_here(capsys, monkeypatch, tmp_path, "run", "p.yaml", "--dry-run")
     assert code == 2 and "is input made/a.zarr" in err
+    text = (tmp_path / "p.yaml").read_text()
+    for output, how in ((made.parent, "contains"), (made / "echo", "is inside")):
+        (tmp_path / "p.yaml").write_text(text.replace(f"{made.parent}/../made/a.zarr", str(output)))
+        code, out, err = run_here(capsys, monkeypatch, tmp_path, "run", "p.yaml")
+        assert code == 2 and f"{how} input made/a.zarr" in err, err
+    assert tree_hash(made) == before
 
 
 def test_pipeline_output_an_existing_path_it_did_not_write_is_refused(tmp_path, capsys, monkeypatch):

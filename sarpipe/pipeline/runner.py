@@ -218,6 +218,18 @@ def _nested(a: Path, b: Path) -> str | None:
     return None
 
 
+def _clash(out: Path, protected: dict[Path, str], protected_above: dict[Path, str]) -> tuple[str, str] | None:
+    """(how, what) when ``out`` is, is inside or contains a protected path (by set look-ups: a batch has many)."""
+    if out in protected:
+        return "is", protected[out]
+    inside = next((protected[p] for p in out.parents if p in protected), None)
+    if inside is not None:
+        return "is inside", inside
+    if out in protected_above:
+        return "contains", protected_above[out]
+    return None
+
+
 def check_outputs(pipeline: Pipeline, planned: list[PlannedStep], *, overwrite: bool = False) -> None:
     """Refuse, before any step runs, step outputs that would destroy what the user gave.
 
@@ -226,9 +238,9 @@ def check_outputs(pipeline: Pipeline, planned: list[PlannedStep], *, overwrite: 
     itself; an existing output is replaced only when its marker shows the pipeline wrote it, unless
     ``overwrite``. Raises :class:`ConfigError` listing every problem with the line that set the output.
     """
-    protected: list[tuple[Path, str]] = [(_resolved(pipeline.source), f"the pipeline file {pipeline.source}")]
+    protected: dict[Path, str] = {_resolved(pipeline.source): f"the pipeline file {pipeline.source}"}
     if pipeline.catalog.path is not None:
-        protected.append((_resolved(pipeline.catalog.path), f"the data catalog {pipeline.catalog.path}"))
+        protected.setdefault(_resolved(pipeline.catalog.path), f"the data catalog {pipeline.catalog.path}")
     outputs = {p.task.output for p in planned}
     seen: set[str] = set()
     for p in planned:
@@ -237,7 +249,10 @@ def check_outputs(pipeline: Pipeline, planned: list[PlannedStep], *, overwrite: 
             for path in paths:
                 if path and path not in outputs and path not in seen:
                     seen.add(path)
-                    protected.append((_resolved(path), f"input {d['ref']} ({path})"))
+                    protected.setdefault(_resolved(path), f"input {d['ref']} ({path})")
+    protected_above = {}  # every folder above a protected path -> that path's description
+    for path, what in reversed(protected.items()):
+        protected_above.update(dict.fromkeys(path.parents, what))
     out_dir = _resolved(pipeline.output_dir)
     by_step = {s.name: s for s in pipeline.steps}
     problems: list[str] = []
@@ -249,7 +264,7 @@ def check_outputs(pipeline: Pipeline, planned: list[PlannedStep], *, overwrite: 
         label = f"{option} {p.task.output}"
         out = _resolved(p.task.output)
         resolved_outputs.append((out, p))
-        clash = next(((how, what) for path, what in protected if (how := _nested(out, path))), None)
+        clash = _clash(out, protected, protected_above)
         if clash is not None:
             problems.append(f"{label}: {clash[0]} {clash[1]}; an output never replaces an input (always refused)")
             continue

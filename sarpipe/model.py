@@ -11,7 +11,7 @@ import datetime as _dt
 import math
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import xarray as xr
@@ -19,6 +19,7 @@ import xarray as xr
 from . import __version__
 from .atomic import atomic_path
 from .errors import InputError
+from .outputs import PRODUCT_ATTR
 
 SPEED_OF_LIGHT = 299_792_458.0  # m/s
 
@@ -261,17 +262,24 @@ def save_dataset(
     ds: xr.Dataset,
     path: str | os.PathLike,
     *,
-    overwrite: bool = True,
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike | None] = (),
     chunks: Mapping[str, int] | None = None,
     compute: bool = True,
+    option: str = "--output",
 ) -> Path:
     """Write ``ds`` to a Zarr v3 store atomically (temporary sibling, renamed when complete).
 
+    The path is checked first (:func:`sarpipe.outputs.check_output`): it must not be, contain or lie inside one of
+    ``inputs``, and an existing path is replaced only if sarpipe wrote it or ``overwrite``. The store carries the
+    root attribute ``sarpipe_product`` (how sarpipe recognises its own stores) and consolidated metadata.
     Complex variables are stored uncompressed (SAR phase does not compress and zstd would only cost time).
     ``chunks`` sets the on-disk chunking (default: the dataset's Dask chunks, else one chunk per 1024 lines).
+    ``compute=False`` writes the metadata only (the variables' chunks are left to the caller).
     """
     out = ds.copy(deep=False)
     out.attrs = _plain_attrs(ds.attrs)
+    out.attrs[PRODUCT_ATTR] = product_name(ds)
     encoding: dict[str, dict[str, Any]] = {}
     for name, var in out.variables.items():
         var.encoding = {}
@@ -289,6 +297,26 @@ def save_dataset(
             encoding[str(name)] = enc
     if chunks is not None and any(v.chunks is not None for v in out.variables.values()):
         out = out.chunk({d: chunks.get(d, -1) for d in out.dims if d in chunks})
-    with atomic_path(path, overwrite=overwrite) as tmp:
+    with atomic_path(path, overwrite=overwrite, inputs=inputs, option=option) as tmp:
         out.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False, encoding=encoding, compute=compute)
+        consolidate_store(tmp)
     return Path(path)
+
+
+def product_name(ds: xr.Dataset) -> str:
+    """The ``sarpipe_product`` value for ``ds``: ``raw`` (holds ``echo``), ``slc`` (holds ``slc``), else ``dataset``."""
+    return "raw" if "echo" in ds.data_vars else "slc" if "slc" in ds.data_vars else "dataset"
+
+
+def consolidate_store(path: str | os.PathLike) -> None:
+    """Write the store's consolidated metadata (one read opens it, and xarray does not warn on opening).
+
+    Called once the metadata is final (the chunks may still be written later: they are not part of it).
+    """
+    import warnings
+
+    import zarr
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        zarr.consolidate_metadata(os.fspath(path), zarr_format=3)

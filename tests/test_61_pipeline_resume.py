@@ -206,3 +206,36 @@ def test_file_input_with_environment_variable_and_home(tmp_path, capsys, monkeyp
         assert code == 0, ref + out + err
         marker = json.loads((tmp_path / "used" / "b.zarr.sarpipe.json").read_text())
         assert marker["inputs"]["data"]["path"] == str(tmp_path / "made" / "a.zarr"), marker["inputs"]
+
+
+def test_failed_rerun_keeps_the_earlier_complete_output_and_its_marker(reference, cli):
+    d, out = reference, reference / "out"
+    marker = (out / "b.zarr.sarpipe.json").read_text()
+    chunks = {p.relative_to(out): p.read_bytes() for p in (out / "b.zarr").rglob("*") if p.is_file()}
+    (d / "gate.open").unlink()
+    r = cli("run", "p.yaml", "--set", "steps.b.params.factor=4", "--set", "steps.b.params.gate_timeout=0.2", cwd=d)
+    assert r.returncode == 1 and statuses(r.stdout)["b"] == "failed", r.stdout + r.stderr
+    assert (out / "b.zarr.sarpipe.json").read_text() == marker, "the earlier step's completion marker is kept"
+    assert {p.relative_to(out): p.read_bytes() for p in (out / "b.zarr").rglob("*") if p.is_file()} == chunks
+    (d / "gate.open").touch()
+    r = cli("run", "p.yaml", cwd=d)  # the earlier parameters: b is still complete, nothing reruns
+    assert r.returncode == 0 and statuses(r.stdout) == {"a": "skipped", "b": "skipped", "c": "skipped"}, r.stdout
+
+
+def test_output_renamed_into_place_but_killed_before_its_marker_is_the_pipelines(tmp_path, cli):
+    """The state a kill between the rename and the completion marker leaves: the next run redoes the step (the
+    output is the pipeline's, by its 'publishing' marker) instead of refusing it as a stranger's."""
+    from sarpipe.pipeline.runner import completion, marker_path
+
+    write(tmp_path / "p.yaml", PIPELINE)
+    (tmp_path / "gate.open").touch()
+    assert cli("run", "p.yaml", cwd=tmp_path).returncode == 0
+    out = tmp_path / "out"
+    m = marker_path(out / "c.zarr")
+    m.write_text(json.dumps({"sarpipe_marker": 1, "state": "publishing", "fingerprint": None}))
+    assert completion(out / "c.zarr", "x") == (False, "interrupted while its output was put in place")
+    r = cli("run", "p.yaml", cwd=tmp_path)
+    assert r.returncode == 0 and statuses(r.stdout) == {"a": "skipped", "b": "skipped", "c": "done"}, r.stdout + r.stderr
+    m.unlink()  # no marker at all: not known as the pipeline's any more
+    r = cli("run", "p.yaml", cwd=tmp_path)
+    assert r.returncode == 2 and "folder a pipeline did not write" in r.stderr, r.stdout + r.stderr

@@ -7,8 +7,10 @@
 2. Azimuth pass: tasks over range blocks read all pulses of their block plus a small periodic range halo (the
    RCMC reach), do azimuth FFT, RCMC + azimuth compression and azimuth IFFT, and write their columns of the
    output store.
-The output is built under a temporary name and renamed when complete (:func:`sarpipe.atomic.atomic_path`); the
-corner-turn store is a hidden sibling, removed on success and on failure. Tasks run on the current Dask
+The output path is checked before anything runs (:func:`sarpipe.outputs.check_output`: never the input, never
+something sarpipe did not write unless ``overwrite``), built under a temporary name and renamed when complete
+(:func:`sarpipe.atomic.atomic_path`); the corner-turn store is a hidden sibling named after this process, removed
+on success and on failure, and by the next run when a kill left it behind. Tasks run on the current Dask
 scheduler (local threads by default, or a ``dask.distributed`` client; the stores must then be on a shared
 file system). Each task is single-threaded (numba serial kernels, one FFT thread); Dask runs them in parallel.
 """
@@ -18,7 +20,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,10 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, remove_stale_siblings, sibling_path
 from ..errors import InputError
-from ..model import DIMS, open_raw, open_slc, with_history
+from ..model import DIMS, consolidate_store, open_raw, open_slc, with_history
+from ..outputs import PRODUCT_ATTR, check_output
 from ..sensor import SensorParams
 from .chunkio import ChunkedArray
 from .doppler import doppler_from_lag_one, lag_one_sum
@@ -112,12 +114,14 @@ def _range_block_width(n_az: int, n_rg: int, halo: int) -> int:
 
 def focus_zarr(raw_path: str | os.PathLike, out_path: str | os.PathLike, *, range_window: str = "rect",
                azimuth_window: str = "rect", doppler_centroid: float | None = None,
-               azimuth_bandwidth: float | None = None, variable: str = "echo") -> Path:
+               azimuth_bandwidth: float | None = None, variable: str = "echo", overwrite: bool = False) -> Path:
     """Focus the raw store ``raw_path`` into the SLC store ``out_path`` (see :func:`sarpipe.focus.focus` for the
     product and the arguments). ``variable`` picks the raw variable to focus (``echo``, or a simulator
-    ground-truth part ``echo_clean``/``rfi``). Validates the input before writing anything; on any error no
-    output and no temporary store remain. Returns ``out_path``."""
+    ground-truth part ``echo_clean``/``rfi``). Validates the input and the output path before writing anything
+    (``out_path`` must not be the input; an existing one is replaced only if sarpipe wrote it or ``overwrite``);
+    on any error no output and no temporary store remain. Returns ``out_path``."""
     raw_path, out_path = Path(raw_path), Path(out_path)
+    check_output(out_path, inputs=(raw_path,), overwrite=overwrite)
     ds = open_raw(raw_path, check_values=False)
     if variable not in ds.data_vars:
         raise InputError(f"no such variable (found {sorted(map(str, ds.data_vars))})",
@@ -127,8 +131,9 @@ def focus_zarr(raw_path: str | os.PathLike, out_path: str | os.PathLike, *, rang
                                 doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
     n_az, n_rg = ds.sizes["azimuth"], ds.sizes["range"]
     rows = _range_rows(ds, variable, n_rg)
-    ct_store = out_path.parent / f".{out_path.name}.cornerturn-{uuid.uuid4().hex[:8]}"
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_siblings(out_path)
+    ct_store = sibling_path(out_path, "cornerturn")
     try:
         spectrum = range_filter(geom, range_fft_length(geom, n_rg), settings.range_window)
         lag_one, finite = _range_pass(raw_path, variable, n_az, n_rg, spectrum, ct_store, rows)
@@ -141,7 +146,8 @@ def focus_zarr(raw_path: str | os.PathLike, out_path: str | os.PathLike, *, rang
         if variable != "echo":
             attrs["focused_variable"] = variable
         template = with_history(_template(ds, "slc", attrs), "focus", settings.record(geom, n_az, n_rg))
-        _write_blocks(template, "slc", out_path, ct_store, plan, geom, n_az, n_rg, inverse=False)
+        _write_blocks(template, "slc", out_path, ct_store, plan, geom, n_az, n_rg, inverse=False,
+                      inputs=(raw_path,), overwrite=overwrite)
     finally:
         shutil.rmtree(ct_store, ignore_errors=True)
     return out_path
@@ -162,15 +168,21 @@ def _template(ds: xr.Dataset, name: str, attrs: dict[str, Any]) -> xr.Dataset:
     shape = (ds.sizes["azimuth"], ds.sizes["range"])
     data = da.zeros(shape, dtype=np.complex64, chunks=shape)
     coords = {c: (ds[c].dims, ds[c].values) for c in ("azimuth_time", "slant_range")}
-    return xr.Dataset({name: (DIMS, data)}, coords=coords, attrs=attrs)
+    return xr.Dataset({name: (DIMS, data)}, coords=coords, attrs={**attrs, PRODUCT_ATTR: "slc" if name == "slc" else "raw"})
+
+
+def _write_template(template: xr.Dataset, tmp: Path, encoding: dict[str, Any]) -> None:
+    """The output store's metadata and coordinates (consolidated); the tasks then write the chunks."""
+    template.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False, encoding=encoding, compute=False)
+    consolidate_store(tmp)
 
 
 def _write_blocks(template: xr.Dataset, name: str, out_path: Path, src_store: Path, plan: AzimuthPlan,
-                  geom: SensorParams, n_az: int, n_rg: int, *, inverse: bool) -> None:
+                  geom: SensorParams, n_az: int, n_rg: int, *, inverse: bool, inputs: tuple, overwrite: bool) -> None:
     width = _range_block_width(n_az, n_rg, plan.halo)
     encoding = {name: {"chunks": (min(n_az, OUTPUT_AZIMUTH_CHUNK), width), "compressors": None}}
-    with atomic_path(out_path) as tmp:
-        template.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False, encoding=encoding, compute=False)
+    with atomic_path(out_path, inputs=inputs, overwrite=overwrite) as tmp:
+        _write_template(template, tmp, encoding)
         tasks = [dask.delayed(_azimuth_task, pure=False)(str(src_store), g0, g1, plan, geom, n_rg, inverse,
                                                           str(tmp / name))
                  for g0, g1 in _blocks(n_rg, width)]
@@ -182,10 +194,13 @@ def _write_blocks(template: xr.Dataset, name: str, out_path: Path, src_store: Pa
 
 def defocus_zarr(slc_path: str | os.PathLike, out_path: str | os.PathLike, *, range_window: str | None = None,
                  azimuth_window: str | None = None, doppler_centroid: float | None = None,
-                 azimuth_bandwidth: float | None = None) -> Path:
+                 azimuth_bandwidth: float | None = None, overwrite: bool = False) -> Path:
     """Streaming :func:`sarpipe.focus.defocus`: SLC store to raw store, in two passes through a temporary store
-    (azimuth decompression on range blocks, then range decompression on azimuth blocks). Returns ``out_path``."""
+    (azimuth decompression on range blocks, then range decompression on azimuth blocks). ``out_path`` is checked
+    as in :func:`focus_zarr` (never the input; ``overwrite`` to replace what sarpipe did not write). Returns
+    ``out_path``."""
     slc_path, out_path = Path(slc_path), Path(out_path)
+    check_output(out_path, inputs=(slc_path,), overwrite=overwrite)
     ds = open_slc(slc_path)
     geom = SensorParams.from_dataset(ds, str(slc_path))
     settings = settings_from_history(ds.attrs, geom, range_window=range_window, azimuth_window=azimuth_window,
@@ -194,8 +209,9 @@ def defocus_zarr(slc_path: str | os.PathLike, out_path: str | os.PathLike, *, ra
         settings = complete_settings(settings, geom, doppler_from_lag_one(lag_one_sum(ds["slc"].data), geom.prf))
     n_az, n_rg = ds.sizes["azimuth"], ds.sizes["range"]
     plan = azimuth_plan(geom, n_az, n_rg, settings, inverse=True)
-    ct_store = out_path.parent / f".{out_path.name}.cornerturn-{uuid.uuid4().hex[:8]}"
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_siblings(out_path)
+    ct_store = sibling_path(out_path, "cornerturn")
     try:
         width = _range_block_width(n_az, n_rg, plan.halo)
         zarr.create_array(store=str(ct_store), shape=(n_az, n_rg), chunks=(min(n_az, OUTPUT_AZIMUTH_CHUNK), width),
@@ -210,8 +226,8 @@ def defocus_zarr(slc_path: str | os.PathLike, out_path: str | os.PathLike, *, ra
         spectrum = range_inverse_filter(geom, range_fft_length(geom, n_rg), settings.range_window)
         rows = max(1, min(n_az, RANGE_BLOCK_BYTES // (8 * n_rg)))
         encoding = {"echo": {"chunks": (rows, n_rg), "compressors": None}}
-        with atomic_path(out_path) as tmp:
-            template.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False, encoding=encoding, compute=False)
+        with atomic_path(out_path, inputs=(slc_path,), overwrite=overwrite) as tmp:
+            _write_template(template, tmp, encoding)
             tasks = [dask.delayed(_range_decompress_task, pure=False)(str(ct_store), a0, a1, spectrum, str(tmp))
                      for a0, a1 in _blocks(n_az, rows)]
             dask.compute(*tasks)

@@ -8,13 +8,20 @@ and modification times of their files), so fingerprints are known before anythin
 
 A step is skipped when its output exists, its marker records the same fingerprint, and the output's files are as
 the marker saw them; otherwise it runs. A killed run leaves at most a hidden ``.NAME.tmp-*`` folder (removed by
-the next run) and outputs without markers (redone).
+the next run) and outputs whose marker does not match them (redone).
+
+Before any step runs, every step output is checked (:func:`check_outputs`): none may be, contain or lie inside an
+input (a file, a catalog entry's data, the pipeline or catalog file), another step's output or the output folder;
+and an existing output is replaced only if a marker shows the pipeline wrote it, unless ``overwrite``. A marker is
+never removed before its step's new output is ready, so a failed rerun keeps the earlier complete output and its
+marker.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import itertools
 import json
 import logging
 import os
@@ -24,28 +31,24 @@ import sys
 import threading
 import time
 import traceback
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .. import __version__
-from ..atomic import atomic_path
+from ..atomic import atomic_path, sibling_path
 from ..catalog import json_fingerprint, path_fingerprint
 from ..errors import InputError
+from ..outputs import check_output, has_marker, marker_path
+from ..yamlconf import ConfigError
 from .registry import REGISTRY, StageContext, StageInput
 from .schema import Pipeline, StepDef
 
-MARKER_SUFFIX = ".sarpipe.json"
 LOCK_NAME = ".sarpipe.lock"
+PIPELINE_OWNER = "a pipeline"  # for messages: only a completion marker beside an output shows a pipeline wrote it
 LOG_NAME = "sarpipe-run.log"
 
 log = logging.getLogger("sarpipe.run")
-
-
-def marker_path(output: str | os.PathLike) -> Path:
-    out = Path(output)
-    return out.with_name(out.name + MARKER_SUFFIX)
 
 
 def _now() -> str:
@@ -72,6 +75,7 @@ class StepTask:
     pipeline: str = ""
     resources: dict[str, float] = field(default_factory=dict)
     inner_scheduler: str = "threads"
+    overwrite: bool = False  # may replace an existing output no marker shows the pipeline wrote
 
 
 @dataclass
@@ -124,6 +128,8 @@ def completion(output: Path, fingerprint: str) -> tuple[bool, str]:
     marker = read_marker(output)
     if marker is None:
         return False, "output has no completion marker (interrupted run?)"
+    if marker.get("state") == "publishing":
+        return False, "interrupted while its output was put in place"
     if marker.get("fingerprint") != fingerprint:
         return False, "params or inputs changed"
     if marker.get("output_state") != output_state(output):
@@ -131,7 +137,8 @@ def completion(output: Path, fingerprint: str) -> tuple[bool, str]:
     return True, "complete"
 
 
-def plan(pipeline: Pipeline, *, from_step: str | None = None, restart: bool = False, inner_scheduler: str = "threads") -> list[PlannedStep]:
+def plan(pipeline: Pipeline, *, from_step: str | None = None, restart: bool = False, inner_scheduler: str = "threads",
+         overwrite: bool = False) -> list[PlannedStep]:
     """The steps to run for each batch entry (or once), in order, each marked run or skip with the reason."""
     names = [s.name for s in pipeline.steps]
     start = 0
@@ -178,7 +185,8 @@ def plan(pipeline: Pipeline, *, from_step: str | None = None, restart: bool = Fa
             key = f"{entry}/{step.name}" if entry is not None else step.name
             task = StepTask(key=key, step=step.name, entry=entry, stage=step.stage.name, plugins=list(pipeline.plugins),
                             params=params, inputs=inputs, output=os.fspath(output), fingerprint=fp, device=device,
-                            pipeline=pipeline.name, resources=dict(step.resources), inner_scheduler=inner_scheduler)
+                            pipeline=pipeline.name, resources=dict(step.resources), inner_scheduler=inner_scheduler,
+                            overwrite=overwrite)
             if restart:
                 action, reason = "run", "--restart"
             elif k >= start and from_step is not None:
@@ -193,6 +201,91 @@ def plan(pipeline: Pipeline, *, from_step: str | None = None, restart: bool = Fa
             by_name[step.name] = ps
             out.append(ps)
     return out
+
+
+def _resolved(path: str | os.PathLike) -> Path:
+    return Path(os.path.expanduser(os.fspath(path))).absolute().resolve()
+
+
+def _nested(a: Path, b: Path) -> str | None:
+    """How ``a`` relates to ``b``: "is", "is inside", "contains", or None."""
+    if a == b:
+        return "is"
+    if b in a.parents:
+        return "is inside"
+    if a in b.parents:
+        return "contains"
+    return None
+
+
+def _clash(out: Path, protected: dict[Path, str], protected_above: dict[Path, str]) -> tuple[str, str] | None:
+    """(how, what) when ``out`` is, is inside or contains a protected path (by set look-ups: a batch has many)."""
+    if out in protected:
+        return "is", protected[out]
+    inside = next((protected[p] for p in out.parents if p in protected), None)
+    if inside is not None:
+        return "is inside", inside
+    if out in protected_above:
+        return "contains", protected_above[out]
+    return None
+
+
+def check_outputs(pipeline: Pipeline, planned: list[PlannedStep], *, overwrite: bool = False) -> None:
+    """Refuse, before any step runs, step outputs that would destroy what the user gave.
+
+    A step output must not be, contain or lie inside an input of any step (a file, a catalog entry's data or
+    simulator configuration), the pipeline file, the catalog file, another step's output, or the output folder
+    itself; an existing output is replaced only when its marker shows the pipeline wrote it, unless
+    ``overwrite``. Raises :class:`ConfigError` listing every problem with the line that set the output.
+    """
+    protected: dict[Path, str] = {_resolved(pipeline.source): f"the pipeline file {pipeline.source}"}
+    if pipeline.catalog.path is not None:
+        protected.setdefault(_resolved(pipeline.catalog.path), f"the data catalog {pipeline.catalog.path}")
+    outputs = {p.task.output for p in planned}
+    seen: set[str] = set()
+    for p in planned:
+        for d in p.task.inputs.values():
+            paths = [d.get("path")] + [(d.get("entry") or {}).get("config_file")]
+            for path in paths:
+                if path and path not in outputs and path not in seen:
+                    seen.add(path)
+                    protected.setdefault(_resolved(path), f"input {d['ref']} ({path})")
+    protected_above = {}  # every folder above a protected path -> that path's description
+    for path, what in reversed(protected.items()):
+        protected_above.update(dict.fromkeys(path.parents, what))
+    out_dir = _resolved(pipeline.output_dir)
+    by_step = {s.name: s for s in pipeline.steps}
+    problems: list[str] = []
+    resolved_outputs: list[tuple[Path, PlannedStep]] = []
+    for p in planned:
+        step = by_step[p.task.step]
+        where = step.output_where if step.output or not pipeline.output_dir_where else pipeline.output_dir_where
+        option = f"{where}: step {p.task.key}: output"
+        label = f"{option} {p.task.output}"
+        out = _resolved(p.task.output)
+        resolved_outputs.append((out, p))
+        clash = _clash(out, protected, protected_above)
+        if clash is not None:
+            problems.append(f"{label}: {clash[0]} {clash[1]}; an output never replaces an input (always refused)")
+            continue
+        if out == out_dir or out in out_dir.parents:
+            problems.append(f"{label}: {'is' if out == out_dir else 'contains'} the output folder {pipeline.output_dir} "
+                            "(its run log and lock); give the step an output inside it")
+            continue
+        try:
+            check_output(p.task.output, overwrite=overwrite, option=option, owned=has_marker, owner=PIPELINE_OWNER)
+        except InputError as exc:
+            problems.append(str(exc))
+    # outputs that are or nest in one another: neighbours in path order
+    ordered = sorted(resolved_outputs, key=lambda item: item[0].parts)
+    for (a, pa), (b, pb) in itertools.pairwise(ordered):
+        how = _nested(b, a)
+        if how is not None:
+            where = by_step[pb.task.step].output_where
+            problems.append(f"{where}: step {pb.task.key}: output {pb.task.output}: {how} the output of step "
+                            f"{pa.task.key}; each step needs its own output")
+    if problems:
+        raise ConfigError(problems, title=f"{pipeline.source}: unsafe step outputs, nothing was run")
 
 
 # ------------------------------------------------------------------------------------------ one step
@@ -216,16 +309,19 @@ def remove_stale_temporaries(output: Path) -> int:
 
 
 @contextlib.contextmanager
-def staged_output(final: Path) -> Iterator[Path]:
-    """Yield a path inside a hidden work folder beside ``final``; rename it to ``final`` on success."""
+def staged_output(final: Path, before_publish: Callable[[], None] | None = None) -> Iterator[Path]:
+    """Yield a path inside a hidden work folder beside ``final``; rename it to ``final`` on success, calling
+    ``before_publish`` just before (the earlier output, if any, stays in place until then)."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    work = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+    work = sibling_path(final, "tmp")
     work.mkdir()
     product = work / final.name
     try:
         yield product
         if not product.exists():
             raise RuntimeError("the stage wrote nothing to its output path")
+        if before_publish is not None:
+            before_publish()
         if final.exists() or final.is_symlink():
             os.replace(final, work / ".replaced")
         os.replace(product, final)
@@ -234,8 +330,18 @@ def staged_output(final: Path) -> Iterator[Path]:
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
+    with atomic_path(path, option="marker") as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def _mark_publishing(task: StepTask) -> None:
+    """Before a first output is renamed into place, leave a marker saying so: a run killed between the rename and
+    the completion marker then leaves an output the next run knows as the pipeline's (and redoes)."""
+    output = Path(task.output)
+    if not has_marker(output):
+        _write_json_atomic(marker_path(output), {"sarpipe_marker": 1, "state": "publishing", "pipeline": task.pipeline,
+                                                 "step": task.step, "entry": task.entry, "output": os.fspath(output),
+                                                 "fingerprint": None, "started": _now()})
 
 
 class _ThreadCapture(logging.Handler):
@@ -297,10 +403,13 @@ def execute_step(task: StepTask) -> StepResult:
                 raise InputError(f"input {slot!r} ({d['ref']}) does not exist", where=os.fspath(path))
             inputs[slot] = StageInput(ref=d["ref"], kind=d["kind"], path=path, entry=d.get("entry"), fingerprint=d["fingerprint"])
         output = Path(task.output)
-        marker_path(output).unlink(missing_ok=True)
+        # asked again here (the plan checked it too): something may have appeared at the output since
+        check_output(output, overwrite=task.overwrite, option=f"step {task.key}: output", owned=has_marker,
+                     owner=PIPELINE_OWNER)
         remove_stale_temporaries(output)
         stage_log = logging.getLogger(f"sarpipe.stage.{task.step}")
-        with staged_output(output) as tmp, dask.config.set(scheduler=task.inner_scheduler):
+        # the earlier marker stays until the new output is ready: a failed rerun keeps the earlier complete output
+        with staged_output(output, lambda: _mark_publishing(task)) as tmp, dask.config.set(scheduler=task.inner_scheduler):
             ctx = StageContext(step=task.step, entry=task.entry, params=params, inputs=inputs, output=tmp,
                                device=task.device, log=stage_log)
             stage.run(ctx)
@@ -435,15 +544,21 @@ def run_pipeline(
     scheduler: str | None = None,
     dry_run: bool = False,
     reporter: Any = None,
+    overwrite: bool = False,
 ) -> RunSummary:
-    """Plan and run ``pipeline``; returns the summary (failed steps are in it, not raised)."""
+    """Plan and run ``pipeline``; returns the summary (failed steps are in it, not raised).
+
+    The step outputs are checked first (:func:`check_outputs`; ``overwrite`` lets existing outputs the pipeline did
+    not write be replaced, never an input): nothing runs, and with ``dry_run`` nothing is printed as planned, when
+    one is unsafe."""
     from . import dask as dask_exec
     from .progress import NullReporter, RunLog
 
     reporter = reporter or NullReporter()
     dask_exec.check_scheduler(scheduler)
     inner = "synchronous" if (scheduler or pipeline.spec.dask.scheduler) == "synchronous" else "threads"
-    planned = plan(pipeline, from_step=from_step, restart=restart, inner_scheduler=inner)
+    planned = plan(pipeline, from_step=from_step, restart=restart, inner_scheduler=inner, overwrite=overwrite)
+    check_outputs(pipeline, planned, overwrite=overwrite)
     records = {p.task.key: StepRecord(p.task.key, p.task.entry, p.task.step, p.task.stage, p.task.output, p.action, p.reason,
                                       status="skipped" if p.action == "skip" else "pending",
                                       inputs=", ".join(f"{k}={v['ref']}" for k, v in p.task.inputs.items())) for p in planned}

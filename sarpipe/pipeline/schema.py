@@ -145,6 +145,7 @@ class StepDef:
     inputs: dict[str, Ref]
     output: str | None
     resources: dict[str, float]
+    output_where: str = ""  # FILE:LINE:COL of the step's output (or of the step) for messages about it
 
     @property
     def params_json(self) -> dict[str, Any]:
@@ -160,6 +161,7 @@ class Pipeline:
     catalog: Catalog
     entries: list[str] | None = None  # batch entries, in order
     plugins: list[str] = field(default_factory=list)
+    output_dir_where: str = ""  # FILE:LINE:COL (or the --set) that gave output_dir; "" for the default
 
     @property
     def output_dir(self) -> Path:
@@ -406,12 +408,14 @@ def validate_pipeline(doc: YamlDocument, *, sets: list[str] | None = None, catal
         earlier.setdefault(st.name, i)
         if params is not None and valid:
             res = dict(stage.resources) if st.resources is None else dict(st.resources)
-            steps.append(StepDef(i, st.name, stage, params, inputs, st.output, res))
+            steps.append(StepDef(i, st.name, stage, params, inputs, st.output, res,
+                                 output_where=doc.where(loc + ("output",) if st.output else loc)))
 
     if problems:
         raise ConfigError(_sorted(problems, doc.source), title=f"{doc.source}: invalid pipeline")
     assert spec is not None
-    return Pipeline(spec=spec, name=name, source=doc.source, steps=steps, catalog=catalog, entries=entries, plugins=list(spec.plugins))
+    return Pipeline(spec=spec, name=name, source=doc.source, steps=steps, catalog=catalog, entries=entries, plugins=list(spec.plugins),
+                    output_dir_where=doc.where(("output_dir",)) if "output_dir" in data else "")
 
 
 def _partial_step(raw: Any) -> StepSpec | None:

@@ -21,10 +21,12 @@ from .errors import InputError
 from .model_cli import CliParam, CommandSpec, LazyGroup, lazy_specs, register_lazy
 
 try:  # typer >= 0.29 vendors its own click: its usage errors are not click's
-    from typer._click.exceptions import Abort as _TyperAbort
     from typer._click.exceptions import ClickException as _TyperClickException, UsageError as _TyperUsageError
 except ImportError:  # pragma: no cover - typer on plain click
     _TyperClickException, _TyperUsageError = click.exceptions.ClickException, click.exceptions.UsageError
+try:
+    from typer.exceptions import Abort as _TyperAbort
+except ImportError:  # pragma: no cover
     _TyperAbort = click.exceptions.Abort
 
 app = typer.Typer(

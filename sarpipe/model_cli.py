@@ -178,10 +178,11 @@ def _set(data: dict[str, Any], path: str, value: Any) -> None:
     data[last] = value
 
 
-def _error_where(err: dict[str, Any], options: Sequence[ModelOption], bound: dict[str, str]) -> tuple[str, str]:
+def _error_where(err: dict[str, Any], options: Sequence[ModelOption], bound: dict[str, str],
+                 pair_keys: dict[str, Sequence[str]]) -> tuple[str, str]:
     """(option, message) for one pydantic error: the option the user wrote, and pydantic's message without its
     ``Value error, `` wrapper. A ``pairs`` option names the key too (``--param pfa``) when the message starts
-    ``KEY: ``."""
+    with one of the keys given, ``KEY: ``."""
     loc = tuple(str(x) for x in err.get("loc", ()))
     msg = str(err.get("msg", "")).removeprefix("Value error, ")
     by_field = {o.field: o for o in options}
@@ -193,8 +194,9 @@ def _error_where(err: dict[str, Any], options: Sequence[ModelOption], bound: dic
         if opt is not None:
             if opt.kind == "pairs":
                 key = loc[n] if n < len(loc) else None
-                if key is None and ": " in msg:
-                    key, _, msg = msg.partition(": ")
+                head, sep, rest = msg.partition(": ")
+                if key is None and sep and head in pair_keys.get(opt.field, ()):
+                    key, msg = head, rest
                 return (f"{opt.flag} {key}" if key else opt.flag), msg
             return opt.flag, msg
     return "", msg
@@ -205,6 +207,7 @@ def validate_options(model: type[BaseModel], options: Sequence[ModelOption], val
     """Build ``model`` from command-line ``values`` (by ``py_name``); a bad value is an :class:`InputError` naming its
     option."""
     data: dict[str, Any] = {}
+    pair_keys: dict[str, list[str]] = {}
     for opt in options:
         v = values[opt.py_name]
         if opt.kind == "choice":
@@ -213,13 +216,14 @@ def validate_options(model: type[BaseModel], options: Sequence[ModelOption], val
             v = [x.value if isinstance(x, enum.Enum) else x for x in v]
         elif opt.kind == "pairs":
             v = parse_pairs(v, opt.flag)
+            pair_keys[opt.field] = list(v)
         _set(data, opt.field, v)
     for path, v in (extra or {}).items():
         _set(data, path, v)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        errors = [_error_where(e, options, bound or {}) for e in exc.errors()]
+        errors = [_error_where(e, options, bound or {}, pair_keys) for e in exc.errors()]
         where, msg = errors[0]
         more = "; ".join(f"{w}: {m}" if w else m for w, m in errors[1:])
         raise InputError(msg + (f"; also {more}" if more else ""), where=where or None) from None

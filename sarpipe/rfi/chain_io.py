@@ -90,6 +90,10 @@ def check_method_options(method: str, options: Mapping[str, Any]) -> None:
             raise ValueError(f"{key}: expected {kind}, got {value!r}") from None
         except Exception:  # noqa: BLE001 - a type pydantic cannot check
             continue
+    try:  # a loaded method is cheap to build: values it refuses are found now, not when the step runs
+        factory(**options)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"bad parameters for cleanup method {method!r}: {exc}") from None
 
 
 class CleanParams(BaseModel):

@@ -245,3 +245,15 @@ def test_kernel_cache_check(tmp_path, monkeypatch):
     (pkg / "__pycache__").mkdir()
     (pkg / "__pycache__" / "kernels.range_pass-10.py311.nbi").write_bytes(b"")
     assert kernels_cached("toykernels.kernels")
+
+
+@pytest.mark.parametrize("stage", ["simulate", "focus", "detect_rfi", "clean_rfi", "export", "report"])
+def test_config_template_parses_back_to_the_defaults(stage, capsys):
+    import yaml
+
+    from sarpipe.pipeline.registry import REGISTRY
+
+    assert main(["config", "template", stage]) == 0
+    step = yaml.safe_load(capsys.readouterr().out)[0]
+    model = REGISTRY.get(stage).params_model()
+    assert model.model_validate(step.get("params") or {}) == model()

@@ -6,7 +6,8 @@ this module once every writer takes both keywords."""
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def call_writer(func: Callable[..., Any], *args: Any, overwrite: bool = False, inputs: Any = (), **kwargs: Any) -> Any:

@@ -12,7 +12,6 @@ import errno
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 import click
 import typer
@@ -21,7 +20,8 @@ from .errors import InputError
 from .model_cli import CliParam, CommandSpec, LazyGroup, lazy_specs, register_lazy
 
 try:  # typer >= 0.29 vendors its own click: its usage errors are not click's
-    from typer._click.exceptions import ClickException as _TyperClickException, UsageError as _TyperUsageError
+    from typer._click.exceptions import ClickException as _TyperClickException
+    from typer._click.exceptions import UsageError as _TyperUsageError
 except ImportError:  # pragma: no cover - typer on plain click
     _TyperClickException, _TyperUsageError = click.exceptions.ClickException, click.exceptions.UsageError
 try:
@@ -65,7 +65,7 @@ _OVERWRITE = CliParam("overwrite", bool, typer.Option(False, "--overwrite",
 
 
 def _output(help_text: str, required: bool = True) -> CliParam:
-    return CliParam("output", Path if required else Optional[Path],
+    return CliParam("output", Path if required else Path | None,
                     typer.Option(... if required else None, "-o", "--output", help=help_text))
 
 
@@ -137,8 +137,8 @@ rfi_app = typer.Typer(help="RFI: detect it in the image, map it to the echo puls
 app.add_typer(rfi_app, name="rfi")
 
 
-def _run_rfi_clean(params, *, raw: Path, output: Path, slc: Optional[Path], detection: Optional[Path],
-                   image: Optional[Path], overwrite: bool) -> None:
+def _run_rfi_clean(params, *, raw: Path, output: Path, slc: Path | None, detection: Path | None,
+                   image: Path | None, overwrite: bool) -> None:
     from .console import announce, kernels_notice
     from .rfi.chain_io import clean_store
 
@@ -156,15 +156,15 @@ register_lazy("rfi", CommandSpec(
     help="Detect RFI in the focused image, map it to pulses, clean only those pulses, write the cleaned raw store.",
     params=(CliParam("raw", Path, typer.Argument(..., metavar="RAW.zarr", help="Raw-echo Zarr store.")),
             _output("Cleaned raw Zarr store (echo, rfi_pulses, rfi_image_mask)."),
-            CliParam("slc", Optional[Path], typer.Option(None, "--slc", help="Focused image of RAW (default: focus it here).")),
-            CliParam("detection", Optional[Path], typer.Option(
+            CliParam("slc", Path | None, typer.Option(None, "--slc", help="Focused image of RAW (default: focus it here).")),
+            CliParam("detection", Path | None, typer.Option(
                 None, "--detection", help="RFI detection store of RAW (from `sarpipe rfi detect -o`); else detected here.")),
-            CliParam("image", Optional[Path], typer.Option(None, "--image", help="Also write the re-focused cleaned image here.")),
+            CliParam("image", Path | None, typer.Option(None, "--image", help="Also write the re-focused cleaned image here.")),
             _OVERWRITE),
 ))
 
 
-def _run_rfi_detect(params, *, raw: Path, output: Optional[Path], slc: Optional[Path], json_out: Optional[Path],
+def _run_rfi_detect(params, *, raw: Path, output: Path | None, slc: Path | None, json_out: Path | None,
                     overwrite: bool) -> None:
     import json
 
@@ -184,8 +184,8 @@ register_lazy("rfi", CommandSpec(
          "also write the detection store `sarpipe rfi clean --detection` reads.",
     params=(CliParam("raw", Path, typer.Argument(..., metavar="RAW.zarr", help="Raw-echo Zarr store.")),
             _output("RFI detection Zarr store to write (the detect_rfi stage's product).", required=False),
-            CliParam("slc", Optional[Path], typer.Option(None, "--slc", help="Focused image of RAW (default: focus it here).")),
-            CliParam("json_out", Optional[Path], typer.Option(None, "--json", help="Write the detection summary as JSON here.")),
+            CliParam("slc", Path | None, typer.Option(None, "--slc", help="Focused image of RAW (default: focus it here).")),
+            CliParam("json_out", Path | None, typer.Option(None, "--json", help="Write the detection summary as JSON here.")),
             _OVERWRITE),
 ))
 
@@ -193,7 +193,7 @@ register_lazy("rfi", CommandSpec(
 # ------------------------------------------------------------------------------------------ export, report
 
 
-def _run_export(params, *, image: Path, output: Path, reference: Optional[Path], overwrite: bool) -> None:
+def _run_export(params, *, image: Path, output: Path, reference: Path | None, overwrite: bool) -> None:
     from ._writer_shim import call_writer
     from .atomic import atomic_path
     from .export import export_image
@@ -211,13 +211,13 @@ register_lazy("sarpipe", CommandSpec(
     help="Export an image: PNG quicklook (multilooked dB) and GeoTIFF in radar geometry (no georeferencing).",
     params=(CliParam("image", Path, typer.Argument(..., metavar="IMAGE.zarr", help="SLC or raw Zarr store.")),
             _output("Folder to write (STEM.png, STEM.tif, export.json)."),
-            CliParam("reference", Optional[Path], typer.Option(None, "--reference", help="Store whose quicklook sets the dB scale.")),
+            CliParam("reference", Path | None, typer.Option(None, "--reference", help="Store whose quicklook sets the dB scale.")),
             _OVERWRITE),
 ))
 
 
-def _run_report(params, *, output: Path, interfered: Path, cleaned: Optional[Path], reference: Optional[Path],
-                raw: Optional[Path], cleaned_raw: Optional[Path], overwrite: bool) -> None:
+def _run_report(params, *, output: Path, interfered: Path, cleaned: Path | None, reference: Path | None,
+                raw: Path | None, cleaned_raw: Path | None, overwrite: bool) -> None:
     import json
 
     from ._writer_shim import call_writer
@@ -240,11 +240,11 @@ register_lazy("sarpipe", CommandSpec(
     help="RFI metrics (PSNR, ME, SIR before/after, pulse recall) and point-target analysis, as JSON and markdown.",
     params=(_output("Folder to write (metrics.json, report.md, comparison.png, point_targets_*/)."),
             CliParam("interfered", Path, typer.Option(..., "--interfered", help="Image before cleaning (SLC store).")),
-            CliParam("cleaned", Optional[Path], typer.Option(None, "--cleaned", help="Image after cleaning.")),
-            CliParam("reference", Optional[Path], typer.Option(
+            CliParam("cleaned", Path | None, typer.Option(None, "--cleaned", help="Image after cleaning.")),
+            CliParam("reference", Path | None, typer.Option(
                 None, "--reference", help="Image focused from the clean echo (`sarpipe focus --variable echo_clean`).")),
-            CliParam("raw", Optional[Path], typer.Option(None, "--raw", help="Simulated raw store with the ground truth (rfi).")),
-            CliParam("cleaned_raw", Optional[Path], typer.Option(None, "--cleaned-raw", help="Output of `sarpipe rfi clean`.")),
+            CliParam("raw", Path | None, typer.Option(None, "--raw", help="Simulated raw store with the ground truth (rfi).")),
+            CliParam("cleaned_raw", Path | None, typer.Option(None, "--cleaned-raw", help="Output of `sarpipe rfi clean`.")),
             _OVERWRITE),
 ))
 
@@ -267,13 +267,13 @@ OPERATIONS = {f"{'' if group == 'sarpipe' else group + ' '}{name}": spec
 def run(
     pipeline: Path = typer.Argument(..., metavar="PIPELINE.yaml", help="Pipeline file (YAML), e.g. pipelines/quickstart.yaml."),
     set_: list[str] = typer.Option([], "--set", help="Override a key: steps.NAME.params.KEY=VALUE (repeatable; value read as YAML)."),
-    from_step: Optional[str] = typer.Option(None, "--from-step", help="Rerun this step and every step listed after it."),
+    from_step: str | None = typer.Option(None, "--from-step", help="Rerun this step and every step listed after it."),
     restart: bool = typer.Option(False, "--restart", help="Rerun every step, ignoring complete outputs."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="threads | synchronous | local | tcp://HOST:PORT (overrides dask:)."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="threads | synchronous | local | tcp://HOST:PORT (overrides dask:)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and print the plan (what would run or be skipped); write nothing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars and no summary (errors only)."),
-    catalog: Optional[Path] = typer.Option(None, "--catalog", help="Data catalog file (default: the pipeline's catalog:, else ./data_catalog.yaml)."),
-    summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Also write the run summary as JSON here."),
+    catalog: Path | None = typer.Option(None, "--catalog", help="Data catalog file (default: the pipeline's catalog:, else ./data_catalog.yaml)."),
+    summary_json: Path | None = typer.Option(None, "--summary-json", help="Also write the run summary as JSON here."),
 ) -> None:
     """Run a pipeline: validate it, skip complete steps, run the rest (threads or a Dask cluster), summarise."""
     from .pipeline import cli_impl
@@ -286,7 +286,7 @@ def run(
 
 @app.command()
 def stages(
-    name: Optional[str] = typer.Argument(None, metavar="STAGE", help="Show only this stage."),
+    name: str | None = typer.Argument(None, metavar="STAGE", help="Show only this stage."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List pipeline stages (built-in and plugins) with their inputs, output and parameters with defaults."""
@@ -302,7 +302,7 @@ app.add_typer(config_app, name="config")
 @config_app.command("template")
 def config_template(
     stage: str = typer.Argument(..., metavar="STAGE", help="Stage name (see `sarpipe stages`)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Step name to use in the template."),
+    name: str | None = typer.Option(None, "--name", help="Step name to use in the template."),
 ) -> None:
     """Print a commented pipeline step for STAGE: every parameter with its default and meaning."""
     from .pipeline import cli_impl
@@ -316,7 +316,7 @@ app.add_typer(catalog_app, name="catalog")
 
 @catalog_app.command("list")
 def catalog_list(
-    catalog: Optional[Path] = typer.Option(None, "--catalog", help="Catalog file (default ./data_catalog.yaml)."),
+    catalog: Path | None = typer.Option(None, "--catalog", help="Catalog file (default ./data_catalog.yaml)."),
 ) -> None:
     """List catalog entries with kind, STAC metadata and location."""
     from .pipeline import cli_impl
@@ -327,7 +327,7 @@ def catalog_list(
 @catalog_app.command("show")
 def catalog_show(
     name: str = typer.Argument(..., metavar="NAME", help="Entry name."),
-    catalog: Optional[Path] = typer.Option(None, "--catalog", help="Catalog file (default ./data_catalog.yaml)."),
+    catalog: Path | None = typer.Option(None, "--catalog", help="Catalog file (default ./data_catalog.yaml)."),
 ) -> None:
     """Show one catalog entry, where its data are, and how to use it in a pipeline."""
     from .pipeline import cli_impl
@@ -364,7 +364,7 @@ def _interrupted(exc: BaseException) -> bool:
     return False
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns (and, as a script, exits with) 0, 1, 2 or 130 (interrupted)."""
     try:
         result = app(args=argv, prog_name="sarpipe", standalone_mode=False)

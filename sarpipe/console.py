@@ -8,10 +8,10 @@ import contextlib
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
-__all__ = ["announce", "kernels_cached", "kernels_notice", "dask_progress"]
+__all__ = ["announce", "dask_progress", "kernels_cached", "kernels_notice"]
 
 
 def announce(message: str) -> None:

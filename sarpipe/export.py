@@ -204,13 +204,14 @@ class ExportParams(BaseModel):
     name: Optional[str] = Field(None, description="file name stem (default: the step name, or the image's name)")
 
 
-def export_image(image: str | os.PathLike, out_dir: str | os.PathLike, params: ExportParams = ExportParams(), *,
+def export_image(image: str | os.PathLike, out_dir: str | os.PathLike, params: ExportParams | None = None, *,
                  reference: str | os.PathLike | None = None, stem: str | None = None) -> dict[str, Any]:
     """Export the image store ``image`` into the new folder ``out_dir``: ``STEM.png``, ``STEM.tif`` and
     ``export.json`` (what was written). ``reference``: a store whose quicklook sets the dB scale, so several images
     share one. ``stem``: file name stem when ``params.name`` is not set (default: the image's name)."""
     import json
 
+    params = params or ExportParams()
     ds = xr.open_zarr(image, consolidated=False)
     var = image_variable(ds, params.variable)
     stem = params.name or stem or Path(image).name.removesuffix(".zarr")

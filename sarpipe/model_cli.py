@@ -19,8 +19,9 @@ import enum
 import inspect
 import types
 import typing
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -32,8 +33,16 @@ try:  # typer >= 0.29 builds its commands on its own vendored click
 except ImportError:  # pragma: no cover
     TyperGroup = None  # type: ignore[assignment,misc]
 
-__all__ = ["ModelOption", "CliParam", "CommandSpec", "model_options", "parse_pairs", "build_command", "LazyGroup",
-           "register_lazy"]
+__all__ = [
+    "CliParam",
+    "CommandSpec",
+    "LazyGroup",
+    "ModelOption",
+    "build_command",
+    "model_options",
+    "parse_pairs",
+    "register_lazy",
+]
 
 
 @dataclass(frozen=True)
@@ -134,7 +143,7 @@ def model_options(model: type[BaseModel], *, skip: Sequence[str] = (), prefix: s
             out.append(ModelOption(path, flag, "flag", py_name, bool, bool(default), help_text))
         elif origin is typing.Literal:
             choice = _choice_enum(f"{name}_choice", typing.get_args(base))
-            ann = typing.Optional[choice] if optional else choice
+            ann = choice | None if optional else choice
             out.append(ModelOption(path, flag, "choice", py_name, ann, None if default is None else choice(str(default)), help_text))
         elif origin is list and typing.get_origin(typing.get_args(base)[0]) is typing.Literal:
             choice = _choice_enum(f"{name}_choice", typing.get_args(typing.get_args(base)[0]))
@@ -142,7 +151,7 @@ def model_options(model: type[BaseModel], *, skip: Sequence[str] = (), prefix: s
         elif origin is dict or base is dict:
             out.append(ModelOption(path, flag, "pairs", py_name, list[str], [], help_text + " (KEY=VALUE, repeatable)"))
         elif base in (int, float, str):
-            out.append(ModelOption(path, flag, "value", py_name, typing.Optional[base] if optional else base, default, help_text))
+            out.append(ModelOption(path, flag, "value", py_name, base | None if optional else base, default, help_text))
         else:
             raise TypeError(f"{model.__name__}.{path}: no command-line form for {f.annotation!r}; "
                             "mark it json_schema_extra={'cli': False} or give it a simple type")

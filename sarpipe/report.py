@@ -13,13 +13,21 @@ import json
 import logging
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ReportParams", "IMAGE_ROLES", "RAW_ROLES", "report_metrics", "comparison_figure", "report_markdown",
-           "write_report"]
+__all__ = [
+    "IMAGE_ROLES",
+    "RAW_ROLES",
+    "ReportParams",
+    "comparison_figure",
+    "report_markdown",
+    "report_metrics",
+    "write_report",
+]
 
 IMAGE_ROLES = ("interfered", "cleaned", "reference")
 RAW_ROLES = ("raw", "cleaned_raw")
@@ -136,7 +144,7 @@ def report_markdown(r: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_report(out_dir: str | os.PathLike, params: ReportParams = ReportParams(), *,
+def write_report(out_dir: str | os.PathLike, params: ReportParams | None = None, *,
                  stores: Mapping[str, str | os.PathLike], refs: Mapping[str, str] | None = None,
                  log: logging.Logger | None = None) -> dict[str, Any]:
     """Write ``metrics.json``, ``report.md``, ``comparison.png`` and ``point_targets_ROLE/`` into the new folder
@@ -144,6 +152,7 @@ def write_report(out_dir: str | os.PathLike, params: ReportParams = ReportParams
     is named in ``metrics.json`` (default: its path). Returns the metrics."""
     import xarray as xr
 
+    params = params or ReportParams()
     out_dir = Path(out_dir)
     images = {k: xr.open_zarr(stores[k], consolidated=False).load() for k in IMAGE_ROLES if k in stores}
     raws = {k: xr.open_zarr(stores[k], consolidated=False).load() for k in RAW_ROLES if k in stores}

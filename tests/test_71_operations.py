@@ -16,7 +16,7 @@ from sarpipe.model import sar_dataset, save_dataset
 from sarpipe.model_cli import build_command, model_options
 
 sys.path.insert(0, str(Path(__file__).parent / "plugins"))
-from pipeline_testing import REPO, write  # noqa: E402
+from pipeline_testing import REPO, write
 
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 
@@ -183,8 +183,9 @@ def test_every_writing_command_has_overwrite():
     for path, spec in OPERATIONS.items():
         flags = _cli_params(build_command(spec))
         assert "--overwrite" in flags, path
-    from sarpipe.cli import app
     import typer.main
+
+    from sarpipe.cli import app
 
     group = typer.main.get_command(app)
     defocus = group.get_command(None, "defocus")

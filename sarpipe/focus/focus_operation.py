@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -21,9 +21,9 @@ class FocusParams(BaseModel):
 
     range_window: str = Field("rect", description="rect | hamming:ALPHA | kaiser:BETA")
     azimuth_window: str = Field("rect", description="rect | hamming:ALPHA | kaiser:BETA")
-    doppler_centroid: Optional[float] = Field(
+    doppler_centroid: float | None = Field(
         None, description="Hz; default: the raw store's attribute, else estimated from the data")
-    azimuth_bandwidth: Optional[float] = Field(
+    azimuth_bandwidth: float | None = Field(
         None, description="processed Doppler band in Hz (default: attribute, else 0.886 * 2V / antenna_length, else PRF)")
     variable: Literal["echo", "echo_clean", "rfi"] = Field(
         "echo", description="raw variable to focus: echo, or the simulator's ground truth echo_clean / rfi")
@@ -40,7 +40,7 @@ class FocusParams(BaseModel):
         return v
 
 
-def focus_store(raw: str | os.PathLike, output: str | os.PathLike, params: FocusParams = FocusParams(), *,
+def focus_store(raw: str | os.PathLike, output: str | os.PathLike, params: FocusParams | None = None, *,
                 overwrite: bool = False) -> Path:
     """Focus the raw store ``raw`` into the SLC store ``output``.
 
@@ -50,6 +50,7 @@ def focus_store(raw: str | os.PathLike, output: str | os.PathLike, params: Focus
     """
     from .._writer_shim import call_writer
 
+    params = params or FocusParams()
     kwargs = dict(range_window=params.range_window, azimuth_window=params.azimuth_window,
                   doppler_centroid=params.doppler_centroid, azimuth_bandwidth=params.azimuth_bandwidth)
     if params.variable == "echo":

@@ -24,7 +24,6 @@ from pydantic import BaseModel
 from ..errors import InputError
 from .registry import InputSlot, Stage, StageContext
 
-
 # Each stage's params are its operation's one parameter model, defined in the domain package (the command line is
 # generated from the same model, sarpipe/cli.py); the loaders below import it only when asked for.
 

@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import InputError
 
-__all__ = ["DetectParams", "CleanParams", "check_method_options", "detect_store", "clean_store", "detection_summary",
-           "parse_params"]
+__all__ = [
+    "CleanParams",
+    "DetectParams",
+    "check_method_options",
+    "clean_store",
+    "detect_store",
+    "detection_summary",
+    "parse_params",
+]
 
 
 class DetectParams(BaseModel):
@@ -29,7 +37,7 @@ class DetectParams(BaseModel):
     image_pfa: float = Field(1e-7, gt=0, lt=1, description="false-alarm rate per image line")
     range_block: int = Field(256, ge=1, description="range cells per block of the floor statistic and the mask")
     background_quantile: float = Field(0.25, gt=0, lt=1, description="the floor null is fitted to the lines up to this quantile")
-    window_lines: Optional[int] = Field(None, ge=1, description="fit the floor null over a running window of this many lines (default: all valid lines)")
+    window_lines: int | None = Field(None, ge=1, description="fit the floor null over a running window of this many lines (default: all valid lines)")
     min_run: int = Field(8, ge=1, description="flagged runs shorter than this many lines are dropped")
     echo_pfa: float = Field(1e-5, gt=0, lt=1, description="false-alarm rate per pulse of the echo-domain refinement")
     refine: bool = Field(True, description="keep only candidate pulses the echo-domain detector confirms")
@@ -105,7 +113,7 @@ class CleanParams(BaseModel):
     method: str = Field("notch", description="cleanup method: notch | fnotch | esf | any registered one")
     options: dict[str, Any] = Field(default_factory=dict, description="the method's own parameters",
                                     json_schema_extra={"cli": "--param"})
-    sr: Optional[float] = Field(None, gt=1, description="wrap the method with the super-resolution model at this factor")
+    sr: float | None = Field(None, gt=1, description="wrap the method with the super-resolution model at this factor")
     detection: DetectParams = Field(default_factory=DetectParams,
                                     description="detection settings (when no detection input is given)")
 
@@ -170,7 +178,7 @@ def detection_summary(det) -> dict[str, Any]:
 
 
 def detect_store(raw_path: str | os.PathLike, output: str | os.PathLike | None = None,
-                 params: DetectParams = DetectParams(), *, slc_path: str | os.PathLike | None = None,
+                 params: DetectParams | None = None, *, slc_path: str | os.PathLike | None = None,
                  json_path: str | os.PathLike | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Detect RFI in a raw store (its image focused here unless ``slc_path``); write the detection product to
     ``output`` (:mod:`sarpipe.rfi.detection`) and the summary as JSON to ``json_path`` when given. Returns the summary."""
@@ -179,6 +187,7 @@ def detect_store(raw_path: str | os.PathLike, output: str | os.PathLike | None =
     from .clean import detect
     from .detection import save_detection
 
+    params = params or DetectParams()
     inputs = tuple(p for p in (raw_path, slc_path) if p is not None)
     raw, slc = _open(raw_path, slc_path)
     det = detect(raw, slc, params.settings())
@@ -193,7 +202,7 @@ def detect_store(raw_path: str | os.PathLike, output: str | os.PathLike | None =
     return summary
 
 
-def clean_store(raw_path: str | os.PathLike, out_path: str | os.PathLike, params: CleanParams = CleanParams(), *,
+def clean_store(raw_path: str | os.PathLike, out_path: str | os.PathLike, params: CleanParams | None = None, *,
                 slc_path: str | os.PathLike | None = None, detection_path: str | os.PathLike | None = None,
                 image_path: str | os.PathLike | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Run the chain on a raw store and write the cleaned raw store (``echo``, ``rfi_pulses``, ``rfi_image_mask``).
@@ -207,6 +216,7 @@ def clean_store(raw_path: str | os.PathLike, out_path: str | os.PathLike, params
     from .clean import clean
     from .detection import open_detection
 
+    params = params or CleanParams()
     inputs = tuple(p for p in (raw_path, slc_path, detection_path) if p is not None)
     raw, slc = _open(raw_path, None if detection_path is not None else slc_path)
     detection = None

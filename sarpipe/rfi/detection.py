@@ -26,8 +26,9 @@ aperture geometry: ``r0`` [m], ``length_pulses``, ``shift_pulses``, ``chirp_samp
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -37,7 +38,7 @@ from .clean import RFIDetection
 from .detect import ImageDetection
 from .pulses import ApertureGeometry, PulseMapping
 
-__all__ = ["DETECTION_LAYOUT_VERSION", "detection_dataset", "save_detection", "open_detection", "detection_from_dataset"]
+__all__ = ["DETECTION_LAYOUT_VERSION", "detection_dataset", "detection_from_dataset", "open_detection", "save_detection"]
 
 DETECTION_LAYOUT_VERSION = 1
 _VERSION_ATTR = "rfi_detection_layout_version"

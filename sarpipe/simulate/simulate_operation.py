@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
 
 import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -21,14 +20,14 @@ class SimulateParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    config: Optional[SimulationConfig] = Field(
+    config: SimulationConfig | None = Field(
         None, description="inline simulator configuration: sensor, scene, targets, noise, rfi, seed, ...",
         json_schema_extra={"cli": False})  # the command line takes the file (CONFIG.yaml) instead
-    config_file: Optional[LocalPath] = Field(None, description="simulator YAML file (instead of config or a scene input)")
-    seed: Optional[int] = Field(None, description="overrides the configuration's seed")
+    config_file: LocalPath | None = Field(None, description="simulator YAML file (instead of config or a scene input)")
+    seed: int | None = Field(None, description="overrides the configuration's seed")
 
     @model_validator(mode="after")
-    def _absolute_scene_files(self) -> "SimulateParams":
+    def _absolute_scene_files(self) -> SimulateParams:
         """Relative files inside an inline configuration (extended.file) resolve against the working folder now,
         not on whichever worker runs the step."""
         ext = getattr(self.config, "extended", None) if self.config is not None else None

@@ -258,3 +258,41 @@ def test_config_template_parses_back_to_the_defaults(stage, capsys):
     step = yaml.safe_load(capsys.readouterr().out)[0]
     model = REGISTRY.get(stage).params_model()
     assert model.model_validate(step.get("params") or {}) == model()
+
+
+def test_simulate_seed_option_matches_the_stage_parameter(tmp_path, capsys):
+    """`sarpipe simulate --seed` is the stage's `seed`: the scene is the one the configuration with that seed gives."""
+    from sarpipe.model import open_raw
+
+    text = ("sensor: {preset: minisar}\nscene: {n_azimuth: 64, n_range: 128}\n"
+            "targets:\n  - {range_index: 64, azimuth_index: 32}\nnoise: {snr_db: 10}\nseed: {seed}\n")
+    (tmp_path / "a.yaml").write_text(text.replace("{seed}", "1"))
+    (tmp_path / "b.yaml").write_text(text.replace("{seed}", "7"))
+    assert main(["simulate", str(tmp_path / "a.yaml"), "-o", str(tmp_path / "a7.zarr"), "--seed", "7"]) == 0
+    assert f"simulating {tmp_path / 'a.yaml'}" in capsys.readouterr().err
+    assert main(["simulate", str(tmp_path / "b.yaml"), "-o", str(tmp_path / "b7.zarr")]) == 0
+    assert main(["simulate", str(tmp_path / "a.yaml"), "-o", str(tmp_path / "a1.zarr")]) == 0
+    a7, b7, a1 = (open_raw(tmp_path / f"{n}.zarr")["echo"].values for n in ("a7", "b7", "a1"))
+    np.testing.assert_array_equal(a7, b7)
+    assert not np.array_equal(a7, a1)
+
+
+def test_dask_progress_only_on_a_terminal(monkeypatch):
+    import io
+
+    import dask
+    from dask.callbacks import Callback
+
+    from sarpipe.console import dask_progress
+
+    class TTY(io.StringIO):
+        def isatty(self):
+            return True
+
+    for stream, expect in ((io.StringIO(), False), (TTY(), True)):
+        monkeypatch.setattr(sys, "stderr", stream)
+        with dask_progress():
+            active = bool(Callback.active)
+            dask.compute(dask.delayed(sum)([1, 2]))
+        assert active is expect
+        assert not Callback.active

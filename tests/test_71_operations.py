@@ -296,3 +296,15 @@ def test_dask_progress_only_on_a_terminal(monkeypatch):
             dask.compute(dask.delayed(sum)([1, 2]))
         assert active is expect
         assert not Callback.active
+
+
+def test_detect_params_mirror_the_detection_settings():
+    """DetectParams is the chain's DetectionSettings with checked types: same names, order and defaults."""
+    import dataclasses
+
+    from sarpipe.rfi.chain_io import DetectParams
+    from sarpipe.rfi.clean import DetectionSettings
+
+    fields = dataclasses.fields(DetectionSettings)
+    assert list(DetectParams.model_fields) == [f.name for f in fields]
+    assert DetectParams().settings() == DetectionSettings()

@@ -1,24 +1,33 @@
 """The ``sarpipe`` command line.
 
-Exit status: 0 on success, 2 on bad input or usage (the message names file, variable, key or YAML line),
-1 on an internal error. Heavy modules (Dask, numba kernels, torch) are imported inside the commands.
+Exit status: 0 on success, 2 on bad input or usage (the message names file, variable, key or YAML line) and on a
+refusal by the environment (full disk, read-only folder: one line naming the file), 130 when interrupted, 1 on an
+internal error. The operation commands (simulate, focus, rfi detect|clean, export, report) are generated from their
+operation's parameter model (:mod:`sarpipe.model_cli`), the same model their pipeline stage takes. Heavy modules (Dask, numba kernels, torch) are imported inside the commands.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 import click
 import typer
 
 from .errors import InputError
+from .model_cli import CliParam, CommandSpec, LazyGroup, lazy_specs, register_lazy
 
 try:  # typer >= 0.29 vendors its own click: its usage errors are not click's
-    from typer._click.exceptions import ClickException as _TyperClickException, UsageError as _TyperUsageError
+    from typer._click.exceptions import ClickException as _TyperClickException
+    from typer._click.exceptions import UsageError as _TyperUsageError
 except ImportError:  # pragma: no cover - typer on plain click
     _TyperClickException, _TyperUsageError = click.exceptions.ClickException, click.exceptions.UsageError
+try:
+    from typer.exceptions import Abort as _TyperAbort
+except ImportError:  # pragma: no cover
+    _TyperAbort = click.exceptions.Abort
 
 app = typer.Typer(
     name="sarpipe",
@@ -26,6 +35,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=LazyGroup,
 )
 
 
@@ -33,90 +43,221 @@ def _echo_done(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"sarpipe {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                 help="Print the sarpipe version and exit."),
+) -> None:
+    """SAR raw echoes to focused images, with RFI detection and cleanup."""
+
+
+_OUTPUT_HELP = "Zarr store to write."
+_OVERWRITE = CliParam("overwrite", bool, typer.Option(False, "--overwrite",
+                      help="Replace an existing output that sarpipe did not write (an input is never replaced)."))
+
+
+def _output(help_text: str, required: bool = True) -> CliParam:
+    return CliParam("output", Path if required else Path | None,
+                    typer.Option(... if required else None, "-o", "--output", help=help_text))
+
+
 # ------------------------------------------------------------------------------------------ simulate / focus
 
 
-@app.command()
-def simulate(
-    config: Path = typer.Argument(..., metavar="CONFIG.yaml", help="Simulator configuration (YAML)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Raw-echo Zarr store to write."),
-) -> None:
-    """Simulate stripmap raw echoes (point targets, extended scenes, noise, RFI) into a raw Zarr store."""
-    from .model import save_dataset
-    from .simulate import load_config, simulate as run_simulation
+def _run_simulate(params, *, config: Path, output: Path, overwrite: bool) -> None:
+    from .console import announce, kernels_notice
+    from .simulate import load_config
+    from .simulate.simulate_operation import simulate_store
 
     cfg = load_config(config)
-    ds = run_simulation(cfg)
-    save_dataset(ds, output)
+    announce(f"simulating {config} -> {output}")
+    kernels_notice("sarpipe.simulate.kernels")
+    ds = simulate_store(cfg, output, seed=params.seed, overwrite=overwrite, inputs=(config,))
     _echo_done(f"wrote {output} ({ds.sizes['azimuth']} pulses x {ds.sizes['range']} samples)")
 
 
-@app.command()
-def focus(
-    raw: Path = typer.Argument(..., metavar="RAW.zarr", help="Raw-echo Zarr store."),
-    output: Path = typer.Option(..., "-o", "--output", help="SLC Zarr store to write."),
-    range_window: str = typer.Option("rect", help="rect | hamming:ALPHA | kaiser:BETA"),
-    azimuth_window: str = typer.Option("rect", help="rect | hamming:ALPHA | kaiser:BETA"),
-    doppler_centroid: Optional[float] = typer.Option(
-        None, help="Hz; default: the raw store's attribute, else estimated from the data"),
-    azimuth_bandwidth: Optional[float] = typer.Option(
-        None, help="processed Doppler band in Hz (default: attribute, else 0.886 * 2V / antenna_length, else PRF)"),
-) -> None:
-    """Focus raw echoes with the range-Doppler algorithm (Dask, persisted corner turn)."""
-    from .focus import focus_zarr
+register_lazy("sarpipe", CommandSpec(
+    name="simulate", stage="simulate",
+    model=lambda: _import("sarpipe.simulate.simulate_operation", "SimulateParams"),
+    run=_run_simulate,
+    help="Simulate stripmap raw echoes (point targets, extended scenes, noise, RFI) into a raw Zarr store.",
+    params=(CliParam("config", Path, typer.Argument(..., metavar="CONFIG.yaml", help="Simulator configuration (YAML)."),
+                     field="config_file"),
+            _output("Raw-echo Zarr store to write."), _OVERWRITE),
+))
 
-    focus_zarr(raw, output, range_window=range_window, azimuth_window=azimuth_window,
-               doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
+
+def _run_focus(params, *, raw: Path, output: Path, overwrite: bool) -> None:
+    from .console import announce, dask_progress, kernels_notice
+    from .focus.focus_operation import focus_store
+
+    announce(f"focusing {raw} -> {output} (range-Doppler{'' if params.variable == 'echo' else ', variable ' + params.variable})")
+    kernels_notice("sarpipe.focus.kernels")
+    with dask_progress():
+        focus_store(raw, output, params, overwrite=overwrite)
     _echo_done(f"wrote {output}")
+
+
+register_lazy("sarpipe", CommandSpec(
+    name="focus", stage="focus",
+    model=lambda: _import("sarpipe.focus.focus_operation", "FocusParams"),
+    run=_run_focus,
+    help="Focus raw echoes with the range-Doppler algorithm (Dask, persisted corner turn).",
+    params=(CliParam("raw", Path, typer.Argument(..., metavar="RAW.zarr", help="Raw-echo Zarr store.")),
+            _output("SLC Zarr store to write."), _OVERWRITE),
+))
 
 
 @app.command()
 def defocus(
     slc: Path = typer.Argument(..., metavar="SLC.zarr", help="SLC Zarr store."),
     output: Path = typer.Option(..., "-o", "--output", help="Raw-echo Zarr store to write."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE.info.help),
 ) -> None:
     """Turn a focused SLC back into raw echoes (the exact inverse of `sarpipe focus`)."""
-    from .focus import defocus_zarr
+    from ._writer_shim import call_writer
+    from .focus.dask_focus import defocus_zarr
 
-    defocus_zarr(slc, output)
+    call_writer(defocus_zarr, slc, output, overwrite=overwrite, inputs=(slc,))
     _echo_done(f"wrote {output}")
 
 
 # ------------------------------------------------------------------------------------------ rfi
 
-rfi_app = typer.Typer(help="RFI: detect it in the image, map it to the echo pulses, clean them.", no_args_is_help=True)
+rfi_app = typer.Typer(help="RFI: detect it in the image, map it to the echo pulses, clean them.", no_args_is_help=True,
+                      cls=LazyGroup)
 app.add_typer(rfi_app, name="rfi")
 
 
-@rfi_app.command("clean")
-def rfi_clean(
-    raw: Path = typer.Argument(..., metavar="RAW.zarr", help="Raw-echo Zarr store."),
-    output: Path = typer.Option(..., "-o", "--output", help="Cleaned raw Zarr store (echo, rfi_pulses, rfi_image_mask)."),
-    method: str = typer.Option("notch", "--method", help="Cleanup method: notch | fnotch | esf | any registered one."),
-    sr: Optional[float] = typer.Option(None, "--sr", help="Wrap the method with the registered super-resolution model at this factor."),
-    param: list[str] = typer.Option([], "--param", help="Method parameter KEY=VALUE (repeatable), e.g. pfa=1e-4."),
-    slc: Optional[Path] = typer.Option(None, "--slc", help="Focused image of RAW (default: focus it here)."),
-    image: Optional[Path] = typer.Option(None, "--image", help="Also write the re-focused cleaned image here."),
-) -> None:
-    """Detect RFI in the focused image, map it to pulses, clean only those pulses, write the cleaned raw store."""
-    from .rfi.commands import clean_store, parse_params
+def _run_rfi_clean(params, *, raw: Path, output: Path, slc: Path | None, detection: Path | None,
+                   image: Path | None, overwrite: bool) -> None:
+    from .console import announce, kernels_notice
+    from .rfi.chain_io import clean_store
 
-    summary = clean_store(raw, output, method=method, params=parse_params(param), sr=sr, slc_path=slc, image_path=image)
-    _echo_done(f"wrote {output}: {summary['n_rfi_pulses']} pulses cleaned in {len(summary['rfi_pulses'])} runs ({method})")
+    source = f"detection {detection}" if detection else "detecting in " + (str(slc) if slc else "the image focused here")
+    announce(f"cleaning RFI in {raw} with {params.method} ({source}) -> {output}")
+    kernels_notice("sarpipe.rfi.notch", "sarpipe.rfi.stft", "sarpipe.focus.kernels")
+    summary = clean_store(raw, output, params, slc_path=slc, detection_path=detection, image_path=image, overwrite=overwrite)
+    _echo_done(f"wrote {output}: {summary['n_rfi_pulses']} pulses cleaned in {len(summary['rfi_pulses'])} runs ({params.method})")
 
 
-@rfi_app.command("detect")
-def rfi_detect(
-    raw: Path = typer.Argument(..., metavar="RAW.zarr", help="Raw-echo Zarr store."),
-    slc: Optional[Path] = typer.Option(None, "--slc", help="Focused image of RAW (default: focus it here)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the detection summary as JSON here."),
-) -> None:
-    """Detect RFI: print the flagged image lines and the echo pulses they map to (runs [start, stop))."""
+register_lazy("rfi", CommandSpec(
+    name="clean", stage="clean_rfi",
+    model=lambda: _import("sarpipe.rfi.chain_io", "CleanParams"),
+    run=_run_rfi_clean,
+    help="Detect RFI in the focused image, map it to pulses, clean only those pulses, write the cleaned raw store.",
+    params=(CliParam("raw", Path, typer.Argument(..., metavar="RAW.zarr", help="Raw-echo Zarr store.")),
+            _output("Cleaned raw Zarr store (echo, rfi_pulses, rfi_image_mask)."),
+            CliParam("slc", Path | None, typer.Option(None, "--slc", help="Focused image of RAW (default: focus it here).")),
+            CliParam("detection", Path | None, typer.Option(
+                None, "--detection", help="RFI detection store of RAW (from `sarpipe rfi detect -o`); else detected here.")),
+            CliParam("image", Path | None, typer.Option(None, "--image", help="Also write the re-focused cleaned image here.")),
+            _OVERWRITE),
+))
+
+
+def _run_rfi_detect(params, *, raw: Path, output: Path | None, slc: Path | None, json_out: Path | None,
+                    overwrite: bool) -> None:
     import json
 
-    from .rfi.commands import detect_store
+    from .rfi.chain_io import detect_store
 
-    typer.echo(json.dumps(detect_store(raw, slc, json_out), indent=2))
+    summary = detect_store(raw, output, params, slc_path=slc, json_path=json_out, overwrite=overwrite)
+    typer.echo(json.dumps(summary, indent=2))
+    if output is not None:
+        _echo_done(f"wrote {output}")
+
+
+register_lazy("rfi", CommandSpec(
+    name="detect", stage="detect_rfi",
+    model=lambda: _import("sarpipe.rfi.chain_io", "DetectParams"),
+    run=_run_rfi_detect,
+    help="Detect RFI: print the flagged image lines and the echo pulses they map to (runs [start, stop)); with -o "
+         "also write the detection store `sarpipe rfi clean --detection` reads.",
+    params=(CliParam("raw", Path, typer.Argument(..., metavar="RAW.zarr", help="Raw-echo Zarr store.")),
+            _output("RFI detection Zarr store to write (the detect_rfi stage's product).", required=False),
+            CliParam("slc", Path | None, typer.Option(None, "--slc", help="Focused image of RAW (default: focus it here).")),
+            CliParam("json_out", Path | None, typer.Option(None, "--json", help="Write the detection summary as JSON here.")),
+            _OVERWRITE),
+))
+
+
+# ------------------------------------------------------------------------------------------ export, report
+
+
+def _run_export(params, *, image: Path, output: Path, reference: Path | None, overwrite: bool) -> None:
+    from ._writer_shim import call_writer
+    from .atomic import atomic_path
+    from .export import export_image
+
+    inputs = tuple(p for p in (image, reference) if p is not None)
+    with call_writer(atomic_path, output, overwrite=overwrite, inputs=inputs) as tmp:
+        info = export_image(image, tmp, params, reference=reference)
+    _echo_done(f"wrote {output}: " + ", ".join(info[k]["file"] for k in ("png", "geotiff") if k in info))
+
+
+register_lazy("sarpipe", CommandSpec(
+    name="export", stage="export",
+    model=lambda: _import("sarpipe.export", "ExportParams"),
+    run=_run_export,
+    help="Export an image: PNG quicklook (multilooked dB) and GeoTIFF in radar geometry (no georeferencing).",
+    params=(CliParam("image", Path, typer.Argument(..., metavar="IMAGE.zarr", help="SLC or raw Zarr store.")),
+            _output("Folder to write (STEM.png, STEM.tif, export.json)."),
+            CliParam("reference", Path | None, typer.Option(None, "--reference", help="Store whose quicklook sets the dB scale.")),
+            _OVERWRITE),
+))
+
+
+def _run_report(params, *, output: Path, interfered: Path, cleaned: Path | None, reference: Path | None,
+                raw: Path | None, cleaned_raw: Path | None, overwrite: bool) -> None:
+    import json
+
+    from ._writer_shim import call_writer
+    from .atomic import atomic_path
+    from .report import write_report
+
+    stores = {k: v for k, v in (("interfered", interfered), ("cleaned", cleaned), ("reference", reference),
+                                ("raw", raw), ("cleaned_raw", cleaned_raw)) if v is not None}
+    with call_writer(atomic_path, output, overwrite=overwrite, inputs=tuple(stores.values())) as tmp:
+        result = write_report(tmp, params, stores=stores)
+    shown = {k: v for k, v in result.items() if isinstance(v, (int, float)) or v is None}
+    typer.echo(json.dumps(shown, indent=1))
+    _echo_done(f"wrote {output}")
+
+
+register_lazy("sarpipe", CommandSpec(
+    name="report", stage="report",
+    model=lambda: _import("sarpipe.report", "ReportParams"),
+    run=_run_report,
+    help="RFI metrics (PSNR, ME, SIR before/after, pulse recall) and point-target analysis, as JSON and markdown.",
+    params=(_output("Folder to write (metrics.json, report.md, comparison.png, point_targets_*/)."),
+            CliParam("interfered", Path, typer.Option(..., "--interfered", help="Image before cleaning (SLC store).")),
+            CliParam("cleaned", Path | None, typer.Option(None, "--cleaned", help="Image after cleaning.")),
+            CliParam("reference", Path | None, typer.Option(
+                None, "--reference", help="Image focused from the clean echo (`sarpipe focus --variable echo_clean`).")),
+            CliParam("raw", Path | None, typer.Option(None, "--raw", help="Simulated raw store with the ground truth (rfi).")),
+            CliParam("cleaned_raw", Path | None, typer.Option(None, "--cleaned-raw", help="Output of `sarpipe rfi clean`.")),
+            _OVERWRITE),
+))
+
+
+def _import(module: str, name: str):
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+#: command path -> (its spec): every command generated from an operation's parameter model.
+OPERATIONS = {f"{'' if group == 'sarpipe' else group + ' '}{name}": spec
+              for group in ("sarpipe", "rfi") for name, spec in lazy_specs(group).items()}
 
 
 # ------------------------------------------------------------------------------------------ pipelines, catalog
@@ -126,18 +267,18 @@ def rfi_detect(
 def run(
     pipeline: Path = typer.Argument(..., metavar="PIPELINE.yaml", help="Pipeline file (YAML), e.g. pipelines/quickstart.yaml."),
     set_: list[str] = typer.Option([], "--set", help="Override a key: steps.NAME.params.KEY=VALUE (repeatable; value read as YAML)."),
-    from_step: Optional[str] = typer.Option(None, "--from-step", help="Rerun this step and every step listed after it."),
+    from_step: str | None = typer.Option(None, "--from-step", help="Rerun this step and every step listed after it."),
     restart: bool = typer.Option(False, "--restart", help="Rerun every step, ignoring complete outputs."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="threads | synchronous | local | tcp://HOST:PORT (overrides dask:)."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="threads | synchronous | local | tcp://HOST:PORT (overrides dask:)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and print the plan (what would run or be skipped); write nothing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars and no summary (errors only)."),
-    catalog: Optional[Path] = typer.Option(None, "--catalog", help="Data catalog file (default: the pipeline's catalog:, else ./data_catalog.yaml)."),
-    summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Also write the run summary as JSON here."),
+    catalog: Path | None = typer.Option(None, "--catalog", help="Data catalog file (default: the pipeline's catalog:, else ./data_catalog.yaml)."),
+    summary_json: Path | None = typer.Option(None, "--summary-json", help="Also write the run summary as JSON here."),
 ) -> None:
     """Run a pipeline: validate it, skip complete steps, run the rest (threads or a Dask cluster), summarise."""
-    from .pipeline import commands
+    from .pipeline import cli_impl
 
-    code = commands.run(pipeline, sets=set_, from_step=from_step, restart=restart, scheduler=scheduler, dry_run=dry_run,
+    code = cli_impl.run(pipeline, sets=set_, from_step=from_step, restart=restart, scheduler=scheduler, dry_run=dry_run,
                         quiet=quiet, catalog=catalog, summary_json=summary_json)
     if code:
         raise typer.Exit(code)
@@ -145,13 +286,13 @@ def run(
 
 @app.command()
 def stages(
-    name: Optional[str] = typer.Argument(None, metavar="STAGE", help="Show only this stage."),
+    name: str | None = typer.Argument(None, metavar="STAGE", help="Show only this stage."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List pipeline stages (built-in and plugins) with their inputs, output and parameters with defaults."""
-    from .pipeline import commands
+    from .pipeline import cli_impl
 
-    commands.stages(name, as_json)
+    cli_impl.stages(name, as_json)
 
 
 config_app = typer.Typer(help="Configuration helpers.", no_args_is_help=True)
@@ -161,12 +302,12 @@ app.add_typer(config_app, name="config")
 @config_app.command("template")
 def config_template(
     stage: str = typer.Argument(..., metavar="STAGE", help="Stage name (see `sarpipe stages`)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Step name to use in the template."),
+    name: str | None = typer.Option(None, "--name", help="Step name to use in the template."),
 ) -> None:
     """Print a commented pipeline step for STAGE: every parameter with its default and meaning."""
-    from .pipeline import commands
+    from .pipeline import cli_impl
 
-    commands.template(stage, name)
+    cli_impl.template(stage, name)
 
 
 catalog_app = typer.Typer(help="The data catalog (data_catalog.yaml).", no_args_is_help=True)
@@ -175,33 +316,61 @@ app.add_typer(catalog_app, name="catalog")
 
 @catalog_app.command("list")
 def catalog_list(
-    catalog: Optional[Path] = typer.Option(None, "--catalog", help="Catalog file (default ./data_catalog.yaml)."),
+    catalog: Path | None = typer.Option(None, "--catalog", help="Catalog file (default ./data_catalog.yaml)."),
 ) -> None:
     """List catalog entries with kind, STAC metadata and location."""
-    from .pipeline import commands
+    from .pipeline import cli_impl
 
-    commands.catalog_list(catalog)
+    cli_impl.catalog_list(catalog)
 
 
 @catalog_app.command("show")
 def catalog_show(
     name: str = typer.Argument(..., metavar="NAME", help="Entry name."),
-    catalog: Optional[Path] = typer.Option(None, "--catalog", help="Catalog file (default ./data_catalog.yaml)."),
+    catalog: Path | None = typer.Option(None, "--catalog", help="Catalog file (default ./data_catalog.yaml)."),
 ) -> None:
     """Show one catalog entry, where its data are, and how to use it in a pipeline."""
-    from .pipeline import commands
+    from .pipeline import cli_impl
 
-    commands.catalog_show(name, catalog)
+    cli_impl.catalog_show(name, catalog)
 
 
 # ------------------------------------------------------------------------------------------ entry point
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    """Run the CLI; returns (and, as a script, exits with) 0, 1 or 2."""
+#: errno values that mean the environment refused a file operation (full disk, permissions, a file in the way):
+#: the user's to fix, so exit 2 with one line naming the file.
+_ENVIRONMENT_ERRNOS = {getattr(errno, n) for n in ("ENOSPC", "EACCES", "EPERM", "EROFS", "EDQUOT", "ENOTDIR", "EISDIR",
+                                                    "EEXIST", "ENOTEMPTY") if hasattr(errno, n)}
+
+
+def _environment_error(exc: OSError) -> str | None:
+    """The one-line message for an OSError from the environment, else None (an internal error)."""
+    if exc.errno not in _ENVIRONMENT_ERRNOS and not isinstance(exc, (FileExistsError, PermissionError)):
+        return None
+    name = exc.filename if exc.filename is not None else None
+    reason = exc.strerror or str(exc)
+    if name is None:
+        return str(exc)
+    extra = f" (-> {exc.filename2})" if getattr(exc, "filename2", None) else ""
+    return f"{os.fspath(name)}{extra}: {reason}"
+
+
+def _interrupted(exc: BaseException) -> bool:
+    while exc is not None:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns (and, as a script, exits with) 0, 1, 2 or 130 (interrupted)."""
     try:
         result = app(args=argv, prog_name="sarpipe", standalone_mode=False)
         code = result if isinstance(result, int) else 0  # click returns typer.Exit's code here instead of raising
+        if code == 130:  # typer turns Ctrl-C into Exit(130)
+            typer.echo("interrupted", err=True)
     except InputError as exc:
         typer.echo(f"error: {exc}", err=True)
         code = 2
@@ -210,20 +379,36 @@ def main(argv: Optional[list[str]] = None) -> int:
     except (click.exceptions.ClickException, _TyperClickException) as exc:  # usage errors (click's or typer's own click)
         exc.show()
         code = 2 if isinstance(exc, (click.exceptions.UsageError, _TyperUsageError)) else exc.exit_code
-    except click.exceptions.Abort:
-        typer.echo("aborted", err=True)
-        code = 1
+    except (click.exceptions.Abort, _TyperAbort) as exc:
+        if _interrupted(exc):
+            typer.echo("interrupted", err=True)
+            code = 130
+        else:
+            typer.echo("aborted", err=True)
+            code = 1
     except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
         code = 130
+    except OSError as exc:
+        message = _environment_error(exc)
+        if message is None:
+            code = _internal_error(exc)
+        else:
+            typer.echo(f"error: {message}", err=True)
+            code = 2
     except Exception as exc:  # noqa: BLE001
-        import traceback
-
-        traceback.print_exc()
-        typer.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
-        code = 1
+        code = _internal_error(exc)
     if argv is None:
         sys.exit(code)
     return code
+
+
+def _internal_error(exc: BaseException) -> int:
+    import traceback
+
+    traceback.print_exc()
+    typer.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,10 +17,11 @@ import math
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Optional
 
 import numpy as np
 import xarray as xr
+from pydantic import BaseModel, ConfigDict, Field
 
 from .atomic import atomic_path
 from .errors import InputError
@@ -182,3 +183,53 @@ def write_geotiff(ds: xr.Dataset, path: str | os.PathLike, variable: str | None 
                     out = block.astype(np.complex64)
                 dst.write(out, 1, window=rasterio.windows.Window(0, r0, n_rg, r1 - r0))
     return path
+
+
+# ------------------------------------------------------------------------------------------ the export operation
+
+
+class ExportParams(BaseModel):
+    """What ``sarpipe export`` and the ``export`` stage write: a PNG quicklook and/or a GeoTIFF in radar geometry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variable: Optional[str] = Field(None, description="variable to export (default: slc, else echo)")
+    png: bool = Field(True, description="write a PNG quicklook")
+    geotiff: Literal["none", "amplitude", "db", "complex"] = Field(
+        "amplitude", description="GeoTIFF in radar geometry (not georeferenced): amplitude, db, complex, or none")
+    max_size: int = Field(1024, ge=16, description="quicklook: longest side in pixels")
+    dynamic_range_db: float = Field(50.0, gt=0, description="quicklook: dB range below the top value shown")
+    square_pixels: bool = Field(True, description="quicklook: multilook so pixels are roughly square on the ground")
+    colormap: str = Field("gray", description="quicklook: gray or a matplotlib colormap name")
+    name: Optional[str] = Field(None, description="file name stem (default: the step name, or the image's name)")
+
+
+def export_image(image: str | os.PathLike, out_dir: str | os.PathLike, params: ExportParams | None = None, *,
+                 reference: str | os.PathLike | None = None, stem: str | None = None) -> dict[str, Any]:
+    """Export the image store ``image`` into the new folder ``out_dir``: ``STEM.png``, ``STEM.tif`` and
+    ``export.json`` (what was written). ``reference``: a store whose quicklook sets the dB scale, so several images
+    share one. ``stem``: file name stem when ``params.name`` is not set (default: the image's name)."""
+    import json
+
+    params = params or ExportParams()
+    ds = xr.open_zarr(image, consolidated=False)
+    var = image_variable(ds, params.variable)
+    stem = params.name or stem or Path(image).name.removesuffix(".zarr")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True)
+    info: dict[str, Any] = {"variable": var, "geometry": "radar (rows: azimuth, columns: slant range); not georeferenced"}
+    if params.png:
+        top = None
+        if reference is not None:
+            ref = xr.open_zarr(reference, consolidated=False)
+            top = top_db(multilook_db(ref, image_variable(ref, params.variable if params.variable in ref.data_vars else None),
+                                      max_size=params.max_size, square_pixels=params.square_pixels))
+        path, used = write_quicklook(ds, out_dir / f"{stem}.png", var, max_size=params.max_size,
+                                     dynamic_range_db=params.dynamic_range_db, top=top,
+                                     square_pixels=params.square_pixels, colormap=params.colormap)
+        info["png"] = {"file": path.name, "top_db": used, "dynamic_range_db": params.dynamic_range_db}
+    if params.geotiff != "none":
+        path = write_geotiff(ds, out_dir / f"{stem}.tif", var, mode=params.geotiff)
+        info["geotiff"] = {"file": path.name, "values": params.geotiff}
+    (out_dir / "export.json").write_text(json.dumps(info, indent=1) + "\n")
+    return info

@@ -59,7 +59,73 @@ def test_bad_requests_exit_2_and_write_nothing(raw_store, tmp_path, capsys):
     assert "no super-resolution model" in capsys.readouterr().err
     assert main(["rfi", "clean", str(path), "-o", str(out), "--param", "window_bins"]) == 2
     assert main(["rfi", "clean", str(path), "-o", str(out), "--param", "pfa=2"]) == 2  # a value the notch refuses
-    assert "bad parameters for cleanup method 'notch'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "bad parameters for cleanup method 'notch'" in err and "--param" in err
     assert main(["rfi", "clean", str(tmp_path / "missing.zarr"), "-o", str(out)]) == 2
     assert main(["rfi", "detect"]) == 2
     assert not out.exists() and not list(tmp_path.glob(".never.zarr*"))
+
+
+def test_detect_writes_the_product_clean_reads_it(raw_store, tmp_path, capsys):
+    """`rfi detect -o` writes the same product the detect_rfi stage writes; `rfi clean --detection` reuses it and
+    cleans exactly what cleaning with its own detection does."""
+    from sarpipe.rfi.detection import DETECTION_LAYOUT_VERSION, open_detection
+
+    path, truth = raw_store
+    det_path = tmp_path / "det.zarr"
+    assert main(["rfi", "detect", str(path), "-o", str(det_path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    det = open_detection(det_path)
+    assert det.mapping.pulses.shape == truth.shape
+    from sarpipe.rfi.clean import pulse_runs
+
+    assert [list(r) for r in pulse_runs(det.rfi_pulses)] == printed["rfi_pulses"]
+    import xarray as xr
+
+    stored = xr.open_zarr(det_path, consolidated=False)
+    assert stored.attrs["rfi_detection_layout_version"] == DETECTION_LAYOUT_VERSION
+    assert stored.attrs["history"][-1]["step"] == "rfi_detect"
+
+    a, b = tmp_path / "a.zarr", tmp_path / "b.zarr"
+    assert main(["rfi", "clean", str(path), "-o", str(a), "--detection", str(det_path)]) == 0
+    assert main(["rfi", "clean", str(path), "-o", str(b)]) == 0
+    ra, rb = open_raw(a), open_raw(b)
+    np.testing.assert_array_equal(ra["echo"].values, rb["echo"].values)
+    np.testing.assert_array_equal(ra["rfi_pulses"].values, rb["rfi_pulses"].values)
+    rec_a, rec_b = ra.attrs["history"][-1]["params"], rb.attrs["history"][-1]["params"]
+    assert rec_a["sr"] is None and rec_a["method"] == "notch" and rec_a["detection"] == rec_b["detection"]
+
+
+def test_detection_layout_is_checked(raw_store, tmp_path):
+    import xarray as xr
+
+    from sarpipe.errors import InputError
+    from sarpipe.rfi.detection import open_detection
+
+    path, _ = raw_store
+    det_path = tmp_path / "det.zarr"
+    assert main(["rfi", "detect", str(path), "-o", str(det_path)]) == 0
+    ds = xr.open_zarr(det_path, consolidated=False).load()
+    ds.attrs["rfi_detection_layout_version"] = 99
+    save_dataset(ds, tmp_path / "future.zarr")
+    with pytest.raises(InputError, match="future.zarr: detection layout version 99"):
+        open_detection(tmp_path / "future.zarr")
+    del ds.attrs["rfi_detection_layout_version"]
+    save_dataset(ds, tmp_path / "old.zarr")
+    with pytest.raises(InputError, match="not an RFI detection store"):
+        open_detection(tmp_path / "old.zarr")
+    out = tmp_path / "never.zarr"
+    assert main(["rfi", "clean", str(path), "-o", str(out), "--detection", str(tmp_path / "old.zarr")]) == 2
+    assert main(["rfi", "clean", str(path), "-o", str(out), "--detection", str(path)]) == 2  # a raw store
+    assert not out.exists()
+
+
+def test_wrong_option_type_names_the_option(raw_store, tmp_path, capsys):
+    path, _ = raw_store
+    out = tmp_path / "never.zarr"
+    assert main(["rfi", "clean", str(path), "-o", str(out), "--param", "pfa=abc"]) == 2
+    err = capsys.readouterr().err
+    assert "error: --param pfa:" in err and "--method" not in err
+    assert main(["rfi", "clean", str(path), "-o", str(out), "--method", "esf", "--param", "max_rank=two"]) == 2
+    assert "--param max_rank" in capsys.readouterr().err
+    assert not out.exists()

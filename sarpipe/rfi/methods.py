@@ -195,7 +195,7 @@ def create_method(name: str, **params: Any) -> CleanupMethod:
     try:
         return _METHODS[name](**params)
     except (TypeError, ValueError) as exc:  # unknown keyword, or a value the method refuses
-        raise InputError(f"bad parameters for cleanup method {name!r}: {exc}", where="--method") from exc
+        raise InputError(f"bad parameters for cleanup method {name!r}: {exc}", where="--param" if params else "--method") from exc
 
 
 def register_sr(name: str) -> Callable[[Callable[..., CleanupMethod]], Callable[..., CleanupMethod]]:

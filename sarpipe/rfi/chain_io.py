@@ -1,0 +1,235 @@
+"""The RFI operations on Zarr stores: their parameter models (:class:`DetectParams`, :class:`CleanParams`), behind both
+``sarpipe rfi detect|clean`` and the ``detect_rfi``/``clean_rfi`` pipeline stages, and the store-to-store functions
+(:func:`detect_store`, :func:`clean_store`).
+
+Scenes are processed in memory (echo and image of the whole scene); outputs are written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..errors import InputError
+
+__all__ = [
+    "CleanParams",
+    "DetectParams",
+    "check_method_options",
+    "clean_store",
+    "detect_store",
+    "detection_summary",
+    "parse_params",
+]
+
+
+class DetectParams(BaseModel):
+    """RFI detection settings (:class:`sarpipe.rfi.clean.DetectionSettings`, same names and defaults; docs/rfi.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image_pfa: float = Field(1e-7, gt=0, lt=1, description="false-alarm rate per image line")
+    range_block: int = Field(256, ge=1, description="range cells per block of the floor statistic and the mask")
+    background_quantile: float = Field(0.25, gt=0, lt=1, description="the floor null is fitted to the lines up to this quantile")
+    window_lines: int | None = Field(None, ge=1, description="fit the floor null over a running window of this many lines (default: all valid lines)")
+    min_run: int = Field(8, ge=1, description="flagged runs shorter than this many lines are dropped")
+    echo_pfa: float = Field(1e-5, gt=0, lt=1, description="false-alarm rate per pulse of the echo-domain refinement")
+    refine: bool = Field(True, description="keep only candidate pulses the echo-domain detector confirms")
+    margin: float = Field(0.05, ge=0, description="extra aperture fraction on each side of the mapped interval")
+    wrap: bool = Field(True, description="azimuth indices wrap (circular focuser)")
+    close_gap: int = Field(2, ge=0, description="gaps of up to this many pulses between refined pulses are closed")
+    exclude_edges: bool = Field(True, description="leave the first and last half aperture of lines out of the test")
+    use_floor: bool = Field(False, description="also flag lines by the floor statistic (scene texture trips it)")
+    spectral_aperture: float = Field(0.25, gt=0, description="line spectra are averaged over this fraction of an aperture")
+
+    def settings(self) -> Any:
+        """As the :class:`~sarpipe.rfi.clean.DetectionSettings` dataclass the chain takes."""
+        from .clean import DetectionSettings
+
+        return DetectionSettings(**self.model_dump())
+
+
+def check_method_options(method: str, options: Mapping[str, Any]) -> None:
+    """Check the option names and value types of a loaded cleanup method before it is built; raises ``ValueError``
+    with ``KEY: problem`` (a lazily registered method is checked when it is created)."""
+    import inspect
+    import typing
+
+    from pydantic import TypeAdapter, ValidationError
+
+    from . import methods as rm
+
+    rm._builtin()
+    factory = rm._METHODS.get(method)
+    if factory is None or not options:
+        return
+    target = factory.__init__ if isinstance(factory, type) else factory
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return
+    params = sig.parameters
+    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        bad = [k for k in options if k not in params]
+        if bad:
+            raise ValueError(f"{bad[0]}: cleanup method {method!r} has no option {', '.join(map(repr, bad))} "
+                             f"(its options: {', '.join(params)})")
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: the method checks its own values
+        hints = {}
+    for key, value in options.items():
+        p = params.get(key)
+        hint = hints.get(key)
+        if hint is None and p is not None and p.default is not inspect.Parameter.empty and p.default is not None:
+            hint = type(p.default)
+        if hint is None or hint is typing.Any:
+            continue
+        try:
+            TypeAdapter(hint).validate_python(value)
+        except ValidationError:
+            kind = getattr(hint, "__name__", str(hint).replace("typing.", ""))
+            raise ValueError(f"{key}: expected {kind}, got {value!r}") from None
+        except Exception:  # noqa: BLE001 - a type pydantic cannot check
+            continue
+    try:  # a loaded method is cheap to build: values it refuses are found now, not when the step runs
+        factory(**options)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"bad parameters for cleanup method {method!r}: {exc}") from None
+
+
+class CleanParams(BaseModel):
+    """RFI cleanup: the method, its options, the optional super-resolution wrapper, and the detection settings used
+    when no detection product is given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: str = Field("notch", description="cleanup method: notch | fnotch | esf | any registered one")
+    options: dict[str, Any] = Field(default_factory=dict, description="the method's own parameters",
+                                    json_schema_extra={"cli": "--param"})
+    sr: float | None = Field(None, gt=1, description="wrap the method with the super-resolution model at this factor")
+    detection: DetectParams = Field(default_factory=DetectParams,
+                                    description="detection settings (when no detection input is given)")
+
+    @field_validator("method")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from .methods import method_names
+
+        names = method_names()
+        if v not in names:
+            raise ValueError(f"unknown cleanup method {v!r}; available: {', '.join(names)}")
+        return v
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, v: dict[str, Any], info) -> dict[str, Any]:
+        method = info.data.get("method")
+        if method is not None:
+            check_method_options(method, v)
+        return v
+
+
+def parse_params(items: Any) -> dict[str, Any]:
+    """``["pfa=1e-3", "window_bins=63"]`` -> ``{"pfa": 0.001, "window_bins": 63}`` (values read as YAML)."""
+    from ..model_cli import parse_pairs
+
+    return parse_pairs(list(items), "--param")
+
+
+def _open(raw_path: str | os.PathLike, slc_path: str | os.PathLike | None):
+    from ..model import load_dataset
+
+    raw = load_dataset(raw_path, "raw")
+    slc = load_dataset(slc_path, "slc") if slc_path is not None else None
+    if slc is not None and slc["slc"].shape != raw["echo"].shape:
+        raise InputError(f"the image is {slc['slc'].shape}, the echo {raw['echo'].shape}", where=os.fspath(slc_path))
+    return raw, slc
+
+
+def _runs(flags: np.ndarray) -> list[list[int]]:
+    from .clean import pulse_runs
+
+    return [[a, b] for a, b in pulse_runs(flags)]
+
+
+def detection_summary(det) -> dict[str, Any]:
+    """Plain-JSON summary of an :class:`~sarpipe.rfi.clean.RFIDetection`."""
+    g = det.mapping.geometry
+    return {
+        "rfi_pulses": _runs(det.rfi_pulses),
+        "n_rfi_pulses": int(np.count_nonzero(det.rfi_pulses)),
+        "candidate_pulses": _runs(det.mapping.candidates),
+        "image_lines": _runs(det.image.lines),
+        "n_image_lines": int(np.count_nonzero(det.image.lines)),
+        "image_mask_fraction": float(np.mean(det.rfi_image_mask)),
+        "aperture_pulses": g.length_pulses,
+        "beam_centre_shift_pulses": g.shift_pulses,
+        "aperture_source": g.source,
+        "line_threshold_z": det.image.threshold,
+        "max_line_z": float(np.nanmax(det.image.z)) if np.isfinite(det.image.z).any() else None,
+    }
+
+
+def detect_store(raw_path: str | os.PathLike, output: str | os.PathLike | None = None,
+                 params: DetectParams | None = None, *, slc_path: str | os.PathLike | None = None,
+                 json_path: str | os.PathLike | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Detect RFI in a raw store (its image focused here unless ``slc_path``); write the detection product to
+    ``output`` (:mod:`sarpipe.rfi.detection`) and the summary as JSON to ``json_path`` when given. Returns the summary."""
+    from .._writer_shim import call_writer
+    from ..atomic import atomic_path
+    from .clean import detect
+    from .detection import save_detection
+
+    params = params or DetectParams()
+    inputs = tuple(p for p in (raw_path, slc_path) if p is not None)
+    raw, slc = _open(raw_path, slc_path)
+    det = detect(raw, slc, params.settings())
+    if output is not None:
+        grid = slc if slc is not None else raw
+        save_detection(det, output, attrs=raw.attrs, coords=grid.coords, params=params.model_dump(),
+                       overwrite=overwrite, inputs=inputs)
+    summary = detection_summary(det)
+    if json_path is not None:
+        with call_writer(atomic_path, json_path, overwrite=overwrite, inputs=inputs) as tmp:
+            Path(tmp).write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def clean_store(raw_path: str | os.PathLike, out_path: str | os.PathLike, params: CleanParams | None = None, *,
+                slc_path: str | os.PathLike | None = None, detection_path: str | os.PathLike | None = None,
+                image_path: str | os.PathLike | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Run the chain on a raw store and write the cleaned raw store (``echo``, ``rfi_pulses``, ``rfi_image_mask``).
+
+    The RFI is taken from ``detection_path`` (a detection product) when given, else detected with
+    ``params.detection`` (in the image ``slc_path``, else in the image focused here). With ``image_path`` the
+    re-focused cleaned image is written too. Returns the detection summary.
+    """
+    from .._writer_shim import call_writer
+    from ..model import save_dataset
+    from .clean import clean
+    from .detection import open_detection
+
+    params = params or CleanParams()
+    inputs = tuple(p for p in (raw_path, slc_path, detection_path) if p is not None)
+    raw, slc = _open(raw_path, None if detection_path is not None else slc_path)
+    detection = None
+    if detection_path is not None:
+        detection = open_detection(detection_path)
+        if detection.rfi_pulses.shape != (raw.sizes["azimuth"],) or detection.rfi_image_mask.shape != raw["echo"].shape:
+            raise InputError(f"the detection is for a {detection.rfi_image_mask.shape} scene, the echo is "
+                             f"{raw['echo'].shape}", where=os.fspath(detection_path))
+    result = clean(raw, params.method, params=params.options, sr=params.sr, slc=slc, detection=detection,
+                   settings=params.detection.settings())
+    call_writer(save_dataset, result.raw, out_path, overwrite=overwrite, inputs=inputs)
+    if image_path is not None:
+        from ..focus import focus
+
+        call_writer(save_dataset, focus(result.raw), image_path, overwrite=overwrite, inputs=inputs + (out_path,))
+    return detection_summary(result.detection)

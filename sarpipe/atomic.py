@@ -132,6 +132,10 @@ def atomic_path(
         yield tmp
         if not tmp.exists():
             raise RuntimeError(f"{final}: the writer produced nothing")
+        if tmp.is_dir() and not (tmp / "zarr.json").exists():
+            from .outputs import FOLDER_MARKER
+
+            (tmp / FOLDER_MARKER).write_text("written by sarpipe\n")  # a folder of files (export, report): ours
         if final.exists() or final.is_symlink():
             if not existed:  # appeared while we wrote: ask again
                 check_output(path, inputs=inputs, overwrite=overwrite, option=option)

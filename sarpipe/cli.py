@@ -77,6 +77,9 @@ def _run_simulate(params, *, config: Path, output: Path, overwrite: bool) -> Non
     from .simulate import load_config
     from .simulate.simulate_operation import simulate_store
 
+    from .outputs import check_output
+
+    check_output(output, inputs=(config,), overwrite=overwrite)  # refuse before announcing any work
     cfg = load_config(config)
     announce(f"simulating {config} -> {output}")
     kernels_notice("sarpipe.simulate.kernels")
@@ -98,7 +101,9 @@ register_lazy("sarpipe", CommandSpec(
 def _run_focus(params, *, raw: Path, output: Path, overwrite: bool) -> None:
     from .console import announce, dask_progress, kernels_notice
     from .focus.focus_operation import focus_store
+    from .outputs import check_output
 
+    check_output(output, inputs=(raw,), overwrite=overwrite)  # refuse before announcing any work
     announce(f"focusing {raw} -> {output} (range-Doppler{'' if params.variable == 'echo' else ', variable ' + params.variable})")
     kernels_notice("sarpipe.focus.kernels")
     with dask_progress():
@@ -123,10 +128,9 @@ def defocus(
     overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE.info.help),
 ) -> None:
     """Turn a focused SLC back into raw echoes (the exact inverse of `sarpipe focus`)."""
-    from ._writer_shim import call_writer
     from .focus.dask_focus import defocus_zarr
 
-    call_writer(defocus_zarr, slc, output, overwrite=overwrite, inputs=(slc,))
+    defocus_zarr(slc, output, overwrite=overwrite)
     _echo_done(f"wrote {output}")
 
 
@@ -140,8 +144,10 @@ app.add_typer(rfi_app, name="rfi")
 def _run_rfi_clean(params, *, raw: Path, output: Path, slc: Path | None, detection: Path | None,
                    image: Path | None, overwrite: bool) -> None:
     from .console import announce, kernels_notice
+    from .outputs import check_output
     from .rfi.chain_io import clean_store
 
+    check_output(output, inputs=tuple(p for p in (raw, slc, detection) if p is not None), overwrite=overwrite)
     source = f"detection {detection}" if detection else "detecting in " + (str(slc) if slc else "the image focused here")
     announce(f"cleaning RFI in {raw} with {params.method} ({source}) -> {output}")
     kernels_notice("sarpipe.rfi.notch", "sarpipe.rfi.stft", "sarpipe.focus.kernels")
@@ -194,12 +200,11 @@ register_lazy("rfi", CommandSpec(
 
 
 def _run_export(params, *, image: Path, output: Path, reference: Path | None, overwrite: bool) -> None:
-    from ._writer_shim import call_writer
     from .atomic import atomic_path
     from .export import export_image
 
     inputs = tuple(p for p in (image, reference) if p is not None)
-    with call_writer(atomic_path, output, overwrite=overwrite, inputs=inputs) as tmp:
+    with atomic_path(output, overwrite=overwrite, inputs=inputs) as tmp:
         info = export_image(image, tmp, params, reference=reference)
     _echo_done(f"wrote {output}: " + ", ".join(info[k]["file"] for k in ("png", "geotiff") if k in info))
 
@@ -220,13 +225,12 @@ def _run_report(params, *, output: Path, interfered: Path, cleaned: Path | None,
                 raw: Path | None, cleaned_raw: Path | None, overwrite: bool) -> None:
     import json
 
-    from ._writer_shim import call_writer
     from .atomic import atomic_path
     from .report import write_report
 
     stores = {k: v for k, v in (("interfered", interfered), ("cleaned", cleaned), ("reference", reference),
                                 ("raw", raw), ("cleaned_raw", cleaned_raw)) if v is not None}
-    with call_writer(atomic_path, output, overwrite=overwrite, inputs=tuple(stores.values())) as tmp:
+    with atomic_path(output, overwrite=overwrite, inputs=tuple(stores.values())) as tmp:
         result = write_report(tmp, params, stores=stores)
     shown = {k: v for k, v in result.items() if isinstance(v, (int, float)) or v is None}
     typer.echo(json.dumps(shown, indent=1))
@@ -274,12 +278,13 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars and no summary (errors only)."),
     catalog: Path | None = typer.Option(None, "--catalog", help="Data catalog file (default: the pipeline's catalog:, else ./data_catalog.yaml)."),
     summary_json: Path | None = typer.Option(None, "--summary-json", help="Also write the run summary as JSON here."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing step outputs the pipeline did not write."),
 ) -> None:
     """Run a pipeline: validate it, skip complete steps, run the rest (threads or a Dask cluster), summarise."""
     from .pipeline import cli_impl
 
     code = cli_impl.run(pipeline, sets=set_, from_step=from_step, restart=restart, scheduler=scheduler, dry_run=dry_run,
-                        quiet=quiet, catalog=catalog, summary_json=summary_json)
+                        quiet=quiet, catalog=catalog, summary_json=summary_json, overwrite=overwrite)
     if code:
         raise typer.Exit(code)
 

@@ -107,8 +107,14 @@ def write_png(image: np.ndarray, path: str | os.PathLike, *, colormap: str = "gr
             raise InputError(f"unknown colormap {colormap!r}") from exc
         rgb = (cmap(image.astype(np.float64) / 255.0)[..., :3] * 255.0 + 0.5).astype(np.uint8)
         img = Image.fromarray(rgb)  # (rows, cols, 3) uint8 -> mode RGB
+    from PIL.PngImagePlugin import PngInfo
+
+    from .outputs import PRODUCT_ATTR
+
+    info = PngInfo()
+    info.add_text(PRODUCT_ATTR, "quicklook")  # so a rerun may replace its own quicklook (sarpipe.outputs)
     with atomic_path(path) as tmp:
-        img.save(tmp, format="PNG")
+        img.save(tmp, format="PNG", pnginfo=info)
     return path
 
 

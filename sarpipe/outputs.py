@@ -26,6 +26,8 @@ from .errors import InputError
 
 #: Root attribute of every Zarr store sarpipe writes; its value names the product (``raw``, ``slc``, ...).
 PRODUCT_ATTR = "sarpipe_product"
+#: File inside a folder of files (export, report) that sarpipe wrote through :func:`sarpipe.atomic.atomic_path`.
+FOLDER_MARKER = ".sarpipe_product"
 #: Suffix of a pipeline step's completion marker, ``OUTPUT.sarpipe.json``, written beside the output.
 MARKER_SUFFIX = ".sarpipe.json"
 
@@ -106,7 +108,7 @@ def written_by_sarpipe(path: str | os.PathLike) -> bool:
     if has_marker(p):
         return True
     if p.is_dir():
-        return _store_product(p) is not None
+        return _store_product(p) is not None or (p / FOLDER_MARKER).is_file()
     if p.is_file():
         return _file_is_sarpipes(p)
     return False

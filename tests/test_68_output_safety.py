@@ -217,15 +217,33 @@ def test_rfi_clean_onto_its_input_is_refused_by_save_dataset(raw):
     assert tree_hash(raw) == before
 
 
-@pytest.mark.skip(
-    reason="needs the ops helper's change: `rfi clean` must pass inputs=(raw, slc) to save_dataset "
-    "(today it replaces its own input, a sarpipe store); un-skip after merging ops"
-)
-def test_rfi_clean_cli_onto_its_input_is_refused(raw, capsys):  # pragma: no cover - skipped until merged
+def test_rfi_clean_cli_onto_its_input_is_refused(raw, capsys):
     before = tree_hash(raw)
     assert main(["rfi", "clean", str(raw), "-o", str(raw)]) == 2
     assert "is the input" in capsys.readouterr().err
     assert tree_hash(raw) == before
+
+
+def test_a_folder_of_files_sarpipe_wrote_may_be_replaced_a_users_may_not(tmp_path):
+    from sarpipe.atomic import atomic_path
+    from sarpipe.outputs import written_by_sarpipe
+
+    ours = tmp_path / "quicklooks"
+    with atomic_path(ours) as tmp:
+        tmp.mkdir()
+        (tmp / "a.txt").write_text("1")
+    assert written_by_sarpipe(ours)
+    with atomic_path(ours) as tmp:  # a rerun onto its own folder needs no --overwrite
+        tmp.mkdir()
+        (tmp / "a.txt").write_text("2")
+    assert (ours / "a.txt").read_text() == "2"
+    users = tmp_path / "mine"
+    users.mkdir()
+    (users / "notes.txt").write_text("keep")
+    with pytest.raises(InputError, match="not written by sarpipe|--overwrite"):
+        with atomic_path(users) as tmp:
+            tmp.mkdir()
+    assert (users / "notes.txt").read_text() == "keep"
 
 
 # ------------------------------------------------------------------------------------------ recognising sarpipe's files

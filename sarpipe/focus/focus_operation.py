@@ -48,7 +48,6 @@ def focus_store(raw: str | os.PathLike, output: str | os.PathLike, params: Focus
     (``echo_clean``, ``rfi``) is swapped in as ``echo`` and focused in memory (simulated scenes are small), with
     ``focused_variable`` recording which. Returns ``output``.
     """
-    from .._writer_shim import call_writer
 
     params = params or FocusParams()
     kwargs = dict(range_window=params.range_window, azimuth_window=params.azimuth_window,
@@ -56,7 +55,7 @@ def focus_store(raw: str | os.PathLike, output: str | os.PathLike, params: Focus
     if params.variable == "echo":
         from .dask_focus import focus_zarr
 
-        call_writer(focus_zarr, raw, output, overwrite=overwrite, inputs=(raw,), **kwargs)
+        focus_zarr(raw, output, overwrite=overwrite, **kwargs)
         return Path(output)
     from ..model import open_raw, save_dataset
     from .dataset import focus
@@ -68,5 +67,5 @@ def focus_store(raw: str | os.PathLike, output: str | os.PathLike, params: Focus
     swapped = ds[[params.variable]].rename({params.variable: "echo"}).load()
     slc = focus(swapped, **kwargs)
     slc.attrs["focused_variable"] = params.variable
-    call_writer(save_dataset, slc, output, overwrite=overwrite, inputs=(raw,))
+    save_dataset(slc, output, overwrite=overwrite, inputs=(raw,))
     return Path(output)

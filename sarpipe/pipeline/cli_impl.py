@@ -15,7 +15,8 @@ from ..errors import InputError
 
 
 def run(pipeline_file: Path, *, sets: list[str], from_step: str | None, restart: bool, scheduler: str | None,
-        dry_run: bool, quiet: bool, catalog: Path | None, summary_json: Path | None = None) -> int:
+        dry_run: bool, quiet: bool, catalog: Path | None, summary_json: Path | None = None,
+        overwrite: bool = False) -> int:
     """Validate (every problem at once, nothing written), plan, run; print the summary. Returns the exit status."""
     from .progress import make_reporter, print_summary
     from .runner import run_pipeline
@@ -23,12 +24,19 @@ def run(pipeline_file: Path, *, sets: list[str], from_step: str | None, restart:
 
     if from_step and restart:
         raise InputError("--from-step and --restart exclude each other (--restart reruns every step)")
+    from ..atomic import atomic_path
+    from ..outputs import PRODUCT_ATTR, check_output
+
     pipeline = load_pipeline(pipeline_file, sets=sets, catalog_path=os.fspath(catalog) if catalog else None)
-    reporter = make_reporter(quiet or dry_run)
-    summary = run_pipeline(pipeline, from_step=from_step, restart=restart, scheduler=scheduler, dry_run=dry_run, reporter=reporter)
+    summary_inputs = tuple(p for p in (pipeline_file, catalog) if p is not None)
     if summary_json is not None:
-        summary_json.parent.mkdir(parents=True, exist_ok=True)
-        summary_json.write_text(json.dumps(summary.to_json(), indent=1) + "\n")
+        check_output(summary_json, inputs=summary_inputs, overwrite=overwrite, option="--summary-json")
+    reporter = make_reporter(quiet or dry_run)
+    summary = run_pipeline(pipeline, from_step=from_step, restart=restart, scheduler=scheduler, dry_run=dry_run,
+                           reporter=reporter, overwrite=overwrite)
+    if summary_json is not None:
+        with atomic_path(summary_json, overwrite=overwrite, inputs=summary_inputs, option="--summary-json") as tmp:
+            tmp.write_text(json.dumps({PRODUCT_ATTR: "run-summary", **summary.to_json()}, indent=1) + "\n")
     if not quiet or dry_run:
         print_summary(summary)
     elif summary.exit_code:

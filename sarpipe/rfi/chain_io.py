@@ -182,13 +182,19 @@ def detect_store(raw_path: str | os.PathLike, output: str | os.PathLike | None =
                  json_path: str | os.PathLike | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Detect RFI in a raw store (its image focused here unless ``slc_path``); write the detection product to
     ``output`` (:mod:`sarpipe.rfi.detection`) and the summary as JSON to ``json_path`` when given. Returns the summary."""
-    from .._writer_shim import call_writer
     from ..atomic import atomic_path
     from .clean import detect
     from .detection import save_detection
 
+    from ..outputs import PRODUCT_ATTR, check_output
+
     params = params or DetectParams()
     inputs = tuple(p for p in (raw_path, slc_path) if p is not None)
+    # refuse a bad output before the detection runs, not after
+    if output is not None:
+        check_output(output, inputs=inputs, overwrite=overwrite)
+    if json_path is not None:
+        check_output(json_path, inputs=inputs, overwrite=overwrite, option="--json")
     raw, slc = _open(raw_path, slc_path)
     det = detect(raw, slc, params.settings())
     if output is not None:
@@ -197,8 +203,8 @@ def detect_store(raw_path: str | os.PathLike, output: str | os.PathLike | None =
                        overwrite=overwrite, inputs=inputs)
     summary = detection_summary(det)
     if json_path is not None:
-        with call_writer(atomic_path, json_path, overwrite=overwrite, inputs=inputs) as tmp:
-            Path(tmp).write_text(json.dumps(summary, indent=2) + "\n")
+        with atomic_path(json_path, overwrite=overwrite, inputs=inputs, option="--json") as tmp:
+            Path(tmp).write_text(json.dumps({PRODUCT_ATTR: "rfi-detection-summary", **summary}, indent=2) + "\n")
     return summary
 
 
@@ -211,13 +217,17 @@ def clean_store(raw_path: str | os.PathLike, out_path: str | os.PathLike, params
     ``params.detection`` (in the image ``slc_path``, else in the image focused here). With ``image_path`` the
     re-focused cleaned image is written too. Returns the detection summary.
     """
-    from .._writer_shim import call_writer
     from ..model import save_dataset
     from .clean import clean
     from .detection import open_detection
 
+    from ..outputs import check_output
+
     params = params or CleanParams()
     inputs = tuple(p for p in (raw_path, slc_path, detection_path) if p is not None)
+    check_output(out_path, inputs=inputs, overwrite=overwrite)  # before any work
+    if image_path is not None:
+        check_output(image_path, inputs=inputs + (out_path,), overwrite=overwrite, option="--image")
     raw, slc = _open(raw_path, None if detection_path is not None else slc_path)
     detection = None
     if detection_path is not None:
@@ -227,9 +237,9 @@ def clean_store(raw_path: str | os.PathLike, out_path: str | os.PathLike, params
                              f"{raw['echo'].shape}", where=os.fspath(detection_path))
     result = clean(raw, params.method, params=params.options, sr=params.sr, slc=slc, detection=detection,
                    settings=params.detection.settings())
-    call_writer(save_dataset, result.raw, out_path, overwrite=overwrite, inputs=inputs)
+    save_dataset(result.raw, out_path, overwrite=overwrite, inputs=inputs)
     if image_path is not None:
         from ..focus import focus
 
-        call_writer(save_dataset, focus(result.raw), image_path, overwrite=overwrite, inputs=inputs + (out_path,))
+        save_dataset(focus(result.raw), image_path, overwrite=overwrite, inputs=inputs + (out_path,), option="--image")
     return detection_summary(result.detection)

@@ -77,10 +77,9 @@ def detection_dataset(det: RFIDetection, attrs: Mapping[str, Any], coords: Mappi
 def save_detection(det: RFIDetection, path: str | os.PathLike, *, attrs: Mapping[str, Any], coords: Mapping[str, Any],
                    params: Mapping[str, Any] | None = None, overwrite: bool = False, inputs: tuple = ()) -> Path:
     """Write the detection product (layout above) to the Zarr store ``path``, atomically."""
-    from .._writer_shim import call_writer
     from ..model import save_dataset
 
-    call_writer(save_dataset, detection_dataset(det, attrs, coords, params), path, overwrite=overwrite, inputs=inputs)
+    save_dataset(detection_dataset(det, attrs, coords, params), path, overwrite=overwrite, inputs=inputs)
     return Path(path)
 
 

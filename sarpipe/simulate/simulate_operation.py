@@ -40,12 +40,11 @@ def simulate_store(config: SimulationConfig, output: str | os.PathLike, *, seed:
                    overwrite: bool = False, inputs: tuple = ()) -> xr.Dataset:
     """Simulate ``config`` (its seed replaced by ``seed`` when given) and write the raw store ``output``; returns the
     simulated dataset. ``inputs``: the files the scene came from (an output never replaces them)."""
-    from .._writer_shim import call_writer
     from ..model import save_dataset
     from .scene import simulate
 
     if seed is not None:
         config = config.model_copy(update={"seed": seed})
     ds = simulate(config)
-    call_writer(save_dataset, ds, output, overwrite=overwrite, inputs=inputs)
+    save_dataset(ds, output, overwrite=overwrite, inputs=inputs)
     return ds

@@ -325,3 +325,27 @@ def test_weights_folder_is_not_replaced_silently(tmp_path):
         _save(tmp_path / "w")
     _save(tmp_path / "w", overwrite=True)
     assert load_weights(tmp_path / "w", model="difnet", input_transform="log1p-median-std/1").tile == [128, 64]
+
+
+def test_difnet_in_the_rfi_chain(tmp_path):
+    from sarpipe.rfi.clean import clean
+    from sarpipe.simulate import simulate
+    from sarpipe.simulate.rfi import rfi_truth_pulses
+
+    raw = simulate({"sensor": {"preset": "minisar"}, "scene": {"n_azimuth": 16, "n_range": 600},
+                    "targets": [{"range_index": 300, "azimuth_index": 8, "amplitude": 1.0}], "noise": {"snr_db": 10},
+                    "rfi": {"preset": "minisar", "pulses": [[4, 12]]}, "seed": 3})
+    torch.manual_seed(0)
+    net = D.DIFNet(**MINI)
+    from sarpipe.models.torch_method import INPUT_TRANSFORM
+
+    vf = ValidFor(stft=STFTParams().as_dict(), range_sampling_rate=(360e6, 360e6), chirp_bandwidth=(300e6, 300e6))
+    save_weights(tmp_path / "w", model="difnet", architecture=MINI, state_dict=net.state_dict(), valid_for=vf,
+                 input_transform=INPUT_TRANSFORM, card="# test\n", tile=[128, 16])
+    flags = rfi_truth_pulses(raw)
+    res = clean(raw, "difnet", params={"weights": str(tmp_path / "w")}, pulses=flags, return_masks=True)
+    echo, before = np.asarray(res.raw["echo"].values), np.asarray(raw["echo"].values)
+    assert np.array_equal(echo[~flags], before[~flags])  # pulses not flagged pass bit for bit
+    assert not np.array_equal(echo[flags], before[flags])
+    assert sorted(res.masks) == list(np.flatnonzero(flags))
+    assert res.raw.attrs["history"][-1]["params"]["params"]["weights"] == str(tmp_path / "w")

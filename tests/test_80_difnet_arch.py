@@ -10,13 +10,24 @@ import pytest
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
-from sarpipe.errors import InputError  # noqa: E402
-from sarpipe.models import difnet as D  # noqa: E402
-from sarpipe.models.torch_method import (TorchMethod, blend_window, resolve_device,  # noqa: E402
-                                         spectrogram_to_input, tile_starts)
-from sarpipe.models.weights import ValidFor, load_weights, read_tensors, save_weights, write_tensors  # noqa: E402
-from sarpipe.rfi.methods import MethodContext, create_method, method_names  # noqa: E402
-from sarpipe.rfi.stft import STFTParams  # noqa: E402
+from sarpipe.errors import InputError
+from sarpipe.models import difnet as D
+from sarpipe.models.torch_method import (
+    TorchMethod,
+    blend_window,
+    resolve_device,
+    spectrogram_to_input,
+    tile_starts,
+)
+from sarpipe.models.weights import (
+    ValidFor,
+    load_weights,
+    read_tensors,
+    save_weights,
+    write_tensors,
+)
+from sarpipe.rfi.methods import MethodContext, create_method, method_names
+from sarpipe.rfi.stft import STFTParams
 
 MINI = {"channels": 4, "levels": 1, "window": 4, "heads": 2}
 ATTRS = {"range_sampling_rate": 360e6, "chirp_rate": 300e6 / 1e-6, "pulse_duration": 1e-6}
@@ -44,7 +55,7 @@ def test_relative_position_index_shape_range_symmetry_and_sharing():
     assert torch.all(torch.diagonal(idx) == centre)  # zero offset
     assert torch.all(idx + idx.T == 2 * centre)  # offset (dy, dx) and (-dy, -dx) mirror about the centre
     # positions (yi, xi), (yj, xj) with the same offset share an entry
-    p = lambda y, x: y * m + x  # noqa: E731
+    p = lambda y, x: y * m + x
     assert idx[p(0, 0), p(1, 2)] == idx[p(3, 1), p(4, 3)]
     assert idx[p(0, 0), p(1, 2)] != idx[p(0, 0), p(2, 1)]
     attn = D.LocalWindowAttention(8, 2, m)
@@ -118,8 +129,8 @@ class _Method(TorchMethod):
         return super()._run_batch(batch)
 
 
-def _ctx(n=3, stft=STFTParams()):
-    return MethodContext(attrs=ATTRS, stft=stft, pulse_indices=np.arange(n), n_samples=4000)
+def _ctx(n=3, stft=None):
+    return MethodContext(attrs=ATTRS, stft=stft or STFTParams(), pulse_indices=np.arange(n), n_samples=4000)
 
 
 def test_tiled_equals_untiled_for_a_pointwise_model():
@@ -204,7 +215,8 @@ def test_bad_tile_and_batch_parameters():
 # --------------------------------------------------------------------------------------------- weights
 
 
-def _save(folder, arch=MINI, stft=STFTParams(), model="difnet", **kw):
+def _save(folder, arch=MINI, stft=None, model="difnet", **kw):
+    stft = stft or STFTParams()
     torch.manual_seed(0)
     net = D.DIFNet(**arch)
     vf = ValidFor(stft=stft.as_dict(), range_sampling_rate=(300e6, 400e6), chirp_bandwidth=(200e6, 300e6))
@@ -220,8 +232,8 @@ def test_tensor_file_round_trip_and_layout(tmp_path):
     write_tensors(tmp_path / "x.safetensors", t, {"k": "v"})
     back, meta = read_tensors(tmp_path / "x.safetensors")
     assert meta == {"k": "v"} and set(back) == set(t)
-    for k in t:
-        assert back[k].dtype == t[k].dtype and np.array_equal(back[k], t[k])
+    for k, v in t.items():
+        assert back[k].dtype == v.dtype and np.array_equal(back[k], v)
     raw = (tmp_path / "x.safetensors").read_bytes()
     n = int.from_bytes(raw[:8], "little")
     header = json.loads(raw[8:8 + n])
@@ -270,7 +282,7 @@ def test_truncated_weights(tmp_path, keep):
     _save(tmp_path / "w")
     f = tmp_path / "w" / "model.safetensors"
     raw = f.read_bytes()
-    f.write_bytes(raw[:keep] if keep > 0 else raw[:keep])
+    f.write_bytes(raw[:keep])
     with pytest.raises(InputError, match="truncated|not a") as err:
         D.DIFNetMethod(weights=str(tmp_path / "w"))
     assert "model.safetensors" in str(err.value)
@@ -349,3 +361,17 @@ def test_difnet_in_the_rfi_chain(tmp_path):
     assert not np.array_equal(echo[flags], before[flags])
     assert sorted(res.masks) == list(np.flatnonzero(flags))
     assert res.raw.attrs["history"][-1]["params"]["params"]["weights"] == str(tmp_path / "w")
+
+
+def test_a_failing_compiled_model_falls_back_to_eager():
+    m = _Method(compile=True)
+    z = np.random.default_rng(0).standard_normal((2, 8, 8)).astype(np.float32)
+    ref = _Method().predict(z)
+
+    def broken(_x):
+        raise RuntimeError("inductor: no C compiler")
+
+    m._runner = broken  # as torch.compile's wrapper does when compiling fails on the first call
+    with pytest.warns(RuntimeWarning, match="running eagerly"):
+        out = m.predict(z)
+    np.testing.assert_allclose(out, ref, atol=1e-7)

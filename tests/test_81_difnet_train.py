@@ -10,10 +10,10 @@ import pytest
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
-from sarpipe.errors import InputError  # noqa: E402
-from sarpipe.models.difnet_data import DIFNetDataConfig, make_sample  # noqa: E402
-from sarpipe.models.training import load_train_config, train_difnet  # noqa: E402
-from sarpipe.yamlconf import ConfigError  # noqa: E402
+from sarpipe.errors import InputError
+from sarpipe.models.difnet_data import DIFNetDataConfig, make_sample
+from sarpipe.models.training import load_train_config, train_difnet
+from sarpipe.yamlconf import ConfigError
 
 TINY_DATA = {"nperseg": 16, "hop": 4, "frames": 16, "train_samples": 4, "validation_samples": 4}
 
@@ -79,7 +79,7 @@ def test_overfits_a_handful_of_samples(tmp_path):
     assert res.step == 100 and len(losses) == 100
     assert np.mean(losses[-5:]) < np.mean(losses[:1]) / 10, (losses[0], losses[-5:])
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    assert [r["event"] for r in log][0] == "start" and log[-1]["event"] == "done"
+    assert log[0]["event"] == "start" and log[-1]["event"] == "done"
     assert any(r["event"] == "validation" and 0 <= r["iou"] <= 1 and 0 <= r["pa"] <= 1 for r in log)
     # the trained weights load as the cleanup method, with the STFT they were made for
     from sarpipe.models.difnet import DIFNetMethod

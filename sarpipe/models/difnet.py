@@ -36,16 +36,16 @@ from .torch_method import INPUT_TRANSFORM, TorchMethod
 from .weights import load_state, load_weights
 
 __all__ = [
-    "window_partition",
-    "window_merge",
-    "relative_position_index",
-    "LocalWindowAttention",
-    "DIFNetBlock",
-    "DIFNet",
-    "DIFNetMethod",
-    "SHIPPED_WEIGHTS",
     "PAPER_ARCHITECTURE",
+    "SHIPPED_WEIGHTS",
+    "DIFNet",
+    "DIFNetBlock",
+    "DIFNetMethod",
+    "LocalWindowAttention",
     "count_parameters",
+    "relative_position_index",
+    "window_merge",
+    "window_partition",
 ]
 
 #: Where the weights shipped with sarpipe live (a weights folder, :mod:`sarpipe.models.weights`).

@@ -24,13 +24,21 @@ same configuration gives the same samples, and validation never shares a stream 
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["SensorBand", "DIFNetDataConfig", "make_sample", "make_batch", "sensor_band", "draw_emitters",
-           "interference", "SPLITS"]
+__all__ = [
+    "SPLITS",
+    "DIFNetDataConfig",
+    "SensorBand",
+    "draw_emitters",
+    "interference",
+    "make_batch",
+    "make_sample",
+    "sensor_band",
+]
 
 Pair = tuple[float, float]
 IntPair = tuple[int, int]
@@ -43,13 +51,13 @@ class SensorBand(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    preset: Optional[str] = None
-    range_sampling_rate: Optional[float] = Field(None, gt=0)
-    chirp_bandwidth: Optional[float] = Field(None, gt=0)
-    pulse_duration: Optional[float] = Field(None, gt=0)
+    preset: str | None = None
+    range_sampling_rate: float | None = Field(None, gt=0)
+    chirp_bandwidth: float | None = Field(None, gt=0)
+    pulse_duration: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
-    def _complete(self) -> "SensorBand":
+    def _complete(self) -> SensorBand:
         if self.preset is not None:
             from ..simulate.presets import SENSORS
 
@@ -95,35 +103,35 @@ class DIFNetDataConfig(BaseModel):
     hop: int = Field(32, ge=1)
     window: str = "hann"
     frames: int = Field(128, ge=2)
-    snr_db: Union[float, Pair] = (0.0, 20.0)
-    clutter_texture: Union[float, Pair] = (0.5, 10.0)
+    snr_db: float | Pair = (0.0, 20.0)
+    clutter_texture: float | Pair = (0.5, 10.0)
     dark_fraction: float = Field(0.2, ge=0, le=1)
-    strong_targets: Union[int, IntPair] = (0, 4)
-    strong_target_db: Union[float, Pair] = (25.0, 35.0)
-    sir_db: Union[float, Pair] = (-15.0, 0.0)
-    narrowband_count: Union[int, IntPair] = 2
-    broadband_count: Union[int, IntPair] = (3, 5)
-    narrowband_bandwidth: Union[float, Pair] = (0.0, 0.1)
-    broadband_bandwidth: Union[float, Pair] = (0.1, 0.5)
+    strong_targets: int | IntPair = (0, 4)
+    strong_target_db: float | Pair = (25.0, 35.0)
+    sir_db: float | Pair = (-15.0, 0.0)
+    narrowband_count: int | IntPair = 2
+    broadband_count: int | IntPair = (3, 5)
+    narrowband_bandwidth: float | Pair = (0.0, 0.1)
+    broadband_bandwidth: float | Pair = (0.1, 0.5)
     #: probability that a narrowband emitter drifts (frequency moves with absolute time)
     drift_probability: float = Field(0.3, ge=0, le=1)
     #: drift rate [fraction of the chirp bandwidth per second]
-    drift_rate: Union[float, Pair] = (-0.5, 0.5)
+    drift_rate: float | Pair = (-0.5, 0.5)
     #: probability that an emitter is pulsed, with period [receive windows] and duty cycle
     pulsed_probability: float = Field(0.3, ge=0, le=1)
-    pulsed_period: Union[float, Pair] = (0.2, 3.0)
-    pulsed_duty: Union[float, Pair] = (0.05, 0.6)
+    pulsed_period: float | Pair = (0.2, 3.0)
+    pulsed_duty: float | Pair = (0.05, 0.6)
     #: standard deviation [dB] of each emitter's pulse-to-pulse amplitude (log-normal)
-    fluctuation_db: Union[float, Pair] = (0.0, 4.0)
+    fluctuation_db: float | Pair = (0.0, 4.0)
     #: depth of the slow amplitude modulation inside a pulse (0 = none)
-    modulation_depth: Union[float, Pair] = (0.0, 0.5)
+    modulation_depth: float | Pair = (0.0, 0.5)
     #: fraction of samples without any RFI (the network must learn empty masks too)
     rfi_free_fraction: float = Field(0.05, ge=0, le=1)
     #: absolute time of the pulses [s], drawn per sample (drift and pulsed emitters depend on it)
-    pulse_time: Union[float, Pair] = (0.0, 10.0)
+    pulse_time: float | Pair = (0.0, 10.0)
     seed: int = 0
     #: number of distinct training samples, cycled; None = a fresh sample for every draw
-    train_samples: Optional[int] = Field(None, ge=1)
+    train_samples: int | None = Field(None, ge=1)
     validation_samples: int = Field(64, ge=1)
 
     @field_validator("snr_db", "sir_db", "strong_target_db", "drift_rate", "pulse_time")
@@ -150,7 +158,7 @@ class DIFNetDataConfig(BaseModel):
         return _pair(v, info.field_name, 0)
 
     @model_validator(mode="after")
-    def _stft(self) -> "DIFNetDataConfig":
+    def _stft(self) -> DIFNetDataConfig:
         from ..rfi.stft import STFTParams
 
         STFTParams(self.nperseg, self.hop, self.window)  # InputError (a ValueError) for an STFT that cannot invert
@@ -192,7 +200,7 @@ def _clean_echo(cfg: DIFNetDataConfig, rng: np.random.Generator, fs: float, bw: 
     import scipy.signal
 
     n = cfg.n_samples
-    n_chirp = max(2, int(round(tp * fs)))
+    n_chirp = max(2, round(tp * fs))
     m = n + n_chirp - 1
     nu = _u(rng, cfg.clutter_texture)
     texture = rng.gamma(nu, 1.0 / nu, m)
@@ -254,7 +262,9 @@ def interference(emitters: list[dict[str, Any]], t_abs: np.ndarray, t_rel: np.nd
                  rng: np.random.Generator) -> np.ndarray:
     """Sum of the emitters at absolute times ``t_abs`` [s] of one pulse (``t_rel`` from the window start), before
     the SIR scaling (complex128)."""
-    from ..simulate.rfi import rfi_waveform  # the simulator's emitter waveforms (module may be renamed)
+    from ..simulate.rfi import (
+        rfi_waveform,  # the simulator's emitter waveforms (module may be renamed)
+    )
 
     t0 = float(t_abs[0])
     out = np.zeros(t_abs.shape, np.complex128)
@@ -279,9 +289,9 @@ def interference(emitters: list[dict[str, Any]], t_abs: np.ndarray, t_rel: np.nd
 
 def make_sample(cfg: DIFNetDataConfig, split: Literal["train", "validation"], index: int) -> tuple[np.ndarray, np.ndarray]:
     """(model input ``(nperseg, frames)`` float32, label ``(nperseg, frames)`` float32 in {0, 1}) of one sample."""
-    from ..simulate.noise import noise_power, thermal_noise
     from ..rfi.metrics import true_tf_mask
     from ..rfi.stft import stft
+    from ..simulate.noise import noise_power, thermal_noise
     from .torch_method import spectrogram_to_input
 
     rng = np.random.default_rng([int(cfg.seed), SPLITS[split], int(index)])

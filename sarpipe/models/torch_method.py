@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import InputError
 from ..rfi.methods import CleanupMethod, MethodContext, MethodOutput
 
-__all__ = ["INPUT_TRANSFORM", "TorchMethod", "resolve_device", "spectrogram_to_input", "tile_starts", "blend_window"]
+__all__ = ["INPUT_TRANSFORM", "TorchMethod", "blend_window", "resolve_device", "spectrogram_to_input", "tile_starts"]
 
 #: Name of the model-input transform above; weights record it and refuse another.
 INPUT_TRANSFORM = "log1p-median-std/1"
@@ -204,8 +204,9 @@ class TorchMethod(CleanupMethod):
 
                 try:
                     self._runner = torch.compile(self._model)
-                except Exception as exc:  # compile is an optimisation; eager gives the same numbers
+                except Exception as exc:  # noqa: BLE001 - compile is an optimisation; eager gives the same numbers
                     warnings.warn(f"{self.name}: torch.compile failed ({exc}); running eagerly", RuntimeWarning, stacklevel=2)
+                    self._runner = self._model
         return self._runner
 
     def _run_batch(self, batch: np.ndarray) -> np.ndarray:
@@ -213,14 +214,26 @@ class TorchMethod(CleanupMethod):
 
         fn = self._forward_fn()
         t = torch.from_numpy(np.ascontiguousarray(batch[:, None])).to(self._device)
+        try:
+            y = self._forward(fn, t)
+        except Exception as exc:
+            if fn is self._model or _is_out_of_memory(exc):
+                raise
+            # torch.compile fails lazily, on the first call; eager gives the same numbers
+            warnings.warn(f"{self.name}: the compiled model failed ({exc}); running eagerly", RuntimeWarning, stacklevel=2)
+            self._runner = self._model
+            y = self._forward(self._model, t)
+        return y[:, 0].float().cpu().numpy()
+
+    def _forward(self, fn: Any, t: Any) -> Any:
+        import torch
+
         with torch.inference_mode():
             if self._device.type == "cuda" and self.amp:
                 dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
                 with torch.autocast("cuda", dtype=dtype):
-                    y = fn(t)
-            else:
-                y = fn(t)
-        return y[:, 0].float().cpu().numpy()
+                    return fn(t)
+            return fn(t)
 
     def _batch_limit(self, height: int, width: int) -> int:
         if self.batch_size is not None:

@@ -23,9 +23,10 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -33,8 +34,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..errors import InputError
 from .difnet_data import DIFNetDataConfig, make_batch
 
-__all__ = ["DIFNetArchConfig", "OptimizerConfig", "DIFNetTrainConfig", "TrainResult", "load_train_config",
-           "train_difnet", "time_training_step"]
+__all__ = [
+    "DIFNetArchConfig",
+    "DIFNetTrainConfig",
+    "OptimizerConfig",
+    "TrainResult",
+    "load_train_config",
+    "time_training_step",
+    "train_difnet",
+]
 
 
 class DIFNetArchConfig(BaseModel):
@@ -73,7 +81,7 @@ class DIFNetTrainConfig(BaseModel):
     log_every: int = Field(10, ge=1)
     seed: int = Field(0, description="seeds the network's initial weights")
     device: str = "auto"
-    threads: Optional[int] = Field(None, ge=1, description="torch CPU threads (None: torch's default)")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (None: torch's default)")
 
 
 def load_train_config(path: str | os.PathLike) -> DIFNetTrainConfig:
@@ -104,14 +112,14 @@ class TrainResult:
     step: int
     loss: float
     validation: list[dict[str, Any]] = field(default_factory=list)
-    weights: Optional[Path] = None
-    log: Optional[Path] = None
+    weights: Path | None = None
+    log: Path | None = None
 
 
 class _Progress:
     """A one-line progress bar on a terminal (stderr); silent otherwise."""
 
-    def __init__(self, total: int, start: int, enabled: Optional[bool]):
+    def __init__(self, total: int, start: int, enabled: bool | None):
         self.total, self.start = total, start
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
         self.t0 = time.monotonic()
@@ -209,8 +217,8 @@ Made by `sarpipe.models.training.train_difnet`; the full recipe is `training.con
 
 
 def train_difnet(config: DIFNetTrainConfig | Mapping[str, Any] | str | os.PathLike, out_dir: str | os.PathLike, *,
-                 progress: Optional[bool] = None, stop_after: Optional[int] = None,
-                 on_step: Optional[Callable[[int, float], None]] = None) -> TrainResult:
+                 progress: bool | None = None, stop_after: int | None = None,
+                 on_step: Callable[[int, float], None] | None = None) -> TrainResult:
     """Train (or resume training) DIFNet per ``config`` into ``out_dir`` (module docstring).
 
     ``progress``: show a progress bar (None: when stderr is a terminal). ``stop_after``: return after this many
@@ -263,11 +271,9 @@ def train_difnet(config: DIFNetTrainConfig | Mapping[str, Any] | str | os.PathLi
             step, seconds, validation = int(state["step"]), float(state["seconds"]), list(state["validation"])
             loss_value = float(state["loss"])
             _trim_log(log_path, step)
-        log = open(log_path, "a")
-
         def write(rec: dict[str, Any]) -> None:
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
+            with open(log_path, "a") as fh:  # reopened per record: a kill loses at most the line being written
+                fh.write(json.dumps(rec) + "\n")
 
         write({"event": "resume" if found else "start", "step": step, "device": str(device),
                "threads": torch.get_num_threads(), "time": time.time()})
@@ -334,14 +340,13 @@ def train_difnet(config: DIFNetTrainConfig | Mapping[str, Any] | str | os.PathLi
                           "validation": validation[-1] if validation else None},
                 overwrite=True)
             write({"event": "done", "step": step, "weights": str(weights)})
-        log.close()
         return TrainResult(step=step, loss=loss_value, validation=validation, weights=weights, log=log_path)
     finally:
         torch.set_num_threads(old_threads)
 
 
 def time_training_step(arch: Mapping[str, int], height: int, width: int, batch: int = 4, repeats: int = 3,
-                       threads: Optional[int] = 1) -> float:
+                       threads: int | None = 1) -> float:
     """Median seconds of one optimizer step (forward, L2 loss, backward, AdamW) on random data, on CPU."""
     import torch
 

@@ -22,26 +22,27 @@ import hashlib
 import json
 import os
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
 
 __all__ = [
-    "WEIGHTS_FORMAT",
-    "WEIGHTS_FILE",
-    "CONFIG_FILE",
     "CARD_FILE",
+    "CONFIG_FILE",
+    "WEIGHTS_FILE",
+    "WEIGHTS_FORMAT",
     "ValidFor",
     "WeightsBundle",
-    "write_tensors",
+    "load_state",
+    "load_weights",
     "read_tensors",
     "save_weights",
-    "load_weights",
-    "load_state",
+    "write_tensors",
 ]
 
 WEIGHTS_FORMAT = "sarpipe-weights/1"
@@ -80,8 +81,7 @@ def write_tensors(path: str | os.PathLike, tensors: Mapping[str, Any], metadata:
     with open(path, "wb") as fh:
         fh.write(struct.pack("<Q", len(text)))
         fh.write(text)
-        for b in blobs:
-            fh.write(b)
+        fh.writelines(blobs)
 
 
 def read_tensors(path: str | os.PathLike, *, where: str | None = None) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -138,7 +138,7 @@ class ValidFor:
                 "chirp_bandwidth": list(self.chirp_bandwidth)}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ValidFor":
+    def from_dict(cls, d: Mapping[str, Any]) -> ValidFor:
         return cls(stft=dict(d["stft"]), range_sampling_rate=tuple(float(v) for v in d["range_sampling_rate"]),  # type: ignore[arg-type]
                    chirp_bandwidth=tuple(float(v) for v in d["chirp_bandwidth"]))  # type: ignore[arg-type]
 

@@ -55,6 +55,15 @@ def test_valid_for_spans_the_training_sensors():
     assert vf.range_sampling_rate == (100e6, 360e6)
     assert vf.chirp_bandwidth == pytest.approx((87.6e6, 300e6))
     assert vf.stft == {"nperseg": 128, "hop": 32, "window": "hann"}
+    family = DIFNetDataConfig(sensors=[{"range_sampling_rate": [50e6, 400e6], "chirp_bandwidth": [40e6, 300e6],
+                                        "pulse_duration": [1e-6, 40e-6]}])
+    assert family.valid_for().range_sampling_rate == (50e6, 400e6)
+    x, _ = make_sample(family, "train", 0)
+    assert x.shape == (128, 128) and np.isfinite(x).all()
+    with pytest.raises(ValueError, match="give a preset or all of"):
+        DIFNetDataConfig(sensors=[{"range_sampling_rate": 1e8}])
+    with pytest.raises(ValueError, match="low <= high"):
+        DIFNetDataConfig(sensors=[{"preset": "minisar", "range_sampling_rate": [4e8, 1e8]}])
 
 
 def test_recipe_file_is_strict(tmp_path):

@@ -47,14 +47,25 @@ SPLITS = {"train": 0, "validation": 1}
 
 
 class SensorBand(BaseModel):
-    """A sensor's receive band: a preset of ``sarpipe.simulate`` or explicit values (Hz, s)."""
+    """A sensor's receive band: a preset of ``sarpipe.simulate`` and/or explicit values (Hz, s); an explicit
+    ``[low, high]`` is a span drawn uniformly per sample (a family of sensors, for training across sensors)."""
 
     model_config = ConfigDict(extra="forbid")
 
     preset: str | None = None
-    range_sampling_rate: float | None = Field(None, gt=0)
-    chirp_bandwidth: float | None = Field(None, gt=0)
-    pulse_duration: float | None = Field(None, gt=0)
+    range_sampling_rate: float | Pair | None = None
+    chirp_bandwidth: float | Pair | None = None
+    pulse_duration: float | Pair | None = None
+
+    @field_validator("range_sampling_rate", "chirp_bandwidth", "pulse_duration")
+    @classmethod
+    def _positive(cls, v: Any, info: Any) -> Any:
+        if v is None:
+            return v
+        v = _pair(v, info.field_name)
+        if float(v[0]) <= 0:
+            raise ValueError(f"{info.field_name} must be positive")
+        return v
 
     @model_validator(mode="after")
     def _complete(self) -> SensorBand:
@@ -67,20 +78,27 @@ class SensorBand(BaseModel):
             raise ValueError("give a preset or all of range_sampling_rate, chirp_bandwidth, pulse_duration")
         return self
 
+    def spans(self) -> tuple[Pair, Pair, Pair]:
+        """``[low, high]`` of (range sampling rate [Hz], chirp bandwidth [Hz], pulse duration [s])."""
+        fs = bw = tp = None
+        if self.preset is not None:
+            from ..simulate.presets import SENSORS
 
-def sensor_band(s: SensorBand) -> tuple[float, float, float]:
-    """(range sampling rate [Hz], chirp bandwidth [Hz], pulse duration [s]); explicit values override the preset."""
-    fs = bw = tp = None
-    if s.preset is not None:
-        from ..simulate.presets import SENSORS
+            p = SENSORS[self.preset]
+            fs = (float(p["range_sampling_rate"]),) * 2
+            tp = (float(p["pulse_duration"]),) * 2
+            bw = (abs(float(p["chirp_rate"])) * tp[0],) * 2
+        fs = self.range_sampling_rate or fs
+        bw = self.chirp_bandwidth or bw
+        tp = self.pulse_duration or tp
+        return tuple((float(v[0]), float(v[1])) for v in (fs, bw, tp))  # type: ignore[return-value,index]
 
-        p = SENSORS[s.preset]
-        fs, tp = float(p["range_sampling_rate"]), float(p["pulse_duration"])
-        bw = abs(float(p["chirp_rate"])) * tp
-    fs = s.range_sampling_rate or fs
-    bw = s.chirp_bandwidth or bw
-    tp = s.pulse_duration or tp
-    return float(fs), float(bw), float(tp)  # type: ignore[arg-type]
+
+def sensor_band(s: SensorBand, rng: np.random.Generator | None = None) -> tuple[float, float, float]:
+    """(range sampling rate [Hz], chirp bandwidth [Hz] (at most the sampling rate), pulse duration [s]) of one
+    draw from ``s`` (the low ends without ``rng``)."""
+    fs, bw, tp = (_u(rng, v) if rng is not None else v[0] for v in s.spans())
+    return fs, min(bw, fs), tp
 
 
 def _pair(v: Any, name: str, lo: float | None = None) -> Any:
@@ -180,9 +198,9 @@ class DIFNetDataConfig(BaseModel):
         """What weights trained on this data are valid for (:class:`sarpipe.models.weights.ValidFor`)."""
         from .weights import ValidFor
 
-        bands = [sensor_band(s) for s in self.sensors]
-        fs = [b[0] for b in bands]
-        bw = [b[1] for b in bands]
+        spans = [s.spans() for s in self.sensors]
+        fs = [v for sp in spans for v in sp[0]]
+        bw = [min(b, sp[0][1]) for sp in spans for b in sp[1]]
         return ValidFor(stft=self.stft_params().as_dict(), range_sampling_rate=(min(fs), max(fs)),
                         chirp_bandwidth=(min(bw), max(bw)))
 
@@ -295,8 +313,7 @@ def make_sample(cfg: DIFNetDataConfig, split: Literal["train", "validation"], in
     from .torch_method import spectrogram_to_input
 
     rng = np.random.default_rng([int(cfg.seed), SPLITS[split], int(index)])
-    fs, bw, tp = sensor_band(cfg.sensors[int(rng.integers(0, len(cfg.sensors)))])
-    bw = min(bw, fs)
+    fs, bw, tp = sensor_band(cfg.sensors[int(rng.integers(0, len(cfg.sensors)))], rng)
     n = cfg.n_samples
     clean = _clean_echo(cfg, rng, fs, bw, tp).astype(np.complex64)
     p_n = noise_power(clean, snr_db=_u(rng, cfg.snr_db))

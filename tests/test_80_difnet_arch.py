@@ -375,3 +375,26 @@ def test_a_failing_compiled_model_falls_back_to_eager():
     with pytest.warns(RuntimeWarning, match="running eagerly"):
         out = m.predict(z)
     np.testing.assert_allclose(out, ref, atol=1e-7)
+
+
+def test_cli_difnet_errors_exit_2(tmp_path, capsys):
+    from sarpipe.cli import main
+    from sarpipe.model import sar_dataset, save_dataset
+
+    rng = np.random.default_rng(0)
+    echo = (rng.standard_normal((16, 256)) + 1j * rng.standard_normal((16, 256))).astype(np.complex64)
+    attrs = dict(carrier_frequency=9.6e9, range_sampling_rate=360e6, chirp_rate=3e14, pulse_duration=1e-7,
+                 prf=300.0, velocity=100.0, near_range=5000.0)
+    raw = tmp_path / "raw.zarr"
+    save_dataset(sar_dataset(echo, attrs), raw)
+    base = ["rfi", "clean", str(raw), "-o", str(tmp_path / "out.zarr"), "--method", "difnet"]
+    cases = [([], "no shipped DIFNet weights yet" if not D.SHIPPED_WEIGHTS.exists() else None),
+             (["--param", f"weights={tmp_path / 'none'}"], "no weights folder"),
+             (["--param", "device=cuda"] if not torch.cuda.is_available() else None, "no CUDA GPU")]
+    for extra, text in cases:
+        if extra is None or text is None:
+            continue
+        assert main(base + extra) == 2
+        err = capsys.readouterr().err
+        assert text in err and "Traceback" not in err
+    assert not (tmp_path / "out.zarr").exists()

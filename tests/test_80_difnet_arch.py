@@ -383,8 +383,8 @@ def test_cli_difnet_errors_exit_2(tmp_path, capsys):
 
     rng = np.random.default_rng(0)
     echo = (rng.standard_normal((16, 256)) + 1j * rng.standard_normal((16, 256))).astype(np.complex64)
-    attrs = dict(carrier_frequency=9.6e9, range_sampling_rate=360e6, chirp_rate=3e14, pulse_duration=1e-7,
-                 prf=300.0, velocity=100.0, near_range=5000.0)
+    attrs = {"carrier_frequency": 9.6e9, "range_sampling_rate": 360e6, "chirp_rate": 3e14, "pulse_duration": 1e-7,
+                 "prf": 300.0, "velocity": 100.0, "near_range": 5000.0}
     raw = tmp_path / "raw.zarr"
     save_dataset(sar_dataset(echo, attrs), raw)
     base = ["rfi", "clean", str(raw), "-o", str(tmp_path / "out.zarr"), "--method", "difnet"]

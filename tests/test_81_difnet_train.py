@@ -128,6 +128,14 @@ def test_resume_after_a_kill_gives_the_same_weights(tmp_path):
     assert [r["event"] for r in log].count("resume") == 1
     steps = [r["step"] for r in log if r["event"] == "train"]
     assert steps == sorted(steps) and len(steps) == len(set(steps)) == 8  # the repeated step 7 is logged once
+    # a damaged newest checkpoint (a kill while the disk filled) falls back to the one before
+    (tmp_path / "killed" / "checkpoints" / "step_00000008.pt").write_bytes(b"\0" * 10)
+    (tmp_path / "killed" / "checkpoints" / ".step_00000009.pt.tmp-1").write_bytes(b"x")
+    with pytest.warns(RuntimeWarning, match="cannot be read"):
+        assert train_difnet(cfg, tmp_path / "killed", progress=False).step == 8
+    assert not list((tmp_path / "killed" / "checkpoints").glob(".step_*"))
+    b = _state(tmp_path / "killed")
+    assert all(np.array_equal(a[k], b[k]) for k in a)
     # a planned stop resumes the same way
     part = train_difnet(cfg, tmp_path / "planned", stop_after=5, progress=False)
     assert part.step == 5 and part.weights is None

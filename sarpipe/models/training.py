@@ -23,6 +23,7 @@ import os
 import random
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,9 +261,16 @@ def train_difnet(config: DIFNetTrainConfig | Mapping[str, Any] | str | os.PathLi
         net = DIFNet(**cfg.model.model_dump()).to(device)
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.optimizer.lr, weight_decay=cfg.optimizer.weight_decay)
         step, seconds, validation, loss_value = 0, 0.0, [], float("nan")
-        found = _checkpoints(ckpt_dir)
-        if found:
-            state = torch.load(found[-1][1], map_location=device, weights_only=False)
+        for stale in ckpt_dir.glob(".step_*.pt.tmp-*"):  # a checkpoint being written when the run was killed
+            stale.unlink(missing_ok=True)
+        found, state = _checkpoints(ckpt_dir), None
+        while found and state is None:
+            try:
+                state = torch.load(found[-1][1], map_location=device, weights_only=False)
+            except Exception as exc:  # noqa: BLE001 - a damaged file (full disk, ...): fall back to the one before
+                warnings.warn(f"checkpoint {found[-1][1]} cannot be read ({exc}); trying an older one", RuntimeWarning, stacklevel=2)
+                found.pop()
+        if state is not None:
             net.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             torch.set_rng_state(state["torch_rng"])

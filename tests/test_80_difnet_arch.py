@@ -398,3 +398,16 @@ def test_cli_difnet_errors_exit_2(tmp_path, capsys):
         err = capsys.readouterr().err
         assert text in err and "Traceback" not in err
     assert not (tmp_path / "out.zarr").exists()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_with_and_without_autocast_matches_cpu(tmp_path):
+    _save(tmp_path / "w")
+    rng = np.random.default_rng(0)
+    spec = (rng.standard_normal((3, 128, 90)) + 1j * rng.standard_normal((3, 128, 90))).astype(np.complex64)
+    cpu = D.DIFNetMethod(weights=str(tmp_path / "w"), device="cpu")(spec, _ctx()).data
+    fp32 = D.DIFNetMethod(weights=str(tmp_path / "w"), device="cuda", amp=False)(spec, _ctx()).data
+    amp = D.DIFNetMethod(weights=str(tmp_path / "w"), device="cuda")(spec, _ctx()).data
+    assert np.abs(fp32 - cpu).max() < 1e-3
+    assert np.abs(amp - cpu).max() < 5e-2

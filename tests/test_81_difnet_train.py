@@ -144,6 +144,15 @@ def test_resume_after_a_kill_gives_the_same_weights(tmp_path):
     assert all(np.array_equal(a[k], c[k]) for k in a)
 
 
+def test_a_folder_that_is_not_a_training_run_is_left_alone(tmp_path):
+    out = tmp_path / "mine"
+    (out / "weights").mkdir(parents=True)
+    (out / "weights" / "notes.txt").write_text("keep me")
+    with pytest.raises(InputError, match="holds no DIFNet training run"):
+        train_difnet(_tiny(steps=1), out, progress=False)
+    assert (out / "weights" / "notes.txt").read_text() == "keep me"
+
+
 def test_an_output_folder_of_another_recipe_is_refused(tmp_path):
     out = tmp_path / "run"
     out.mkdir()

@@ -288,7 +288,7 @@ class TorchMethod(CleanupMethod):
                 weight[y:y + th, x:x + tw] += np.outer(wy[y], wx[x])
         places = [(i, y, x) for i in range(n) for y in ys for x in xs]
         acc = np.zeros((n, hp, wp))
-        chunk = max(1, 4096 // max(len(ys) * len(xs), 1)) * len(ys) * len(xs)  # bounds the host copy of tiles
+        chunk = max(1, 1024 // max(len(ys) * len(xs), 1)) * len(ys) * len(xs)  # bounds the host copy of tiles
         for lo in range(0, len(places), chunk):
             part = places[lo:lo + chunk]
             tiles = np.stack([z[i, y:y + th, x:x + tw] for i, y, x in part])

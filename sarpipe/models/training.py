@@ -3,7 +3,8 @@
 ``train_difnet(config, out_dir)`` writes into ``out_dir``:
 
 - ``train_config.json``: the resolved recipe (a later call on the same folder must give the same one);
-- ``checkpoints/step_NNNNNNNN.pt``: model, optimizer, RNG states and step, every ``checkpoint_every`` steps
+- ``checkpoints/step_NNNNNNNN.pt``: model, optimizer, torch RNG state and step (the data need no RNG state:
+  sample ``i`` is drawn from ``(seed, split, i)``), every ``checkpoint_every`` steps
   (written under a temporary name and renamed, so a kill never leaves a damaged one; the newest
   ``keep_checkpoints`` are kept). Calling ``train_difnet`` again on the folder resumes from the newest one; on
   CPU the result is the same, bit for bit, as an uninterrupted run (the data of step ``s`` depends only on ``s``);
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import sys
 import time
 import warnings
@@ -236,6 +236,9 @@ def train_difnet(config: DIFNetTrainConfig | Mapping[str, Any] | str | os.PathLi
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a folder", where="--output")
+    if out.is_dir() and any(out.iterdir()) and not (out / "train_config.json").is_file():
+        raise InputError(f"{out} is not empty and holds no DIFNet training run; give a new or empty folder",
+                         where="--output")
     out.mkdir(parents=True, exist_ok=True)
     cfg_json = cfg.model_dump(mode="json")
     cfg_file = out / "train_config.json"
@@ -274,8 +277,6 @@ def train_difnet(config: DIFNetTrainConfig | Mapping[str, Any] | str | os.PathLi
             net.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             torch.set_rng_state(state["torch_rng"])
-            np.random.set_state(state["numpy_rng"])
-            random.setstate(state["python_rng"])
             step, seconds, validation = int(state["step"]), float(state["seconds"]), list(state["validation"])
             loss_value = float(state["loss"])
             _trim_log(log_path, step)
@@ -328,8 +329,7 @@ def train_difnet(config: DIFNetTrainConfig | Mapping[str, Any] | str | os.PathLi
                 if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                     state = {"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
                              "seconds": seconds, "loss": loss_value, "validation": validation,
-                             "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
-                             "python_rng": random.getstate(), "config": cfg_json}
+                             "torch_rng": torch.get_rng_state(), "config": cfg_json}
                     path = _save_checkpoint(ckpt_dir, step, state, cfg.keep_checkpoints)
                     write({"event": "checkpoint", "step": step, "path": str(path)})
                 bar.update(step, loss_value)

@@ -249,6 +249,7 @@ def test_difnet_method_loads_weights_and_predicts(tmp_path):
     net = _save(tmp_path / "w")
     m = create_method("difnet", weights=str(tmp_path / "w"), device="cpu")
     assert m.tile == [128, 64] and m.weights == str(tmp_path / "w")
+    assert create_method("difnet", weights=str(tmp_path / "w"), tile="whole").tile == "whole"
     rng = np.random.default_rng(0)
     spec = (rng.standard_normal((2, 128, 70)) + 1j * rng.standard_normal((2, 128, 70))).astype(np.complex64)
     out = m(spec, _ctx(2))

@@ -196,7 +196,8 @@ class DIFNetMethod(TorchMethod):
     ``weights``: a weights folder (default: the shipped one, :data:`SHIPPED_WEIGHTS`); ``strict``: refuse an STFT,
     sampling rate or chirp bandwidth outside what the weights are valid for (False: apply anyway, with a warning).
     The other parameters are :class:`~sarpipe.models.torch_method.TorchMethod`'s; ``tile`` defaults to the tile
-    the weights were trained on.
+    the weights were trained on (``tile=whole``: no tiling; the network is convolutional and windowed, so it runs
+    on whole spectrograms too, with fewer padded bins but more memory).
     """
 
     name = "difnet"

@@ -148,7 +148,8 @@ class TorchMethod(CleanupMethod):
     an STFT or sensor the weights were not made for) and :meth:`bytes_per_sample` (activation memory estimate).
 
     Parameters: ``device`` (auto | cpu | cuda | cuda:N); ``batch_size`` (tiles per forward pass; None = chosen from
-    the free memory); ``tile`` (``[n_freq, n_frames]`` or one integer; None = whole spectrograms);
+    the free memory); ``tile`` (``[n_freq, n_frames]`` or one integer; None or ``"whole"`` = whole spectrograms, a subclass may
+    give None a default);
     ``overlap`` (bins shared by neighbouring tiles; None = a quarter of the tile); ``compile`` (``torch.compile``
     the model on first use); ``amp`` (autocast to bfloat16/float16 on CUDA; ignored on CPU).
     """
@@ -161,7 +162,7 @@ class TorchMethod(CleanupMethod):
             raise InputError(f"batch_size must be a positive integer, got {batch_size!r}", where="--param batch_size")
         self.device = str(device)
         self.batch_size = None if batch_size is None else int(batch_size)
-        self.tile = list(_pair(tile, "tile")) if tile is not None else None
+        self.tile: Any = "whole" if tile == "whole" else (list(_pair(tile, "tile")) if tile is not None else None)
         self.overlap = list(_pair(overlap, "overlap")) if overlap is not None else None
         self.compile = bool(compile)
         self.amp = bool(amp)
@@ -270,7 +271,7 @@ class TorchMethod(CleanupMethod):
         """Masks for model inputs ``(n, H, W)`` float32 (already transformed), tiled and blended as configured."""
         z = np.asarray(inputs, dtype=np.float32)
         n, h, w = z.shape
-        if self.tile is None:
+        if self.tile is None or self.tile == "whole":
             return self._run_all(z)
         th, tw = self.tile
         ov = self.overlap or [th // 4, tw // 4]

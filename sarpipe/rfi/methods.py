@@ -168,6 +168,7 @@ def _load_entry_points() -> None:
 def _builtin() -> None:
     # the classical baselines register themselves on import
     from . import esf, notch  # noqa: F401
+    register_lazy_method("difnet", "sarpipe.models.difnet:DIFNetMethod")
 
 
 def method_names() -> list[str]:

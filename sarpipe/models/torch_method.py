@@ -1,0 +1,304 @@
+"""The base of every learned time-frequency cleanup method: device, batching, tiling, inference settings.
+
+Model input (transform ``"log1p-median-std/1"``, :func:`spectrogram_to_input`), per spectrogram ``S`` of shape
+``(n_freq, n_frames)``:
+
+1. ``a = |S|`` (magnitude; the phase is not used);
+2. ``m`` = median of ``a`` over all bins of that spectrogram (its clutter/noise floor; the mean where the median
+   is 0, 1 where both are);
+3. ``v = ln(1 + a / m)`` (log compression relative to the floor, so a gain applied to the pulse changes nothing);
+4. ``z = (v - mean(v)) / (std(v) + 1e-6)``, mean and standard deviation over the whole spectrogram.
+
+The transform is applied to the whole spectrogram before it is cut into tiles, so every tile sees the same
+normalisation as the untiled input. Output: a mask in ``[0, 1]`` (1 = RFI) of the input's shape.
+
+Tiling: a spectrogram larger than ``tile`` is covered by tiles overlapping by ``overlap`` bins; each prediction
+is weighted by a window that rises as ``sin^2`` across the overlap (1 elsewhere, and 1 at the spectrogram's own
+edges) and the weighted sum is divided by the summed weights. An axis shorter than the tile is padded by
+reflection and the prediction cropped back.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..rfi.methods import CleanupMethod, MethodContext, MethodOutput
+
+__all__ = ["INPUT_TRANSFORM", "TorchMethod", "blend_window", "resolve_device", "spectrogram_to_input", "tile_starts"]
+
+#: Name of the model-input transform above; weights record it and refuse another.
+INPUT_TRANSFORM = "log1p-median-std/1"
+
+
+def spectrogram_to_input(spec: np.ndarray) -> np.ndarray:
+    """``(n, n_freq, n_frames)`` complex (or magnitude) spectrograms -> float32 model input (module docstring)."""
+    a = np.abs(np.asarray(spec)).astype(np.float32, copy=False)
+    one = a.ndim == 2
+    if one:
+        a = a[None]
+    if a.ndim != 3:
+        raise ValueError(f"spectrograms must be (n, n_freq, n_frames), got shape {a.shape}")
+    flat = a.reshape(a.shape[0], -1)
+    m = np.median(flat, axis=1)
+    mean = flat.mean(axis=1)
+    m = np.where(m > 0, m, np.where(mean > 0, mean, 1.0)).astype(np.float32)
+    v = np.log1p(a / m[:, None, None])
+    mu = v.reshape(v.shape[0], -1).mean(axis=1)
+    sd = v.reshape(v.shape[0], -1).std(axis=1)
+    z = ((v - mu[:, None, None]) / (sd[:, None, None] + 1e-6)).astype(np.float32)
+    return z[0] if one else z
+
+
+def resolve_device(device: str) -> Any:
+    """``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` -> ``torch.device``.
+
+    A CUDA device that is not there is an :class:`InputError` naming ``--param device``.
+    """
+    import torch
+
+    name = str(device).strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise InputError(f"device {device!r} asked for, but no CUDA GPU is available here (use device=auto or cpu)",
+                             where="--param device")
+        dev = torch.device(name)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InputError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here", where="--param device")
+        return dev
+    raise InputError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N", where="--param device")
+
+
+def _pair(value: Any, name: str) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        out = (int(value), int(value))
+    elif isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, np.integer)) for v in value):
+        out = (int(value[0]), int(value[1]))
+    else:
+        raise InputError(f"{name} must be an integer or a [freq, frames] pair of integers, got {value!r}", where=f"--param {name}")
+    if min(out) < (1 if name == "tile" else 0):
+        raise InputError(f"{name} must be positive, got {value!r}", where=f"--param {name}")
+    return out
+
+
+def tile_starts(n: int, tile: int, overlap: int) -> list[int]:
+    """Start indices of tiles of length ``tile`` covering ``n`` samples with at least ``overlap`` shared."""
+    if n <= tile:
+        return [0]
+    step = max(tile - overlap, 1)
+    starts = list(range(0, n - tile, step))
+    starts.append(n - tile)
+    return sorted(set(starts))
+
+
+def blend_window(tile: int, overlap: int, first: bool, last: bool) -> np.ndarray:
+    """1-D tile weight: ``sin^2`` ramps (strictly positive) over ``overlap`` samples at inner tile edges."""
+    w = np.ones(tile, dtype=np.float64)
+    o = min(overlap, tile // 2)
+    if o > 0:
+        ramp = np.sin(0.5 * np.pi * np.arange(1, o + 1) / (o + 1)) ** 2
+        if not first:
+            w[:o] = ramp
+        if not last:
+            w[tile - o:] = ramp[::-1]
+    return w
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, (RuntimeError, MemoryError)) and (
+        "out of memory" in text or "can't allocate memory" in text or isinstance(exc, MemoryError))
+
+
+def _available_memory(device: Any) -> int:
+    """Bytes free for activations on ``device`` (CUDA: free memory; CPU: MemAvailable, else 2 GiB)."""
+    if device.type == "cuda":
+        import torch
+
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 2 << 30
+
+
+class TorchMethod(CleanupMethod):
+    """A time-frequency cleanup method backed by a torch model that maps ``(B, 1, H, W)`` inputs (the transform
+    of the module docstring) to ``(B, 1, H, W)`` masks in ``[0, 1]``.
+
+    Subclasses build the model and hand it to :meth:`set_model`; they may override :meth:`check_context` (refuse
+    an STFT or sensor the weights were not made for) and :meth:`bytes_per_sample` (activation memory estimate).
+
+    Parameters: ``device`` (auto | cpu | cuda | cuda:N); ``batch_size`` (tiles per forward pass; None = chosen from
+    the free memory); ``tile`` (``[n_freq, n_frames]`` or one integer; None or ``"whole"`` = whole spectrograms, a subclass may
+    give None a default);
+    ``overlap`` (bins shared by neighbouring tiles; None = a quarter of the tile); ``compile`` (``torch.compile``
+    the model on first use); ``amp`` (autocast to bfloat16/float16 on CUDA; ignored on CPU).
+    """
+
+    domain = "tf"
+
+    def __init__(self, *, device: str = "auto", batch_size: int | None = None, tile: Any = None, overlap: Any = None,
+                 compile: bool = False, amp: bool = True):
+        if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1):
+            raise InputError(f"batch_size must be a positive integer, got {batch_size!r}", where="--param batch_size")
+        self.device = str(device)
+        self.batch_size = None if batch_size is None else int(batch_size)
+        self.tile: Any = "whole" if tile == "whole" else (list(_pair(tile, "tile")) if tile is not None else None)
+        self.overlap = list(_pair(overlap, "overlap")) if overlap is not None else None
+        self.compile = bool(compile)
+        self.amp = bool(amp)
+        self._device = resolve_device(device)
+        self._model: Any = None
+        self._runner: Any = None
+        #: tiles per forward pass actually used by the last call (smaller than asked after running out of memory)
+        self._last_batch: int | None = None
+
+    # ------------------------------------------------------------------ hooks
+    def set_model(self, model: Any) -> None:
+        """Install the torch module (moved to the device, in eval mode)."""
+        self._model = model.to(self._device).eval()
+        self._runner = None
+
+    def check_context(self, ctx: MethodContext) -> None:
+        """Raise :class:`InputError` when the model must not be applied to this batch's STFT or sensor."""
+
+    def bytes_per_sample(self, height: int, width: int) -> int:
+        """Rough activation memory [bytes] of one ``height x width`` input in a forward pass."""
+        return 4 * height * width * 256
+
+    # ------------------------------------------------------------------ inference
+    def __call__(self, x: np.ndarray, ctx: MethodContext) -> MethodOutput:
+        self.check_context(ctx)
+        spec = np.asarray(x)
+        if spec.ndim != 3:
+            raise ValueError(f"{self.name}: expected (n_pulses, n_freq, n_frames) spectrograms, got shape {spec.shape}")
+        if spec.shape[0] == 0:
+            return MethodOutput("mask", np.zeros(spec.shape, np.float32))
+        return MethodOutput("mask", self.predict(spectrogram_to_input(spec)))
+
+    def _forward_fn(self) -> Any:
+        if self._model is None:
+            raise RuntimeError(f"{self.name}: no model installed (set_model)")
+        if self._runner is None:
+            self._runner = self._model
+            if self.compile:
+                import torch
+
+                try:
+                    self._runner = torch.compile(self._model)
+                except Exception as exc:  # noqa: BLE001 - compile is an optimisation; eager gives the same numbers
+                    warnings.warn(f"{self.name}: torch.compile failed ({exc}); running eagerly", RuntimeWarning, stacklevel=2)
+                    self._runner = self._model
+        return self._runner
+
+    def _run_batch(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        fn = self._forward_fn()
+        t = torch.from_numpy(np.ascontiguousarray(batch[:, None])).to(self._device)
+        try:
+            y = self._forward(fn, t)
+        except Exception as exc:
+            if fn is self._model or _is_out_of_memory(exc):
+                raise
+            # torch.compile fails lazily, on the first call; eager gives the same numbers
+            warnings.warn(f"{self.name}: the compiled model failed ({exc}); running eagerly", RuntimeWarning, stacklevel=2)
+            self._runner = self._model
+            y = self._forward(self._model, t)
+        return y[:, 0].float().cpu().numpy()
+
+    def _forward(self, fn: Any, t: Any) -> Any:
+        import torch
+
+        with torch.inference_mode():
+            if self._device.type == "cuda" and self.amp:
+                dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+                with torch.autocast("cuda", dtype=dtype):
+                    return fn(t)
+            return fn(t)
+
+    def _batch_limit(self, height: int, width: int) -> int:
+        if self.batch_size is not None:
+            return self.batch_size
+        budget = 0.25 * _available_memory(self._device)
+        return int(max(1, min(64, budget // max(self.bytes_per_sample(height, width), 1))))
+
+    def _run_all(self, tiles: np.ndarray) -> np.ndarray:
+        """Run the model over ``(n, h, w)`` tiles in batches; halve the batch on running out of memory."""
+        bs = min(self._batch_limit(tiles.shape[1], tiles.shape[2]), tiles.shape[0])
+        out = np.empty(tiles.shape, np.float32)
+        lo = 0
+        while lo < tiles.shape[0]:
+            hi = min(lo + bs, tiles.shape[0])
+            try:
+                out[lo:hi] = self._run_batch(tiles[lo:hi])
+            except (RuntimeError, MemoryError) as exc:
+                if not _is_out_of_memory(exc):
+                    raise
+                if self._device.type == "cuda":
+                    import torch
+
+                    torch.cuda.empty_cache()
+                if bs == 1:
+                    raise InputError(f"one {tiles.shape[1]} x {tiles.shape[2]} input does not fit in memory on {self._device}; "
+                                     f"give a smaller tile (--param tile=...)", where="--param tile") from exc
+                bs = max(1, bs // 2)
+                continue
+            lo = hi
+        self._last_batch = bs
+        return out
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """Masks for model inputs ``(n, H, W)`` float32 (already transformed), tiled and blended as configured."""
+        z = np.asarray(inputs, dtype=np.float32)
+        n, h, w = z.shape
+        if self.tile is None or self.tile == "whole":
+            return self._run_all(z)
+        th, tw = self.tile
+        ov = self.overlap or [th // 4, tw // 4]
+        ph, pw = max(th - h, 0), max(tw - w, 0)
+        if ph or pw:
+            mode = "reflect" if min(h, w) > 1 else "edge"
+            z = np.pad(z, ((0, 0), (0, ph), (0, pw)), mode=mode)
+        hp, wp = z.shape[1:]
+        ys, xs = tile_starts(hp, th, ov[0]), tile_starts(wp, tw, ov[1])
+        wy = {y: blend_window(th, ov[0], y == ys[0], y == ys[-1]) for y in ys}
+        wx = {x: blend_window(tw, ov[1], x == xs[0], x == xs[-1]) for x in xs}
+        weight = np.zeros((hp, wp))
+        for y in ys:
+            for x in xs:
+                weight[y:y + th, x:x + tw] += np.outer(wy[y], wx[x])
+        places = [(i, y, x) for i in range(n) for y in ys for x in xs]
+        acc = np.zeros((n, hp, wp))
+        chunk = max(1, 1024 // max(len(ys) * len(xs), 1)) * len(ys) * len(xs)  # bounds the host copy of tiles
+        for lo in range(0, len(places), chunk):
+            part = places[lo:lo + chunk]
+            tiles = np.stack([z[i, y:y + th, x:x + tw] for i, y, x in part])
+            pred = self._run_all(tiles)
+            for (i, y, x), p in zip(part, pred):
+                acc[i, y:y + th, x:x + tw] += p * np.outer(wy[y], wx[x])
+        out = (acc / weight)[:, :h, :w]
+        return out.astype(np.float32)
+
+    def params(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+

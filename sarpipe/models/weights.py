@@ -1,0 +1,267 @@
+"""Model weights folders: ``model.safetensors`` + ``config.json`` + ``README.md`` (the model card).
+
+``config.json`` holds:
+
+- ``format``: ``"sarpipe-weights/1"``; ``model``: the model's registered name (``"difnet"``);
+- ``architecture``: the keyword arguments that rebuild the network;
+- ``input_transform``: name of the spectrogram -> input transform (:data:`sarpipe.models.torch_method.INPUT_TRANSFORM`);
+- ``tile``: ``[n_freq, n_frames]`` the network was trained on (the default inference tile);
+- ``valid_for``: what the weights may be applied to: ``stft`` (``nperseg``, ``hop``, ``window``, exactly),
+  ``range_sampling_rate`` and ``chirp_bandwidth`` (``[low, high]`` in Hz, the span of the training data);
+- ``weights_sha256``: hash of ``model.safetensors`` (a changed or damaged file is refused);
+- ``training``: free-form record of how they were made.
+
+The tensor file is written in the safetensors layout (8-byte little-endian header length, a JSON header naming
+each tensor's dtype, shape and byte range, then the raw little-endian bytes) by this module, so the
+``safetensors`` package is not needed; files it writes load with it and vice versa (no pickle anywhere).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+
+__all__ = [
+    "CARD_FILE",
+    "CONFIG_FILE",
+    "WEIGHTS_FILE",
+    "WEIGHTS_FORMAT",
+    "ValidFor",
+    "WeightsBundle",
+    "load_state",
+    "load_weights",
+    "read_tensors",
+    "save_weights",
+    "write_tensors",
+]
+
+WEIGHTS_FORMAT = "sarpipe-weights/1"
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+CARD_FILE = "README.md"
+
+_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
+           "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+_CODES = {np.dtype(v).str: k for k, v in _DTYPES.items()}
+
+
+# --------------------------------------------------------------------------------------------- tensor file
+
+
+def write_tensors(path: str | os.PathLike, tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = None) -> None:
+    """Write named arrays (numpy or torch, CPU) to ``path`` in the safetensors layout."""
+    header: dict[str, Any] = {}
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    blobs = []
+    offset = 0
+    for name in sorted(tensors):
+        t = tensors[name]
+        arr = t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
+        arr = np.ascontiguousarray(arr)
+        code = _CODES.get(arr.dtype.newbyteorder("<").str if arr.dtype.byteorder == ">" else arr.dtype.str)
+        if code is None:
+            raise ValueError(f"tensor {name!r}: dtype {arr.dtype} cannot be stored")
+        data = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
+        header[name] = {"dtype": code, "shape": list(arr.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * ((-len(text)) % 8)  # the data starts 8-byte aligned
+    with open(path, "wb") as fh:
+        fh.write(struct.pack("<Q", len(text)))
+        fh.write(text)
+        fh.writelines(blobs)
+
+
+def read_tensors(path: str | os.PathLike, *, where: str | None = None) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Read a safetensors file -> (name -> numpy array, metadata). A damaged file is an :class:`InputError`."""
+    where = where or os.fspath(path)
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"no weights file {p}", where=where)
+    raw = p.read_bytes()
+    if len(raw) < 8:
+        raise InputError(f"{p} is not a weights file (only {len(raw)} bytes; truncated?)", where=where)
+    (n,) = struct.unpack("<Q", raw[:8])
+    if n > len(raw) - 8:
+        raise InputError(f"{p} is truncated (header of {n} bytes, file of {len(raw)})", where=where)
+    try:
+        header = json.loads(raw[8:8 + n])
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{p} is not a safetensors file (header unreadable: {exc})", where=where) from exc
+    if not isinstance(header, dict):
+        raise InputError(f"{p} is not a safetensors file (header is not a mapping)", where=where)
+    meta = header.pop("__metadata__", {}) or {}
+    data = memoryview(raw)[8 + n:]
+    out: dict[str, np.ndarray] = {}
+    for name, info in header.items():
+        try:
+            dtype = np.dtype(_DTYPES[info["dtype"]]).newbyteorder("<")
+            shape = tuple(int(s) for s in info["shape"])
+            lo, hi = (int(v) for v in info["data_offsets"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{p}: tensor {name!r} has a bad header entry ({exc})", where=where) from exc
+        if hi > len(data) or lo > hi:
+            raise InputError(f"{p} is truncated (tensor {name!r} needs bytes {lo}..{hi}, the file holds {len(data)})", where=where)
+        count = int(np.prod(shape)) if shape else 1
+        if (hi - lo) != count * dtype.itemsize:
+            raise InputError(f"{p}: tensor {name!r} has {hi - lo} bytes for shape {list(shape)} {info['dtype']}", where=where)
+        out[name] = np.frombuffer(data[lo:hi], dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+    return out, {str(k): str(v) for k, v in meta.items()}
+
+
+# --------------------------------------------------------------------------------------------- validity
+
+
+@dataclass(frozen=True)
+class ValidFor:
+    """What weights may be applied to: the STFT (exactly) and the span of sampling rates and chirp bandwidths
+    [Hz] of the training data."""
+
+    stft: Mapping[str, Any]
+    range_sampling_rate: tuple[float, float]
+    chirp_bandwidth: tuple[float, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"stft": dict(self.stft), "range_sampling_rate": list(self.range_sampling_rate),
+                "chirp_bandwidth": list(self.chirp_bandwidth)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ValidFor:
+        return cls(stft=dict(d["stft"]), range_sampling_rate=tuple(float(v) for v in d["range_sampling_rate"]),  # type: ignore[arg-type]
+                   chirp_bandwidth=tuple(float(v) for v in d["chirp_bandwidth"]))  # type: ignore[arg-type]
+
+    def problems(self, stft: Mapping[str, Any], fs: float, bandwidth: float) -> list[str]:
+        """Reasons (empty when none) why these weights do not apply to ``stft`` / ``fs`` / ``bandwidth``."""
+        out = []
+        want = {k: self.stft[k] for k in ("nperseg", "hop", "window")}
+        got = {k: stft.get(k) for k in want}
+        if want != got:
+            out.append(f"they were made for the STFT {want}, not {got} (use those STFT settings)")
+        rel = 1e-6
+        lo, hi = self.range_sampling_rate
+        if not lo * (1 - rel) <= fs <= hi * (1 + rel):
+            out.append(f"the range sampling rate {fs / 1e6:.6g} MHz lies outside the trained {lo / 1e6:.6g}..{hi / 1e6:.6g} MHz")
+        lo, hi = self.chirp_bandwidth
+        if not lo * (1 - rel) <= bandwidth <= hi * (1 + rel):
+            out.append(f"the chirp bandwidth {bandwidth / 1e6:.6g} MHz lies outside the trained {lo / 1e6:.6g}..{hi / 1e6:.6g} MHz")
+        return out
+
+
+@dataclass
+class WeightsBundle:
+    """A loaded weights folder: its config fields and tensors (numpy, by parameter name)."""
+
+    path: Path
+    model: str
+    architecture: dict[str, Any]
+    input_transform: str
+    tile: list[int] | None
+    valid_for: ValidFor
+    tensors: dict[str, np.ndarray]
+    training: dict[str, Any] = field(default_factory=dict)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_weights(folder: str | os.PathLike, *, model: str, architecture: Mapping[str, Any], state_dict: Mapping[str, Any],
+                 valid_for: ValidFor, input_transform: str, card: str, tile: list[int] | None = None,
+                 training: Mapping[str, Any] | None = None, overwrite: bool = False) -> Path:
+    """Write a weights folder atomically (nothing that looks finished is left by a failure). Returns its path."""
+    from ..atomic import atomic_path
+
+    final = Path(folder)
+    if final.exists() and not overwrite:
+        raise InputError(f"{final} exists (pass overwrite to replace it)", where=os.fspath(final))
+    with atomic_path(final, overwrite=overwrite) as tmp:
+        tmp.mkdir(parents=True)
+        write_tensors(tmp / WEIGHTS_FILE, dict(state_dict), {"format": WEIGHTS_FORMAT, "model": model})
+        config = {
+            "format": WEIGHTS_FORMAT,
+            "model": model,
+            "architecture": dict(architecture),
+            "input_transform": input_transform,
+            "tile": list(tile) if tile is not None else None,
+            "valid_for": valid_for.as_dict(),
+            "weights_sha256": _sha256(tmp / WEIGHTS_FILE),
+            "training": dict(training or {}),
+        }
+        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        (tmp / CARD_FILE).write_text(card)
+    return final
+
+
+def load_weights(folder: str | os.PathLike, *, model: str, input_transform: str, where: str = "--param weights") -> WeightsBundle:
+    """Read and check a weights folder made for ``model`` with ``input_transform``; every problem is an
+    :class:`InputError` naming the file (``where`` names the option that gave the folder)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError(f"no weights folder {root}", where=where)
+    cfg_path, w_path = root / CONFIG_FILE, root / WEIGHTS_FILE
+    for p in (cfg_path, w_path):
+        if not p.is_file():
+            raise InputError(f"the weights folder lacks {p.name} ({p})", where=where)
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{cfg_path} is not valid JSON ({exc})", where=os.fspath(cfg_path)) from exc
+    if not isinstance(cfg, dict) or cfg.get("format") != WEIGHTS_FORMAT:
+        raise InputError(f"{cfg_path} is not a {WEIGHTS_FORMAT} config", where=os.fspath(cfg_path))
+    if cfg.get("model") != model:
+        raise InputError(f"{root} holds weights of model {cfg.get('model')!r}, not {model!r}", where=os.fspath(cfg_path))
+    if cfg.get("input_transform") != input_transform:
+        raise InputError(f"{root} was trained on input transform {cfg.get('input_transform')!r}, this code makes "
+                         f"{input_transform!r}", where=os.fspath(cfg_path))
+    try:
+        valid = ValidFor.from_dict(cfg["valid_for"])
+        arch = dict(cfg["architecture"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{cfg_path}: missing or bad entry ({exc})", where=os.fspath(cfg_path)) from exc
+    tensors, _meta = read_tensors(w_path, where=os.fspath(w_path))
+    digest = cfg.get("weights_sha256")
+    if digest and digest != _sha256(w_path):
+        raise InputError(f"{w_path} does not match the hash in {cfg_path.name} (changed or damaged)", where=os.fspath(w_path))
+    tile = cfg.get("tile")
+    return WeightsBundle(path=root, model=model, architecture=arch, input_transform=input_transform,
+                         tile=list(tile) if tile else None, valid_for=valid, tensors=tensors,
+                         training=dict(cfg.get("training") or {}))
+
+
+def load_state(module: Any, bundle: WeightsBundle) -> None:
+    """Copy the bundle's tensors into a torch module; missing, extra or reshaped parameters are an InputError."""
+    import torch
+
+    own = module.state_dict()
+    missing = sorted(set(own) - set(bundle.tensors))
+    extra = sorted(set(bundle.tensors) - set(own))
+    shapes = [f"{k}: {list(bundle.tensors[k].shape)} vs {list(own[k].shape)}"
+              for k in sorted(set(own) & set(bundle.tensors)) if tuple(bundle.tensors[k].shape) != tuple(own[k].shape)]
+    if missing or extra or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} (e.g. {', '.join(missing[:3])})")
+        if extra:
+            parts.append(f"unexpected {len(extra)} (e.g. {', '.join(extra[:3])})")
+        if shapes:
+            parts.append(f"other shapes ({'; '.join(shapes[:3])})")
+        w = bundle.path / WEIGHTS_FILE
+        raise InputError(f"{w} does not fit the {bundle.model} architecture {bundle.architecture}: {', '.join(parts)}",
+                         where=os.fspath(w))
+    module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in bundle.tensors.items()})

@@ -343,7 +343,7 @@ def test_weights_folder_is_not_replaced_silently(tmp_path):
 def test_difnet_in_the_rfi_chain(tmp_path):
     from sarpipe.rfi.clean import clean
     from sarpipe.simulate import simulate
-    from sarpipe.simulate.rfi import rfi_truth_pulses
+    from sarpipe.simulate.interference import rfi_truth_pulses
 
     raw = simulate({"sensor": {"preset": "minisar"}, "scene": {"n_azimuth": 16, "n_range": 600},
                     "targets": [{"range_index": 300, "azimuth_index": 8, "amplitude": 1.0}], "noise": {"snr_db": 10},

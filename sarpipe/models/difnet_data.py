@@ -280,7 +280,7 @@ def interference(emitters: list[dict[str, Any]], t_abs: np.ndarray, t_rel: np.nd
                  rng: np.random.Generator) -> np.ndarray:
     """Sum of the emitters at absolute times ``t_abs`` [s] of one pulse (``t_rel`` from the window start), before
     the SIR scaling (complex128)."""
-    from ..simulate.rfi import (
+    from ..simulate.interference import (
         rfi_waveform,  # the simulator's emitter waveforms (module may be renamed)
     )
 

@@ -195,6 +195,8 @@ def create_method(name: str, **params: Any) -> CleanupMethod:
         raise InputError(f"unknown cleanup method {name!r}; registered: {', '.join(method_names())}", where="--method")
     try:
         return _METHODS[name](**params)
+    except InputError:
+        raise  # the method already named what is wrong (e.g. --param weights)
     except (TypeError, ValueError) as exc:  # unknown keyword, or a value the method refuses
         raise InputError(f"bad parameters for cleanup method {name!r}: {exc}", where="--param" if params else "--method") from exc
 

@@ -200,6 +200,7 @@ def apply_overrides(doc: YamlDocument, sets: list[str]) -> list[str]:
             continue
         node: Any = doc.data
         loc: list[Any] = []
+        created: list[tuple] = []  # mappings this option brought into being: their problems are its problems
         ok = True
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
@@ -227,6 +228,7 @@ def apply_overrides(doc: YamlDocument, sets: list[str]) -> list[str]:
                 else:
                     if node.get(part) is None:
                         node[part] = {}
+                        created.append(tuple(loc))
                     node = node[part]
             else:
                 problems.append(f"{label}: {dotted(tuple(loc))} is a value, not a mapping or list")
@@ -234,6 +236,8 @@ def apply_overrides(doc: YamlDocument, sets: list[str]) -> list[str]:
                 break
         if ok:
             doc.overrides[tuple(loc)] = label
+            for prefix in created:
+                doc.overrides.setdefault(prefix, label)
     return problems
 
 

@@ -258,6 +258,7 @@ class Catalog:
         if e.config is not None:
             return dict(e.config)
         doc = load_yaml(self.resolve(e.config_file))  # type: ignore[arg-type]
+        doc.refuse_duplicates("invalid simulator configuration")
         if not isinstance(doc.data, dict):
             raise InputError("a simulator configuration must be a mapping", where=doc.source)
         return doc.data
@@ -305,7 +306,7 @@ def path_fingerprint(path: str | os.PathLike) -> str:
 
 def parse_catalog(doc: YamlDocument, path: Path | None = None) -> Catalog:
     """Validate a parsed catalog document; every problem is reported at once with its line."""
-    problems: list[str] = []
+    problems: list[str] = doc.duplicate_problems()
     try:
         model = CatalogFile.model_validate(doc.data)
     except ValidationError as exc:

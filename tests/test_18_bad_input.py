@@ -53,3 +53,79 @@ def test_binary_file_given_as_yaml_is_one_line(here, capsys, command):
     err = _error(capsys)
     assert err.startswith("error: cfg.yaml: is ") and err.count("\n") == 1, err
     assert not (here / "raw.zarr").exists()
+
+
+# ------------------------------------------------------------------------------------------ simulator configs
+
+SCENE = "sensor: {preset: minisar}\nscene: {n_azimuth: 64, n_range: 64}\n"
+TARGET = "targets: [{range_index: 32, azimuth_index: 32}]\n"
+
+
+def _simulate_fails(here, capsys, text: str) -> str:
+    (here / "cfg.yaml").write_text(text)
+    code = main(["simulate", "cfg.yaml", "-o", "raw.zarr"])
+    err = _error(capsys)
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert not (here / "raw.zarr").exists()
+    assert [p.name for p in here.iterdir()] == ["cfg.yaml"], "nothing may be left behind"
+    return err
+
+
+@pytest.mark.parametrize("text, where", [
+    (SCENE + TARGET + "noise: {snr_db: .nan}\n", "cfg.yaml:4:9: noise.snr_db"),
+    ("sensor: {preset: minisar, velocity: .inf}\nscene: {n_azimuth: 64, n_range: 64}\n" + TARGET, "cfg.yaml:1:27: sensor.velocity"),
+    (SCENE + "targets: [{range_index: 32, azimuth_index: 32, amplitude: .inf}]\n", "cfg.yaml:3:48: targets[0].amplitude"),
+    (SCENE + TARGET + "rfi: {preset: minisar, sir_db: -.inf}\n", "cfg.yaml:4:24: rfi.sir_db"),
+])
+def test_nan_or_inf_in_the_config_is_refused_with_its_key(here, capsys, text, where):
+    err = _simulate_fails(here, capsys, text)
+    assert where in err and "finite" in err, err
+
+
+def test_overflowing_amplitude_is_refused_before_writing(here, capsys):
+    err = _simulate_fails(here, capsys, SCENE + "targets: [{range_index: 32, azimuth_index: 32, amplitude: 1e300}]\n")
+    assert "variable 'echo'" in err and "NaN or Inf" in err
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "{}\n"])
+def test_empty_config_is_refused(here, capsys, text):
+    assert "cfg.yaml: empty configuration" in _simulate_fails(here, capsys, text)
+
+
+def test_scene_without_anything_in_it_is_refused(here, capsys):
+    assert "the scene is empty" in _simulate_fails(here, capsys, SCENE)
+
+
+def test_targets_and_rfi_intervals_outside_the_scene_are_refused_with_their_lines(here, capsys):
+    err = _simulate_fails(here, capsys, SCENE + "targets:\n  - {range_index: 32, azimuth_index: 32}\n"
+                          "  - {range_index: 100, azimuth_index: -3}\n  - {slant_range: 1.0e6, azimuth_time: 0.01}\n"
+                          "rfi: {preset: minisar, pulses: [[10, 20], [50, 80]]}\n")
+    assert "cfg.yaml:5:6: targets[1].range_index: 100 lies outside the scene's range samples 0..63" in err
+    assert "cfg.yaml:5:24: targets[1].azimuth_index: -3 lies outside the scene's pulses 0..63" in err
+    assert "cfg.yaml:6:6: targets[2].slant_range: 1e+06 m lies outside the scene's slant ranges" in err
+    assert "cfg.yaml:7:43: rfi.pulses[1]: pulse interval [50, 80) reaches beyond the scene's 64 pulses" in err
+
+
+def test_rfi_bursts_longer_than_the_scene_are_refused(here, capsys):
+    err = _simulate_fails(here, capsys, SCENE + TARGET + "rfi: {preset: minisar, bursts: {length: 100}}\n")
+    assert "rfi.bursts.length: bursts of 100 pulses do not fit" in err
+
+
+def test_duplicate_key_in_simulator_config_names_both_lines(here, capsys):
+    err = _simulate_fails(here, capsys, SCENE + TARGET + "scene: {n_azimuth: 32, n_range: 64}\n")
+    assert "cfg.yaml:4:1: scene: key given twice (first at line 2)" in err
+
+
+@pytest.mark.parametrize("scene, keys", [("{n_azimuth: 1000000000}", "scene.n_azimuth"),
+                                         ("{n_azimuth: 100000, n_range: 100000}", "scene.n_azimuth x scene.n_range")])
+def test_huge_scene_is_refused_with_the_figure(here, capsys, scene, keys):
+    err = _simulate_fails(here, capsys, f"sensor: {{preset: minisar}}\nscene: {scene}\n" + TARGET)
+    assert keys in err and "GiB of memory" in err and "available" in err
+
+
+def test_duplicate_key_in_catalog_names_both_lines(here, capsys):
+    (here / "cat.yaml").write_text("entries:\n  a: {kind: simulated, config: {sensor: {preset: minisar}}}\n"
+                                   "  a: {kind: simulated, config: {sensor: {preset: radarsat1}}}\n")
+    assert main(["catalog", "list", "--catalog", "cat.yaml"]) == 2
+    assert "cat.yaml:3:3: entries.a: key given twice (first at line 2)" in _error(capsys)

@@ -129,3 +129,139 @@ def test_duplicate_key_in_catalog_names_both_lines(here, capsys):
                                    "  a: {kind: simulated, config: {sensor: {preset: radarsat1}}}\n")
     assert main(["catalog", "list", "--catalog", "cat.yaml"]) == 2
     assert "cat.yaml:3:3: entries.a: key given twice (first at line 2)" in _error(capsys)
+
+
+# ------------------------------------------------------------------------------------------ damaged stores
+
+
+def _scene(seed: int = 1, n_azimuth: int = 600, n_range: int = 400, **extra):
+    from sarpipe.simulate import simulate
+
+    return simulate({"sensor": {"preset": "minisar"}, "scene": {"n_azimuth": n_azimuth, "n_range": n_range},
+                     "targets": [{"range_index": 200, "azimuth_index": 300}], "noise": {"snr_db": 20.0},
+                     "seed": seed, **extra})
+
+
+def _store(ds, path, **kwargs):
+    from sarpipe.model import save_dataset
+
+    ds = ds.copy()
+    ds.attrs.setdefault("sarpipe_product", "raw" if "echo" in ds else "slc")  # what save_dataset marks
+    save_dataset(ds, path, **kwargs)
+    return path
+
+
+def test_deleted_chunk_is_refused_naming_it(here, capsys):
+    raw = _store(_scene(), here / "raw.zarr", chunks={"azimuth": 256})
+    (raw / "echo" / "c" / "1" / "0").unlink()
+    assert main(["focus", "raw.zarr", "-o", "slc.zarr"]) == 2
+    err = _error(capsys)
+    assert "raw.zarr/echo/c/1/0: chunk file missing (rows 256..511" in err, err
+    assert not (here / "slc.zarr").exists()
+
+
+def test_chunks_equal_to_the_fill_value_are_written(here):
+    """The missing-chunk check relies on it: a store of zeros keeps every chunk file."""
+    from sarpipe.model import open_raw
+
+    ds = _scene()
+    ds["echo_clean"][:] = 0  # a variable of zeros: zarr would skip its chunks by default
+    _store(ds, here / "raw.zarr", chunks={"azimuth": 256})
+    assert sorted(p.name for p in (here / "raw.zarr" / "echo_clean" / "c").iterdir()) == ["0", "1", "2"]
+    assert open_raw(here / "raw.zarr")["echo_clean"].shape == (600, 400)
+
+
+@pytest.mark.parametrize("command", [["rfi", "detect", "raw.zarr"], ["rfi", "clean", "raw.zarr", "-o", "clean.zarr"],
+                                     ["focus", "raw.zarr", "-o", "clean.zarr"]])
+def test_truncated_chunk_is_refused_naming_it(here, capsys, command):
+    raw = _store(_scene(), here / "raw.zarr", chunks={"azimuth": 256})
+    chunk = raw / "echo" / "c" / "1" / "0"
+    chunk.write_bytes(chunk.read_bytes()[:1000])
+    assert main(command) == 2
+    err = _error(capsys)
+    assert "raw.zarr/echo/c/1/0: holds 1000 bytes" in err and "Traceback" not in err, err
+    assert not (here / "clean.zarr").exists()
+
+
+def test_zarr_v2_store_is_refused(here, capsys):
+    _scene().to_zarr(here / "raw.zarr", zarr_format=2, consolidated=False)
+    assert main(["focus", "raw.zarr", "-o", "slc.zarr"]) == 2
+    assert "raw.zarr: is a Zarr v2 store; sarpipe reads Zarr v3" in _error(capsys)
+    assert not (here / "slc.zarr").exists()
+
+
+# ------------------------------------------------------------------------------------------ provenance
+
+
+def test_rfi_detect_refuses_the_image_of_another_scene(here, capsys):
+    from sarpipe.focus import focus
+
+    _store(_scene(seed=1), here / "a.zarr")
+    other = _scene(seed=2, targets=[{"range_index": 100, "azimuth_index": 250}])
+    _store(focus(other), here / "b_slc.zarr")
+    for command in (["rfi", "detect", "a.zarr", "--slc", "b_slc.zarr"],
+                    ["rfi", "clean", "a.zarr", "--slc", "b_slc.zarr", "-o", "clean.zarr"]):
+        assert main(command) == 2
+        err = _error(capsys)
+        assert "b_slc.zarr: is not the image of a.zarr: it was focused from another scene" in err, err
+    assert not (here / "clean.zarr").exists()
+
+
+def test_rfi_detect_accepts_the_image_of_its_scene_in_memory_or_streamed(here, capsys):
+    from sarpipe.focus import focus
+
+    raw = _scene(seed=1)
+    _store(raw, here / "a.zarr")
+    _store(focus(raw), here / "a_slc.zarr")  # focused before the raw was written
+    assert main(["rfi", "detect", "a.zarr", "--slc", "a_slc.zarr"]) == 0
+    assert main(["focus", "a.zarr", "-o", "a_slc2.zarr"]) == 0
+    assert main(["rfi", "detect", "a.zarr", "--slc", "a_slc2.zarr"]) == 0
+
+
+def test_image_without_fingerprint_is_accepted(here, capsys):
+    from sarpipe.focus import focus
+
+    raw = _scene(seed=1)
+    slc = focus(raw)
+    del slc.attrs["history"][-1]["input_fingerprint"]  # an image written before fingerprints
+    _store(raw, here / "a.zarr")
+    _store(slc, here / "a_slc.zarr")
+    assert main(["rfi", "detect", "a.zarr", "--slc", "a_slc.zarr"]) == 0
+
+
+# ------------------------------------------------------------------------------------------ focusability
+
+
+def _raw_with(here, attrs=None, n_azimuth=600, n_range=400):
+    from sarpipe.model import sar_dataset
+
+    ds = _scene(n_azimuth=n_azimuth, n_range=n_range)
+    raw = sar_dataset(ds["echo"].values, {**ds.attrs, **(attrs or {})})
+    return _store(raw, here / "raw.zarr")
+
+
+@pytest.mark.parametrize("attrs, size, words", [
+    ({"range_sampling_rate": 200e6}, {}, "attributes 'chirp_rate', 'pulse_duration', 'range_sampling_rate': the chirp band"),
+    ({}, {"n_range": 300}, "dimension 'range': the scene has 300 range samples, fewer than one chirp"),
+    ({}, {"n_azimuth": 400}, "dimension 'azimuth': the scene has 400 pulses, fewer than one synthetic aperture"),
+])
+def test_unfocusable_scene_is_refused(here, capsys, attrs, size, words):
+    from sarpipe.focus import focus
+    from sarpipe.errors import InputError
+    from sarpipe.model import load_dataset
+
+    _raw_with(here, attrs, **size)
+    assert main(["focus", "raw.zarr", "-o", "slc.zarr"]) == 2
+    err = _error(capsys)
+    assert f"raw.zarr: {words}" in err, err
+    assert not (here / "slc.zarr").exists()
+    with pytest.raises(InputError, match=words.split(": ", 1)[1]):  # the in-memory focus refuses it too
+        focus(load_dataset(here / "raw.zarr"))
+
+
+def test_azimuth_bandwidth_above_the_prf_is_refused(here, capsys):
+    _raw_with(here)
+    assert main(["focus", "raw.zarr", "-o", "slc.zarr", "--azimuth-bandwidth", "400"]) == 2
+    assert "--azimuth-bandwidth" in (err := _error(capsys)) and "exceeds the PRF (300 Hz)" in err, err
+    assert not (here / "slc.zarr").exists()
+    assert main(["focus", "raw.zarr", "-o", "slc.zarr", "--azimuth-bandwidth", "300"]) == 0

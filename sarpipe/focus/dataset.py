@@ -9,6 +9,7 @@ import numpy as np
 import xarray as xr
 
 from ..model import DIMS, validate, with_history
+from .checks import check_focusable
 from .geometry import Geometry
 from .doppler import estimate_doppler_centroid
 from .rda import (FocusSettings, complete_settings, defocus_array, focus_array, resolve_settings,
@@ -22,7 +23,7 @@ def _product(src: xr.Dataset, name: str, data: np.ndarray, step: str, settings: 
     attrs = {**src.attrs, "doppler_centroid": float(settings.doppler_centroid)}
     coords = {c: src.coords[c] for c in ("azimuth_time", "slant_range")}
     out = xr.Dataset({name: (DIMS, data)}, coords=coords, attrs=attrs)
-    return with_history(out, step, settings.record(geom, *data.shape))
+    return with_history(out, step, settings.record(geom, *data.shape), source=src)
 
 
 def focus(raw: xr.Dataset, *, range_window: str = "rect", azimuth_window: str = "rect",
@@ -39,6 +40,8 @@ def focus(raw: xr.Dataset, *, range_window: str = "rect", azimuth_window: str = 
     """
     validate(raw, "raw")
     geom = Geometry.from_dataset(raw)
+    check_focusable(geom, raw.attrs, raw.sizes["azimuth"], raw.sizes["range"], azimuth_bandwidth=azimuth_bandwidth,
+                    doppler_centroid=doppler_centroid)
     settings = resolve_settings(raw.attrs, geom, range_window=range_window, azimuth_window=azimuth_window,
                                 doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
     echo = np.ascontiguousarray(raw["echo"].values, dtype=np.complex64)

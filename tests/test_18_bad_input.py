@@ -265,3 +265,18 @@ def test_azimuth_bandwidth_above_the_prf_is_refused(here, capsys):
     assert "--azimuth-bandwidth" in (err := _error(capsys)) and "exceeds the PRF (300 Hz)" in err, err
     assert not (here / "slc.zarr").exists()
     assert main(["focus", "raw.zarr", "-o", "slc.zarr", "--azimuth-bandwidth", "300"]) == 0
+
+
+def test_catalog_scene_outside_problems_found_at_validation(here, capsys):
+    (here / "cat.yaml").write_text("entries:\n  a:\n    kind: simulated\n    config:\n      sensor: {preset: minisar}\n"
+                                   "      scene: {n_azimuth: 64, n_range: 64}\n"
+                                   "      targets: [{range_index: 70, azimuth_index: 3}]\n")
+    assert main(["catalog", "list", "--catalog", "cat.yaml"]) == 2
+    err = _error(capsys)
+    assert "cat.yaml:7:18: entries.a.config.targets[0].range_index: 70 lies outside" in err, err
+
+
+def test_folder_given_as_catalog_says_folder(here, capsys):
+    (here / "cat.yaml").mkdir()
+    assert main(["catalog", "list", "--catalog", "cat.yaml"]) == 2
+    assert "cat.yaml: is a folder, expected a YAML file" in _error(capsys)

@@ -6,8 +6,9 @@ Every problem is reported at once (pydantic collects them all), each as ``FILE:L
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError

@@ -246,8 +246,8 @@ def _raw_with(here, attrs=None, n_azimuth=600, n_range=400):
     ({}, {"n_azimuth": 400}, "dimension 'azimuth': the scene has 400 pulses, fewer than one synthetic aperture"),
 ])
 def test_unfocusable_scene_is_refused(here, capsys, attrs, size, words):
-    from sarpipe.focus import focus
     from sarpipe.errors import InputError
+    from sarpipe.focus import focus
     from sarpipe.model import load_dataset
 
     _raw_with(here, attrs, **size)

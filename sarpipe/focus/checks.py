@@ -16,7 +16,8 @@ Units: Hz, s, m. Raises :class:`~sarpipe.errors.InputError` naming the attribute
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import InputError
 from ..geometry import antenna_doppler_bandwidth, azimuth_fm_rate

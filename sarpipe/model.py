@@ -400,10 +400,32 @@ def open_dataset(path: str | os.PathLike, kind: str | None = None, *, check_valu
         raise _read_failure(p, ds, exc) from exc
 
 
+def available_memory() -> int:
+    """Bytes of memory available to this process now (psutil), or a huge number when it cannot be told."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # noqa: BLE001 - without an estimate only the absurd is refused
+        return 1 << 50
+
+
+def gib(n: float) -> str:
+    """A byte count for messages: ``12.3 GiB``."""
+    return f"{n / 2**30:,.1f} GiB"
+
+
 def load_dataset(path: str | os.PathLike, kind: str | None = None) -> xr.Dataset:
     """Read a store into memory and validate it there: one read of the samples (opening lazily with the NaN/Inf
-    scan and then loading would read them twice). A chunk that cannot be decoded becomes :class:`InputError`."""
+    scan and then loading would read them twice). A chunk that cannot be decoded becomes :class:`InputError`, and
+    so does a store larger than the memory available (refused before reading it)."""
     lazy = open_dataset(path, kind, check_values=False)
+    need = sum(int(v.nbytes) for v in lazy.variables.values())
+    free = available_memory()
+    if need > free:
+        sizes = " x ".join(f"{lazy.sizes[d]:,}" for d in DIMS if d in lazy.sizes)
+        raise InputError(f"holds {gib(need)} ({sizes} samples), more than the {gib(free)} of memory available; "
+                         "this command reads the whole scene into memory", where=os.fspath(path))
     try:
         ds = lazy.load()
     except Exception as exc:  # noqa: BLE001 - a truncated or corrupt chunk is damaged input, not a bug

@@ -280,3 +280,30 @@ def test_folder_given_as_catalog_says_folder(here, capsys):
     (here / "cat.yaml").mkdir()
     assert main(["catalog", "list", "--catalog", "cat.yaml"]) == 2
     assert "cat.yaml: is a folder, expected a YAML file" in _error(capsys)
+
+
+def test_store_larger_than_memory_is_refused_before_reading(here, capsys):
+    """`rfi detect` reads the whole scene: a 3 10^5 x 3 10^5 store (720 GB, its chunks never written) is refused
+    with the figure instead of a MemoryError."""
+    import numpy as np
+    import xarray as xr
+
+    from sarpipe.model import sar_dataset
+
+    small = _scene(n_azimuth=600, n_range=400)
+    n = 300_000
+    big = sar_dataset(np.zeros((1, 1), np.complex64), small.attrs)  # attrs and coordinates of a big grid:
+    big = big.drop_vars("echo").drop_dims(["azimuth", "range"])
+    big["azimuth_time"] = ("azimuth", np.arange(n) / small.attrs["prf"])
+    big["slant_range"] = ("range", small.attrs["near_range"] + np.arange(n) * 299_792_458.0 / (2 * small.attrs["range_sampling_rate"]))
+    big = big.set_coords(["azimuth_time", "slant_range"])
+    big.to_zarr(here / "big.zarr", zarr_format=3, consolidated=False)
+    import zarr
+
+    zarr.open_group(here / "big.zarr", mode="a").create_array(
+        "echo", shape=(n, n), chunks=(1024, 1024), dtype=np.complex64, dimension_names=["azimuth", "range"],
+        fill_value=0j)
+    assert xr.open_zarr(here / "big.zarr", consolidated=False)["echo"].shape == (n, n)
+    assert main(["rfi", "detect", "big.zarr"]) == 2
+    err = _error(capsys)
+    assert "big.zarr: holds 670.6 GiB (300,000 x 300,000 samples)" in err and "memory available" in err, err

@@ -13,7 +13,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from ..errors import InputError
-from ..model import range_pixel_spacing
+from ..model import available_memory, gib, range_pixel_spacing
 from ..yamlconf import load_yaml, parse_model
 from .presets import SENSOR_PARAMETERS, SENSORS
 
@@ -166,10 +166,6 @@ SIMULATION_BYTES_PER_SAMPLE = 40
 EXTENDED_BYTES_PER_SAMPLE = 56
 
 
-def _gib(n: float) -> str:
-    return f"{n / 2**30:,.1f} GiB" if n < 2**50 else f"{n / 2**50:,.1f} PiB"
-
-
 def simulation_bytes(cfg: SimulationConfig, n_azimuth: int, n_range: int) -> int:
     """Estimated peak memory [bytes] of simulating an ``n_azimuth`` x ``n_range`` scene with ``cfg``."""
     per_sample = SIMULATION_BYTES_PER_SAMPLE + (EXTENDED_BYTES_PER_SAMPLE if cfg.extended is not None else 0)
@@ -185,17 +181,12 @@ def scene_problems(cfg: SimulationConfig) -> list[tuple[tuple, str]]:
     attrs, n_az, n_rg, az0 = scene_attrs(cfg)
     problems: list[tuple[tuple, str]] = []
     need = simulation_bytes(cfg, n_az, n_rg)
-    try:
-        import psutil
-
-        available = int(psutil.virtual_memory().available)
-    except Exception:  # noqa: BLE001 - no estimate of the memory: only the absurd is refused
-        available = 1 << 50
+    available = available_memory()
     if need > available:
         given = [k for k in ("n_azimuth", "n_range") if getattr(cfg.scene, k) is not None]
         loc = ("scene", given[0]) if len(given) == 1 else ("scene",)
         problems.append((loc, f"scene.n_azimuth x scene.n_range = {n_az:,} x {n_rg:,} samples needs about "
-                              f"{_gib(need)} of memory to simulate, {_gib(available)} are available; make the scene "
+                              f"{gib(need)} of memory to simulate, {gib(available)} are available; make the scene "
                               "smaller"))
         return problems  # the other checks cost nothing, but one message is enough here
     if not cfg.targets and cfg.extended is None and cfg.noise is None:

@@ -372,10 +372,18 @@ def _damaged_chunk(p: Path, ds: xr.Dataset) -> str | None:
 
 
 def _read_failure(p: Path, ds: xr.Dataset, exc: Exception) -> InputError:
+    """The InputError for a failed read: the chunk of the wrong size, else the variable that fails to decode."""
     found = _damaged_chunk(p, ds)
     if found is not None:
         return InputError(found)
-    return InputError(f"cannot be read ({type(exc).__name__}: {exc}); the store is damaged", where=os.fspath(p))
+    where = os.fspath(p)
+    for name, var in ds.variables.items():  # on the error path only: find which variable fails (a second read)
+        try:
+            var.load()
+        except Exception:  # noqa: BLE001
+            where = f"{os.fspath(p)}: variable '{name}'"
+            break
+    return InputError(f"cannot be read ({type(exc).__name__}: {exc}); the store is damaged", where=where)
 
 
 def open_dataset(path: str | os.PathLike, kind: str | None = None, *, check_values: bool = True) -> xr.Dataset:

@@ -307,3 +307,28 @@ def test_store_larger_than_memory_is_refused_before_reading(here, capsys):
     assert main(["rfi", "detect", "big.zarr"]) == 2
     err = _error(capsys)
     assert "big.zarr: holds 670.6 GiB (300,000 x 300,000 samples)" in err and "memory available" in err, err
+
+
+def test_corrupt_compressed_chunk_names_the_variable(here, capsys):
+    raw = _store(_scene(), here / "raw.zarr")
+    chunk = raw / "azimuth_time" / "c" / "0"  # float64 coordinates are compressed (zstd)
+    chunk.write_bytes(b"not zstd at all" * 10)
+    assert main(["rfi", "detect", "raw.zarr"]) == 2
+    err = _error(capsys)
+    assert "raw.zarr: variable 'azimuth_time': cannot be read" in err and "Traceback" not in err, err
+
+
+def test_extended_scene_shorter_than_its_aperture_is_refused_with_the_key(here, capsys):
+    import numpy as np
+
+    np.save(here / "map.npy", np.ones((10, 10)))
+    err = _simulate_fails_keeping(here, capsys, "sensor: {preset: minisar}\nscene: {n_azimuth: 200, n_range: 400}\n"
+                                  "extended: {file: map.npy}\n")
+    assert "cfg.yaml:2:9: scene.n_azimuth: an extended scene needs at least one synthetic aperture" in err, err
+
+
+def _simulate_fails_keeping(here, capsys, text: str) -> str:
+    (here / "cfg.yaml").write_text(text)
+    assert main(["simulate", "cfg.yaml", "-o", "raw.zarr"]) == 2
+    assert not (here / "raw.zarr").exists()
+    return _error(capsys)

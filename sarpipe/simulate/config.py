@@ -208,6 +208,8 @@ def scene_problems(cfg: SimulationConfig) -> list[tuple[tuple, str]]:
         if t.azimuth_index is not None and not 0 <= t.azimuth_index <= n_az - 1:
             problems.append((("targets", i, "azimuth_index"), f"{t.azimuth_index:g} lies outside the scene's "
                                                               f"pulses 0..{n_az - 1}"))
+    if cfg.extended is not None:
+        problems += _extended_aperture_problems(attrs, n_az, n_rg, near, dr)
     rfi = getattr(cfg, "rfi", None)
     if rfi is not None and rfi.pulses is not None:
         for i, (start, stop) in enumerate(rfi.pulses):
@@ -225,6 +227,22 @@ def scene_problems(cfg: SimulationConfig) -> list[tuple[tuple, str]]:
             problems.append((("rfi", "bursts", "length"), f"bursts of {shortest} pulses do not fit the {room} pulses "
                                                           f"between the margins ({n_az} pulses, margin {b.margin})"))
     return problems
+
+
+def _extended_aperture_problems(attrs: dict[str, Any], n_az: int, n_rg: int, near: float, dr: float) -> list:
+    """An extended scene is calibrated by focusing a unit point target on the scene's pulses (a narrow swath at the
+    centre range, see ``extended._unit_target_gain``): the pulses must hold its synthetic aperture."""
+    from ..focus.checks import synthetic_aperture_length
+    from ..focus.geometry import Geometry
+
+    geom = Geometry.from_attrs(attrs)
+    swath = 2 * int(geom.pulse_duration * geom.range_sampling_rate / 2) + 65
+    far = near + (n_rg // 2) * dr + (swath - 1 - swath // 2) * dr
+    aperture = synthetic_aperture_length(geom, attrs, far, float(attrs.get("doppler_centroid", 0.0)))
+    if aperture is None or n_az >= aperture:
+        return []
+    return [(("scene", "n_azimuth"), f"an extended scene needs at least one synthetic aperture of pulses "
+                                     f"({math.ceil(aperture)} at the centre range), the scene has {n_az}")]
 
 
 def check_scene(cfg: SimulationConfig, doc: Any = None) -> None:

@@ -35,7 +35,8 @@ def focus(raw: xr.Dataset, *, range_window: str = "rect", azimuth_window: str = 
     ``doppler_centroid`` [Hz] set to the value used, and a ``focus`` history record). ``doppler_centroid`` [Hz]
     overrides the attribute; when both are absent it is estimated (correlation estimator, baseband).
     ``azimuth_bandwidth`` [Hz]: processed Doppler band (default: the ``azimuth_bandwidth`` attribute, else
-    ``0.886 * 2V cos(squint) / antenna_length``, else the PRF; never more than the PRF).
+    ``0.886 * 2V cos(squint) / antenna_length``, else the PRF; the default is capped at the PRF, a value above
+    it is refused). Scenes the algorithm cannot focus are refused first (:func:`.checks.check_focusable`).
     Windows: ``rect`` | ``hamming:ALPHA`` | ``kaiser:BETA``. Raises InputError on data outside the contract.
     """
     validate(raw, "raw")

@@ -332,3 +332,18 @@ def _simulate_fails_keeping(here, capsys, text: str) -> str:
     assert main(["simulate", "cfg.yaml", "-o", "raw.zarr"]) == 2
     assert not (here / "raw.zarr").exists()
     return _error(capsys)
+
+
+def test_alias_bomb_in_a_set_value_is_refused(here, capsys):
+    (here / "base.yaml").write_text(PIPELINE)
+    bomb = "[" + ", ".join(["&a0 [x, x, x, x, x, x, x, x, x, x]"] + [f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]"
+                                                                   for i in range(1, 10)]) + "]"
+    assert main(["run", "base.yaml", "--set", f"description={bomb}", "--dry-run"]) == 2
+    err = _error(capsys)
+    assert f"--set description={bomb}" in err and "expands to more than" in err
+    assert not (here / "out").exists()
+
+
+def test_set_values_are_still_read_as_yaml(here, capsys):
+    (here / "base.yaml").write_text(PIPELINE)
+    assert main(["run", "base.yaml", "--set", "steps.raw.params.config.seed=7", "--set", "description=", "--dry-run"]) == 0

@@ -175,11 +175,16 @@ class Pipeline:
 # ---------------------------------------------------------------------------------------------- overrides
 
 
-def _parse_scalar(text: str) -> Any:
+def _parse_scalar(text: str, label: str = "--set") -> Any:
+    """A ``--set`` value read as YAML (text that is not YAML stays text); aliases are expanded with the same
+    bound as in files, so a value cannot blow up the validation that walks it."""
     try:
-        return yaml.safe_load(text)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
         return text
+    if node is None:
+        return None
+    return load_yaml(text=text, source=label).data
 
 
 def apply_overrides(doc: YamlDocument, sets: list[str]) -> list[str]:
@@ -218,13 +223,13 @@ def apply_overrides(doc: YamlDocument, sets: list[str]) -> list[str]:
                 idx %= len(node)
                 loc.append(idx)
                 if last:
-                    node[idx] = _parse_scalar(text)
+                    node[idx] = _parse_scalar(text, label)
                 else:
                     node = node[idx]
             elif isinstance(node, dict):
                 loc.append(part)
                 if last:
-                    node[part] = _parse_scalar(text)
+                    node[part] = _parse_scalar(text, label)
                 else:
                     if node.get(part) is None:
                         node[part] = {}

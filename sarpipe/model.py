@@ -164,7 +164,13 @@ def _source(ds: xr.Dataset, default: str) -> str:
 
 def check_image_of(raw: xr.Dataset, slc: xr.Dataset) -> None:
     """Refuse ``slc`` unless it is the image of ``raw``: its last ``focus`` record names the fingerprint of the
-    scene it was focused from, which must be ``raw``'s. Images without a fingerprint (older ones) are accepted."""
+    scene it was focused from, which must be ``raw``'s. Images without a fingerprint (older ones) are accepted.
+    An image of another raw variable (``focused_variable``: the simulator's ``echo_clean`` or ``rfi``) is refused:
+    the RFI chain looks for interference in the image of ``echo``."""
+    focused = slc.attrs.get("focused_variable")
+    if focused not in (None, "echo"):
+        raise InputError(f"is the image of the raw variable '{focused}', not of 'echo'; give the image of the echo",
+                         where=_source(slc, "the image"))
     record = None
     for entry in reversed(list(slc.attrs.get("history", []) or [])):
         if isinstance(entry, Mapping) and entry.get("step") == "focus":

@@ -347,3 +347,12 @@ def test_alias_bomb_in_a_set_value_is_refused(here, capsys):
 def test_set_values_are_still_read_as_yaml(here, capsys):
     (here / "base.yaml").write_text(PIPELINE)
     assert main(["run", "base.yaml", "--set", "steps.raw.params.config.seed=7", "--set", "description=", "--dry-run"]) == 0
+
+
+def test_rfi_detect_refuses_the_image_of_a_ground_truth_variable(here, capsys):
+    from sarpipe.focus import focus_zarr
+
+    _store(_scene(seed=1), here / "a.zarr")
+    focus_zarr(here / "a.zarr", here / "truth.zarr", variable="echo_clean")
+    assert main(["rfi", "detect", "a.zarr", "--slc", "truth.zarr"]) == 2
+    assert "truth.zarr: is the image of the raw variable 'echo_clean', not of 'echo'" in _error(capsys)

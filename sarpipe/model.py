@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -336,28 +337,25 @@ def _stored_chunks(folder: Path) -> set[str]:
 
 
 def check_chunks_present(p: Path, ds: xr.Dataset) -> None:
-    """Refuse a store one of whose 2-D variables lacks a chunk file: zarr reads a missing chunk as the fill value,
-    so a deleted chunk would pass for zeros. Only for stores sarpipe wrote (root attribute ``sarpipe_product``),
-    which hold every chunk; other stores may omit chunks equal to the fill value on purpose."""
+    """Refuse a store one of whose arrays lacks a chunk file: zarr reads a missing chunk as the fill value, so a
+    deleted chunk would pass for zeros. Only for stores sarpipe wrote (root attribute ``sarpipe_product``), which
+    hold every chunk; other stores may omit chunks equal to the fill value on purpose."""
     if "sarpipe_product" not in ds.attrs:
         return
     for name, var in ds.variables.items():
-        meta = _array_meta(p, str(name)) if var.ndim == 2 else None
+        meta = _array_meta(p, str(name)) if var.ndim >= 1 else None
         grid = _chunk_grid(meta) if meta else None
         if grid is None:
             continue
         shape, chunks = grid
-        counts = [-(-n // c) for n, c in zip(shape, chunks)]
         stored = _stored_chunks(p / str(name))
-        for i in range(counts[0]):
-            for j in range(counts[1]):
-                key = _chunk_key(meta, (i, j))  # type: ignore[arg-type]
-                if key not in stored:
-                    rows = f"{i * chunks[0]}..{min(shape[0], (i + 1) * chunks[0]) - 1}"
-                    cols = f"{j * chunks[1]}..{min(shape[1], (j + 1) * chunks[1]) - 1}"
-                    raise InputError(f"chunk file missing (rows {rows}, columns {cols} of variable '{name}'; zarr "
-                                     "would read it as zeros): the store is damaged or incomplete",
-                                     where=os.fspath(p / str(name) / key))
+        for index in itertools.product(*(range(-(-n // c)) for n, c in zip(shape, chunks))):
+            key = _chunk_key(meta, index)  # type: ignore[arg-type]
+            if key not in stored:
+                span = ", ".join(f"{dim} {i * c}..{min(n, (i + 1) * c) - 1}"
+                                 for dim, i, c, n in zip(var.dims, index, chunks, shape))
+                raise InputError(f"chunk file missing ({span} of variable '{name}'; zarr would read it as "
+                                 "zeros): the store is damaged or incomplete", where=os.fspath(p / str(name) / key))
 
 
 def _damaged_chunk(p: Path, ds: xr.Dataset) -> str | None:

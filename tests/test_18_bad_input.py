@@ -156,7 +156,7 @@ def test_deleted_chunk_is_refused_naming_it(here, capsys):
     (raw / "echo" / "c" / "1" / "0").unlink()
     assert main(["focus", "raw.zarr", "-o", "slc.zarr"]) == 2
     err = _error(capsys)
-    assert "raw.zarr/echo/c/1/0: chunk file missing (rows 256..511" in err, err
+    assert "raw.zarr/echo/c/1/0: chunk file missing (azimuth 256..511, range 0..399 of variable 'echo'" in err, err
     assert not (here / "slc.zarr").exists()
 
 
@@ -356,3 +356,15 @@ def test_rfi_detect_refuses_the_image_of_a_ground_truth_variable(here, capsys):
     focus_zarr(here / "a.zarr", here / "truth.zarr", variable="echo_clean")
     assert main(["rfi", "detect", "a.zarr", "--slc", "truth.zarr"]) == 2
     assert "truth.zarr: is the image of the raw variable 'echo_clean', not of 'echo'" in _error(capsys)
+
+
+def test_deleted_chunk_of_a_one_dimensional_variable_is_refused(here, capsys):
+    import numpy as np
+
+    ds = _scene()
+    ds["rfi_pulses"] = ("azimuth", np.zeros(600, bool))
+    raw = _store(ds, here / "raw.zarr", chunks={"azimuth": 256})
+    [chunk] = [p for p in (raw / "rfi_pulses" / "c").iterdir()]
+    chunk.unlink()
+    assert main(["rfi", "detect", "raw.zarr"]) == 2
+    assert f"raw.zarr/rfi_pulses/c/{chunk.name}: chunk file missing" in _error(capsys)

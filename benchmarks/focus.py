@@ -1,7 +1,7 @@
 """Focusing speed and memory: prints the figures that docs/benchmarks.md quotes.
 
     .venv/bin/python benchmarks/focus.py --size 8192 --big 16384      # full run (minutes)
-    .venv/bin/python benchmarks/focus.py --size 1024 --big 0          # quick check
+    .venv/bin/python benchmarks/focus.py --size 4096 --big 0 --reference-size 1024 --repeat 1  # quick check (a swath of more than one 4001-sample chirp)
 
 Measured in the same run, on the same machine:
 - FFT floor: the four full-array FFT passes (range FFT, range IFFT, azimuth FFT, azimuth IFFT) of the in-memory

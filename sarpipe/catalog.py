@@ -258,6 +258,7 @@ class Catalog:
         if e.config is not None:
             return dict(e.config)
         doc = load_yaml(self.resolve(e.config_file))  # type: ignore[arg-type]
+        doc.refuse_duplicates("invalid simulator configuration")
         if not isinstance(doc.data, dict):
             raise InputError("a simulator configuration must be a mapping", where=doc.source)
         return doc.data
@@ -305,7 +306,7 @@ def path_fingerprint(path: str | os.PathLike) -> str:
 
 def parse_catalog(doc: YamlDocument, path: Path | None = None) -> Catalog:
     """Validate a parsed catalog document; every problem is reported at once with its line."""
-    problems: list[str] = []
+    problems: list[str] = doc.duplicate_problems()
     try:
         model = CatalogFile.model_validate(doc.data)
     except ValidationError as exc:
@@ -363,18 +364,24 @@ def _simulation_problems(config: dict, doc: YamlDocument, prefix: tuple) -> list
     except ImportError:
         return []
     try:
-        parse_model(SimulationConfig, doc, data=config, prefix=prefix)
+        cfg = parse_model(SimulationConfig, doc, data=config, prefix=prefix)
     except ConfigError as exc:
         return list(exc.problems)
-    return []
+    from .simulate.config import scene_problems  # noqa: PLC0415
+
+    try:  # targets or RFI intervals outside the scene, an empty or a too large scene: found before any step runs
+        found = scene_problems(cfg)
+    except InputError as exc:
+        return [f"{doc.where(prefix)}: {dotted(prefix)}: {exc}"]
+    return [f"{doc.where(prefix + loc)}: {dotted(prefix + loc)}: {msg}" for loc, msg in found]
 
 
 def load_catalog(path: str | os.PathLike | None = None) -> Catalog:
     """Read and validate a catalog file (default ``./data_catalog.yaml``)."""
     p = Path(path if path is not None else DEFAULT_CATALOG)
-    if not p.is_file():
+    if not p.exists():
         raise InputError("no such catalog file", where=os.fspath(p))
-    return parse_catalog(load_yaml(p), p)
+    return parse_catalog(load_yaml(p), p)  # a folder or a binary file is refused there
 
 
 def empty_catalog() -> Catalog:

@@ -8,6 +8,9 @@ Conventions (DESIGN.md section 2): ``echo``/``slc`` are complex64 with dims ``("
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import itertools
+import json
 import math
 import os
 from pathlib import Path
@@ -104,10 +107,12 @@ def _plain_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return {str(k): _plain(v) for k, v in attrs.items()}
 
 
-def with_history(ds: xr.Dataset, step: str, params: Mapping[str, Any] | None = None) -> xr.Dataset:
+def with_history(ds: xr.Dataset, step: str, params: Mapping[str, Any] | None = None, *,
+                 source: xr.Dataset | None = None) -> xr.Dataset:
     """Return ``ds`` with a processing record appended to ``attrs['history']``.
 
-    A record holds the step name, its parameters, the sarpipe version and the UTC time.
+    A record holds the step name, its parameters, the sarpipe version and the UTC time; with ``source`` (the
+    dataset the step read) also ``input_fingerprint``, its :func:`scene_fingerprint`.
     """
     record = {
         "step": step,
@@ -115,6 +120,8 @@ def with_history(ds: xr.Dataset, step: str, params: Mapping[str, Any] | None = N
         "sarpipe_version": __version__,
         "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+    if source is not None:
+        record["input_fingerprint"] = scene_fingerprint(source)
     out = ds.copy(deep=False)
     out.attrs = dict(ds.attrs)
     out.attrs["history"] = list(ds.attrs.get("history", [])) + [record]
@@ -128,6 +135,52 @@ def last_record(attrs: Mapping[str, Any], step: str) -> dict[str, Any] | None:
         if isinstance(record, Mapping) and record.get("step") == step:
             return dict(record)
     return None
+
+
+# --------------------------------------------------------------------------------------------- provenance
+
+
+def scene_fingerprint(ds: xr.Dataset) -> str:
+    """A short hash naming a scene: its grid (shape, first and last ``azimuth_time`` and ``slant_range``), the
+    required sensor attributes and the processing history. Attributes a writer adds on saving (e.g.
+    ``sarpipe_product``) are left out, so a dataset and the store written from it have the same fingerprint."""
+    def ends(name: str) -> list[float]:
+        values = np.asarray(ds[name].values, dtype=np.float64) if name in ds.coords else np.zeros(0)
+        return [float(values[0]), float(values[-1])] if values.size else []
+
+    doc = {
+        "shape": [int(ds.sizes.get("azimuth", 0)), int(ds.sizes.get("range", 0))],
+        "azimuth_time": ends("azimuth_time"),
+        "slant_range": ends("slant_range"),
+        "attrs": {k: _plain(ds.attrs.get(k)) for k in REQUIRED_ATTRS},
+        "history": _plain(list(ds.attrs.get("history", []) or [])),
+    }
+    text = json.dumps(doc, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _source(ds: xr.Dataset, default: str) -> str:
+    return os.fspath(ds.encoding.get("source") or default)
+
+
+def check_image_of(raw: xr.Dataset, slc: xr.Dataset) -> None:
+    """Refuse ``slc`` unless it is the image of ``raw``: its last ``focus`` record names the fingerprint of the
+    scene it was focused from, which must be ``raw``'s. Images without a fingerprint (older ones) are accepted.
+    An image of another raw variable (``focused_variable``: the simulator's ``echo_clean`` or ``rfi``) is refused:
+    the RFI chain looks for interference in the image of ``echo``."""
+    focused = slc.attrs.get("focused_variable")
+    if focused not in (None, "echo"):
+        raise InputError(f"is the image of the raw variable '{focused}', not of 'echo'; give the image of the echo",
+                         where=_source(slc, "the image"))
+    record = last_record(slc.attrs, "focus")
+    recorded = record.get("input_fingerprint") if record is not None else None
+    if not recorded:
+        return
+    actual = scene_fingerprint(raw)
+    if recorded != actual:
+        raise InputError(f"is not the image of {_source(raw, 'the raw data')}: it was focused from another scene "
+                         f"(input fingerprint {recorded}, the raw data's is {actual}); focus the raw store again "
+                         "or give the image made from it", where=_source(slc, "the image"))
 
 
 # --------------------------------------------------------------------------------------------- validation
@@ -228,23 +281,163 @@ def dataset_kind(ds: xr.Dataset) -> str:
 # --------------------------------------------------------------------------------------------- zarr i/o
 
 
-def open_dataset(path: str | os.PathLike, kind: str | None = None, *, check_values: bool = True) -> xr.Dataset:
-    """Open a Zarr v3 store lazily (Dask-backed) and validate it; ``kind`` None means detect raw/SLC."""
-    p = Path(path)
+def _zarr_v3_root(p: Path) -> None:
+    """Refuse what is not a Zarr v3 store before xarray reads it (a v2 store, a file, a plain folder)."""
     if not p.exists():
         raise InputError("no such Zarr store", where=os.fspath(p))
+    if not p.is_dir():
+        raise InputError("is a file, expected a Zarr v3 store (a folder holding zarr.json)", where=os.fspath(p))
+    if (p / "zarr.json").is_file():
+        return
+    if any((p / name).exists() for name in (".zgroup", ".zarray", ".zmetadata", ".zattrs")):
+        raise InputError("is a Zarr v2 store; sarpipe reads Zarr v3 (rewrite it, e.g. with xarray: "
+                         "xr.open_zarr(old).to_zarr(new, zarr_format=3))", where=os.fspath(p))
+    raise InputError("is not a Zarr store (no zarr.json in it)", where=os.fspath(p))
+
+
+def _array_meta(p: Path, name: str) -> dict[str, Any] | None:
+    try:
+        meta = json.loads((p / name / "zarr.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) and meta.get("node_type") == "array" else None
+
+
+def _chunk_key(meta: Mapping[str, Any], index: tuple[int, ...]) -> str:
+    enc = meta.get("chunk_key_encoding") or {}
+    sep = (enc.get("configuration") or {}).get("separator")
+    if enc.get("name") == "v2":
+        return (sep or ".").join(map(str, index)) if index else "0"
+    return (sep or "/").join(("c",) + tuple(map(str, index)))
+
+
+def _chunk_grid(meta: Mapping[str, Any]) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    grid = meta.get("chunk_grid") or {}
+    if grid.get("name") != "regular":
+        return None
+    shape = tuple(int(n) for n in meta.get("shape", ()))
+    chunks = tuple(int(n) for n in (grid.get("configuration") or {}).get("chunk_shape", ()))
+    if len(shape) != len(chunks) or any(c <= 0 for c in chunks):
+        return None
+    return shape, chunks
+
+
+def _stored_chunks(folder: Path) -> set[str]:
+    out = set()
+    for dirpath, _dirs, files in os.walk(folder):
+        rel = os.path.relpath(dirpath, folder)
+        for f in files:
+            if f != "zarr.json":
+                out.add(f if rel == "." else f"{rel}/{f}".replace(os.sep, "/"))
+    return out
+
+
+def check_chunks_present(p: Path, ds: xr.Dataset) -> None:
+    """Refuse a store one of whose arrays lacks a chunk file: zarr reads a missing chunk as the fill value, so a
+    deleted chunk would pass for zeros. Only for stores sarpipe wrote (root attribute ``sarpipe_product``), which
+    hold every chunk; other stores may omit chunks equal to the fill value on purpose."""
+    if "sarpipe_product" not in ds.attrs:
+        return
+    for name, var in ds.variables.items():
+        meta = _array_meta(p, str(name)) if var.ndim >= 1 else None
+        grid = _chunk_grid(meta) if meta else None
+        if grid is None:
+            continue
+        shape, chunks = grid
+        stored = _stored_chunks(p / str(name))
+        for index in itertools.product(*(range(-(-n // c)) for n, c in zip(shape, chunks))):
+            key = _chunk_key(meta, index)  # type: ignore[arg-type]
+            if key not in stored:
+                span = ", ".join(f"{dim} {i * c}..{min(n, (i + 1) * c) - 1}"
+                                 for dim, i, c, n in zip(var.dims, index, chunks, shape))
+                raise InputError(f"chunk file missing ({span} of variable '{name}'; zarr would read it as "
+                                 "zeros): the store is damaged or incomplete", where=os.fspath(p / str(name) / key))
+
+
+def _damaged_chunk(p: Path, ds: xr.Dataset) -> str | None:
+    """Where a read failed: the first chunk file of an uncompressed variable whose size is not its chunk's."""
+    for name in ds.variables:
+        meta = _array_meta(p, str(name))
+        grid = _chunk_grid(meta) if meta else None
+        codecs = [c.get("name") for c in (meta or {}).get("codecs", []) if isinstance(c, Mapping)]
+        if grid is None or codecs != ["bytes"]:
+            continue
+        need = int(np.prod(grid[1])) * np.dtype(ds[name].dtype).itemsize
+        for key in sorted(_stored_chunks(p / str(name))):
+            size = (p / str(name) / key).stat().st_size
+            if size != need:
+                return (f"{os.fspath(p / str(name) / key)}: holds {size} bytes, a chunk of variable '{name}' "
+                        f"needs {need}: the store is truncated or damaged")
+    return None
+
+
+def _read_failure(p: Path, ds: xr.Dataset, exc: Exception) -> InputError:
+    """The InputError for a failed read: the chunk of the wrong size, else the variable that fails to decode."""
+    found = _damaged_chunk(p, ds)
+    if found is not None:
+        return InputError(found)
+    where = os.fspath(p)
+    for name, var in ds.variables.items():  # on the error path only: find which variable fails (a second read)
+        try:
+            var.load()
+        except Exception:  # noqa: BLE001
+            where = f"{os.fspath(p)}: variable '{name}'"
+            break
+    return InputError(f"cannot be read ({type(exc).__name__}: {exc}); the store is damaged", where=where)
+
+
+def open_dataset(path: str | os.PathLike, kind: str | None = None, *, check_values: bool = True) -> xr.Dataset:
+    """Open a Zarr v3 store lazily (Dask-backed) and validate it; ``kind`` None means detect raw/SLC.
+
+    Refuses a Zarr v2 store, a store sarpipe wrote with a chunk file missing (see :func:`check_chunks_present`)
+    and, naming the chunk, an uncompressed chunk of the wrong size found while scanning the samples."""
+    p = Path(path)
+    _zarr_v3_root(p)
     try:
         ds = xr.open_zarr(p, consolidated=False)
     except Exception as exc:  # noqa: BLE001 - any failure to read is bad input here
         raise InputError(f"cannot be read as a Zarr store ({type(exc).__name__}: {exc})", where=os.fspath(p)) from exc
+    ds.encoding["source"] = os.fspath(p)
+    check_chunks_present(p, ds)
     kind = kind or dataset_kind(ds)
-    return validate(ds, kind, source=p, check_values=check_values)
+    try:
+        return validate(ds, kind, source=p, check_values=check_values)
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the NaN/Inf scan reads every chunk: a damaged one fails there
+        raise _read_failure(p, ds, exc) from exc
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process now (psutil), or a huge number when it cannot be told."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # noqa: BLE001 - without an estimate only the absurd is refused
+        return 1 << 50
+
+
+def gib(n: float) -> str:
+    """A byte count for messages: ``12.3 GiB``."""
+    return f"{n / 2**30:,.1f} GiB"
 
 
 def load_dataset(path: str | os.PathLike, kind: str | None = None) -> xr.Dataset:
     """Read a store into memory and validate it there: one read of the samples (opening lazily with the NaN/Inf
-    scan and then loading would read them twice)."""
-    ds = open_dataset(path, kind, check_values=False).load()
+    scan and then loading would read them twice). A chunk that cannot be decoded becomes :class:`InputError`, and
+    so does a store larger than the memory available (refused before reading it)."""
+    lazy = open_dataset(path, kind, check_values=False)
+    need = sum(int(v.nbytes) for v in lazy.variables.values())
+    free = available_memory()
+    if need > free:
+        sizes = " x ".join(f"{lazy.sizes[d]:,}" for d in DIMS if d in lazy.sizes)
+        raise InputError(f"holds {gib(need)} ({sizes} samples), more than the {gib(free)} of memory available; "
+                         "this command reads the whole scene into memory", where=os.fspath(path))
+    try:
+        ds = lazy.load()
+    except Exception as exc:  # noqa: BLE001 - a truncated or corrupt chunk is damaged input, not a bug
+        raise _read_failure(Path(path), lazy, exc) from exc
     return validate(ds, kind or dataset_kind(ds), source=path)
 
 
@@ -298,7 +491,9 @@ def save_dataset(
     if chunks is not None and any(v.chunks is not None for v in out.variables.values()):
         out = out.chunk({d: chunks.get(d, -1) for d in out.dims if d in chunks})
     with atomic_path(path, overwrite=overwrite, inputs=inputs, option=option) as tmp:
-        out.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False, encoding=encoding, compute=compute)
+        # every chunk is written, even one equal to the fill value, so a missing chunk file means damage
+        out.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False, encoding=encoding, compute=compute,
+                    write_empty_chunks=True)
         consolidate_store(tmp)
     return Path(path)
 

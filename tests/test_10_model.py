@@ -140,3 +140,23 @@ def test_load_dataset_reads_into_memory_and_still_refuses_nan(tmp_path, small_ra
     save_dataset(bad, tmp_path / "bad.zarr")
     with pytest.raises(InputError, match=r"bad\.zarr: variable 'echo'.*NaN or Inf"):
         load_dataset(tmp_path / "bad.zarr", "raw")
+
+
+def test_scene_fingerprint_survives_a_store_and_tells_scenes_apart(tmp_path, small_raw):
+    from sarpipe.model import load_dataset, save_dataset, scene_fingerprint, with_history
+
+    before = scene_fingerprint(small_raw)
+    save_dataset(small_raw, tmp_path / "a.zarr")
+    assert scene_fingerprint(load_dataset(tmp_path / "a.zarr")) == before
+    assert scene_fingerprint(with_history(small_raw, "simulate", {"seed": 2})) != before
+    shifted = small_raw.assign_coords(azimuth_time=small_raw["azimuth_time"] + 1.0)
+    assert scene_fingerprint(shifted) != before
+
+
+def test_missing_chunk_of_a_foreign_store_is_not_guessed_at(tmp_path, small_raw):
+    """Stores sarpipe did not write (no ``sarpipe_product``) may omit chunks equal to the fill value on purpose."""
+    from sarpipe.model import open_raw
+
+    small_raw.to_zarr(tmp_path / "f.zarr", zarr_format=3, consolidated=False, encoding={"echo": {"chunks": (8, 32)}})
+    (tmp_path / "f.zarr" / "echo" / "c" / "1" / "0").unlink()
+    assert open_raw(tmp_path / "f.zarr", check_values=False)["echo"].shape == (16, 32)

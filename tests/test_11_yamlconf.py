@@ -85,3 +85,65 @@ def test_validator_messages_come_without_pydantic_wrappers(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_model(Windowed, path)
     assert info.value.problems == [f"{path}:1:1: window: unknown window 'hann'"]
+
+
+# ------------------------------------------------------------------------------- hostile files (issue 7)
+
+
+def test_folder_given_as_yaml_says_folder(tmp_path):
+    folder = tmp_path / "conf.yaml"
+    folder.mkdir()
+    with pytest.raises(InputError, match=r"conf\.yaml: is a folder, expected a YAML file"):
+        load_yaml(folder)
+
+
+@pytest.mark.parametrize("payload", [bytes(range(256)) * 4, b"\xff\xfe\xfa binary \x80\x81"])
+def test_binary_file_is_one_line_error_naming_it(tmp_path, payload):
+    path = tmp_path / "blob.yaml"
+    path.write_bytes(payload)
+    with pytest.raises(InputError) as info:
+        load_yaml(path)
+    assert str(info.value).startswith(f"{path}: is ")
+    assert "\n" not in str(info.value)
+
+
+def test_alias_bomb_is_refused_quickly(tmp_path):
+    import time
+
+    lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, 10):
+        lines.append(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]")
+    path = tmp_path / "laughs.yaml"
+    path.write_text("\n".join(lines) + "\n")  # 10^10 strings once expanded
+    start = time.perf_counter()
+    with pytest.raises(InputError, match=r"laughs\.yaml:\d+:\d+: the document expands to more than"):
+        load_yaml(path)
+    assert time.perf_counter() - start < 30
+
+
+def test_recursive_alias_is_refused(tmp_path):
+    path = tmp_path / "loop.yaml"
+    path.write_text("a: &x\n  b: *x\n")
+    with pytest.raises(InputError, match=r"loop\.yaml:1:\d+: an alias refers to a node that contains it"):
+        load_yaml(path)
+
+
+def test_unknown_tag_names_its_line(tmp_path):
+    path = tmp_path / "tag.yaml"
+    path.write_text("size: 3\npreset: !python/object a\n")
+    with pytest.raises(InputError, match=r"tag\.yaml:2:9: invalid YAML"):
+        load_yaml(path)
+
+
+def test_merge_keys_are_expanded_and_explicit_keys_win(tmp_path):
+    path = tmp_path / "merge.yaml"
+    path.write_text("base: &b {preset: a, size: 1}\nother:\n  <<: *b\n  size: 5\n")
+    assert load_yaml(path).data["other"] == {"preset": "a", "size": 5}
+
+
+def test_duplicate_key_names_both_lines(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("preset: a\nsize: 3\nsize: 4\n")
+    with pytest.raises(ConfigError) as info:
+        load_model(Demo, path)
+    assert info.value.problems == [f"{path}:3:1: size: key given twice (first at line 2); YAML would keep only the last"]

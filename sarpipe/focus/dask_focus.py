@@ -33,6 +33,7 @@ from ..errors import InputError
 from ..model import DIMS, consolidate_store, open_raw, open_slc, with_history
 from ..outputs import PRODUCT_ATTR, check_output
 from ..sensor import SensorParams
+from .checks import check_focusable
 from .chunkio import ChunkedArray
 from .doppler import doppler_from_lag_one, lag_one_sum
 from .range_compression import apply_range_filter, default_workers, range_fft_length, range_filter, range_inverse_filter
@@ -127,6 +128,8 @@ def focus_zarr(raw_path: str | os.PathLike, out_path: str | os.PathLike, *, rang
         raise InputError(f"no such variable (found {sorted(map(str, ds.data_vars))})",
                          where=f"{raw_path}: variable '{variable}'")
     geom = SensorParams.from_dataset(ds, str(raw_path))
+    check_focusable(geom, ds.sizes["azimuth"], ds.sizes["range"], azimuth_bandwidth=azimuth_bandwidth,
+                    doppler_centroid=doppler_centroid, source=str(raw_path))
     settings = resolve_settings(geom, range_window=range_window, azimuth_window=azimuth_window,
                                 doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
     n_az, n_rg = ds.sizes["azimuth"], ds.sizes["range"]
@@ -145,7 +148,7 @@ def focus_zarr(raw_path: str | os.PathLike, out_path: str | os.PathLike, *, rang
         attrs["doppler_centroid"] = float(settings.doppler_centroid)
         if variable != "echo":
             attrs["focused_variable"] = variable
-        template = with_history(_template(ds, "slc", attrs), "focus", settings.record(geom, n_az, n_rg))
+        template = with_history(_template(ds, "slc", attrs), "focus", settings.record(geom, n_az, n_rg), source=ds)
         _write_blocks(template, "slc", out_path, ct_store, plan, geom, n_az, n_rg, inverse=False,
                       inputs=(raw_path,), overwrite=overwrite)
     finally:

@@ -10,6 +10,7 @@ import xarray as xr
 
 from ..model import DIMS, validate, with_history
 from ..sensor import SensorParams
+from .checks import check_focusable
 from .doppler import estimate_doppler_centroid
 from .rda import (FocusSettings, complete_settings, defocus_array, focus_array, resolve_settings,
                   settings_from_history)
@@ -22,7 +23,7 @@ def _product(src: xr.Dataset, name: str, data: np.ndarray, step: str, settings: 
     attrs = {**src.attrs, "doppler_centroid": float(settings.doppler_centroid)}
     coords = {c: src.coords[c] for c in ("azimuth_time", "slant_range")}
     out = xr.Dataset({name: (DIMS, data)}, coords=coords, attrs=attrs)
-    return with_history(out, step, settings.record(geom, *data.shape))
+    return with_history(out, step, settings.record(geom, *data.shape), source=src)
 
 
 def focus(raw: xr.Dataset, *, range_window: str = "rect", azimuth_window: str = "rect",
@@ -34,11 +35,14 @@ def focus(raw: xr.Dataset, *, range_window: str = "rect", azimuth_window: str = 
     ``doppler_centroid`` [Hz] set to the value used, and a ``focus`` history record). ``doppler_centroid`` [Hz]
     overrides the attribute; when both are absent it is estimated (correlation estimator, baseband).
     ``azimuth_bandwidth`` [Hz]: processed Doppler band (default: the ``azimuth_bandwidth`` attribute, else
-    ``0.886 * 2V cos(squint) / antenna_length``, else the PRF; never more than the PRF).
+    ``0.886 * 2V cos(squint) / antenna_length``, else the PRF; the default is capped at the PRF, a value above
+    it is refused). Scenes the algorithm cannot focus are refused first (:func:`.checks.check_focusable`).
     Windows: ``rect`` | ``hamming:ALPHA`` | ``kaiser:BETA``. Raises InputError on data outside the contract.
     """
     validate(raw, "raw")
     geom = SensorParams.from_dataset(raw)
+    check_focusable(geom, raw.sizes["azimuth"], raw.sizes["range"], azimuth_bandwidth=azimuth_bandwidth,
+                    doppler_centroid=doppler_centroid)
     settings = resolve_settings(geom, range_window=range_window, azimuth_window=azimuth_window,
                                 doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
     echo = np.ascontiguousarray(raw["echo"].values, dtype=np.complex64)

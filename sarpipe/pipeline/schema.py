@@ -177,11 +177,16 @@ class Pipeline:
 # ---------------------------------------------------------------------------------------------- overrides
 
 
-def _parse_scalar(text: str) -> Any:
+def _parse_scalar(text: str, label: str = "--set") -> Any:
+    """A ``--set`` value read as YAML (text that is not YAML stays text); aliases are expanded with the same
+    bound as in files, so a value cannot blow up the validation that walks it."""
     try:
-        return yaml.safe_load(text)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
         return text
+    if node is None:
+        return None
+    return load_yaml(text=text, source=label).data
 
 
 def apply_overrides(doc: YamlDocument, sets: list[str]) -> list[str]:
@@ -202,6 +207,7 @@ def apply_overrides(doc: YamlDocument, sets: list[str]) -> list[str]:
             continue
         node: Any = doc.data
         loc: list[Any] = []
+        created: list[tuple] = []  # mappings this option brought into being: their problems are its problems
         ok = True
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
@@ -219,16 +225,17 @@ def apply_overrides(doc: YamlDocument, sets: list[str]) -> list[str]:
                 idx %= len(node)
                 loc.append(idx)
                 if last:
-                    node[idx] = _parse_scalar(text)
+                    node[idx] = _parse_scalar(text, label)
                 else:
                     node = node[idx]
             elif isinstance(node, dict):
                 loc.append(part)
                 if last:
-                    node[part] = _parse_scalar(text)
+                    node[part] = _parse_scalar(text, label)
                 else:
                     if node.get(part) is None:
                         node[part] = {}
+                        created.append(tuple(loc))
                     node = node[part]
             else:
                 problems.append(f"{label}: {dotted(tuple(loc))} is a value, not a mapping or list")
@@ -236,6 +243,8 @@ def apply_overrides(doc: YamlDocument, sets: list[str]) -> list[str]:
                 break
         if ok:
             doc.overrides[tuple(loc)] = label
+            for prefix in created:
+                doc.overrides.setdefault(prefix, label)
     return problems
 
 

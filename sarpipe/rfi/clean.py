@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError
-from ..model import DIMS, validate, with_history
+from ..model import DIMS, check_image_of, validate, with_history
 from ..sensor import SensorParams
 from .detect import ImageDetection, detect_image
 from .echo_detect import EchoDetection, detect_echo
@@ -84,6 +84,8 @@ def detect(raw: xr.Dataset, slc: xr.Dataset | None = None, settings: DetectionSe
         from ..focus import focus
 
         slc = focus(raw)
+    else:
+        check_image_of(raw, slc)
     if "slc" not in slc.data_vars:
         raise InputError("no variable 'slc' in the focused image", where="variable 'slc'")
     if slc["slc"].shape != raw["echo"].shape:

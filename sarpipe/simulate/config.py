@@ -13,6 +13,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from ..errors import InputError
+from ..model import available_memory, gib, range_pixel_spacing
 from ..yamlconf import load_yaml, parse_model
 from .presets import SENSOR_PARAMETERS, SENSORS
 
@@ -25,7 +26,8 @@ PresetName = Literal["sentinel1_sm", "minisar", "radarsat1"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN or Inf in a configuration would reach the samples or zarr.json ('Infinity') of a store that looks fine
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class SensorConfig(_Strict):
@@ -158,15 +160,145 @@ class SimulationConfig(_Strict):
         return p
 
 
+#: Peak bytes the simulator holds per raw sample: echo_clean, echo, noise or rfi, and the summed echo (complex64)
+#: for point targets, noise and RFI; an extended scene adds its padded complex128 grid and two FFTs of it.
+SIMULATION_BYTES_PER_SAMPLE = 40
+EXTENDED_BYTES_PER_SAMPLE = 56
+
+
+def simulation_bytes(cfg: SimulationConfig, n_azimuth: int, n_range: int) -> int:
+    """Estimated peak memory [bytes] of simulating an ``n_azimuth`` x ``n_range`` scene with ``cfg``."""
+    per_sample = SIMULATION_BYTES_PER_SAMPLE + (EXTENDED_BYTES_PER_SAMPLE if cfg.extended is not None else 0)
+    return int(n_azimuth) * int(n_range) * per_sample
+
+
+def scene_problems(cfg: SimulationConfig) -> list[tuple[tuple, str]]:
+    """Problems only the resolved scene shows, as ``(key location, message)``: a scene too large for the memory
+    available, nothing in it (it would be all zeros), targets whose closest approach lies outside the grid, RFI
+    intervals beyond the pulses. Raises InputError for parameters that do not resolve (see ``scene_attrs``)."""
+    from .scene import scene_attrs  # scene.py imports this module
+
+    attrs, n_az, n_rg, az0 = scene_attrs(cfg)
+    problems: list[tuple[tuple, str]] = []
+    need = simulation_bytes(cfg, n_az, n_rg)
+    available = available_memory()
+    if need > available:
+        given = [k for k in ("n_azimuth", "n_range") if getattr(cfg.scene, k) is not None]
+        loc = ("scene", given[0]) if len(given) == 1 else ("scene",)
+        problems.append((loc, f"scene.n_azimuth x scene.n_range = {n_az:,} x {n_rg:,} samples needs about "
+                              f"{gib(need)} of memory to simulate, {gib(available)} are available; make the scene "
+                              "smaller"))
+        return problems  # the other checks cost nothing, but one message is enough here
+    if not cfg.targets and cfg.extended is None and cfg.noise is None:
+        problems.append(((), "the scene is empty: no targets, no extended scene and no noise (its echo would be "
+                             "all zeros); give targets:, extended: or noise:"))
+    dr = range_pixel_spacing(attrs)
+    near, far = float(attrs["near_range"]), float(attrs["near_range"]) + (n_rg - 1) * dr
+    t_first, t_last = az0, az0 + (n_az - 1) / float(attrs["prf"])
+    for i, t in enumerate(cfg.targets):
+        if t.slant_range is not None and not near <= t.slant_range <= far:
+            problems.append((("targets", i, "slant_range"), f"{t.slant_range:.6g} m lies outside the scene's slant "
+                                                            f"ranges {near:.6g}..{far:.6g} m"))
+        if t.range_index is not None and not 0 <= t.range_index <= n_rg - 1:
+            problems.append((("targets", i, "range_index"), f"{t.range_index:g} lies outside the scene's range "
+                                                            f"samples 0..{n_rg - 1}"))
+        if t.azimuth_time is not None and not t_first <= t.azimuth_time <= t_last:
+            problems.append((("targets", i, "azimuth_time"), f"{t.azimuth_time:.9g} s lies outside the scene's "
+                                                             f"azimuth times {t_first:.9g}..{t_last:.9g} s"))
+        if t.azimuth_index is not None and not 0 <= t.azimuth_index <= n_az - 1:
+            problems.append((("targets", i, "azimuth_index"), f"{t.azimuth_index:g} lies outside the scene's "
+                                                              f"pulses 0..{n_az - 1}"))
+    if cfg.extended is not None:
+        problems += _extended_aperture_problems(attrs, n_az, n_rg, near, dr)
+    rfi = getattr(cfg, "rfi", None)
+    if rfi is not None and rfi.pulses is not None:
+        for i, (start, stop) in enumerate(rfi.pulses):
+            if stop > n_az:
+                problems.append((("rfi", "pulses", i), f"pulse interval [{start}, {stop}) reaches beyond the "
+                                                       f"scene's {n_az} pulses (0..{n_az - 1})"))
+    if rfi is not None and rfi.bursts is not None:
+        b = rfi.bursts
+        room = n_az - 2 * b.margin
+        shortest = min(b.length) if isinstance(b.length, tuple) else b.length
+        if room < 1:
+            problems.append((("rfi", "bursts", "margin"), f"a margin of {b.margin} pulses at each end leaves no "
+                                                          f"room in the scene's {n_az} pulses"))
+        elif shortest > room:
+            problems.append((("rfi", "bursts", "length"), f"bursts of {shortest} pulses do not fit the {room} pulses "
+                                                          f"between the margins ({n_az} pulses, margin {b.margin})"))
+    return problems
+
+
+def _extended_aperture_problems(attrs: dict[str, Any], n_az: int, n_rg: int, near: float, dr: float) -> list:
+    """An extended scene is calibrated by focusing a unit point target on the scene's pulses (a narrow swath at the
+    centre range, see ``extended._unit_target_gain``): the pulses must hold its synthetic aperture."""
+    from ..focus.checks import synthetic_aperture_length
+    from ..sensor import SensorParams
+
+    geom = SensorParams.from_attrs(attrs)
+    swath = 2 * int(geom.pulse_duration * geom.range_sampling_rate / 2) + 65
+    far = near + (n_rg // 2) * dr + (swath - 1 - swath // 2) * dr
+    aperture = synthetic_aperture_length(geom, far, float(attrs.get("doppler_centroid", 0.0)))
+    if aperture is None or n_az >= aperture:
+        return []
+    return [(("scene", "n_azimuth"), f"an extended scene needs at least one synthetic aperture of pulses "
+                                     f"({math.ceil(aperture)} at the centre range), the scene has {n_az}")]
+
+
+def check_scene(cfg: SimulationConfig, doc: Any = None) -> None:
+    """Raise (ConfigError, every problem with its YAML line when ``doc`` is given) on :func:`scene_problems`."""
+    from ..yamlconf import ConfigError, dotted
+
+    problems = scene_problems(cfg)
+    if not problems:
+        return
+    if doc is not None:
+        lines = [f"{doc.where(loc)}: {dotted(loc)}: {msg}" for loc, msg in problems]
+        raise ConfigError(lines, title=f"{doc.source}: invalid simulator configuration")
+    raise ConfigError([f"{dotted(loc)}: {msg}" for loc, msg in problems], title="invalid simulator configuration")
+
+
+def _non_finite(value: Any, key: str) -> str | None:
+    """The dotted key of the first NaN/Inf float inside an attribute value (zarr.json would hold 'Infinity')."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return key
+    if isinstance(value, dict):
+        return next((k for k in (_non_finite(v, f"{key}.{n}") for n, v in value.items()) if k), None)
+    if isinstance(value, (list, tuple)):
+        return next((k for k in (_non_finite(v, f"{key}[{i}]") for i, v in enumerate(value)) if k), None)
+    return None
+
+
+def check_finite_product(ds: Any) -> None:
+    """Refuse a simulated dataset with NaN/Inf samples or attributes (the parameters overflowed), before it is
+    written as a store that looks finished."""
+    import numpy as np
+
+    for name in ds.data_vars:
+        if np.iscomplexobj(ds[name].values) and not np.isfinite(ds[name].values).all():
+            raise InputError("the simulated samples contain NaN or Inf: amplitudes, powers or snr_db too large for "
+                             "complex64", where=f"variable '{name}'")
+    for key, value in ds.attrs.items():
+        bad = _non_finite(value, str(key))
+        if bad:
+            raise InputError("the simulation produced a NaN or Inf value (a parameter too large or too small)",
+                             where=f"attribute '{bad}'")
+
+
 def load_config(path: str | os.PathLike) -> SimulationConfig:
     """Read and check a simulator YAML file; errors name FILE:LINE:COL and the dotted key."""
     doc = load_yaml(path)
+    if doc.empty or doc.data == {}:
+        raise InputError("empty configuration: it holds no keys (give at least sensor:, scene: and targets:, see "
+                         "examples/point_targets.yaml)", where=str(path))
     if not isinstance(doc.data, dict):
         raise InputError("the simulator configuration must be a mapping (sensor:, scene:, targets:, ...)", where=str(path))
+    doc.refuse_duplicates("invalid simulator configuration")
     cfg = parse_model(SimulationConfig, doc)
     cfg._base_dir = Path(path).resolve().parent
     if cfg.extended is not None:
         f = cfg.resolve(cfg.extended.file)
         if not f.is_file():
             raise InputError(f"no such reflectivity file: {f}", where=f"{doc.where(('extended', 'file'))}: extended.file")
+    check_scene(cfg, doc)
     return cfg

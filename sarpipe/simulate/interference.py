@@ -78,7 +78,7 @@ def _draw_int(rng: np.random.Generator, v: Any) -> int:
 class RFISource(BaseModel):
     """One family of emitters. Ranges ``[low, high]`` are drawn uniformly per emitter."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     kind: Literal["narrowband", "chirp", "sinfm"]
     count: IntRange = 1
@@ -123,7 +123,7 @@ class RFISource(BaseModel):
 class RFIBursts(BaseModel):
     """Random on-intervals in slow time: ``count`` bursts of ``length`` pulses, placed without overlap."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     count: IntRange = (1, 3)
     length: IntRange = (64, 256)
@@ -172,7 +172,7 @@ class RFIConfig(BaseModel):
     On-intervals: ``pulses`` (explicit ``[start, stop)`` pulse intervals) or ``bursts`` (random); default bursts.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     preset: Optional[Literal["minisar", "sentinel1"]] = None
     sources: Optional[list[RFISource]] = None
@@ -292,9 +292,9 @@ def _on_pulses(cfg: RFIConfig, n_az: int, rng: np.random.Generator) -> np.ndarra
     on = np.zeros(n_az, dtype=bool)
     if cfg.pulses is not None:
         for start, stop in cfg.pulses:
-            if start >= n_az:
-                raise InputError(f"pulse interval [{start}, {stop}) starts beyond the {n_az} pulses", where="rfi.pulses")
-            on[start:min(stop, n_az)] = True
+            if stop > n_az:
+                raise InputError(f"pulse interval [{start}, {stop}) reaches beyond the scene's {n_az} pulses", where="rfi.pulses")
+            on[start:stop] = True
         return on
     bursts = cfg.bursts or RFIBursts()
     n = _draw_int(rng, bursts.count)

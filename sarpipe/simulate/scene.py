@@ -17,7 +17,7 @@ from ..model import SPEED_OF_LIGHT, range_pixel_spacing, sar_dataset, with_histo
 from ..sensor import SensorParams
 from ..yamlconf import ConfigError, format_validation_error
 from . import antenna
-from .config import SimulationConfig
+from .config import SimulationConfig, check_finite_product, check_scene
 from .kernels import add_point_echoes
 from .noise import noise_power, thermal_noise
 
@@ -160,6 +160,7 @@ def simulate(config: SimulationConfig | Mapping[str, Any]) -> xr.Dataset:
     The seed drives independent streams for the extended scene's phases, the noise and the RFI.
     """
     cfg = _as_config(config)
+    check_scene(cfg)
     attrs, n_az, n_rg, az0 = scene_attrs(cfg)
     sensor = SensorParams.from_attrs(attrs)
     rng_ext, rng_noise, rng_rfi = np.random.default_rng(cfg.seed).spawn(3)
@@ -186,5 +187,6 @@ def simulate(config: SimulationConfig | Mapping[str, Any]) -> xr.Dataset:
         from .interference import add_rfi
 
         ds = add_rfi(ds, rfi_cfg, rng_rfi)
+    check_finite_product(ds)
     return ds
 

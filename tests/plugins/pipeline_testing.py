@@ -76,7 +76,7 @@ def assert_same_store(a: os.PathLike, b: os.PathLike) -> None:
 
 SCENE = {
     "sensor": {"preset": "minisar"},
-    "scene": {"n_azimuth": 256, "n_range": 192, "near_range": 1000.0},
+    "scene": {"n_azimuth": 256, "n_range": 384, "near_range": 1000.0},  # a swath of more than one chirp (360 samples)
     "noise": {"snr_db": 10},
 }
 

@@ -20,7 +20,6 @@ status is 1 when any case fails, 0 otherwise (cases marked n/a do not count).
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as futures
 import contextlib
 import fnmatch
 import hashlib
@@ -33,9 +32,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent import futures
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 GIB = 1 << 30
 TRACEBACK = "Traceback (most recent call last)"
@@ -163,10 +164,6 @@ def _variants() -> dict[str, Callable]:
             return ds.assign_coords({name: (ds[name].dims, fn(ds[name].values.copy()))})
         return f
 
-    def nan_at(a):
-        a[10] = np.nan
-        return a
-
     def swapped(ds):
         ds = _echo_only(ds)
         return ds.transpose("range", "azimuth")
@@ -177,23 +174,18 @@ def _variants() -> dict[str, Callable]:
     v: dict[str, Callable] = {f"missing_{k}": _del_attr(k) for k in RAW_ATTRS}
     v.update({
         "prf_negative": _set_attr("prf", -300.0),
-        "prf_zero": _set_attr("prf", 0.0),
         "prf_text": _set_attr("prf", "300 Hz"),
         "prf_inf": _set_attr("prf", float("inf")),
-        "velocity_bool": _set_attr("velocity", True),
         "chirp_rate_zero": _set_attr("chirp_rate", 0.0),
         "pulse_duration_negative": _set_attr("pulse_duration", -1e-6),
         "near_range_negative": _set_attr("near_range", -2500.0),
-        "fs_zero": _set_attr("range_sampling_rate", 0.0),
         "carrier_nan": _set_attr("carrier_frequency", float("nan")),
         "doppler_nan": _set_attr("doppler_centroid", float("nan")),
-        "doppler_text": _set_attr("doppler_centroid", "zero"),
         "antenna_negative": _set_attr("antenna_length", -0.8),
         "look_side_up": _set_attr("look_side", "up"),
         "history_text": _set_attr("history", "focused once"),
         "echo_c128": dtype(np.complex128),
         "echo_f32": dtype(np.float32),
-        "echo_i16": dtype(np.int16),
         "dims_swapped": swapped,
         "no_echo": renamed,
         "nan_sample": sample(np.nan),
@@ -202,7 +194,6 @@ def _variants() -> dict[str, Callable]:
         "empty_range": lambda ds: _echo_only(ds).isel(range=slice(0, 0)),
         "slant_range_shifted": coord("slant_range", lambda a: a + 10.0),
         "azimuth_time_reversed": coord("azimuth_time", lambda a: a[::-1]),
-        "azimuth_time_nan": coord("azimuth_time", nan_at),
         "no_azimuth_time": lambda ds: _echo_only(ds).drop_vars("azimuth_time"),
         # 500 MHz chirp (|Kr| Tp) sampled at 360 MHz
         "chirp_above_fs": _set_attr("chirp_rate", 500e6 / 1e-6),
@@ -328,7 +319,7 @@ def case(id: str, command: str, what: str, args: list[str], expect: str, **kw: A
 
 def _define_cases() -> None:
     # ---------------------------------------------------------------- simulate: the configuration file
-    sim = lambda text, **kw: {"files": {"cfg.yaml": text}, **kw}  # noqa: E731
+    sim = lambda text, **kw: {"files": {"cfg.yaml": text}, **kw}
     S = ["simulate", "cfg.yaml", "-o", "out.zarr"]
     case("sim_missing_config", "simulate", "config file does not exist", ["simulate", "nope.yaml", "-o", "out.zarr"], r"nope\.yaml")
     case("sim_folder_as_config", "simulate", "a folder given as the config", ["simulate", "cfgdir", "-o", "out.zarr"],
@@ -337,11 +328,8 @@ def _define_cases() -> None:
     case("sim_latin1_config", "simulate", "YAML not in UTF-8 (latin-1 comment)", S, r"cfg\.yaml",
          files={"cfg.yaml": ("# caf\xe9 cr\xe8me\n" + _sim()).encode("latin-1")})
     case("sim_empty_config", "simulate", "empty simulator YAML", S, r"cfg\.yaml.*empty|empty.*cfg\.yaml", **sim(""))
-    case("sim_comment_only_config", "simulate", "simulator YAML with only comments", S, r"cfg\.yaml.*empty|empty", **sim("# nothing here\n"))
     case("sim_list_config", "simulate", "top level is a list", S, r"mapping", **sim("- sensor\n- scene\n"))
-    case("sim_scalar_config", "simulate", "top level is a number", S, r"mapping", **sim("42\n"))
     case("sim_syntax_error", "simulate", "YAML syntax error", S, r"cfg\.yaml:\d+", **sim("sensor: [minisar\nscene: {\n"))
-    case("sim_tab_indent", "simulate", "tab used for indentation", S, r"cfg\.yaml:\d+", **sim("sensor:\n\tpreset: minisar\n"))
     case("sim_dup_top_key", "simulate", "duplicate top-level key 'seed'", S, r"seed.*(twice|duplicate)|(twice|duplicate).*seed",
          **sim(_sim() + "seed: 99\n"))
     case("sim_dup_nested_key", "simulate", "duplicate key scene.n_azimuth", S, r"n_azimuth.*(twice|duplicate)|(twice|duplicate).*n_azimuth",
@@ -356,19 +344,11 @@ def _define_cases() -> None:
     case("sim_snr_nan", "simulate", "noise.snr_db: .nan", S, r"snr_db", **sim(_sim(noise__snr_db=float("nan"))))
     case("sim_snr_inf", "simulate", "noise.snr_db: .inf", S, r"snr_db", **sim(_sim(noise__snr_db=float("inf"))))
     case("sim_noise_power_nan", "simulate", "noise.power: .nan", S, r"power", **sim(_sim(noise={"power": float("nan")})))
-    case("sim_noise_both", "simulate", "noise gives snr_db and power", S, r"snr_db|power", **sim(_sim(noise={"snr_db": 10, "power": 1.0})))
     case("sim_velocity_inf", "simulate", "sensor.velocity: .inf", S, r"velocity", **sim(_sim(sensor__velocity=float("inf"))))
-    case("sim_velocity_nan", "simulate", "sensor.velocity: .nan", S, r"velocity", **sim(_sim(sensor__velocity=float("nan"))))
-    case("sim_carrier_inf", "simulate", "sensor.carrier_frequency: .inf", S, r"carrier_frequency",
-         **sim(_sim(sensor__carrier_frequency=float("inf"))))
     case("sim_prf_negative", "simulate", "sensor.prf negative", S, r"prf", **sim(_sim(sensor__prf=-300.0)))
-    case("sim_prf_zero", "simulate", "sensor.prf zero", S, r"prf", **sim(_sim(sensor__prf=0)))
-    case("sim_prf_text", "simulate", "sensor.prf: fast", S, r"prf", **sim(_sim(sensor__prf="fast")))
     case("sim_chirp_rate_zero", "simulate", "sensor.chirp_rate zero", S, r"chirp_rate", **sim(_sim(sensor__chirp_rate=0.0)))
     case("sim_amplitude_nan", "simulate", "target amplitude .nan", S, r"amplitude",
          **sim(_sim(targets=[{"range_index": 256, "azimuth_index": 256, "amplitude": float("nan")}])))
-    case("sim_amplitude_negative", "simulate", "target amplitude negative", S, r"amplitude",
-         **sim(_sim(targets=[{"range_index": 256, "azimuth_index": 256, "amplitude": -1.0}])))
     case("sim_phase_inf", "simulate", "target phase .inf", S, r"phase",
          **sim(_sim(targets=[{"range_index": 256, "azimuth_index": 256, "phase": float("inf")}])))
     case("sim_target_index_nan", "simulate", "target range_index .nan", S, r"range_index",
@@ -381,31 +361,22 @@ def _define_cases() -> None:
          **sim(_sim(targets=[{"slant_range": 1.0e6, "azimuth_index": 256}])))
     case("sim_target_time_outside", "simulate", "target azimuth_time 1000 s (scene lasts 1.7 s)", S, r"azimuth_time|targets\[0\]",
          **sim(_sim(targets=[{"range_index": 256, "azimuth_time": 1000.0}])))
-    case("sim_target_both_ranges", "simulate", "target gives slant_range and range_index", S, r"slant_range|range_index",
-         **sim(_sim(targets=[{"slant_range": 2600.0, "range_index": 10, "azimuth_index": 256}])))
     case("sim_rfi_pulses_outside", "simulate", "rfi.pulses [[600, 700]] in a 512-pulse scene", S, r"pulses",
          **sim(_sim(rfi__pulses=[[600, 700]])))
     case("sim_rfi_pulses_overhang", "simulate", "rfi.pulses [[500, 600]] runs past the end", S, r"pulses",
          **sim(_sim(rfi__pulses=[[500, 600]])))
     case("sim_rfi_pulses_reversed", "simulate", "rfi.pulses [[230, 200]]", S, r"pulses", **sim(_sim(rfi__pulses=[[230, 200]])))
-    case("sim_rfi_pulses_triplet", "simulate", "rfi.pulses [[1, 2, 3]]", S, r"pulses", **sim(_sim(rfi__pulses=[[1, 2, 3]])))
     case("sim_rfi_bursts_too_long", "simulate", "rfi.bursts.length 2000 > 512 pulses", S, r"bursts|length",
          **sim(_sim(rfi={"preset": "minisar", "bursts": {"count": 1, "length": 2000}})))
     case("sim_rfi_bad_preset", "simulate", "rfi.preset unknown", S, r"preset", **sim(_sim(rfi__preset="lband")))
     case("sim_rfi_sir_nan", "simulate", "rfi.sir_db .nan", S, r"sir_db", **sim(_sim(rfi__sir_db=float("nan"))))
-    case("sim_rfi_duty_two", "simulate", "rfi.fast_time_duty 2", S, r"fast_time_duty", **sim(_sim(rfi__fast_time_duty=2)))
     case("sim_rfi_unknown_kind", "simulate", "rfi source kind 'pulsed'", S, r"kind",
          **sim(_sim(rfi={"sources": [{"kind": "pulsed"}], "pulses": [[200, 230]]})))
     case("sim_rfi_frequency_inf", "simulate", "rfi source frequency .inf", S, r"frequency",
          **sim(_sim(rfi={"sources": [{"kind": "narrowband", "frequency": float("inf")}], "pulses": [[200, 230]]})))
     case("sim_n_azimuth_negative", "simulate", "scene.n_azimuth -5", S, r"n_azimuth", **sim(_sim(scene__n_azimuth=-5)))
-    case("sim_n_azimuth_fraction", "simulate", "scene.n_azimuth 512.5", S, r"n_azimuth", **sim(_sim(scene__n_azimuth=512.5)))
     case("sim_near_range_negative", "simulate", "scene.near_range -5", S, r"near_range", **sim(_sim(scene__near_range=-5.0)))
-    case("sim_both_near_centre", "simulate", "scene gives near_range and centre_range", S, r"near_range|centre_range",
-         **sim(_sim(scene__centre_range=2600.0)))
-    case("sim_seed_text", "simulate", "seed: abc", S, r"seed", **sim(_sim(seed="abc")))
     case("sim_doppler_huge", "simulate", "doppler_centroid 1e6 Hz", S, r"doppler_centroid", **sim(_sim(doppler_centroid=1.0e6)))
-    case("sim_antenna_pattern", "simulate", "antenna.pattern 'gauss'", S, r"pattern", **sim(_sim(antenna={"pattern": "gauss"})))
     case("sim_extended_missing", "simulate", "extended.file does not exist", S, r"nope\.npy|extended", **sim(_sim(extended={"file": "nope.npy"})))
     case("sim_extended_garbage", "simulate", "extended.file is not an image or .npy", S, r"bad\.npy|extended",
          files={"cfg.yaml": _sim(extended={"file": "bad.npy"}), "bad.npy": b"\x00garbage" * 64})
@@ -415,8 +386,6 @@ def _define_cases() -> None:
          timeout=90, memory_gib=4, **sim(_sim(scene__n_azimuth=1_000_000_000)))
     case("sim_huge_square", "simulate", "10^5 x 10^5 scene (memory cap 4 GiB)", S, r"n_azimuth|n_range|GiB|TiB|GB|TB|too large",
          timeout=90, memory_gib=4, **sim(_sim(scene__n_azimuth=100_000, scene__n_range=100_000)))
-    case("sim_huge_range", "simulate", "10^9 range samples (memory cap 4 GiB)", S, r"n_range|GiB|TiB|GB|TB|too large",
-         timeout=90, memory_gib=4, **sim(_sim(scene__n_azimuth=16, scene__n_range=1_000_000_000)))
     case("sim_chirp_above_fs", "simulate", "chirp band 500 MHz above fs 360 MHz", S, r"chirp|sampling",
          **sim(_sim(sensor__chirp_rate=5.0e14)))
     case("sim_shorter_than_chirp", "simulate", "n_range 100 < 360-sample chirp", S, r"n_range|chirp|pulse_duration",
@@ -441,32 +410,25 @@ def _define_cases() -> None:
     case("sim_out_inside_config", "simulate", "-o sim.yaml/out.zarr (under the config file)", ["simulate", "sim.yaml", "-o", "sim.yaml/out.zarr"],
          r"sim\.yaml", needs=("sim.yaml",))
     case("sim_no_output", "simulate", "no -o", ["simulate", "sim.yaml"], r"--output|-o", needs=("sim.yaml",))
-    case("sim_extra_argument", "simulate", "two configs", ["simulate", "sim.yaml", "sim.yaml", "-o", "out.zarr"], r"unexpected|extra|argument",
-         needs=("sim.yaml",))
 
     # ---------------------------------------------------------------- focus: broken raw stores
-    F = lambda store: ["focus", store, "-o", "out.zarr"]  # noqa: E731
+    F = lambda store: ["focus", store, "-o", "out.zarr"]
     for k in RAW_ATTRS:
         case(f"focus_missing_{k}", "focus", f"raw store lacks attribute {k}", F(f"raw_missing_{k}.zarr"), k, needs=(f"raw_missing_{k}.zarr",))
     attr_cases = {
         "prf_negative": ("prf = -300 Hz", r"prf"),
-        "prf_zero": ("prf = 0", r"prf"),
         "prf_text": ("prf = '300 Hz' (text)", r"prf"),
         "prf_inf": ("prf = Infinity", r"prf"),
-        "velocity_bool": ("velocity = true", r"velocity"),
         "chirp_rate_zero": ("chirp_rate = 0", r"chirp_rate"),
         "pulse_duration_negative": ("pulse_duration < 0", r"pulse_duration"),
         "near_range_negative": ("near_range < 0", r"near_range"),
-        "fs_zero": ("range_sampling_rate = 0", r"range_sampling_rate"),
         "carrier_nan": ("carrier_frequency = NaN", r"carrier_frequency"),
         "doppler_nan": ("doppler_centroid = NaN", r"doppler_centroid"),
-        "doppler_text": ("doppler_centroid = 'zero'", r"doppler_centroid"),
         "antenna_negative": ("antenna_length < 0", r"antenna_length"),
         "look_side_up": ("look_side = 'up'", r"look_side"),
         "history_text": ("history is a string", r"history"),
         "echo_c128": ("echo is complex128", r"echo.*(dtype|complex64)"),
         "echo_f32": ("echo is float32 (real)", r"echo.*(dtype|complex64)"),
-        "echo_i16": ("echo is int16", r"echo.*(dtype|complex64)"),
         "dims_swapped": ("echo dims (range, azimuth)", r"echo.*dims"),
         "no_echo": ("no 'echo' variable", r"echo"),
         "nan_sample": ("a NaN sample in echo", r"echo.*(NaN|Inf|finite)"),
@@ -475,7 +437,6 @@ def _define_cases() -> None:
         "empty_range": ("0 range samples", r"range.*empty|empty.*range"),
         "slant_range_shifted": ("slant_range off near_range by 10 m", r"slant_range"),
         "azimuth_time_reversed": ("azimuth_time decreasing", r"azimuth_time"),
-        "azimuth_time_nan": ("azimuth_time holds NaN", r"azimuth_time"),
         "no_azimuth_time": ("azimuth_time coordinate missing", r"azimuth_time"),
         "chirp_above_fs": ("chirp band 500 MHz above fs 360 MHz", r"chirp|range_sampling_rate|sampling"),
         "short_range": ("200 samples, shorter than the 360-sample chirp", r"chirp|pulse_duration|range"),
@@ -502,15 +463,9 @@ def _define_cases() -> None:
          r"--azimuth-bandwidth", needs=R)
     case("focus_azbw_negative", "focus", "--azimuth-bandwidth -5", ["focus", "raw.zarr", "-o", "o.zarr", "--azimuth-bandwidth", "-5"],
          r"--azimuth-bandwidth", needs=R)
-    case("focus_azbw_zero", "focus", "--azimuth-bandwidth 0", ["focus", "raw.zarr", "-o", "o.zarr", "--azimuth-bandwidth", "0"],
-         r"--azimuth-bandwidth", needs=R)
     case("focus_azbw_nan", "focus", "--azimuth-bandwidth nan", ["focus", "raw.zarr", "-o", "o.zarr", "--azimuth-bandwidth", "nan"],
          r"--azimuth-bandwidth", needs=R)
-    case("focus_azbw_text", "focus", "--azimuth-bandwidth wide", ["focus", "raw.zarr", "-o", "o.zarr", "--azimuth-bandwidth", "wide"],
-         r"--azimuth-bandwidth", needs=R)
     case("focus_fdc_nan", "focus", "--doppler-centroid nan", ["focus", "raw.zarr", "-o", "o.zarr", "--doppler-centroid", "nan"],
-         r"--doppler-centroid", needs=R)
-    case("focus_fdc_inf", "focus", "--doppler-centroid inf", ["focus", "raw.zarr", "-o", "o.zarr", "--doppler-centroid", "inf"],
          r"--doppler-centroid", needs=R)
     case("focus_fdc_huge", "focus", "--doppler-centroid 1e9 (squint beyond 90 deg)", ["focus", "raw.zarr", "-o", "o.zarr", "--doppler-centroid", "1e9"],
          r"--doppler-centroid", needs=R)
@@ -519,16 +474,12 @@ def _define_cases() -> None:
         "rw_kaiser_negative": ("--range-window", "kaiser:-1"),
         "rw_hamming_above_one": ("--range-window", "hamming:1.5"),
         "rw_unknown": ("--range-window", "gauss:1"),
-        "rw_empty": ("--range-window", ""),
-        "rw_kaiser_nan": ("--range-window", "kaiser:nan"),
         "aw_hamming_x": ("--azimuth-window", "hamming:x"),
-        "aw_kaiser_negative": ("--azimuth-window", "kaiser:-1"),
         "aw_unknown": ("--azimuth-window", "taylor"),
     }
     for v, (opt, val) in windows.items():
         case(f"focus_{v}", "focus", f"{opt} {val!r}", ["focus", "raw.zarr", "-o", "o.zarr", opt, val], re.escape(opt), needs=R)
     case("focus_unknown_option", "focus", "--bogus", ["focus", "raw.zarr", "-o", "o.zarr", "--bogus"], r"--bogus", needs=R)
-    case("focus_no_output", "focus", "no -o", ["focus", "raw.zarr"], r"--output|-o", needs=R)
     # outputs
     case("focus_out_eq_input", "focus", "-o equal to the input", ["focus", "raw.zarr", "-o", "raw.zarr"], r"--output|raw\.zarr", needs=R)
     case("focus_out_eq_input_slash", "focus", "-o the input spelled ./raw.zarr/", ["focus", "raw.zarr", "-o", "./raw.zarr/"],
@@ -549,12 +500,11 @@ def _define_cases() -> None:
          r"interrupt|abort|cancel", needs=R, code=130, interrupt_after=4.0)
 
     # ---------------------------------------------------------------- defocus
-    D = lambda store: ["defocus", store, "-o", "out.zarr"]  # noqa: E731
+    D = lambda store: ["defocus", store, "-o", "out.zarr"]
     case("defocus_missing_store", "defocus", "SLC store does not exist", D("nope.zarr"), r"nope\.zarr")
     case("defocus_raw_as_slc", "defocus", "a raw store given as SLC", D("raw.zarr"), r"slc", needs=R)
     case("defocus_nan_sample", "defocus", "a NaN sample in slc", D("slc_nan_sample.zarr"), r"slc.*(NaN|Inf|finite)", needs=("slc_nan_sample.zarr",))
     case("defocus_missing_prf", "defocus", "SLC lacks attribute prf", D("slc_missing_prf.zarr"), r"prf", needs=("slc_missing_prf.zarr",))
-    case("defocus_c128", "defocus", "slc is complex128", D("slc_c128.zarr"), r"slc.*(dtype|complex64)", needs=("slc_c128.zarr",))
     case("defocus_zarr2", "defocus", "a Zarr v2 SLC store", D("slc_zarr2.zarr"), r"v2|version|format", needs=("slc_zarr2.zarr",))
     case("defocus_deleted_chunk", "defocus", "a chunk of slc deleted", D("slc_deleted_chunk.zarr"), r"chunk|slc", needs=("slc_deleted_chunk.zarr",))
     case("defocus_truncated_chunk", "defocus", "a chunk of slc truncated", D("slc_truncated_chunk.zarr"), r"chunk|slc",
@@ -569,8 +519,6 @@ def _define_cases() -> None:
          needs=S_, setup=("filetxt",))
     case("defocus_out_readonly", "defocus", "-o in a read-only folder", ["defocus", "slc.zarr", "-o", "ro/out.zarr"],
          r"(read-only|permission|not writable)", needs=S_, setup=("readonly",))
-    case("defocus_unknown_option", "defocus", "--range-window given (not an option)", ["defocus", "slc.zarr", "-o", "o.zarr", "--bogus", "1"],
-         r"--bogus", needs=S_)
 
     # ---------------------------------------------------------------- rfi detect
     for v, rx in (("missing_prf", r"prf"), ("prf_negative", r"prf"), ("nan_sample", r"echo.*(NaN|Inf|finite)"),
@@ -589,7 +537,6 @@ def _define_cases() -> None:
          r"--slc|slc", needs=R)
     case("detect_slc_nan", "rfi detect", "--slc holds a NaN", ["rfi", "detect", "raw.zarr", "--slc", "slc_nan_sample.zarr"],
          r"slc.*(NaN|Inf|finite)", needs=("raw.zarr", "slc_nan_sample.zarr"))
-    case("detect_slc_missing", "rfi detect", "--slc does not exist", ["rfi", "detect", "raw.zarr", "--slc", "nope.zarr"], r"nope\.zarr", needs=R)
     case("detect_slc_deleted_chunk", "rfi detect", "--slc with a chunk deleted", ["rfi", "detect", "raw.zarr", "--slc", "slc_deleted_chunk.zarr"],
          r"chunk|slc", needs=("raw.zarr", "slc_deleted_chunk.zarr"))
     case("detect_slc_truncated_chunk", "rfi detect", "--slc with a truncated chunk",
@@ -598,8 +545,6 @@ def _define_cases() -> None:
          r"v2|version|format", needs=("raw.zarr", "slc_zarr2.zarr"))
     case("detect_json_eq_input", "rfi detect", "--json is the raw store", ["rfi", "detect", "raw.zarr", "--slc", "slc.zarr", "--json", "raw.zarr"],
          r"--json|raw\.zarr", needs=RS)
-    case("detect_json_eq_slc", "rfi detect", "--json is the --slc store", ["rfi", "detect", "raw.zarr", "--slc", "slc.zarr", "--json", "slc.zarr"],
-         r"--json|slc\.zarr", needs=RS)
     case("detect_json_user_file", "rfi detect", "--json an existing user file", ["rfi", "detect", "raw.zarr", "--slc", "slc.zarr", "--json", "user.txt"],
          r"--json|user\.txt|overwrite", needs=RS, setup=("userfile",))
     case("detect_json_user_folder", "rfi detect", "--json an existing user folder", ["rfi", "detect", "raw.zarr", "--slc", "slc.zarr", "--json", "userdir"],
@@ -608,34 +553,26 @@ def _define_cases() -> None:
          r"file\.txt", needs=RS, setup=("filetxt",))
     case("detect_json_readonly", "rfi detect", "--json in a read-only folder", ["rfi", "detect", "raw.zarr", "--slc", "slc.zarr", "--json", "ro/d.json"],
          r"(read-only|permission|not writable)", needs=RS, setup=("readonly",))
-    case("detect_unknown_option", "rfi detect", "--method given to detect", ["rfi", "detect", "raw.zarr", "--method", "notch"], r"--method", needs=R)
 
     # ---------------------------------------------------------------- rfi clean
-    C = lambda *extra: ["rfi", "clean", "raw.zarr", "--slc", "slc.zarr", "-o", "out.zarr", *extra]  # noqa: E731
+    C = lambda *extra: ["rfi", "clean", "raw.zarr", "--slc", "slc.zarr", "-o", "out.zarr", *extra]
     for v, (extra, rx) in {
         "method_unknown": (["--method", "wiener"], r"--method|wiener"),
-        "method_empty": (["--method", ""], r"--method"),
         "param_pfa_text": (["--param", "pfa=abc"], r"--param|pfa"),
         "param_pfa_two": (["--param", "pfa=2"], r"--param|pfa"),
         "param_pfa_negative": (["--param", "pfa=-1"], r"--param|pfa"),
-        "param_pfa_nan": (["--param", "pfa=.nan"], r"--param|pfa"),
         "param_unknown_key": (["--param", "wisdom=1"], r"--param|wisdom"),
         "param_no_equals": (["--param", "pfa"], r"--param"),
-        "param_empty_key": (["--param", "=3"], r"--param"),
         "param_window_bins_text": (["--param", "window_bins=wide"], r"--param|window_bins"),
-        "param_window_bins_negative": (["--param", "window_bins=-3"], r"--param|window_bins"),
-        "param_yaml_error": (["--param", "pfa=[1,"], r"--param|pfa"),
         "param_esf_rank_text": (["--method", "esf", "--param", "max_rank=many"], r"--param|max_rank"),
-        "param_esf_threshold_nan": (["--method", "esf", "--param", "threshold_db=.nan"], r"--param|threshold_db"),
         "sr_zero": (["--sr", "0"], r"--sr"),
         "sr_negative": (["--sr", "-2"], r"--sr"),
-        "sr_text": (["--sr", "big"], r"--sr"),
         "sr_unregistered": (["--sr", "2"], r"--sr|super-resolution|sr"),
         "unknown_option": (["--bogus"], r"--bogus"),
     }.items():
         case(f"clean_{v}", "rfi clean", " ".join(extra), C(*extra), rx, needs=RS)
     for v, rx in (("missing_prf", r"prf"), ("nan_sample", r"echo.*(NaN|Inf|finite)"), ("zarr2", r"v2|version|format"),
-                  ("deleted_chunk", r"chunk|echo"), ("truncated_chunk", r"chunk|echo"), ("dims_swapped", r"echo.*dims")):
+                  ("deleted_chunk", r"chunk|echo"), ("truncated_chunk", r"chunk|echo")):
         case(f"clean_raw_{v}", "rfi clean", f"raw {v.replace('_', ' ')}", ["rfi", "clean", f"raw_{v}.zarr", "-o", "out.zarr"], rx,
              needs=(f"raw_{v}.zarr",))
     case("clean_slc_other_scene", "rfi clean", "--slc is the image of another scene",
@@ -663,7 +600,7 @@ def _define_cases() -> None:
 
     # ---------------------------------------------------------------- run: pipeline files
     P = ["run", "p.yaml", "-q"]
-    pipe = lambda text, **kw: {"files": {"p.yaml": text}, "needs": ("sim.yaml",) + tuple(kw.pop("needs", ())), **kw}  # noqa: E731
+    pipe = lambda text, **kw: {"files": {"p.yaml": text}, "needs": ("sim.yaml",) + tuple(kw.pop("needs", ())), **kw}
     case("run_missing_file", "run", "pipeline file does not exist", ["run", "nope.yaml"], r"nope\.yaml")
     case("run_folder_as_pipeline", "run", "a folder given as the pipeline", ["run", "pdir"], r"pdir.*(folder|directory|not a file)",
          files={"pdir/x.txt": "x\n"})
@@ -673,10 +610,8 @@ def _define_cases() -> None:
          **pipe(_alias_bomb(PIPE)))
     case("run_dup_step_key", "run", "a step gives 'stage' twice", P, r"stage.*(twice|duplicate)",
          **pipe(PIPE.replace("    stage: focus\n", "    stage: focus\n    stage: simulate\n")))
-    case("run_dup_step_name", "run", "two steps named 'raw'", P, r"raw", **pipe(PIPE.replace("name: slc", "name: raw")))
     case("run_unknown_stage", "run", "stage 'focuss'", P, r"focuss", **pipe(PIPE.replace("stage: focus", "stage: focuss")))
     case("run_unknown_top_key", "run", "top-level key 'stepz'", P, r"stepz", **pipe(PIPE + "stepz: []\n"))
-    case("run_no_steps", "run", "steps: []", P, r"steps", **pipe("name: tiny\nsteps: []\n"))
     case("run_unknown_input_step", "run", "input refers to a step that does not exist", P, r"rawx",
          **pipe(PIPE.replace("{raw: raw}", "{raw: rawx}")))
     case("run_input_later_step", "run", "input refers to a later step", P, r"slc|later",
@@ -730,23 +665,16 @@ def _define_cases() -> None:
         "set_unknown_top": ("foo.bar=1", r"foo"),
         "set_unknown_step": ("steps.nope.params.x=1", r"nope"),
         "set_no_equals": ("steps.slc.params.range_window", r"--set"),
-        "set_empty_key": ("=1", r"--set"),
         "set_bad_window": ("steps.slc.params.range_window=hamming:x", r"range_window"),
         "set_unknown_param": ("steps.slc.params.windw=rect", r"windw"),
-        "set_into_value": ("name.x=1", r"name"),
-        "set_step_index_out": ("steps.7.params.x=1", r"7|steps"),
         "set_alias_bomb_value": ("name=" + "[" * 200 + "]" * 200, r"name"),
     }.items():
         case(f"run_{v}", "run", f"--set {s[:40]}", ["run", "p.yaml", "-q", "--set", s], rx, **pipe(PIPE))
     case("run_from_step_unknown", "run", "--from-step nope", ["run", "p.yaml", "-q", "--from-step", "nope"], r"--from-step|nope", **pipe(PIPE))
-    case("run_from_step_and_restart", "run", "--from-step with --restart", ["run", "p.yaml", "-q", "--from-step", "slc", "--restart"],
-         r"--from-step|--restart", **pipe(PIPE))
     case("run_scheduler_bogus", "run", "--scheduler bogus", ["run", "p.yaml", "-q", "--scheduler", "bogus"], r"--scheduler|bogus", **pipe(PIPE))
     case("run_catalog_missing", "run", "--catalog nope.yaml", ["run", "p.yaml", "-q", "--catalog", "nope.yaml"], r"nope\.yaml", **pipe(PIPE))
     case("run_catalog_folder", "run", "--catalog a folder", ["run", "p.yaml", "-q", "--catalog", "cdir"], r"cdir.*(folder|directory|not a file)",
          files={"p.yaml": PIPE, "cdir/x.txt": "x\n"}, needs=("sim.yaml",))
-    case("run_dask_bad_scheduler", "run", "dask.scheduler 'gpu-farm'", P, r"scheduler", **pipe(PIPE + "dask: {scheduler: gpu-farm}\n"))
-    case("run_device_bad", "run", "device.kind 'tpu'", P, r"kind|device", **pipe(PIPE + "device: {kind: tpu}\n"))
     case("run_plugin_missing", "run", "plugins: [no_such_module]", P, r"no_such_module", **pipe(PIPE + "plugins: [no_such_module]\n"))
     case("run_batch_no_match", "run", "batch entries match nothing", P, r"batch|entries",
          files={"p.yaml": PIPE + "catalog: catalog.yaml\nbatch: {entries: 'zzz_*'}\n", "catalog.yaml": CATALOG}, needs=("sim.yaml",))
@@ -759,8 +687,8 @@ def _define_cases() -> None:
     case("template_bad_name", "config template", "--name with a space", ["config", "template", "focus", "--name", "my step"], r"--name|name")
     case("cli_unknown_command", "sarpipe", "sarpipe bogus", ["bogus"], r"bogus")
     case("cli_unknown_global_option", "sarpipe", "sarpipe --bogus", ["--bogus"], r"--bogus")
-    K = lambda *a: ["catalog", *a, "--catalog", "cat.yaml"]  # noqa: E731
-    cat = lambda text, **kw: {"files": {"cat.yaml": text}, **kw}  # noqa: E731
+    K = lambda *a: ["catalog", *a, "--catalog", "cat.yaml"]
+    cat = lambda text, **kw: {"files": {"cat.yaml": text}, **kw}
     case("catalog_missing_file", "catalog list", "--catalog nope.yaml", ["catalog", "list", "--catalog", "nope.yaml"], r"nope\.yaml")
     case("catalog_default_missing", "catalog list", "no ./data_catalog.yaml", ["catalog", "list"], r"data_catalog\.yaml")
     case("catalog_folder", "catalog list", "--catalog a folder", ["catalog", "list", "--catalog", "cdir"], r"cdir.*(folder|directory|not a file)",
@@ -774,13 +702,6 @@ def _define_cases() -> None:
          timeout=60, memory_gib=4, **cat(_alias_bomb("version: 1")))
     case("catalog_bad_kind", "catalog list", "entry kind 'tape'", K("list"), r"kind", **cat(CATALOG.replace("kind: raw", "kind: tape")))
     case("catalog_unknown_key", "catalog list", "entry key 'pth'", K("list"), r"pth", **cat(CATALOG.replace("path: raw.zarr", "pth: raw.zarr")))
-    case("catalog_no_path", "catalog list", "raw entry without path", K("list"), r"path", **cat(CATALOG.replace("    path: raw.zarr\n", "")))
-    case("catalog_version", "catalog list", "version: 9", K("list"), r"version", **cat(CATALOG.replace("version: 1", "version: 9")))
-    case("catalog_entries_list", "catalog list", "entries is a list", K("list"), r"entries", **cat("version: 1\nentries: [a, b]\n"))
-    case("catalog_bad_name", "catalog list", "entry name with a space", K("list"), r"my entry|entries",
-         **cat(CATALOG.replace("  store:", "  'my entry':")))
-    case("catalog_sim_both", "catalog list", "simulated entry with config and config_file", K("list"), r"config",
-         **cat(CATALOG.replace("config_file: sim.yaml", "config_file: sim.yaml\n    config: {seed: 1}")))
     case("catalog_sim_nan", "catalog list", "inline simulator config with snr_db .nan", K("list"), r"snr_db",
          **cat(CATALOG.replace("config_file: sim.yaml", "config: {noise: {snr_db: .nan}}")))
     case("catalog_sim_unknown_key", "catalog list", "inline simulator config with key 'scen'", K("list"), r"scen\b",
@@ -792,7 +713,6 @@ def _define_cases() -> None:
     case("catalog_show_unknown", "catalog show", "catalog show nope", K("show", "nope"), r"nope", **cat(CATALOG))
     case("catalog_show_bad_catalog", "catalog show", "catalog show on a broken catalog", K("show", "tiny"), r"kind",
          **cat(CATALOG.replace("kind: raw", "kind: tape")))
-    case("catalog_show_no_name", "catalog show", "catalog show (no name)", ["catalog", "show"], r"NAME|argument")
 
     # ---------------------------------------------------------------- export / report (when they exist as commands)
     case("export_missing_input", "export", "export nope.zarr", ["export", "nope.zarr", "-o", "out"], r"nope\.zarr")
@@ -882,15 +802,15 @@ def _mount(kind: str, where: Path) -> bool:
     else:
         cmds = [["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(where)]]
     for i, cmd in enumerate(cmds):
-        if subprocess.run(cmd, capture_output=True).returncode != 0:
+        if subprocess.run(cmd, capture_output=True, check=False).returncode != 0:
             if i:
-                subprocess.run(["umount", str(where)], capture_output=True)
+                subprocess.run(["umount", str(where)], capture_output=True, check=False)
             return False
     return True
 
 
 def _unmount(where: Path) -> None:
-    subprocess.run(["umount", "-l", str(where)], capture_output=True)
+    subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
 
 
 def _setup(c: Case, d: Path, fixtures: Path, mounts: list[Path]) -> str | None:
@@ -929,16 +849,16 @@ def _setup(c: Case, d: Path, fixtures: Path, mounts: list[Path]) -> str | None:
     return None
 
 
-def _limits(memory_gib: float | None) -> Callable[[], None] | None:
-    if memory_gib is None:
-        return None
+#: ``python -m sarpipe.cli`` under an address-space cap: set in the child itself (no preexec_fn, which is unsafe
+#: with the worker threads here), then the CLI module runs exactly as ``-m`` would run it.
+_CAPPED = ("import resource, runpy, sys; cap = int(sys.argv[1]); resource.setrlimit(resource.RLIMIT_AS, (cap, cap)); "
+           "sys.argv = ['sarpipe', *sys.argv[2:]]; runpy.run_module('sarpipe.cli', run_name='__main__', alter_sys=True)")
 
-    def apply() -> None:
-        import resource
 
-        cap = int(memory_gib * GIB)
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    return apply
+def _argv(c: Case) -> list[str]:
+    if c.memory_gib is None:
+        return [sys.executable, "-m", "sarpipe.cli", *c.args]
+    return [sys.executable, "-c", _CAPPED, str(int(c.memory_gib * GIB)), *c.args]
 
 
 _ERROR_LINE = re.compile(r"^(error|Error)\b[: ]")
@@ -979,9 +899,8 @@ def run_case(c: Case, fixtures: Path, root: Path, existing: dict[str, bool], kee
         env = dict(os.environ, NO_COLOR="1", TERM="dumb", COLUMNS="200", PYTHONUNBUFFERED="1")
         env.pop("FORCE_COLOR", None)
         t0 = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "sarpipe.cli", *c.args], cwd=d, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                                preexec_fn=_limits(c.memory_gib))
+        proc = subprocess.Popen(_argv(c), cwd=d, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         try:
             if c.interrupt_after is not None:
                 try:
@@ -1047,7 +966,7 @@ def _command_exists(cmd: str) -> bool:
     if cmd == "sarpipe":
         return True
     p = subprocess.run([sys.executable, "-m", "sarpipe.cli", *cmd.split(), "--help"], capture_output=True, timeout=120,
-                       stdin=subprocess.DEVNULL)
+                       stdin=subprocess.DEVNULL, check=False)
     return p.returncode == 0
 
 
@@ -1141,7 +1060,7 @@ def main(argv: list[str] | None = None) -> int:
     if needed and not (fixtures / ".complete").exists():
         if fixtures.exists():
             shutil.rmtree(fixtures)
-        p = subprocess.run([sys.executable, os.path.abspath(__file__), "--build-fixtures", str(fixtures)], capture_output=True, text=True)
+        p = subprocess.run([sys.executable, os.path.abspath(__file__), "--build-fixtures", str(fixtures)], capture_output=True, text=True, check=False)
         if p.returncode != 0:
             sys.stderr.write(p.stdout + p.stderr)
             sys.stderr.write("sweep: building the fixtures failed (a harness problem, not a finding)\n")

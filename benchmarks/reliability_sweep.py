@@ -723,7 +723,12 @@ def _define_cases() -> None:
          r"--output|user\.txt|overwrite", needs=S_, setup=("userfile",))
     case("export_unknown_option", "export", "export --bogus", ["export", "slc.zarr", "-o", "out", "--bogus"], r"--bogus", needs=S_)
     case("report_unknown_option", "report", "report --bogus", ["report", "--bogus"], r"--bogus")
-    case("report_missing_input", "report", "report on a store that does not exist", ["report", "nope.zarr", "-o", "out"], r"nope\.zarr")
+    case("report_missing_input", "report", "report on an image that does not exist", ["report", "-o", "out", "--interfered", "nope.zarr"],
+         r"nope\.zarr")
+    case("report_out_eq_input", "report", "report -o equal to its --interfered image", ["report", "-o", "slc.zarr", "--interfered", "slc.zarr"],
+         r"--output|slc\.zarr", needs=S_)
+    case("report_raw_as_image", "report", "report --interfered given a raw store", ["report", "-o", "out", "--interfered", "raw.zarr"],
+         r"--interfered|slc|raw\.zarr", needs=R)
 
 
 def _npy_with_nan() -> bytes:

@@ -304,7 +304,8 @@ class Case:
     code: int = 2
     timeout: float = 120.0
     memory_gib: float | None = None             # address-space cap for the subprocess
-    interrupt_after: float | None = None        # send SIGINT after this many seconds
+    interrupt_after: float | None = None        # send SIGINT this many seconds after the work has begun ...
+    interrupt_when: str = ".*"                  # ... that is, after a path matching this glob appears in the folder
     na: str | None = None                       # why the case cannot run here
 
 
@@ -497,7 +498,8 @@ def _define_cases() -> None:
     case("focus_out_disk_full", "focus", "-o on a full disk (1 MiB tmpfs)", ["focus", "raw.zarr", "-o", "full/out.zarr"],
          r"(space|full)", needs=R, setup=("diskfull",))
     case("focus_interrupted", "focus", "Ctrl-C (SIGINT) during the run", ["focus", "raw.zarr", "-o", "out.zarr"],
-         r"interrupt|abort|cancel", needs=R, code=130, interrupt_after=4.0)
+         r"interrupt|abort|cancel", needs=R, code=130,
+         interrupt_after=0.5, interrupt_when=".out.zarr*")
 
     # ---------------------------------------------------------------- defocus
     D = lambda store: ["defocus", store, "-o", "out.zarr"]
@@ -904,12 +906,19 @@ def run_case(c: Case, fixtures: Path, root: Path, existing: dict[str, bool], kee
         env = dict(os.environ, NO_COLOR="1", TERM="dumb", COLUMNS="200", PYTHONUNBUFFERED="1")
         env.pop("FORCE_COLOR", None)
         t0 = time.monotonic()
+        interrupt_missed = False
         proc = subprocess.Popen(_argv(c), cwd=d, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         try:
             if c.interrupt_after is not None:
+                # interrupt mid-write, not mid-import: wait for the first temporary output to appear
+                while proc.poll() is None and not list(d.glob(c.interrupt_when)):
+                    if time.monotonic() - t0 > c.timeout:
+                        raise subprocess.TimeoutExpired(proc.args, c.timeout)
+                    time.sleep(0.05)
                 try:
                     out, err = proc.communicate(timeout=c.interrupt_after)
+                    interrupt_missed = True
                 except subprocess.TimeoutExpired:
                     proc.send_signal(signal.SIGINT)
                     out, err = proc.communicate(timeout=c.timeout)
@@ -921,6 +930,8 @@ def run_case(c: Case, fixtures: Path, root: Path, existing: dict[str, bool], kee
             out, err = proc.communicate()
             r.timed_out = True
         r.seconds = time.monotonic() - t0
+        if interrupt_missed:
+            r.reasons = ["harness: the command finished before it could be interrupted"]
         r.exit = proc.returncode
         stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
         (d.parent / f"{c.id}.stderr.txt").write_text(stderr)
@@ -931,13 +942,13 @@ def run_case(c: Case, fixtures: Path, root: Path, existing: dict[str, bool], kee
             _unmount(m)
     r.traceback = TRACEBACK in stderr or TRACEBACK in stdout
     block, r.one_line, first = _judge_message(stderr)
-    r.message = first.strip()
+    r.message = " / ".join(ln.strip() for ln in block.splitlines()) if _ERROR_LINE.match(first) else first.strip()
     r.matches = bool(re.search(c.expect, block, re.IGNORECASE | re.DOTALL))
     r.accepted = r.exit == 0 and c.code != 0
     new = [p for p in after if p not in before]
     r.leftovers = _top_level(new)
     r.destroyed = sorted(p for p, h in before.items() if after.get(p) != h)
-    reasons = []
+    reasons = list(r.reasons)
     if r.timed_out:
         reasons.append(f"timed out after {c.timeout:.0f} s (killed)")
     if r.exit != c.code:
@@ -1014,7 +1025,8 @@ def totals(results: list[Result]) -> list[str]:
         f"| fail | {sum(r.verdict == 'FAIL' for r in ran)} |",
         f"| tracebacks | {sum(r.traceback for r in ran)} |",
         f"| exit-0 acceptances | {sum(r.accepted for r in ran)} |",
-        f"| leftovers | {sum(bool(r.leftovers) for r in ran)} |",
+        f"| leftovers (any new path) | {sum(bool(r.leftovers) for r in ran)} |",
+        f"| leftovers after a refusal (exit != 0) | {sum(bool(r.leftovers) and r.exit not in (0, None) for r in ran)} |",
         f"| destroyed inputs | {sum(bool(r.destroyed) for r in ran)} |",
         f"| timeouts | {sum(r.timed_out for r in ran)} |",
         f"| wrong or unclear message | {sum((not r.matches or not r.one_line) for r in ran)} |",

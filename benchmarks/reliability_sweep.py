@@ -670,7 +670,7 @@ def _define_cases() -> None:
          r"--summary-json|p\.yaml", **pipe(PIPE))
     # --set and options
     for v, (s, rx) in {
-        "set_unknown_top": ("foo.bar=1", r"foo"),
+        "set_unknown_top": ("foo.bar=1", r"--set foo"),  # names the option, not p.yaml:1:1
         "set_unknown_step": ("steps.nope.params.x=1", r"nope"),
         "set_no_equals": ("steps.slc.params.range_window", r"--set"),
         "set_bad_window": ("steps.slc.params.range_window=hamming:x", r"range_window"),

@@ -242,7 +242,7 @@ def build_fixtures(d: Path) -> None:
     for name, cfg in (("raw", "sim.yaml"), ("other_raw", "other.yaml")):
         ds = simulate(load_config(d / cfg))
         save_dataset(ds, d / f"{name}.zarr", chunks={"azimuth": 128})
-        img = focus(ds)
+        img = focus(xr.open_zarr(d / f"{name}.zarr", consolidated=False).load())  # the store, as a user has it
         save_dataset(img, d / f"{name.replace('raw', 'slc')}.zarr", chunks={"azimuth": 128})
     raw = xr.open_zarr(d / "raw.zarr", consolidated=False).load()
     slc = xr.open_zarr(d / "slc.zarr", consolidated=False).load()

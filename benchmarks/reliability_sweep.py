@@ -55,8 +55,12 @@ SIM = {
     "seed": 1,
 }
 #: Another scene of the same size (different targets, RFI and seed): its image is not the image of SIM.
-OTHER = {**SIM, "targets": [{"range_index": 100, "azimuth_index": 150}, {"range_index": 400, "azimuth_index": 380}],
-         "rfi": {"preset": "minisar", "sir_db": -5, "pulses": [[300, 340]]}, "seed": 7}
+OTHER = {
+    **SIM,
+    "targets": [{"range_index": 100, "azimuth_index": 150}, {"range_index": 400, "azimuth_index": 380}],
+    "rfi": {"preset": "minisar", "sir_db": -5, "pulses": [[300, 340]]},
+    "seed": 7,
+}
 
 PIPE = """\
 name: tiny
@@ -81,7 +85,15 @@ entries:
     path: raw.zarr
 """
 
-RAW_ATTRS = ("carrier_frequency", "range_sampling_rate", "chirp_rate", "pulse_duration", "prf", "velocity", "near_range")
+RAW_ATTRS = (
+    "carrier_frequency",
+    "range_sampling_rate",
+    "chirp_rate",
+    "pulse_duration",
+    "prf",
+    "velocity",
+    "near_range",
+)
 
 
 def _yaml(data: Any) -> str:
@@ -126,6 +138,7 @@ def _set_attr(key: str, value: Any) -> Callable:
         ds = _echo_only(ds)
         ds.attrs[key] = value
         return ds
+
     return f
 
 
@@ -134,6 +147,7 @@ def _del_attr(key: str) -> Callable:
         ds = _echo_only(ds)
         ds.attrs.pop(key, None)
         return ds
+
     return f
 
 
@@ -147,6 +161,7 @@ def _variants() -> dict[str, Callable]:
             v = ds["echo"].values
             ds["echo"] = (ds["echo"].dims, (v.real.astype(t) if np.dtype(t).kind != "c" else v.astype(t)))
             return ds
+
         return f
 
     def sample(value):
@@ -156,12 +171,14 @@ def _variants() -> dict[str, Callable]:
             v[300, 100] = value
             ds["echo"] = (ds["echo"].dims, v)
             return ds
+
         return f
 
     def coord(name, fn):
         def f(ds):
             ds = _echo_only(ds)
             return ds.assign_coords({name: (ds[name].dims, fn(ds[name].values.copy()))})
+
         return f
 
     def swapped(ds):
@@ -172,38 +189,40 @@ def _variants() -> dict[str, Callable]:
         return _echo_only(ds).rename({"echo": "samples"})
 
     v: dict[str, Callable] = {f"missing_{k}": _del_attr(k) for k in RAW_ATTRS}
-    v.update({
-        "prf_negative": _set_attr("prf", -300.0),
-        "prf_text": _set_attr("prf", "300 Hz"),
-        "prf_inf": _set_attr("prf", float("inf")),
-        "chirp_rate_zero": _set_attr("chirp_rate", 0.0),
-        "pulse_duration_negative": _set_attr("pulse_duration", -1e-6),
-        "near_range_negative": _set_attr("near_range", -2500.0),
-        "carrier_nan": _set_attr("carrier_frequency", float("nan")),
-        "doppler_nan": _set_attr("doppler_centroid", float("nan")),
-        "antenna_negative": _set_attr("antenna_length", -0.8),
-        "look_side_up": _set_attr("look_side", "up"),
-        "history_text": _set_attr("history", "focused once"),
-        "echo_c128": dtype(np.complex128),
-        "echo_f32": dtype(np.float32),
-        "dims_swapped": swapped,
-        "no_echo": renamed,
-        "nan_sample": sample(np.nan),
-        "inf_sample": sample(np.inf),
-        "empty_azimuth": lambda ds: _echo_only(ds).isel(azimuth=slice(0, 0)),
-        "empty_range": lambda ds: _echo_only(ds).isel(range=slice(0, 0)),
-        "slant_range_shifted": coord("slant_range", lambda a: a + 10.0),
-        "azimuth_time_reversed": coord("azimuth_time", lambda a: a[::-1]),
-        "no_azimuth_time": lambda ds: _echo_only(ds).drop_vars("azimuth_time"),
-        # 500 MHz chirp (|Kr| Tp) sampled at 360 MHz
-        "chirp_above_fs": _set_attr("chirp_rate", 500e6 / 1e-6),
-        # a recorded Doppler band of 1000 Hz at a PRF of 300 Hz
-        "azimuth_band_above_prf": _set_attr("azimuth_bandwidth", 1000.0),
-        # 200 samples: shorter than the 360-sample chirp
-        "short_range": lambda ds: _echo_only(ds).isel(range=slice(0, 200)),
-        # 64 pulses: far shorter than the ~270-pulse synthetic aperture
-        "short_azimuth": lambda ds: _echo_only(ds).isel(azimuth=slice(0, 64)),
-    })
+    v.update(
+        {
+            "prf_negative": _set_attr("prf", -300.0),
+            "prf_text": _set_attr("prf", "300 Hz"),
+            "prf_inf": _set_attr("prf", float("inf")),
+            "chirp_rate_zero": _set_attr("chirp_rate", 0.0),
+            "pulse_duration_negative": _set_attr("pulse_duration", -1e-6),
+            "near_range_negative": _set_attr("near_range", -2500.0),
+            "carrier_nan": _set_attr("carrier_frequency", float("nan")),
+            "doppler_nan": _set_attr("doppler_centroid", float("nan")),
+            "antenna_negative": _set_attr("antenna_length", -0.8),
+            "look_side_up": _set_attr("look_side", "up"),
+            "history_text": _set_attr("history", "focused once"),
+            "echo_c128": dtype(np.complex128),
+            "echo_f32": dtype(np.float32),
+            "dims_swapped": swapped,
+            "no_echo": renamed,
+            "nan_sample": sample(np.nan),
+            "inf_sample": sample(np.inf),
+            "empty_azimuth": lambda ds: _echo_only(ds).isel(azimuth=slice(0, 0)),
+            "empty_range": lambda ds: _echo_only(ds).isel(range=slice(0, 0)),
+            "slant_range_shifted": coord("slant_range", lambda a: a + 10.0),
+            "azimuth_time_reversed": coord("azimuth_time", lambda a: a[::-1]),
+            "no_azimuth_time": lambda ds: _echo_only(ds).drop_vars("azimuth_time"),
+            # 500 MHz chirp (|Kr| Tp) sampled at 360 MHz
+            "chirp_above_fs": _set_attr("chirp_rate", 500e6 / 1e-6),
+            # a recorded Doppler band of 1000 Hz at a PRF of 300 Hz
+            "azimuth_band_above_prf": _set_attr("azimuth_bandwidth", 1000.0),
+            # 200 samples: shorter than the 360-sample chirp
+            "short_range": lambda ds: _echo_only(ds).isel(range=slice(0, 200)),
+            # 64 pulses: far shorter than the ~270-pulse synthetic aperture
+            "short_azimuth": lambda ds: _echo_only(ds).isel(azimuth=slice(0, 64)),
+        }
+    )
     return v
 
 
@@ -296,20 +315,20 @@ class Case:
     """One bad input: the command line, what is wrong, and what the answer must name."""
 
     id: str
-    command: str          # the sarpipe command, e.g. "focus", "rfi clean"
-    what: str             # what is wrong, in a few words
-    args: list[str]       # after `python -m sarpipe.cli`
-    expect: str           # regex (case-insensitive) the error message must match
-    needs: tuple[str, ...] = ()                 # fixtures copied into the case folder
+    command: str  # the sarpipe command, e.g. "focus", "rfi clean"
+    what: str  # what is wrong, in a few words
+    args: list[str]  # after `python -m sarpipe.cli`
+    expect: str  # regex (case-insensitive) the error message must match
+    needs: tuple[str, ...] = ()  # fixtures copied into the case folder
     files: dict[str, Any] = field(default_factory=dict)  # user files written there (text or bytes)
-    setup: tuple[str, ...] = ()                 # userdir | userfile | filetxt | readonly | diskfull
+    setup: tuple[str, ...] = ()  # userdir | userfile | filetxt | readonly | diskfull
     code: int = 2
     timeout: float = 120.0
-    memory_gib: float | None = None             # address-space cap for the subprocess
-    interrupt_after: float | None = None        # send SIGINT this many seconds after the work has begun ...
-    interrupt_when: str = ".*"                  # ... that is, after a path matching this glob appears in the folder
-    na: str | None = None                       # why the case cannot run here
-    allowed: tuple[str, ...] = ()               # globs of new paths that are not leftovers (e.g. a run log)
+    memory_gib: float | None = None  # address-space cap for the subprocess
+    interrupt_after: float | None = None  # send SIGINT this many seconds after the work has begun ...
+    interrupt_when: str = ".*"  # ... that is, after a path matching this glob appears in the folder
+    na: str | None = None  # why the case cannot run here
+    allowed: tuple[str, ...] = ()  # globs of new paths that are not leftovers (e.g. a run log)
 
 
 CASES: list[Case] = []
@@ -329,97 +348,368 @@ def case(id: str, command: str, what: str, args: list[str], expect: str, **kw: A
 
 def _define_cases() -> None:
     # ---------------------------------------------------------------- simulate: the configuration file
-    sim = lambda text, **kw: {"files": {"cfg.yaml": text}, **kw}
+    sim = lambda text, **kw: {"files": {"cfg.yaml": text}, **kw}  # noqa: E731
     S = ["simulate", "cfg.yaml", "-o", "out.zarr"]
     GOOD = {"range_index": 256, "azimuth_index": 256}  # keeps an echo in the scene beside a bad target
-    case("sim_missing_config", "simulate", "config file does not exist", ["simulate", "nope.yaml", "-o", "out.zarr"], r"nope\.yaml")
-    case("sim_folder_as_config", "simulate", "a folder given as the config", ["simulate", "cfgdir", "-o", "out.zarr"],
-         r"cfgdir.*(folder|directory|not a file)", files={"cfgdir/readme.txt": "x\n"})
-    case("sim_binary_config", "simulate", "a binary file given as YAML", S, r"cfg\.yaml", files={"cfg.yaml": bytes(range(256)) * 8})
-    case("sim_latin1_config", "simulate", "YAML not in UTF-8 (latin-1 comment)", S, r"cfg\.yaml",
-         files={"cfg.yaml": ("# caf\xe9 cr\xe8me\n" + _sim()).encode("latin-1")})
+    case(
+        "sim_missing_config",
+        "simulate",
+        "config file does not exist",
+        ["simulate", "nope.yaml", "-o", "out.zarr"],
+        r"nope\.yaml",
+    )
+    case(
+        "sim_folder_as_config",
+        "simulate",
+        "a folder given as the config",
+        ["simulate", "cfgdir", "-o", "out.zarr"],
+        r"cfgdir.*(folder|directory|not a file)",
+        files={"cfgdir/readme.txt": "x\n"},
+    )
+    case(
+        "sim_binary_config",
+        "simulate",
+        "a binary file given as YAML",
+        S,
+        r"cfg\.yaml",
+        files={"cfg.yaml": bytes(range(256)) * 8},
+    )
+    case(
+        "sim_latin1_config",
+        "simulate",
+        "YAML not in UTF-8 (latin-1 comment)",
+        S,
+        r"cfg\.yaml",
+        files={"cfg.yaml": ("# caf\xe9 cr\xe8me\n" + _sim()).encode("latin-1")},
+    )
     case("sim_empty_config", "simulate", "empty simulator YAML", S, r"cfg\.yaml.*empty|empty.*cfg\.yaml", **sim(""))
     case("sim_list_config", "simulate", "top level is a list", S, r"mapping", **sim("- sensor\n- scene\n"))
-    case("sim_syntax_error", "simulate", "YAML syntax error", S, r"cfg\.yaml:\d+", **sim("sensor: [minisar\nscene: {\n"))
-    case("sim_dup_top_key", "simulate", "duplicate top-level key 'seed'", S, r"seed.*(twice|duplicate)|(twice|duplicate).*seed",
-         **sim(_sim() + "seed: 99\n"))
-    case("sim_dup_nested_key", "simulate", "duplicate key scene.n_azimuth", S, r"n_azimuth.*(twice|duplicate)|(twice|duplicate).*n_azimuth",
-         **sim(_sim().replace("  n_azimuth: 512\n", "  n_azimuth: 512\n  n_azimuth: 1024\n")))
-    case("sim_alias_bomb", "simulate", "YAML alias bomb (9^9 leaves)", S, r"alias|too (large|big|many)|expan", timeout=60, memory_gib=4,
-         **sim(_alias_bomb()))
-    case("sim_unknown_top_key", "simulate", "misspelt top-level key 'sensr'", S, r"sensr", **sim(_sim().replace("sensor:", "sensr:")))
-    case("sim_unknown_nested_key", "simulate", "misspelt key scene.n_azimut", S, r"n_azimut\b", **sim(_sim().replace("n_azimuth", "n_azimut")))
+    case(
+        "sim_syntax_error", "simulate", "YAML syntax error", S, r"cfg\.yaml:\d+", **sim("sensor: [minisar\nscene: {\n")
+    )
+    case(
+        "sim_dup_top_key",
+        "simulate",
+        "duplicate top-level key 'seed'",
+        S,
+        r"seed.*(twice|duplicate)|(twice|duplicate).*seed",
+        **sim(_sim() + "seed: 99\n"),
+    )
+    case(
+        "sim_dup_nested_key",
+        "simulate",
+        "duplicate key scene.n_azimuth",
+        S,
+        r"n_azimuth.*(twice|duplicate)|(twice|duplicate).*n_azimuth",
+        **sim(_sim().replace("  n_azimuth: 512\n", "  n_azimuth: 512\n  n_azimuth: 1024\n")),
+    )
+    case(
+        "sim_alias_bomb",
+        "simulate",
+        "YAML alias bomb (9^9 leaves)",
+        S,
+        r"alias|too (large|big|many)|expan",
+        timeout=60,
+        memory_gib=4,
+        **sim(_alias_bomb()),
+    )
+    case(
+        "sim_unknown_top_key",
+        "simulate",
+        "misspelt top-level key 'sensr'",
+        S,
+        r"sensr",
+        **sim(_sim().replace("sensor:", "sensr:")),
+    )
+    case(
+        "sim_unknown_nested_key",
+        "simulate",
+        "misspelt key scene.n_azimut",
+        S,
+        r"n_azimut\b",
+        **sim(_sim().replace("n_azimuth", "n_azimut")),
+    )
     case("sim_bad_preset", "simulate", "unknown sensor preset", S, r"preset", **sim(_sim(sensor__preset="ers2")))
-    case("sim_no_preset_incomplete", "simulate", "no preset and missing sensor parameters", S, r"required|carrier_frequency",
-         **sim(_sim(sensor={"prf": 300.0})))
+    case(
+        "sim_no_preset_incomplete",
+        "simulate",
+        "no preset and missing sensor parameters",
+        S,
+        r"required|carrier_frequency",
+        **sim(_sim(sensor={"prf": 300.0})),
+    )
     case("sim_snr_nan", "simulate", "noise.snr_db: .nan", S, r"snr_db", **sim(_sim(noise__snr_db=float("nan"))))
     case("sim_snr_inf", "simulate", "noise.snr_db: .inf", S, r"snr_db", **sim(_sim(noise__snr_db=float("inf"))))
-    case("sim_noise_power_nan", "simulate", "noise.power: .nan", S, r"power", **sim(_sim(noise={"power": float("nan")})))
-    case("sim_velocity_inf", "simulate", "sensor.velocity: .inf", S, r"velocity", **sim(_sim(sensor__velocity=float("inf"))))
+    case(
+        "sim_noise_power_nan", "simulate", "noise.power: .nan", S, r"power", **sim(_sim(noise={"power": float("nan")}))
+    )
+    case(
+        "sim_velocity_inf",
+        "simulate",
+        "sensor.velocity: .inf",
+        S,
+        r"velocity",
+        **sim(_sim(sensor__velocity=float("inf"))),
+    )
     case("sim_prf_negative", "simulate", "sensor.prf negative", S, r"prf", **sim(_sim(sensor__prf=-300.0)))
-    case("sim_chirp_rate_zero", "simulate", "sensor.chirp_rate zero", S, r"chirp_rate", **sim(_sim(sensor__chirp_rate=0.0)))
-    case("sim_amplitude_nan", "simulate", "target amplitude .nan", S, r"amplitude",
-         **sim(_sim(targets=[{"range_index": 256, "azimuth_index": 256, "amplitude": float("nan")}])))
-    case("sim_phase_inf", "simulate", "target phase .inf", S, r"phase",
-         **sim(_sim(targets=[{"range_index": 256, "azimuth_index": 256, "phase": float("inf")}])))
-    case("sim_target_index_nan", "simulate", "target range_index .nan", S, r"range_index",
-         **sim(_sim(targets=[GOOD, {"range_index": float("nan"), "azimuth_index": 256}])))
-    case("sim_target_range_outside", "simulate", "target range_index 5000 in a 512-sample scene", S, r"range_index|targets\[1\]",
-         **sim(_sim(targets=[GOOD, {"range_index": 5000, "azimuth_index": 256}])))
-    case("sim_target_azimuth_outside", "simulate", "target azimuth_index -400", S, r"azimuth_index|targets\[1\]",
-         **sim(_sim(targets=[GOOD, {"range_index": 256, "azimuth_index": -400}])))
-    case("sim_target_slant_range_outside", "simulate", "target slant_range 1e6 m (scene at 2.5 km)", S, r"slant_range|targets\[1\]",
-         **sim(_sim(targets=[GOOD, {"slant_range": 1.0e6, "azimuth_index": 256}])))
-    case("sim_target_time_outside", "simulate", "target azimuth_time 1000 s (scene lasts 1.7 s)", S, r"azimuth_time|targets\[1\]",
-         **sim(_sim(targets=[GOOD, {"range_index": 256, "azimuth_time": 1000.0}])))
-    case("sim_rfi_pulses_outside", "simulate", "rfi.pulses [[600, 700]] in a 512-pulse scene", S, r"pulses",
-         **sim(_sim(rfi__pulses=[[600, 700]])))
-    case("sim_rfi_pulses_overhang", "simulate", "rfi.pulses [[500, 600]] runs past the end", S, r"pulses",
-         **sim(_sim(rfi__pulses=[[500, 600]])))
-    case("sim_rfi_pulses_reversed", "simulate", "rfi.pulses [[230, 200]]", S, r"pulses", **sim(_sim(rfi__pulses=[[230, 200]])))
-    case("sim_rfi_bursts_too_long", "simulate", "rfi.bursts.length 2000 > 512 pulses", S, r"bursts|length",
-         **sim(_sim(rfi={"preset": "minisar", "bursts": {"count": 1, "length": 2000}})))
+    case(
+        "sim_chirp_rate_zero",
+        "simulate",
+        "sensor.chirp_rate zero",
+        S,
+        r"chirp_rate",
+        **sim(_sim(sensor__chirp_rate=0.0)),
+    )
+    case(
+        "sim_amplitude_nan",
+        "simulate",
+        "target amplitude .nan",
+        S,
+        r"amplitude",
+        **sim(_sim(targets=[{"range_index": 256, "azimuth_index": 256, "amplitude": float("nan")}])),
+    )
+    case(
+        "sim_phase_inf",
+        "simulate",
+        "target phase .inf",
+        S,
+        r"phase",
+        **sim(_sim(targets=[{"range_index": 256, "azimuth_index": 256, "phase": float("inf")}])),
+    )
+    case(
+        "sim_target_index_nan",
+        "simulate",
+        "target range_index .nan",
+        S,
+        r"range_index",
+        **sim(_sim(targets=[GOOD, {"range_index": float("nan"), "azimuth_index": 256}])),
+    )
+    case(
+        "sim_target_range_outside",
+        "simulate",
+        "target range_index 5000 in a 512-sample scene",
+        S,
+        r"range_index|targets\[1\]",
+        **sim(_sim(targets=[GOOD, {"range_index": 5000, "azimuth_index": 256}])),
+    )
+    case(
+        "sim_target_azimuth_outside",
+        "simulate",
+        "target azimuth_index -400",
+        S,
+        r"azimuth_index|targets\[1\]",
+        **sim(_sim(targets=[GOOD, {"range_index": 256, "azimuth_index": -400}])),
+    )
+    case(
+        "sim_target_slant_range_outside",
+        "simulate",
+        "target slant_range 1e6 m (scene at 2.5 km)",
+        S,
+        r"slant_range|targets\[1\]",
+        **sim(_sim(targets=[GOOD, {"slant_range": 1.0e6, "azimuth_index": 256}])),
+    )
+    case(
+        "sim_target_time_outside",
+        "simulate",
+        "target azimuth_time 1000 s (scene lasts 1.7 s)",
+        S,
+        r"azimuth_time|targets\[1\]",
+        **sim(_sim(targets=[GOOD, {"range_index": 256, "azimuth_time": 1000.0}])),
+    )
+    case(
+        "sim_rfi_pulses_outside",
+        "simulate",
+        "rfi.pulses [[600, 700]] in a 512-pulse scene",
+        S,
+        r"pulses",
+        **sim(_sim(rfi__pulses=[[600, 700]])),
+    )
+    case(
+        "sim_rfi_pulses_overhang",
+        "simulate",
+        "rfi.pulses [[500, 600]] runs past the end",
+        S,
+        r"pulses",
+        **sim(_sim(rfi__pulses=[[500, 600]])),
+    )
+    case(
+        "sim_rfi_pulses_reversed",
+        "simulate",
+        "rfi.pulses [[230, 200]]",
+        S,
+        r"pulses",
+        **sim(_sim(rfi__pulses=[[230, 200]])),
+    )
+    case(
+        "sim_rfi_bursts_too_long",
+        "simulate",
+        "rfi.bursts.length 2000 > 512 pulses",
+        S,
+        r"bursts|length",
+        **sim(_sim(rfi={"preset": "minisar", "bursts": {"count": 1, "length": 2000}})),
+    )
     case("sim_rfi_bad_preset", "simulate", "rfi.preset unknown", S, r"preset", **sim(_sim(rfi__preset="lband")))
     case("sim_rfi_sir_nan", "simulate", "rfi.sir_db .nan", S, r"sir_db", **sim(_sim(rfi__sir_db=float("nan"))))
-    case("sim_rfi_unknown_kind", "simulate", "rfi source kind 'pulsed'", S, r"kind",
-         **sim(_sim(rfi={"sources": [{"kind": "pulsed"}], "pulses": [[200, 230]]})))
-    case("sim_rfi_frequency_inf", "simulate", "rfi source frequency .inf", S, r"frequency",
-         **sim(_sim(rfi={"sources": [{"kind": "narrowband", "frequency": float("inf")}], "pulses": [[200, 230]]})))
+    case(
+        "sim_rfi_unknown_kind",
+        "simulate",
+        "rfi source kind 'pulsed'",
+        S,
+        r"kind",
+        **sim(_sim(rfi={"sources": [{"kind": "pulsed"}], "pulses": [[200, 230]]})),
+    )
+    case(
+        "sim_rfi_frequency_inf",
+        "simulate",
+        "rfi source frequency .inf",
+        S,
+        r"frequency",
+        **sim(_sim(rfi={"sources": [{"kind": "narrowband", "frequency": float("inf")}], "pulses": [[200, 230]]})),
+    )
     case("sim_n_azimuth_negative", "simulate", "scene.n_azimuth -5", S, r"n_azimuth", **sim(_sim(scene__n_azimuth=-5)))
-    case("sim_near_range_negative", "simulate", "scene.near_range -5", S, r"near_range", **sim(_sim(scene__near_range=-5.0)))
-    case("sim_doppler_huge", "simulate", "doppler_centroid 1e6 Hz", S, r"doppler_centroid", **sim(_sim(doppler_centroid=1.0e6)))
-    case("sim_extended_missing", "simulate", "extended.file does not exist", S, r"nope\.npy|extended", **sim(_sim(extended={"file": "nope.npy"})))
-    case("sim_extended_garbage", "simulate", "extended.file is not an image or .npy", S, r"bad\.npy|extended",
-         files={"cfg.yaml": _sim(extended={"file": "bad.npy"}), "bad.npy": b"\x00garbage" * 64})
-    case("sim_extended_nan", "simulate", "extended map holds NaN", S, r"map\.npy|extended|NaN",
-         files={"cfg.yaml": _sim(extended={"file": "map.npy"}), "map.npy": _npy_with_nan()})
-    case("sim_huge_pulses", "simulate", "10^9 pulses (memory cap 4 GiB)", S, r"n_azimuth|GiB|TiB|GB|TB|too large",
-         timeout=90, memory_gib=4, **sim(_sim(scene__n_azimuth=1_000_000_000)))
-    case("sim_huge_square", "simulate", "10^5 x 10^5 scene (memory cap 4 GiB)", S, r"n_azimuth|n_range|GiB|TiB|GB|TB|too large",
-         timeout=90, memory_gib=4, **sim(_sim(scene__n_azimuth=100_000, scene__n_range=100_000)))
-    case("sim_chirp_above_fs", "simulate", "chirp band 500 MHz above fs 360 MHz", S, r"chirp|sampling",
-         **sim(_sim(sensor__chirp_rate=5.0e14)))
+    case(
+        "sim_near_range_negative",
+        "simulate",
+        "scene.near_range -5",
+        S,
+        r"near_range",
+        **sim(_sim(scene__near_range=-5.0)),
+    )
+    case(
+        "sim_doppler_huge",
+        "simulate",
+        "doppler_centroid 1e6 Hz",
+        S,
+        r"doppler_centroid",
+        **sim(_sim(doppler_centroid=1.0e6)),
+    )
+    case(
+        "sim_extended_missing",
+        "simulate",
+        "extended.file does not exist",
+        S,
+        r"nope\.npy|extended",
+        **sim(_sim(extended={"file": "nope.npy"})),
+    )
+    case(
+        "sim_extended_garbage",
+        "simulate",
+        "extended.file is not an image or .npy",
+        S,
+        r"bad\.npy|extended",
+        files={"cfg.yaml": _sim(extended={"file": "bad.npy"}), "bad.npy": b"\x00garbage" * 64},
+    )
+    case(
+        "sim_extended_nan",
+        "simulate",
+        "extended map holds NaN",
+        S,
+        r"map\.npy|extended|NaN",
+        files={"cfg.yaml": _sim(extended={"file": "map.npy"}), "map.npy": _npy_with_nan()},
+    )
+    case(
+        "sim_huge_pulses",
+        "simulate",
+        "10^9 pulses (memory cap 4 GiB)",
+        S,
+        r"n_azimuth|GiB|TiB|GB|TB|too large",
+        timeout=90,
+        memory_gib=4,
+        **sim(_sim(scene__n_azimuth=1_000_000_000)),
+    )
+    case(
+        "sim_huge_square",
+        "simulate",
+        "10^5 x 10^5 scene (memory cap 4 GiB)",
+        S,
+        r"n_azimuth|n_range|GiB|TiB|GB|TB|too large",
+        timeout=90,
+        memory_gib=4,
+        **sim(_sim(scene__n_azimuth=100_000, scene__n_range=100_000)),
+    )
+    case(
+        "sim_chirp_above_fs",
+        "simulate",
+        "chirp band 500 MHz above fs 360 MHz",
+        S,
+        r"chirp|sampling",
+        **sim(_sim(sensor__chirp_rate=5.0e14)),
+    )
     # outputs
-    case("sim_out_eq_config", "simulate", "-o is the config file itself", ["simulate", "sim.yaml", "-o", "sim.yaml"], r"--output|sim\.yaml",
-         needs=("sim.yaml",))
-    case("sim_out_user_folder", "simulate", "-o an existing user folder holding a file", ["simulate", "sim.yaml", "-o", "userdir"],
-         r"--output|userdir|overwrite", needs=("sim.yaml",), setup=("userdir",))
-    case("sim_out_user_file", "simulate", "-o an existing user file", ["simulate", "sim.yaml", "-o", "user.txt"],
-         r"--output|user\.txt|overwrite", needs=("sim.yaml",), setup=("userfile",))
-    case("sim_out_under_file", "simulate", "-o file.txt/out.zarr", ["simulate", "sim.yaml", "-o", "file.txt/out.zarr"], r"file\.txt",
-         needs=("sim.yaml",), setup=("filetxt",))
-    case("sim_out_readonly", "simulate", "-o in a read-only folder", ["simulate", "sim.yaml", "-o", "ro/out.zarr"],
-         r"ro.*(read-only|permission|not writable)|(read-only|permission|not writable).*ro", needs=("sim.yaml",), setup=("readonly",))
-    case("sim_out_disk_full", "simulate", "-o on a full disk (1 MiB tmpfs)", ["simulate", "sim.yaml", "-o", "full/out.zarr"],
-         r"full.*(space|full)|(space|full).*full", needs=("sim.yaml",), setup=("diskfull",))
-    case("sim_out_inside_config", "simulate", "-o sim.yaml/out.zarr (under the config file)", ["simulate", "sim.yaml", "-o", "sim.yaml/out.zarr"],
-         r"sim\.yaml", needs=("sim.yaml",))
+    case(
+        "sim_out_eq_config",
+        "simulate",
+        "-o is the config file itself",
+        ["simulate", "sim.yaml", "-o", "sim.yaml"],
+        r"--output|sim\.yaml",
+        needs=("sim.yaml",),
+    )
+    case(
+        "sim_out_user_folder",
+        "simulate",
+        "-o an existing user folder holding a file",
+        ["simulate", "sim.yaml", "-o", "userdir"],
+        r"--output|userdir|overwrite",
+        needs=("sim.yaml",),
+        setup=("userdir",),
+    )
+    case(
+        "sim_out_user_file",
+        "simulate",
+        "-o an existing user file",
+        ["simulate", "sim.yaml", "-o", "user.txt"],
+        r"--output|user\.txt|overwrite",
+        needs=("sim.yaml",),
+        setup=("userfile",),
+    )
+    case(
+        "sim_out_under_file",
+        "simulate",
+        "-o file.txt/out.zarr",
+        ["simulate", "sim.yaml", "-o", "file.txt/out.zarr"],
+        r"file\.txt",
+        needs=("sim.yaml",),
+        setup=("filetxt",),
+    )
+    case(
+        "sim_out_readonly",
+        "simulate",
+        "-o in a read-only folder",
+        ["simulate", "sim.yaml", "-o", "ro/out.zarr"],
+        r"ro.*(read-only|permission|not writable)|(read-only|permission|not writable).*ro",
+        needs=("sim.yaml",),
+        setup=("readonly",),
+    )
+    case(
+        "sim_out_disk_full",
+        "simulate",
+        "-o on a full disk (1 MiB tmpfs)",
+        ["simulate", "sim.yaml", "-o", "full/out.zarr"],
+        r"full.*(space|full)|(space|full).*full",
+        needs=("sim.yaml",),
+        setup=("diskfull",),
+    )
+    case(
+        "sim_out_inside_config",
+        "simulate",
+        "-o sim.yaml/out.zarr (under the config file)",
+        ["simulate", "sim.yaml", "-o", "sim.yaml/out.zarr"],
+        r"sim\.yaml",
+        needs=("sim.yaml",),
+    )
     case("sim_no_output", "simulate", "no -o", ["simulate", "sim.yaml"], r"--output|-o", needs=("sim.yaml",))
 
     # ---------------------------------------------------------------- focus: broken raw stores
-    F = lambda store: ["focus", store, "-o", "out.zarr"]
+    F = lambda store: ["focus", store, "-o", "out.zarr"]  # noqa: E731
     for k in RAW_ATTRS:
-        case(f"focus_missing_{k}", "focus", f"raw store lacks attribute {k}", F(f"raw_missing_{k}.zarr"), k, needs=(f"raw_missing_{k}.zarr",))
+        case(
+            f"focus_missing_{k}",
+            "focus",
+            f"raw store lacks attribute {k}",
+            F(f"raw_missing_{k}.zarr"),
+            k,
+            needs=(f"raw_missing_{k}.zarr",),
+        )
     attr_cases = {
         "prf_negative": ("prf = -300 Hz", r"prf"),
         "prf_text": ("prf = '300 Hz' (text)", r"prf"),
@@ -465,16 +755,46 @@ def _define_cases() -> None:
     case("focus_slc_as_raw", "focus", "an SLC given as raw", F("slc.zarr"), r"echo", needs=("slc.zarr",))
     # options
     R = ("raw.zarr",)
-    case("focus_azbw_above_prf", "focus", "--azimuth-bandwidth 1000 > PRF 300", ["focus", "raw.zarr", "-o", "o.zarr", "--azimuth-bandwidth", "1000"],
-         r"--azimuth-bandwidth", needs=R)
-    case("focus_azbw_negative", "focus", "--azimuth-bandwidth -5", ["focus", "raw.zarr", "-o", "o.zarr", "--azimuth-bandwidth", "-5"],
-         r"--azimuth-bandwidth", needs=R)
-    case("focus_azbw_nan", "focus", "--azimuth-bandwidth nan", ["focus", "raw.zarr", "-o", "o.zarr", "--azimuth-bandwidth", "nan"],
-         r"--azimuth-bandwidth", needs=R)
-    case("focus_fdc_nan", "focus", "--doppler-centroid nan", ["focus", "raw.zarr", "-o", "o.zarr", "--doppler-centroid", "nan"],
-         r"--doppler-centroid", needs=R)
-    case("focus_fdc_huge", "focus", "--doppler-centroid 1e9 (squint beyond 90 deg)", ["focus", "raw.zarr", "-o", "o.zarr", "--doppler-centroid", "1e9"],
-         r"--doppler-centroid", needs=R)
+    case(
+        "focus_azbw_above_prf",
+        "focus",
+        "--azimuth-bandwidth 1000 > PRF 300",
+        ["focus", "raw.zarr", "-o", "o.zarr", "--azimuth-bandwidth", "1000"],
+        r"--azimuth-bandwidth",
+        needs=R,
+    )
+    case(
+        "focus_azbw_negative",
+        "focus",
+        "--azimuth-bandwidth -5",
+        ["focus", "raw.zarr", "-o", "o.zarr", "--azimuth-bandwidth", "-5"],
+        r"--azimuth-bandwidth",
+        needs=R,
+    )
+    case(
+        "focus_azbw_nan",
+        "focus",
+        "--azimuth-bandwidth nan",
+        ["focus", "raw.zarr", "-o", "o.zarr", "--azimuth-bandwidth", "nan"],
+        r"--azimuth-bandwidth",
+        needs=R,
+    )
+    case(
+        "focus_fdc_nan",
+        "focus",
+        "--doppler-centroid nan",
+        ["focus", "raw.zarr", "-o", "o.zarr", "--doppler-centroid", "nan"],
+        r"--doppler-centroid",
+        needs=R,
+    )
+    case(
+        "focus_fdc_huge",
+        "focus",
+        "--doppler-centroid 1e9 (squint beyond 90 deg)",
+        ["focus", "raw.zarr", "-o", "o.zarr", "--doppler-centroid", "1e9"],
+        r"--doppler-centroid",
+        needs=R,
+    )
     windows = {
         "rw_hamming_x": ("--range-window", "hamming:x"),
         "rw_kaiser_negative": ("--range-window", "kaiser:-1"),
@@ -484,85 +804,322 @@ def _define_cases() -> None:
         "aw_unknown": ("--azimuth-window", "taylor"),
     }
     for v, (opt, val) in windows.items():
-        case(f"focus_{v}", "focus", f"{opt} {val!r}", ["focus", "raw.zarr", "-o", "o.zarr", opt, val], re.escape(opt), needs=R)
-    case("focus_unknown_option", "focus", "--bogus", ["focus", "raw.zarr", "-o", "o.zarr", "--bogus"], r"--bogus", needs=R)
+        case(
+            f"focus_{v}",
+            "focus",
+            f"{opt} {val!r}",
+            ["focus", "raw.zarr", "-o", "o.zarr", opt, val],
+            re.escape(opt),
+            needs=R,
+        )
+    case(
+        "focus_unknown_option",
+        "focus",
+        "--bogus",
+        ["focus", "raw.zarr", "-o", "o.zarr", "--bogus"],
+        r"--bogus",
+        needs=R,
+    )
     # outputs
-    case("focus_out_eq_input", "focus", "-o equal to the input", ["focus", "raw.zarr", "-o", "raw.zarr"], r"--output|raw\.zarr", needs=R)
-    case("focus_out_eq_input_slash", "focus", "-o the input spelled ./raw.zarr/", ["focus", "raw.zarr", "-o", "./raw.zarr/"],
-         r"--output|raw\.zarr", needs=R)
-    case("focus_out_inside_input", "focus", "-o inside the input store", ["focus", "raw.zarr", "-o", "raw.zarr/slc.zarr"],
-         r"--output|raw\.zarr", needs=R)
-    case("focus_out_user_folder", "focus", "-o an existing user folder holding a file", ["focus", "raw.zarr", "-o", "userdir"],
-         r"--output|userdir|overwrite", needs=R, setup=("userdir",))
-    case("focus_out_user_file", "focus", "-o an existing user file", ["focus", "raw.zarr", "-o", "user.txt"],
-         r"--output|user\.txt|overwrite", needs=R, setup=("userfile",))
-    case("focus_out_under_file", "focus", "-o file.txt/out.zarr", ["focus", "raw.zarr", "-o", "file.txt/out.zarr"], r"file\.txt",
-         needs=R, setup=("filetxt",))
-    case("focus_out_readonly", "focus", "-o in a read-only folder", ["focus", "raw.zarr", "-o", "ro/out.zarr"],
-         r"(read-only|permission|not writable)", needs=R, setup=("readonly",))
-    case("focus_out_disk_full", "focus", "-o on a full disk (1 MiB tmpfs)", ["focus", "raw.zarr", "-o", "full/out.zarr"],
-         r"(space|full)", needs=R, setup=("diskfull",))
-    case("focus_interrupted", "focus", "Ctrl-C (SIGINT) during the run", ["focus", "raw.zarr", "-o", "out.zarr"],
-         r"interrupt|abort|cancel", needs=R, code=130,
-         interrupt_after=0.5, interrupt_when=".out.zarr*")
+    case(
+        "focus_out_eq_input",
+        "focus",
+        "-o equal to the input",
+        ["focus", "raw.zarr", "-o", "raw.zarr"],
+        r"--output|raw\.zarr",
+        needs=R,
+    )
+    case(
+        "focus_out_eq_input_slash",
+        "focus",
+        "-o the input spelled ./raw.zarr/",
+        ["focus", "raw.zarr", "-o", "./raw.zarr/"],
+        r"--output|raw\.zarr",
+        needs=R,
+    )
+    case(
+        "focus_out_inside_input",
+        "focus",
+        "-o inside the input store",
+        ["focus", "raw.zarr", "-o", "raw.zarr/slc.zarr"],
+        r"--output|raw\.zarr",
+        needs=R,
+    )
+    case(
+        "focus_out_user_folder",
+        "focus",
+        "-o an existing user folder holding a file",
+        ["focus", "raw.zarr", "-o", "userdir"],
+        r"--output|userdir|overwrite",
+        needs=R,
+        setup=("userdir",),
+    )
+    case(
+        "focus_out_user_file",
+        "focus",
+        "-o an existing user file",
+        ["focus", "raw.zarr", "-o", "user.txt"],
+        r"--output|user\.txt|overwrite",
+        needs=R,
+        setup=("userfile",),
+    )
+    case(
+        "focus_out_under_file",
+        "focus",
+        "-o file.txt/out.zarr",
+        ["focus", "raw.zarr", "-o", "file.txt/out.zarr"],
+        r"file\.txt",
+        needs=R,
+        setup=("filetxt",),
+    )
+    case(
+        "focus_out_readonly",
+        "focus",
+        "-o in a read-only folder",
+        ["focus", "raw.zarr", "-o", "ro/out.zarr"],
+        r"(read-only|permission|not writable)",
+        needs=R,
+        setup=("readonly",),
+    )
+    case(
+        "focus_out_disk_full",
+        "focus",
+        "-o on a full disk (1 MiB tmpfs)",
+        ["focus", "raw.zarr", "-o", "full/out.zarr"],
+        r"(space|full)",
+        needs=R,
+        setup=("diskfull",),
+    )
+    case(
+        "focus_interrupted",
+        "focus",
+        "Ctrl-C (SIGINT) during the run",
+        ["focus", "raw.zarr", "-o", "out.zarr"],
+        r"interrupt|abort|cancel",
+        needs=R,
+        code=130,
+        interrupt_after=0.5,
+        interrupt_when=".out.zarr*",
+    )
 
     # ---------------------------------------------------------------- defocus
-    D = lambda store: ["defocus", store, "-o", "out.zarr"]
+    D = lambda store: ["defocus", store, "-o", "out.zarr"]  # noqa: E731
     case("defocus_missing_store", "defocus", "SLC store does not exist", D("nope.zarr"), r"nope\.zarr")
     case("defocus_raw_as_slc", "defocus", "a raw store given as SLC", D("raw.zarr"), r"slc", needs=R)
-    case("defocus_nan_sample", "defocus", "a NaN sample in slc", D("slc_nan_sample.zarr"), r"slc.*(NaN|Inf|finite)", needs=("slc_nan_sample.zarr",))
-    case("defocus_missing_prf", "defocus", "SLC lacks attribute prf", D("slc_missing_prf.zarr"), r"prf", needs=("slc_missing_prf.zarr",))
-    case("defocus_zarr2", "defocus", "a Zarr v2 SLC store", D("slc_zarr2.zarr"), r"v2|version|format", needs=("slc_zarr2.zarr",))
-    case("defocus_deleted_chunk", "defocus", "a chunk of slc deleted", D("slc_deleted_chunk.zarr"), r"chunk|slc", needs=("slc_deleted_chunk.zarr",))
-    case("defocus_truncated_chunk", "defocus", "a chunk of slc truncated", D("slc_truncated_chunk.zarr"), r"chunk|slc",
-         needs=("slc_truncated_chunk.zarr",))
+    case(
+        "defocus_nan_sample",
+        "defocus",
+        "a NaN sample in slc",
+        D("slc_nan_sample.zarr"),
+        r"slc.*(NaN|Inf|finite)",
+        needs=("slc_nan_sample.zarr",),
+    )
+    case(
+        "defocus_missing_prf",
+        "defocus",
+        "SLC lacks attribute prf",
+        D("slc_missing_prf.zarr"),
+        r"prf",
+        needs=("slc_missing_prf.zarr",),
+    )
+    case(
+        "defocus_zarr2",
+        "defocus",
+        "a Zarr v2 SLC store",
+        D("slc_zarr2.zarr"),
+        r"v2|version|format",
+        needs=("slc_zarr2.zarr",),
+    )
+    case(
+        "defocus_deleted_chunk",
+        "defocus",
+        "a chunk of slc deleted",
+        D("slc_deleted_chunk.zarr"),
+        r"chunk|slc",
+        needs=("slc_deleted_chunk.zarr",),
+    )
+    case(
+        "defocus_truncated_chunk",
+        "defocus",
+        "a chunk of slc truncated",
+        D("slc_truncated_chunk.zarr"),
+        r"chunk|slc",
+        needs=("slc_truncated_chunk.zarr",),
+    )
     S_ = ("slc.zarr",)
-    case("defocus_out_eq_input", "defocus", "-o equal to the input", ["defocus", "slc.zarr", "-o", "slc.zarr"], r"--output|slc\.zarr", needs=S_)
-    case("defocus_out_user_folder", "defocus", "-o an existing user folder holding a file", ["defocus", "slc.zarr", "-o", "userdir"],
-         r"--output|userdir|overwrite", needs=S_, setup=("userdir",))
-    case("defocus_out_user_file", "defocus", "-o an existing user file", ["defocus", "slc.zarr", "-o", "user.txt"],
-         r"--output|user\.txt|overwrite", needs=S_, setup=("userfile",))
-    case("defocus_out_under_file", "defocus", "-o file.txt/out.zarr", ["defocus", "slc.zarr", "-o", "file.txt/out.zarr"], r"file\.txt",
-         needs=S_, setup=("filetxt",))
-    case("defocus_out_readonly", "defocus", "-o in a read-only folder", ["defocus", "slc.zarr", "-o", "ro/out.zarr"],
-         r"(read-only|permission|not writable)", needs=S_, setup=("readonly",))
+    case(
+        "defocus_out_eq_input",
+        "defocus",
+        "-o equal to the input",
+        ["defocus", "slc.zarr", "-o", "slc.zarr"],
+        r"--output|slc\.zarr",
+        needs=S_,
+    )
+    case(
+        "defocus_out_user_folder",
+        "defocus",
+        "-o an existing user folder holding a file",
+        ["defocus", "slc.zarr", "-o", "userdir"],
+        r"--output|userdir|overwrite",
+        needs=S_,
+        setup=("userdir",),
+    )
+    case(
+        "defocus_out_user_file",
+        "defocus",
+        "-o an existing user file",
+        ["defocus", "slc.zarr", "-o", "user.txt"],
+        r"--output|user\.txt|overwrite",
+        needs=S_,
+        setup=("userfile",),
+    )
+    case(
+        "defocus_out_under_file",
+        "defocus",
+        "-o file.txt/out.zarr",
+        ["defocus", "slc.zarr", "-o", "file.txt/out.zarr"],
+        r"file\.txt",
+        needs=S_,
+        setup=("filetxt",),
+    )
+    case(
+        "defocus_out_readonly",
+        "defocus",
+        "-o in a read-only folder",
+        ["defocus", "slc.zarr", "-o", "ro/out.zarr"],
+        r"(read-only|permission|not writable)",
+        needs=S_,
+        setup=("readonly",),
+    )
 
     # ---------------------------------------------------------------- rfi detect
-    for v, rx in (("missing_prf", r"prf"), ("prf_negative", r"prf"), ("nan_sample", r"echo.*(NaN|Inf|finite)"),
-                  ("echo_c128", r"echo.*(dtype|complex64)"), ("zarr2", r"v2|version|format"), ("deleted_chunk", r"chunk|echo"),
-                  ("truncated_chunk", r"chunk|echo"), ("empty_azimuth", r"empty"), ("short_azimuth", r"aperture|azimuth|pulses"),
-                  ("no_metadata", r"raw_no_metadata\.zarr")):
-        case(f"detect_{v}", "rfi detect", attr_cases.get(v, store_cases.get(v, (v.replace("_", " "),)))[0] if v != "missing_prf" else "raw lacks prf",
-             ["rfi", "detect", f"raw_{v}.zarr"], rx, needs=(f"raw_{v}.zarr",))
-    case("detect_missing_store", "rfi detect", "raw store does not exist", ["rfi", "detect", "nope.zarr"], r"nope\.zarr")
+    for v, rx in (
+        ("missing_prf", r"prf"),
+        ("prf_negative", r"prf"),
+        ("nan_sample", r"echo.*(NaN|Inf|finite)"),
+        ("echo_c128", r"echo.*(dtype|complex64)"),
+        ("zarr2", r"v2|version|format"),
+        ("deleted_chunk", r"chunk|echo"),
+        ("truncated_chunk", r"chunk|echo"),
+        ("empty_azimuth", r"empty"),
+        ("short_azimuth", r"aperture|azimuth|pulses"),
+        ("no_metadata", r"raw_no_metadata\.zarr"),
+    ):
+        case(
+            f"detect_{v}",
+            "rfi detect",
+            attr_cases.get(v, store_cases.get(v, (v.replace("_", " "),)))[0] if v != "missing_prf" else "raw lacks prf",
+            ["rfi", "detect", f"raw_{v}.zarr"],
+            rx,
+            needs=(f"raw_{v}.zarr",),
+        )
+    case(
+        "detect_missing_store", "rfi detect", "raw store does not exist", ["rfi", "detect", "nope.zarr"], r"nope\.zarr"
+    )
     RS = ("raw.zarr", "slc.zarr")
-    case("detect_slc_other_scene", "rfi detect", "--slc is the image of another scene", ["rfi", "detect", "raw.zarr", "--slc", "other_slc.zarr"],
-         r"--slc|other_slc\.zarr", needs=("raw.zarr", "other_slc.zarr"))
-    case("detect_slc_half", "rfi detect", "--slc with half the lines", ["rfi", "detect", "raw.zarr", "--slc", "slc_half.zarr"],
-         r"--slc|slc_half\.zarr", needs=("raw.zarr", "slc_half.zarr"))
-    case("detect_slc_is_raw", "rfi detect", "--slc given a raw store", ["rfi", "detect", "raw.zarr", "--slc", "raw.zarr"],
-         r"--slc|slc", needs=R)
-    case("detect_slc_nan", "rfi detect", "--slc holds a NaN", ["rfi", "detect", "raw.zarr", "--slc", "slc_nan_sample.zarr"],
-         r"slc.*(NaN|Inf|finite)", needs=("raw.zarr", "slc_nan_sample.zarr"))
-    case("detect_slc_deleted_chunk", "rfi detect", "--slc with a chunk deleted", ["rfi", "detect", "raw.zarr", "--slc", "slc_deleted_chunk.zarr"],
-         r"chunk|slc", needs=("raw.zarr", "slc_deleted_chunk.zarr"))
-    case("detect_slc_truncated_chunk", "rfi detect", "--slc with a truncated chunk",
-         ["rfi", "detect", "raw.zarr", "--slc", "slc_truncated_chunk.zarr"], r"chunk|slc", needs=("raw.zarr", "slc_truncated_chunk.zarr"))
-    case("detect_slc_zarr2", "rfi detect", "--slc a Zarr v2 store", ["rfi", "detect", "raw.zarr", "--slc", "slc_zarr2.zarr"],
-         r"v2|version|format", needs=("raw.zarr", "slc_zarr2.zarr"))
-    case("detect_json_eq_input", "rfi detect", "--json is the raw store", ["rfi", "detect", "raw.zarr", "--slc", "slc.zarr", "--json", "raw.zarr"],
-         r"--json|raw\.zarr", needs=RS)
-    case("detect_json_user_file", "rfi detect", "--json an existing user file", ["rfi", "detect", "raw.zarr", "--slc", "slc.zarr", "--json", "user.txt"],
-         r"--json|user\.txt|overwrite", needs=RS, setup=("userfile",))
-    case("detect_json_user_folder", "rfi detect", "--json an existing user folder", ["rfi", "detect", "raw.zarr", "--slc", "slc.zarr", "--json", "userdir"],
-         r"--json|userdir|overwrite", needs=RS, setup=("userdir",))
-    case("detect_json_under_file", "rfi detect", "--json file.txt/d.json", ["rfi", "detect", "raw.zarr", "--slc", "slc.zarr", "--json", "file.txt/d.json"],
-         r"file\.txt", needs=RS, setup=("filetxt",))
-    case("detect_json_readonly", "rfi detect", "--json in a read-only folder", ["rfi", "detect", "raw.zarr", "--slc", "slc.zarr", "--json", "ro/d.json"],
-         r"(read-only|permission|not writable)", needs=RS, setup=("readonly",))
+    case(
+        "detect_slc_other_scene",
+        "rfi detect",
+        "--slc is the image of another scene",
+        ["rfi", "detect", "raw.zarr", "--slc", "other_slc.zarr"],
+        r"--slc|other_slc\.zarr",
+        needs=("raw.zarr", "other_slc.zarr"),
+    )
+    case(
+        "detect_slc_half",
+        "rfi detect",
+        "--slc with half the lines",
+        ["rfi", "detect", "raw.zarr", "--slc", "slc_half.zarr"],
+        r"--slc|slc_half\.zarr",
+        needs=("raw.zarr", "slc_half.zarr"),
+    )
+    case(
+        "detect_slc_is_raw",
+        "rfi detect",
+        "--slc given a raw store",
+        ["rfi", "detect", "raw.zarr", "--slc", "raw.zarr"],
+        r"--slc|slc",
+        needs=R,
+    )
+    case(
+        "detect_slc_nan",
+        "rfi detect",
+        "--slc holds a NaN",
+        ["rfi", "detect", "raw.zarr", "--slc", "slc_nan_sample.zarr"],
+        r"slc.*(NaN|Inf|finite)",
+        needs=("raw.zarr", "slc_nan_sample.zarr"),
+    )
+    case(
+        "detect_slc_deleted_chunk",
+        "rfi detect",
+        "--slc with a chunk deleted",
+        ["rfi", "detect", "raw.zarr", "--slc", "slc_deleted_chunk.zarr"],
+        r"chunk|slc",
+        needs=("raw.zarr", "slc_deleted_chunk.zarr"),
+    )
+    case(
+        "detect_slc_truncated_chunk",
+        "rfi detect",
+        "--slc with a truncated chunk",
+        ["rfi", "detect", "raw.zarr", "--slc", "slc_truncated_chunk.zarr"],
+        r"chunk|slc",
+        needs=("raw.zarr", "slc_truncated_chunk.zarr"),
+    )
+    case(
+        "detect_slc_zarr2",
+        "rfi detect",
+        "--slc a Zarr v2 store",
+        ["rfi", "detect", "raw.zarr", "--slc", "slc_zarr2.zarr"],
+        r"v2|version|format",
+        needs=("raw.zarr", "slc_zarr2.zarr"),
+    )
+    case(
+        "detect_json_eq_input",
+        "rfi detect",
+        "--json is the raw store",
+        ["rfi", "detect", "raw.zarr", "--slc", "slc.zarr", "--json", "raw.zarr"],
+        r"--json|raw\.zarr",
+        needs=RS,
+    )
+    case(
+        "detect_json_user_file",
+        "rfi detect",
+        "--json an existing user file",
+        ["rfi", "detect", "raw.zarr", "--slc", "slc.zarr", "--json", "user.txt"],
+        r"--json|user\.txt|overwrite",
+        needs=RS,
+        setup=("userfile",),
+    )
+    case(
+        "detect_json_user_folder",
+        "rfi detect",
+        "--json an existing user folder",
+        ["rfi", "detect", "raw.zarr", "--slc", "slc.zarr", "--json", "userdir"],
+        r"--json|userdir|overwrite",
+        needs=RS,
+        setup=("userdir",),
+    )
+    case(
+        "detect_json_under_file",
+        "rfi detect",
+        "--json file.txt/d.json",
+        ["rfi", "detect", "raw.zarr", "--slc", "slc.zarr", "--json", "file.txt/d.json"],
+        r"file\.txt",
+        needs=RS,
+        setup=("filetxt",),
+    )
+    case(
+        "detect_json_readonly",
+        "rfi detect",
+        "--json in a read-only folder",
+        ["rfi", "detect", "raw.zarr", "--slc", "slc.zarr", "--json", "ro/d.json"],
+        r"(read-only|permission|not writable)",
+        needs=RS,
+        setup=("readonly",),
+    )
 
     # ---------------------------------------------------------------- rfi clean
-    C = lambda *extra: ["rfi", "clean", "raw.zarr", "--slc", "slc.zarr", "-o", "out.zarr", *extra]
+    C = lambda *extra: ["rfi", "clean", "raw.zarr", "--slc", "slc.zarr", "-o", "out.zarr", *extra]  # noqa: E731
     for v, (extra, rx) in {
         "method_unknown": (["--method", "wiener"], r"--method|wiener"),
         "param_pfa_text": (["--param", "pfa=abc"], r"--param|pfa"),
@@ -578,96 +1135,368 @@ def _define_cases() -> None:
         "unknown_option": (["--bogus"], r"--bogus"),
     }.items():
         case(f"clean_{v}", "rfi clean", " ".join(extra), C(*extra), rx, needs=RS)
-    for v, rx in (("missing_prf", r"prf"), ("nan_sample", r"echo.*(NaN|Inf|finite)"), ("zarr2", r"v2|version|format"),
-                  ("deleted_chunk", r"chunk|echo"), ("truncated_chunk", r"chunk|echo")):
-        case(f"clean_raw_{v}", "rfi clean", f"raw {v.replace('_', ' ')}", ["rfi", "clean", f"raw_{v}.zarr", "-o", "out.zarr"], rx,
-             needs=(f"raw_{v}.zarr",))
-    case("clean_slc_other_scene", "rfi clean", "--slc is the image of another scene",
-         ["rfi", "clean", "raw.zarr", "--slc", "other_slc.zarr", "-o", "out.zarr"], r"--slc|other_slc\.zarr", needs=("raw.zarr", "other_slc.zarr"))
-    case("clean_slc_half", "rfi clean", "--slc with half the lines", ["rfi", "clean", "raw.zarr", "--slc", "slc_half.zarr", "-o", "out.zarr"],
-         r"--slc|slc_half\.zarr", needs=("raw.zarr", "slc_half.zarr"))
-    case("clean_out_eq_input", "rfi clean", "-o equal to the input", ["rfi", "clean", "raw.zarr", "--slc", "slc.zarr", "-o", "raw.zarr"],
-         r"--output|raw\.zarr", needs=RS)
-    case("clean_out_eq_slc", "rfi clean", "-o equal to --slc", ["rfi", "clean", "raw.zarr", "--slc", "slc.zarr", "-o", "slc.zarr"],
-         r"--output|slc\.zarr", needs=RS)
-    case("clean_image_eq_input", "rfi clean", "--image equal to the input", C("--image", "raw.zarr"), r"--image|raw\.zarr", needs=RS)
-    case("clean_image_eq_output", "rfi clean", "--image equal to -o", C("--image", "out.zarr"), r"--image|out\.zarr", needs=RS)
-    case("clean_image_user_file", "rfi clean", "--image an existing user file", C("--image", "user.txt"), r"--image|user\.txt|overwrite",
-         needs=RS, setup=("userfile",))
-    case("clean_out_user_folder", "rfi clean", "-o an existing user folder holding a file",
-         ["rfi", "clean", "raw.zarr", "--slc", "slc.zarr", "-o", "userdir"], r"--output|userdir|overwrite", needs=RS, setup=("userdir",))
-    case("clean_out_user_file", "rfi clean", "-o an existing user file", ["rfi", "clean", "raw.zarr", "--slc", "slc.zarr", "-o", "user.txt"],
-         r"--output|user\.txt|overwrite", needs=RS, setup=("userfile",))
-    case("clean_out_under_file", "rfi clean", "-o file.txt/out.zarr", ["rfi", "clean", "raw.zarr", "--slc", "slc.zarr", "-o", "file.txt/out.zarr"],
-         r"file\.txt", needs=RS, setup=("filetxt",))
-    case("clean_out_readonly", "rfi clean", "-o in a read-only folder", ["rfi", "clean", "raw.zarr", "--slc", "slc.zarr", "-o", "ro/out.zarr"],
-         r"(read-only|permission|not writable)", needs=RS, setup=("readonly",))
-    case("clean_out_disk_full", "rfi clean", "-o on a full disk (1 MiB tmpfs)", ["rfi", "clean", "raw.zarr", "--slc", "slc.zarr", "-o", "full/out.zarr"],
-         r"(space|full)", needs=RS, setup=("diskfull",))
+    for v, rx in (
+        ("missing_prf", r"prf"),
+        ("nan_sample", r"echo.*(NaN|Inf|finite)"),
+        ("zarr2", r"v2|version|format"),
+        ("deleted_chunk", r"chunk|echo"),
+        ("truncated_chunk", r"chunk|echo"),
+    ):
+        case(
+            f"clean_raw_{v}",
+            "rfi clean",
+            f"raw {v.replace('_', ' ')}",
+            ["rfi", "clean", f"raw_{v}.zarr", "-o", "out.zarr"],
+            rx,
+            needs=(f"raw_{v}.zarr",),
+        )
+    case(
+        "clean_slc_other_scene",
+        "rfi clean",
+        "--slc is the image of another scene",
+        ["rfi", "clean", "raw.zarr", "--slc", "other_slc.zarr", "-o", "out.zarr"],
+        r"--slc|other_slc\.zarr",
+        needs=("raw.zarr", "other_slc.zarr"),
+    )
+    case(
+        "clean_slc_half",
+        "rfi clean",
+        "--slc with half the lines",
+        ["rfi", "clean", "raw.zarr", "--slc", "slc_half.zarr", "-o", "out.zarr"],
+        r"--slc|slc_half\.zarr",
+        needs=("raw.zarr", "slc_half.zarr"),
+    )
+    case(
+        "clean_out_eq_input",
+        "rfi clean",
+        "-o equal to the input",
+        ["rfi", "clean", "raw.zarr", "--slc", "slc.zarr", "-o", "raw.zarr"],
+        r"--output|raw\.zarr",
+        needs=RS,
+    )
+    case(
+        "clean_out_eq_slc",
+        "rfi clean",
+        "-o equal to --slc",
+        ["rfi", "clean", "raw.zarr", "--slc", "slc.zarr", "-o", "slc.zarr"],
+        r"--output|slc\.zarr",
+        needs=RS,
+    )
+    case(
+        "clean_image_eq_input",
+        "rfi clean",
+        "--image equal to the input",
+        C("--image", "raw.zarr"),
+        r"--image|raw\.zarr",
+        needs=RS,
+    )
+    case(
+        "clean_image_eq_output",
+        "rfi clean",
+        "--image equal to -o",
+        C("--image", "out.zarr"),
+        r"--image|out\.zarr",
+        needs=RS,
+    )
+    case(
+        "clean_image_user_file",
+        "rfi clean",
+        "--image an existing user file",
+        C("--image", "user.txt"),
+        r"--image|user\.txt|overwrite",
+        needs=RS,
+        setup=("userfile",),
+    )
+    case(
+        "clean_out_user_folder",
+        "rfi clean",
+        "-o an existing user folder holding a file",
+        ["rfi", "clean", "raw.zarr", "--slc", "slc.zarr", "-o", "userdir"],
+        r"--output|userdir|overwrite",
+        needs=RS,
+        setup=("userdir",),
+    )
+    case(
+        "clean_out_user_file",
+        "rfi clean",
+        "-o an existing user file",
+        ["rfi", "clean", "raw.zarr", "--slc", "slc.zarr", "-o", "user.txt"],
+        r"--output|user\.txt|overwrite",
+        needs=RS,
+        setup=("userfile",),
+    )
+    case(
+        "clean_out_under_file",
+        "rfi clean",
+        "-o file.txt/out.zarr",
+        ["rfi", "clean", "raw.zarr", "--slc", "slc.zarr", "-o", "file.txt/out.zarr"],
+        r"file\.txt",
+        needs=RS,
+        setup=("filetxt",),
+    )
+    case(
+        "clean_out_readonly",
+        "rfi clean",
+        "-o in a read-only folder",
+        ["rfi", "clean", "raw.zarr", "--slc", "slc.zarr", "-o", "ro/out.zarr"],
+        r"(read-only|permission|not writable)",
+        needs=RS,
+        setup=("readonly",),
+    )
+    case(
+        "clean_out_disk_full",
+        "rfi clean",
+        "-o on a full disk (1 MiB tmpfs)",
+        ["rfi", "clean", "raw.zarr", "--slc", "slc.zarr", "-o", "full/out.zarr"],
+        r"(space|full)",
+        needs=RS,
+        setup=("diskfull",),
+    )
 
     # ---------------------------------------------------------------- run: pipeline files
     P = ["run", "p.yaml", "-q"]
-    pipe = lambda text, **kw: {"files": {"p.yaml": text}, "needs": ("sim.yaml",) + tuple(kw.pop("needs", ())), **kw}
+    pipe = lambda text, **kw: {"files": {"p.yaml": text}, "needs": ("sim.yaml",) + tuple(kw.pop("needs", ())), **kw}  # noqa: E731
     case("run_missing_file", "run", "pipeline file does not exist", ["run", "nope.yaml"], r"nope\.yaml")
-    case("run_folder_as_pipeline", "run", "a folder given as the pipeline", ["run", "pdir"], r"pdir.*(folder|directory|not a file)",
-         files={"pdir/x.txt": "x\n"})
-    case("run_binary_pipeline", "run", "a binary file given as the pipeline", P, r"p\.yaml", files={"p.yaml": bytes(range(256)) * 4})
+    case(
+        "run_folder_as_pipeline",
+        "run",
+        "a folder given as the pipeline",
+        ["run", "pdir"],
+        r"pdir.*(folder|directory|not a file)",
+        files={"pdir/x.txt": "x\n"},
+    )
+    case(
+        "run_binary_pipeline",
+        "run",
+        "a binary file given as the pipeline",
+        P,
+        r"p\.yaml",
+        files={"p.yaml": bytes(range(256)) * 4},
+    )
     case("run_empty_pipeline", "run", "empty pipeline file", P, r"p\.yaml.*(empty|steps)", **pipe(""))
-    case("run_alias_bomb", "run", "YAML alias bomb in the pipeline", P, r"alias|too (large|big|many)|expan", timeout=60, memory_gib=4,
-         **pipe(_alias_bomb(PIPE)))
-    case("run_dup_step_key", "run", "a step gives 'stage' twice", P, r"stage.*(twice|duplicate)",
-         **pipe(PIPE.replace("    stage: focus\n", "    stage: focus\n    stage: simulate\n")))
-    case("run_unknown_stage", "run", "stage 'focuss'", P, r"focuss", **pipe(PIPE.replace("stage: focus", "stage: focuss")))
+    case(
+        "run_alias_bomb",
+        "run",
+        "YAML alias bomb in the pipeline",
+        P,
+        r"alias|too (large|big|many)|expan",
+        timeout=60,
+        memory_gib=4,
+        **pipe(_alias_bomb(PIPE)),
+    )
+    case(
+        "run_dup_step_key",
+        "run",
+        "a step gives 'stage' twice",
+        P,
+        r"stage.*(twice|duplicate)",
+        **pipe(PIPE.replace("    stage: focus\n", "    stage: focus\n    stage: simulate\n")),
+    )
+    case(
+        "run_unknown_stage",
+        "run",
+        "stage 'focuss'",
+        P,
+        r"focuss",
+        **pipe(PIPE.replace("stage: focus", "stage: focuss")),
+    )
     case("run_unknown_top_key", "run", "top-level key 'stepz'", P, r"stepz", **pipe(PIPE + "stepz: []\n"))
-    case("run_unknown_input_step", "run", "input refers to a step that does not exist", P, r"rawx",
-         **pipe(PIPE.replace("{raw: raw}", "{raw: rawx}")))
-    case("run_input_later_step", "run", "input refers to a later step", P, r"slc|later",
-         **pipe(PIPE.replace("params: {config_file: sim.yaml}", "params: {config_file: sim.yaml}\n    inputs: {scene: slc}")))
-    case("run_unknown_param", "run", "focus step param 'window'", P, r"window",
-         **pipe(PIPE + "    params: {window: hamming}\n"))
-    case("run_bad_window_param", "run", "focus step range_window 'kaiser:-1'", P, r"range_window",
-         **pipe(PIPE + "    params: {range_window: 'kaiser:-1'}\n"))
-    case("run_config_file_missing", "run", "simulate step config_file does not exist", P, r"nope\.yaml",
-         **pipe(PIPE.replace("config_file: sim.yaml", "config_file: nope.yaml")))
-    case("run_config_file_nan", "run", "simulate step config_file with snr_db .nan", P, r"snr_db",
-         files={"p.yaml": PIPE.replace("config_file: sim.yaml", "config_file: bad.yaml"), "bad.yaml": _sim(noise__snr_db=float("nan"))})
-    case("run_inline_config_unknown", "run", "inline simulator config with key 'scen'", P, r"scen\b",
-         **pipe(PIPE.replace("params: {config_file: sim.yaml}", "params: {config: {scen: {n_azimuth: 64}}}")))
-    case("run_catalog_entry_missing", "run", "input catalog:nope", P, r"nope",
-         files={"p.yaml": PIPE.replace("params: {config_file: sim.yaml}", "inputs: {scene: catalog:nope}") + "catalog: catalog.yaml\n",
-                "catalog.yaml": CATALOG},
-         needs=("sim.yaml",))
-    case("run_file_input_missing", "run", "focus input path nope.zarr does not exist", P, r"nope\.zarr",
-         **pipe("name: t\noutput_dir: runs/t\nsteps:\n  - name: slc\n    stage: focus\n    inputs: {raw: nope.zarr}\n"))
-    case("run_file_input_nan", "run", "focus input store holds a NaN sample", P, r"echo.*(NaN|Inf|finite)",
-         **pipe("name: t\noutput_dir: runs/t\nsteps:\n  - name: slc\n    stage: focus\n    inputs: {raw: raw_nan_sample.zarr}\n",
-                needs=("raw_nan_sample.zarr",)))
-    case("run_step_output_eq_input", "run", "a step's output is its own input", P, r"output|raw\.zarr",
-         **pipe("name: t\noutput_dir: .\nsteps:\n  - name: slc\n    stage: focus\n    inputs: {raw: raw.zarr}\n    output: raw.zarr\n",
-                needs=("raw.zarr",)))
-    case("run_step_output_user_folder", "run", "a step's output is an existing user folder", P, r"output|userdir|overwrite",
-         **pipe("name: t\noutput_dir: .\nsteps:\n  - name: slc\n    stage: focus\n    inputs: {raw: raw.zarr}\n    output: userdir\n",
-                needs=("raw.zarr",), setup=("userdir",)))
-    case("run_step_output_user_file", "run", "a step's output is an existing user file", P, r"output|user\.txt|overwrite",
-         **pipe("name: t\noutput_dir: .\nsteps:\n  - name: slc\n    stage: focus\n    inputs: {raw: raw.zarr}\n    output: user.txt\n",
-                needs=("raw.zarr",), setup=("userfile",)))
-    case("run_step_output_under_file", "run", "a step's output is under a file", P, r"file\.txt",
-         **pipe("name: t\noutput_dir: .\nsteps:\n  - name: slc\n    stage: focus\n    inputs: {raw: raw.zarr}\n    output: file.txt/slc.zarr\n",
-                needs=("raw.zarr",), setup=("filetxt",)))
-    case("run_two_steps_one_output", "run", "two steps write the same output", P, r"output|same",
-         **pipe(PIPE.replace("  - name: slc", "    output: x.zarr\n  - name: slc") + "    output: x.zarr\n"))
-    case("run_output_dir_user_stores", "run", "--set output_dir= a folder holding the user's stores",
-         ["run", "p.yaml", "-q", "--set", "output_dir=userstores"], r"output_dir|userstores|overwrite", **pipe(PIPE, needs=("userstores",)))
-    case("run_output_dir_readonly", "run", "output_dir in a read-only folder", ["run", "p.yaml", "-q", "--set", "output_dir=ro/run"],
-         r"(read-only|permission|not writable)", **pipe(PIPE, setup=("readonly",)))
-    case("run_output_dir_disk_full", "run", "output_dir on a full disk (1 MiB tmpfs)", ["run", "p.yaml", "-q", "--set", "output_dir=full/run"],
-         r"(space|full)", **pipe(PIPE, setup=("diskfull",)))
-    case("run_output_dir_under_file", "run", "output_dir under a file", ["run", "p.yaml", "-q", "--set", "output_dir=file.txt/run"],
-         r"file\.txt", **pipe(PIPE, setup=("filetxt",)))
-    case("run_summary_json_user_file", "run", "--summary-json an existing user file", ["run", "p.yaml", "-q", "--summary-json", "user.txt"],
-         r"--summary-json|user\.txt|overwrite", **pipe(PIPE, setup=("userfile",)))
-    case("run_summary_json_eq_pipeline", "run", "--summary-json is the pipeline file", ["run", "p.yaml", "-q", "--summary-json", "p.yaml"],
-         r"--summary-json|p\.yaml", **pipe(PIPE))
+    case(
+        "run_unknown_input_step",
+        "run",
+        "input refers to a step that does not exist",
+        P,
+        r"rawx",
+        **pipe(PIPE.replace("{raw: raw}", "{raw: rawx}")),
+    )
+    case(
+        "run_input_later_step",
+        "run",
+        "input refers to a later step",
+        P,
+        r"slc|later",
+        **pipe(
+            PIPE.replace("params: {config_file: sim.yaml}", "params: {config_file: sim.yaml}\n    inputs: {scene: slc}")
+        ),
+    )
+    case(
+        "run_unknown_param",
+        "run",
+        "focus step param 'window'",
+        P,
+        r"window",
+        **pipe(PIPE + "    params: {window: hamming}\n"),
+    )
+    case(
+        "run_bad_window_param",
+        "run",
+        "focus step range_window 'kaiser:-1'",
+        P,
+        r"range_window",
+        **pipe(PIPE + "    params: {range_window: 'kaiser:-1'}\n"),
+    )
+    case(
+        "run_config_file_missing",
+        "run",
+        "simulate step config_file does not exist",
+        P,
+        r"nope\.yaml",
+        **pipe(PIPE.replace("config_file: sim.yaml", "config_file: nope.yaml")),
+    )
+    case(
+        "run_config_file_nan",
+        "run",
+        "simulate step config_file with snr_db .nan",
+        P,
+        r"snr_db",
+        files={
+            "p.yaml": PIPE.replace("config_file: sim.yaml", "config_file: bad.yaml"),
+            "bad.yaml": _sim(noise__snr_db=float("nan")),
+        },
+    )
+    case(
+        "run_inline_config_unknown",
+        "run",
+        "inline simulator config with key 'scen'",
+        P,
+        r"scen\b",
+        **pipe(PIPE.replace("params: {config_file: sim.yaml}", "params: {config: {scen: {n_azimuth: 64}}}")),
+    )
+    case(
+        "run_catalog_entry_missing",
+        "run",
+        "input catalog:nope",
+        P,
+        r"nope",
+        files={
+            "p.yaml": PIPE.replace("params: {config_file: sim.yaml}", "inputs: {scene: catalog:nope}")
+            + "catalog: catalog.yaml\n",
+            "catalog.yaml": CATALOG,
+        },
+        needs=("sim.yaml",),
+    )
+    case(
+        "run_file_input_missing",
+        "run",
+        "focus input path nope.zarr does not exist",
+        P,
+        r"nope\.zarr",
+        **pipe("name: t\noutput_dir: runs/t\nsteps:\n  - name: slc\n    stage: focus\n    inputs: {raw: nope.zarr}\n"),
+    )
+    case(
+        "run_file_input_nan",
+        "run",
+        "focus input store holds a NaN sample",
+        P,
+        r"echo.*(NaN|Inf|finite)",
+        **pipe(
+            "name: t\noutput_dir: runs/t\nsteps:\n  - name: slc\n    stage: focus\n    inputs: {raw: raw_nan_sample.zarr}\n",
+            needs=("raw_nan_sample.zarr",),
+        ),
+    )
+    case(
+        "run_step_output_eq_input",
+        "run",
+        "a step's output is its own input",
+        P,
+        r"output|raw\.zarr",
+        **pipe(
+            "name: t\noutput_dir: .\nsteps:\n  - name: slc\n    stage: focus\n    inputs: {raw: raw.zarr}\n    output: raw.zarr\n",
+            needs=("raw.zarr",),
+        ),
+    )
+    case(
+        "run_step_output_user_folder",
+        "run",
+        "a step's output is an existing user folder",
+        P,
+        r"output|userdir|overwrite",
+        **pipe(
+            "name: t\noutput_dir: .\nsteps:\n  - name: slc\n    stage: focus\n    inputs: {raw: raw.zarr}\n    output: userdir\n",
+            needs=("raw.zarr",),
+            setup=("userdir",),
+        ),
+    )
+    case(
+        "run_step_output_user_file",
+        "run",
+        "a step's output is an existing user file",
+        P,
+        r"output|user\.txt|overwrite",
+        **pipe(
+            "name: t\noutput_dir: .\nsteps:\n  - name: slc\n    stage: focus\n    inputs: {raw: raw.zarr}\n    output: user.txt\n",
+            needs=("raw.zarr",),
+            setup=("userfile",),
+        ),
+    )
+    case(
+        "run_step_output_under_file",
+        "run",
+        "a step's output is under a file",
+        P,
+        r"file\.txt",
+        **pipe(
+            "name: t\noutput_dir: .\nsteps:\n  - name: slc\n    stage: focus\n    inputs: {raw: raw.zarr}\n    output: file.txt/slc.zarr\n",
+            needs=("raw.zarr",),
+            setup=("filetxt",),
+        ),
+    )
+    case(
+        "run_two_steps_one_output",
+        "run",
+        "two steps write the same output",
+        P,
+        r"output|same",
+        **pipe(PIPE.replace("  - name: slc", "    output: x.zarr\n  - name: slc") + "    output: x.zarr\n"),
+    )
+    case(
+        "run_output_dir_user_stores",
+        "run",
+        "--set output_dir= a folder holding the user's stores",
+        ["run", "p.yaml", "-q", "--set", "output_dir=userstores"],
+        r"output_dir|userstores|overwrite",
+        **pipe(PIPE, needs=("userstores",)),
+    )
+    case(
+        "run_output_dir_readonly",
+        "run",
+        "output_dir in a read-only folder",
+        ["run", "p.yaml", "-q", "--set", "output_dir=ro/run"],
+        r"(read-only|permission|not writable)",
+        **pipe(PIPE, setup=("readonly",)),
+    )
+    case(
+        "run_output_dir_disk_full",
+        "run",
+        "output_dir on a full disk (1 MiB tmpfs)",
+        ["run", "p.yaml", "-q", "--set", "output_dir=full/run"],
+        r"(space|full)",
+        **pipe(PIPE, setup=("diskfull",)),
+    )
+    case(
+        "run_output_dir_under_file",
+        "run",
+        "output_dir under a file",
+        ["run", "p.yaml", "-q", "--set", "output_dir=file.txt/run"],
+        r"file\.txt",
+        **pipe(PIPE, setup=("filetxt",)),
+    )
+    case(
+        "run_summary_json_user_file",
+        "run",
+        "--summary-json an existing user file",
+        ["run", "p.yaml", "-q", "--summary-json", "user.txt"],
+        r"--summary-json|user\.txt|overwrite",
+        **pipe(PIPE, setup=("userfile",)),
+    )
+    case(
+        "run_summary_json_eq_pipeline",
+        "run",
+        "--summary-json is the pipeline file",
+        ["run", "p.yaml", "-q", "--summary-json", "p.yaml"],
+        r"--summary-json|p\.yaml",
+        **pipe(PIPE),
+    )
     # --set and options
     for v, (s, rx) in {
         "set_unknown_top": ("foo.bar=1", r"--set foo"),  # names the option, not p.yaml:1:1
@@ -678,65 +1507,246 @@ def _define_cases() -> None:
         "set_alias_bomb_value": ("name=" + "[" * 200 + "]" * 200, r"name"),
     }.items():
         case(f"run_{v}", "run", f"--set {s[:40]}", ["run", "p.yaml", "-q", "--set", s], rx, **pipe(PIPE))
-    case("run_from_step_unknown", "run", "--from-step nope", ["run", "p.yaml", "-q", "--from-step", "nope"], r"--from-step|nope", **pipe(PIPE))
-    case("run_scheduler_bogus", "run", "--scheduler bogus", ["run", "p.yaml", "-q", "--scheduler", "bogus"], r"--scheduler|bogus", **pipe(PIPE))
-    case("run_catalog_missing", "run", "--catalog nope.yaml", ["run", "p.yaml", "-q", "--catalog", "nope.yaml"], r"nope\.yaml", **pipe(PIPE))
-    case("run_catalog_folder", "run", "--catalog a folder", ["run", "p.yaml", "-q", "--catalog", "cdir"], r"cdir.*(folder|directory|not a file)",
-         files={"p.yaml": PIPE, "cdir/x.txt": "x\n"}, needs=("sim.yaml",))
-    case("run_plugin_missing", "run", "plugins: [no_such_module]", P, r"no_such_module", **pipe(PIPE + "plugins: [no_such_module]\n"))
-    case("run_batch_no_match", "run", "batch entries match nothing", P, r"batch|entries",
-         files={"p.yaml": PIPE + "catalog: catalog.yaml\nbatch: {entries: 'zzz_*'}\n", "catalog.yaml": CATALOG}, needs=("sim.yaml",))
+    case(
+        "run_from_step_unknown",
+        "run",
+        "--from-step nope",
+        ["run", "p.yaml", "-q", "--from-step", "nope"],
+        r"--from-step|nope",
+        **pipe(PIPE),
+    )
+    case(
+        "run_scheduler_bogus",
+        "run",
+        "--scheduler bogus",
+        ["run", "p.yaml", "-q", "--scheduler", "bogus"],
+        r"--scheduler|bogus",
+        **pipe(PIPE),
+    )
+    case(
+        "run_catalog_missing",
+        "run",
+        "--catalog nope.yaml",
+        ["run", "p.yaml", "-q", "--catalog", "nope.yaml"],
+        r"nope\.yaml",
+        **pipe(PIPE),
+    )
+    case(
+        "run_catalog_folder",
+        "run",
+        "--catalog a folder",
+        ["run", "p.yaml", "-q", "--catalog", "cdir"],
+        r"cdir.*(folder|directory|not a file)",
+        files={"p.yaml": PIPE, "cdir/x.txt": "x\n"},
+        needs=("sim.yaml",),
+    )
+    case(
+        "run_plugin_missing",
+        "run",
+        "plugins: [no_such_module]",
+        P,
+        r"no_such_module",
+        **pipe(PIPE + "plugins: [no_such_module]\n"),
+    )
+    case(
+        "run_batch_no_match",
+        "run",
+        "batch entries match nothing",
+        P,
+        r"batch|entries",
+        files={"p.yaml": PIPE + "catalog: catalog.yaml\nbatch: {entries: 'zzz_*'}\n", "catalog.yaml": CATALOG},
+        needs=("sim.yaml",),
+    )
 
     # ---------------------------------------------------------------- stages, config template, catalog, top level
     case("stages_unknown", "stages", "stages nope", ["stages", "nope"], r"nope")
     case("stages_unknown_option", "stages", "stages --yaml", ["stages", "--yaml"], r"--yaml")
     case("template_unknown_stage", "config template", "config template nope", ["config", "template", "nope"], r"nope")
-    case("template_no_stage", "config template", "config template (no stage)", ["config", "template"], r"STAGE|argument")
-    case("template_bad_name", "config template", "--name with a space", ["config", "template", "focus", "--name", "my step"], r"--name|name")
+    case(
+        "template_no_stage", "config template", "config template (no stage)", ["config", "template"], r"STAGE|argument"
+    )
+    case(
+        "template_bad_name",
+        "config template",
+        "--name with a space",
+        ["config", "template", "focus", "--name", "my step"],
+        r"--name|name",
+    )
     case("cli_unknown_command", "sarpipe", "sarpipe bogus", ["bogus"], r"bogus")
     case("cli_unknown_global_option", "sarpipe", "sarpipe --bogus", ["--bogus"], r"--bogus")
-    K = lambda *a: ["catalog", *a, "--catalog", "cat.yaml"]
-    cat = lambda text, **kw: {"files": {"cat.yaml": text}, **kw}
-    case("catalog_missing_file", "catalog list", "--catalog nope.yaml", ["catalog", "list", "--catalog", "nope.yaml"], r"nope\.yaml")
-    case("catalog_default_missing", "catalog list", "no ./data_catalog.yaml", ["catalog", "list"], r"data_catalog\.yaml")
-    case("catalog_folder", "catalog list", "--catalog a folder", ["catalog", "list", "--catalog", "cdir"], r"cdir.*(folder|directory|not a file)",
-         files={"cdir/x.txt": "x\n"})
-    case("catalog_binary", "catalog list", "a binary catalog", K("list"), r"cat\.yaml", files={"cat.yaml": bytes(range(256)) * 4})
-    case("catalog_dup_entry", "catalog list", "entry 'tiny' given twice", K("list"), r"tiny.*(twice|duplicate)|(twice|duplicate).*tiny",
-         **cat(CATALOG + "  tiny:\n    kind: raw\n    path: other.zarr\n"))
-    case("catalog_dup_key", "catalog list", "'kind' given twice in one entry", K("list"), r"kind.*(twice|duplicate)|(twice|duplicate).*kind",
-         **cat(CATALOG.replace("    kind: raw\n", "    kind: raw\n    kind: slc\n")))
-    case("catalog_alias_bomb", "catalog list", "YAML alias bomb in the catalog", K("list"), r"alias|too (large|big|many)|expan",
-         timeout=60, memory_gib=4, **cat(_alias_bomb("version: 1")))
-    case("catalog_bad_kind", "catalog list", "entry kind 'tape'", K("list"), r"kind", **cat(CATALOG.replace("kind: raw", "kind: tape")))
-    case("catalog_unknown_key", "catalog list", "entry key 'pth'", K("list"), r"pth", **cat(CATALOG.replace("path: raw.zarr", "pth: raw.zarr")))
-    case("catalog_sim_nan", "catalog list", "inline simulator config with snr_db .nan", K("list"), r"snr_db",
-         **cat(CATALOG.replace("config_file: sim.yaml", "config: {noise: {snr_db: .nan}}")))
-    case("catalog_sim_unknown_key", "catalog list", "inline simulator config with key 'scen'", K("list"), r"scen\b",
-         **cat(CATALOG.replace("config_file: sim.yaml", "config: {scen: {n_azimuth: 64}}")))
-    case("catalog_remote_bbox", "catalog list", "remote entry with an inverted bbox", K("list"), r"bbox",
-         **cat(CATALOG + "  s1:\n    kind: remote\n    provider: cdse\n    query: {bbox: [10, 50, 11, 40]}\n"))
-    case("catalog_stac_typo", "catalog list", "STAC field 'sar:polarisations'", K("list"), r"sar:polarisations",
-         **cat(CATALOG.replace("    path: raw.zarr\n", "    path: raw.zarr\n    properties: {'sar:polarisations': [HH]}\n")))
+    K = lambda *a: ["catalog", *a, "--catalog", "cat.yaml"]  # noqa: E731
+    cat = lambda text, **kw: {"files": {"cat.yaml": text}, **kw}  # noqa: E731
+    case(
+        "catalog_missing_file",
+        "catalog list",
+        "--catalog nope.yaml",
+        ["catalog", "list", "--catalog", "nope.yaml"],
+        r"nope\.yaml",
+    )
+    case(
+        "catalog_default_missing", "catalog list", "no ./data_catalog.yaml", ["catalog", "list"], r"data_catalog\.yaml"
+    )
+    case(
+        "catalog_folder",
+        "catalog list",
+        "--catalog a folder",
+        ["catalog", "list", "--catalog", "cdir"],
+        r"cdir.*(folder|directory|not a file)",
+        files={"cdir/x.txt": "x\n"},
+    )
+    case(
+        "catalog_binary",
+        "catalog list",
+        "a binary catalog",
+        K("list"),
+        r"cat\.yaml",
+        files={"cat.yaml": bytes(range(256)) * 4},
+    )
+    case(
+        "catalog_dup_entry",
+        "catalog list",
+        "entry 'tiny' given twice",
+        K("list"),
+        r"tiny.*(twice|duplicate)|(twice|duplicate).*tiny",
+        **cat(CATALOG + "  tiny:\n    kind: raw\n    path: other.zarr\n"),
+    )
+    case(
+        "catalog_dup_key",
+        "catalog list",
+        "'kind' given twice in one entry",
+        K("list"),
+        r"kind.*(twice|duplicate)|(twice|duplicate).*kind",
+        **cat(CATALOG.replace("    kind: raw\n", "    kind: raw\n    kind: slc\n")),
+    )
+    case(
+        "catalog_alias_bomb",
+        "catalog list",
+        "YAML alias bomb in the catalog",
+        K("list"),
+        r"alias|too (large|big|many)|expan",
+        timeout=60,
+        memory_gib=4,
+        **cat(_alias_bomb("version: 1")),
+    )
+    case(
+        "catalog_bad_kind",
+        "catalog list",
+        "entry kind 'tape'",
+        K("list"),
+        r"kind",
+        **cat(CATALOG.replace("kind: raw", "kind: tape")),
+    )
+    case(
+        "catalog_unknown_key",
+        "catalog list",
+        "entry key 'pth'",
+        K("list"),
+        r"pth",
+        **cat(CATALOG.replace("path: raw.zarr", "pth: raw.zarr")),
+    )
+    case(
+        "catalog_sim_nan",
+        "catalog list",
+        "inline simulator config with snr_db .nan",
+        K("list"),
+        r"snr_db",
+        **cat(CATALOG.replace("config_file: sim.yaml", "config: {noise: {snr_db: .nan}}")),
+    )
+    case(
+        "catalog_sim_unknown_key",
+        "catalog list",
+        "inline simulator config with key 'scen'",
+        K("list"),
+        r"scen\b",
+        **cat(CATALOG.replace("config_file: sim.yaml", "config: {scen: {n_azimuth: 64}}")),
+    )
+    case(
+        "catalog_remote_bbox",
+        "catalog list",
+        "remote entry with an inverted bbox",
+        K("list"),
+        r"bbox",
+        **cat(CATALOG + "  s1:\n    kind: remote\n    provider: cdse\n    query: {bbox: [10, 50, 11, 40]}\n"),
+    )
+    case(
+        "catalog_stac_typo",
+        "catalog list",
+        "STAC field 'sar:polarisations'",
+        K("list"),
+        r"sar:polarisations",
+        **cat(
+            CATALOG.replace("    path: raw.zarr\n", "    path: raw.zarr\n    properties: {'sar:polarisations': [HH]}\n")
+        ),
+    )
     case("catalog_show_unknown", "catalog show", "catalog show nope", K("show", "nope"), r"nope", **cat(CATALOG))
-    case("catalog_show_bad_catalog", "catalog show", "catalog show on a broken catalog", K("show", "tiny"), r"kind",
-         **cat(CATALOG.replace("kind: raw", "kind: tape")))
+    case(
+        "catalog_show_bad_catalog",
+        "catalog show",
+        "catalog show on a broken catalog",
+        K("show", "tiny"),
+        r"kind",
+        **cat(CATALOG.replace("kind: raw", "kind: tape")),
+    )
 
     # ---------------------------------------------------------------- export / report (when they exist as commands)
     case("export_missing_input", "export", "export nope.zarr", ["export", "nope.zarr", "-o", "out"], r"nope\.zarr")
-    case("export_nan_input", "export", "export a store with a NaN sample", ["export", "raw_nan_sample.zarr", "-o", "out"],
-         r"(NaN|Inf|finite)", needs=("raw_nan_sample.zarr",))
-    case("export_out_eq_input", "export", "export -o equal to the input", ["export", "slc.zarr", "-o", "slc.zarr"], r"--output|slc\.zarr", needs=S_)
-    case("export_out_user_file", "export", "export -o an existing user file", ["export", "slc.zarr", "-o", "user.txt"],
-         r"--output|user\.txt|overwrite", needs=S_, setup=("userfile",))
-    case("export_unknown_option", "export", "export --bogus", ["export", "slc.zarr", "-o", "out", "--bogus"], r"--bogus", needs=S_)
+    case(
+        "export_nan_input",
+        "export",
+        "export a store with a NaN sample",
+        ["export", "raw_nan_sample.zarr", "-o", "out"],
+        r"(NaN|Inf|finite)",
+        needs=("raw_nan_sample.zarr",),
+    )
+    case(
+        "export_out_eq_input",
+        "export",
+        "export -o equal to the input",
+        ["export", "slc.zarr", "-o", "slc.zarr"],
+        r"--output|slc\.zarr",
+        needs=S_,
+    )
+    case(
+        "export_out_user_file",
+        "export",
+        "export -o an existing user file",
+        ["export", "slc.zarr", "-o", "user.txt"],
+        r"--output|user\.txt|overwrite",
+        needs=S_,
+        setup=("userfile",),
+    )
+    case(
+        "export_unknown_option",
+        "export",
+        "export --bogus",
+        ["export", "slc.zarr", "-o", "out", "--bogus"],
+        r"--bogus",
+        needs=S_,
+    )
     case("report_unknown_option", "report", "report --bogus", ["report", "--bogus"], r"--bogus")
-    case("report_missing_input", "report", "report on an image that does not exist", ["report", "-o", "out", "--interfered", "nope.zarr"],
-         r"nope\.zarr")
-    case("report_out_eq_input", "report", "report -o equal to its --interfered image", ["report", "-o", "slc.zarr", "--interfered", "slc.zarr"],
-         r"--output|slc\.zarr", needs=S_)
-    case("report_raw_as_image", "report", "report --interfered given a raw store", ["report", "-o", "out", "--interfered", "raw.zarr"],
-         r"--interfered|slc|raw\.zarr", needs=R)
+    case(
+        "report_missing_input",
+        "report",
+        "report on an image that does not exist",
+        ["report", "-o", "out", "--interfered", "nope.zarr"],
+        r"nope\.zarr",
+    )
+    case(
+        "report_out_eq_input",
+        "report",
+        "report -o equal to its --interfered image",
+        ["report", "-o", "slc.zarr", "--interfered", "slc.zarr"],
+        r"--output|slc\.zarr",
+        needs=S_,
+    )
+    case(
+        "report_raw_as_image",
+        "report",
+        "report --interfered given a raw store",
+        ["report", "-o", "out", "--interfered", "raw.zarr"],
+        r"--interfered|slc|raw\.zarr",
+        needs=R,
+    )
 
 
 def _npy_with_nan() -> bytes:
@@ -759,12 +1769,12 @@ class Result:
     id: str
     command: str
     what: str
-    verdict: str              # PASS | FAIL | n/a
+    verdict: str  # PASS | FAIL | n/a
     exit: int | None = None
     seconds: float = 0.0
     traceback: bool = False
     timed_out: bool = False
-    accepted: bool = False    # exit 0 on invalid data
+    accepted: bool = False  # exit 0 on invalid data
     one_line: bool = True
     matches: bool = True
     leftovers: list[str] = field(default_factory=list)
@@ -810,6 +1820,7 @@ def _top_level(paths: list[str]) -> list[str]:
 def _unexpected(new: list[str], after: dict[str, str], allowed: tuple[str, ...]) -> list[str]:
     """New paths that count as leftovers: files not matching ``allowed``, and new folders that are empty or hold
     such a file (a folder holding only an allowed file, e.g. a run log, is not a leftover)."""
+
     def ok(p: str) -> bool:
         return any(fnmatch.fnmatchcase(p, g) for g in allowed)
 
@@ -881,8 +1892,10 @@ def _setup(c: Case, d: Path, fixtures: Path, mounts: list[Path]) -> str | None:
 
 #: ``python -m sarpipe.cli`` under an address-space cap: set in the child itself (no preexec_fn, which is unsafe
 #: with the worker threads here), then the CLI module runs exactly as ``-m`` would run it.
-_CAPPED = ("import resource, runpy, sys; cap = int(sys.argv[1]); resource.setrlimit(resource.RLIMIT_AS, (cap, cap)); "
-           "sys.argv = ['sarpipe', *sys.argv[2:]]; runpy.run_module('sarpipe.cli', run_name='__main__', alter_sys=True)")
+_CAPPED = (
+    "import resource, runpy, sys; cap = int(sys.argv[1]); resource.setrlimit(resource.RLIMIT_AS, (cap, cap)); "
+    "sys.argv = ['sarpipe', *sys.argv[2:]]; runpy.run_module('sarpipe.cli', run_name='__main__', alter_sys=True)"
+)
 
 
 def _argv(c: Case) -> list[str]:
@@ -901,9 +1914,12 @@ def _judge_message(stderr: str) -> tuple[str, bool, str]:
     if not errs:
         return "\n".join(lines), False, (lines[-1] if lines else "")
     first = errs[0]
-    block = [lines[first]] + [ln for ln in lines[first + 1:] if ln[:1].isspace()]
-    others = [ln for i, ln in enumerate(lines) if i != first and not ln[:1].isspace()
-              and not ln.startswith(("Usage:", "Try '"))]  # click's usage block is allowed
+    block = [lines[first]] + [ln for ln in lines[first + 1 :] if ln[:1].isspace()]
+    others = [
+        ln
+        for i, ln in enumerate(lines)
+        if i != first and not ln[:1].isspace() and not ln.startswith(("Usage:", "Try '"))
+    ]  # click's usage block is allowed
     return "\n".join(block), not others and len(errs) == 1, lines[first]
 
 
@@ -930,8 +1946,15 @@ def run_case(c: Case, fixtures: Path, root: Path, existing: dict[str, bool], kee
         env.pop("FORCE_COLOR", None)
         t0 = time.monotonic()
         interrupt_missed = False
-        proc = subprocess.Popen(_argv(c), cwd=d, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        proc = subprocess.Popen(
+            _argv(c),
+            cwd=d,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         try:
             if c.interrupt_after is not None:
                 # interrupt mid-write, not mid-import: wait for the first temporary output to appear
@@ -984,7 +2007,9 @@ def run_case(c: Case, fixtures: Path, root: Path, existing: dict[str, bool], kee
         reasons.append("not a single error line")
     if r.leftovers:
         hidden = [p for p in r.leftovers if re.search(r"(^|/)\.[^/]*\.(tmp|old)-", p)]
-        reasons.append(f"left behind: {', '.join(r.leftovers[:4])}" + (f" ({len(hidden)} hidden temporaries)" if hidden else ""))
+        reasons.append(
+            f"left behind: {', '.join(r.leftovers[:4])}" + (f" ({len(hidden)} hidden temporaries)" if hidden else "")
+        )
     if r.destroyed:
         reasons.append(f"user input changed or deleted: {', '.join(r.destroyed[:4])}")
     r.reasons = reasons
@@ -1004,8 +2029,13 @@ def _make_writable(d: Path) -> None:
 def _command_exists(cmd: str) -> bool:
     if cmd == "sarpipe":
         return True
-    p = subprocess.run([sys.executable, "-m", "sarpipe.cli", *cmd.split(), "--help"], capture_output=True, timeout=120,
-                       stdin=subprocess.DEVNULL, check=False)
+    p = subprocess.run(
+        [sys.executable, "-m", "sarpipe.cli", *cmd.split(), "--help"],
+        capture_output=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     return p.returncode == 0
 
 
@@ -1030,8 +2060,10 @@ def markdown(results: list[Result], seconds: float, command: str) -> str:
         verdict = r.verdict if r.verdict != "FAIL" else "FAIL: " + "; ".join(r.reasons)
         if r.verdict == "n/a":
             verdict = "n/a: " + "; ".join(r.reasons)
-        lines.append(f"| {r.id} | {r.command} | {_cell(r.what, 60)} | {'' if r.exit is None else r.exit} | {_cell(verdict, 120)} "
-                     f"| {_cell(r.message)} |")
+        lines.append(
+            f"| {r.id} | {r.command} | {_cell(r.what, 60)} | {'' if r.exit is None else r.exit} | {_cell(verdict, 120)} "
+            f"| {_cell(r.message)} |"
+        )
     lines += ["", *totals(results)]
     return "\n".join(lines) + "\n"
 
@@ -1068,8 +2100,14 @@ def select(cases: list[Case], only: str | None) -> list[Case]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, help="folder for fixtures, case folders and results.json (default: a temporary one, removed)")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        help="folder for fixtures, case folders and results.json (default: a temporary one, removed)",
+    )
     ap.add_argument("--jobs", type=int, default=2, help="cases at once (default 2)")
     ap.add_argument("--only", help="comma-separated case ids or globs, e.g. 'focus_*,sim_alias_bomb'")
     ap.add_argument("--markdown", type=Path, help="also write the table here")
@@ -1100,7 +2138,12 @@ def main(argv: list[str] | None = None) -> int:
     if needed and not (fixtures / ".complete").exists():
         if fixtures.exists():
             shutil.rmtree(fixtures)
-        p = subprocess.run([sys.executable, os.path.abspath(__file__), "--build-fixtures", str(fixtures)], capture_output=True, text=True, check=False)
+        p = subprocess.run(
+            [sys.executable, os.path.abspath(__file__), "--build-fixtures", str(fixtures)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if p.returncode != 0:
             sys.stderr.write(p.stdout + p.stderr)
             sys.stderr.write("sweep: building the fixtures failed (a harness problem, not a finding)\n")
@@ -1124,7 +2167,11 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(f"[{len(done):3d}/{len(cases)}] {r.verdict:4s} {c.id} ({r.seconds:.1f} s)\n")
     results = [done[c.id] for c in cases]
     seconds = time.monotonic() - t0
-    command = "PYTHONPATH=. python benchmarks/reliability_sweep.py" + (f" --only '{args.only}'" if args.only else "") + f" --jobs {args.jobs}"
+    command = (
+        "PYTHONPATH=. python benchmarks/reliability_sweep.py"
+        + (f" --only '{args.only}'" if args.only else "")
+        + f" --jobs {args.jobs}"
+    )
     table = markdown(results, seconds, command)
     sys.stdout.write(table)
     sys.stdout.write(f"\nfixtures: {t_fix:.0f} s; total {seconds:.0f} s\n")

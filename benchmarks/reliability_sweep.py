@@ -8,8 +8,9 @@ whatever user files the case sets up. A case PASSES only when
 
 - the exit status is the expected one (2 for bad input unless the case says otherwise),
 - no Python traceback is printed,
-- the message is one ``error:`` line (indented continuation lines and click's usage block allowed) and matches what
-  the case expects it to name (the option, key, variable or file),
+- the message is one ``error:`` line (indented problem lines under it, click's usage block and a line saying what
+  the command was doing allowed; a second error line or a Python warning is not) and matches what the case expects
+  it to name (the option, key, variable or file),
 - nothing was left behind (no new file or folder, no hidden ``.NAME.tmp-*`` sibling), and
 - every file the user gave is still there, byte for byte.
 
@@ -1907,20 +1908,28 @@ def _argv(c: Case) -> list[str]:
 _ERROR_LINE = re.compile(r"^(error|Error)\b[: ]")
 
 
-def _judge_message(stderr: str) -> tuple[str, bool, str]:
-    """(the error block, whether stderr is just that one message, its first line)."""
+#: Noise in an answer to bad input: Python warnings (``file:line: SomeWarning: ...`` and the source they echo).
+_WARNING_LINE = re.compile(r"\b[A-Z]\w*Warning\b|^\s*warnings\.warn\(")
+
+
+def _judge_message(stderr: str, interrupted: bool = False) -> tuple[str, bool, str]:
+    """(the message block, whether it is one message without noise, its first line).
+
+    The message is the one ``error:`` line and the indented lines under it (a list of configuration problems);
+    click's ``Usage:`` block and lines saying what the command was doing are allowed beside it, Python warnings
+    and a second error line are not. After an interrupt the message is the last line.
+    """
     lines = [ln.rstrip() for ln in stderr.splitlines() if ln.strip()]
+    noise = [ln for ln in lines if _WARNING_LINE.search(ln)]
+    if interrupted:
+        last = lines[-1] if lines else ""
+        return last, bool(lines) and not noise, last
     errs = [i for i, ln in enumerate(lines) if _ERROR_LINE.match(ln)]
     if not errs:
         return "\n".join(lines), False, (lines[-1] if lines else "")
     first = errs[0]
     block = [lines[first]] + [ln for ln in lines[first + 1 :] if ln[:1].isspace()]
-    others = [
-        ln
-        for i, ln in enumerate(lines)
-        if i != first and not ln[:1].isspace() and not ln.startswith(("Usage:", "Try '"))
-    ]  # click's usage block is allowed
-    return "\n".join(block), not others and len(errs) == 1, lines[first]
+    return "\n".join(block), len(errs) == 1 and not noise, lines[first]
 
 
 def run_case(c: Case, fixtures: Path, root: Path, existing: dict[str, bool], keep: bool) -> Result:
@@ -1987,7 +1996,7 @@ def run_case(c: Case, fixtures: Path, root: Path, existing: dict[str, bool], kee
         for m in mounts:
             _unmount(m)
     r.traceback = TRACEBACK in stderr or TRACEBACK in stdout
-    block, r.one_line, first = _judge_message(stderr)
+    block, r.one_line, first = _judge_message(stderr, interrupted=c.interrupt_after is not None)
     r.message = " / ".join(ln.strip() for ln in block.splitlines()) if _ERROR_LINE.match(first) else first.strip()
     r.matches = bool(re.search(c.expect, block, re.IGNORECASE | re.DOTALL))
     r.accepted = r.exit == 0 and c.code != 0
@@ -2004,7 +2013,7 @@ def run_case(c: Case, fixtures: Path, root: Path, existing: dict[str, bool], kee
     if not r.matches:
         reasons.append(f"message does not match /{c.expect}/")
     if not r.one_line:
-        reasons.append("not a single error line")
+        reasons.append("not one error message (none, several, or Python warnings beside it)")
     if r.leftovers:
         hidden = [p for p in r.leftovers if re.search(r"(^|/)\.[^/]*\.(tmp|old)-", p)]
         reasons.append(

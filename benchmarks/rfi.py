@@ -5,7 +5,7 @@ must-show checks (pulse recall, clean scenes, a strong point target) and the spe
     .venv/bin/python benchmarks/rfi.py                       # full run (about 10 minutes on 2 cores)
     .venv/bin/python benchmarks/rfi.py --quick               # smaller sets, no 8192^2 speed scene
 
-Metrics (sarpipe.rfi.metrics, DESIGN.md section 4): PSNR and ME of the re-focused image against the image of
+Metrics (sarpipe.rfi.metrics, docs/design.md section 4): PSNR and ME of the re-focused image against the image of
 ``echo_clean`` (noise-free); PA / IoU of the time-frequency masks on the cleaned pulses that truly hold RFI
 (means over the scenes where any were cleaned); SIR in the echo over the truly contaminated pulses. Pulse recall /
 extra against the simulated on-pulses. Speed: ratios to scipy.signal loops and to sarpipe.focus, same run.

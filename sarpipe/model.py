@@ -1,6 +1,6 @@
 """The raw-echo and SLC dataset contract: construction, validation, Zarr v3 open/save, history records.
 
-Conventions (DESIGN.md section 2): ``echo``/``slc`` are complex64 with dims ``("azimuth", "range")``;
+Conventions (docs/design.md section 2): ``echo``/``slc`` are complex64 with dims ``("azimuth", "range")``;
 ``azimuth_time`` is in seconds (one per pulse), ``slant_range`` in metres (one per fast-time sample,
 ``near_range + j * c / (2 * range_sampling_rate)``); every attribute is in SI units.
 """

@@ -1,4 +1,4 @@
-"""Point-target analysis of focused images: IRW, PSLR, ISLR and sub-pixel position (DESIGN.md section 4).
+"""Point-target analysis of focused images: IRW, PSLR, ISLR and sub-pixel position (docs/design.md section 4).
 
 Method (the usual one, as in ISCE3's point-target analysis):
 

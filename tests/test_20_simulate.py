@@ -17,7 +17,7 @@ C = SPEED_OF_LIGHT
 
 
 def reference_echoes(targets, attrs, shape, azimuth_time0=0.0, pattern="rect"):
-    """Plain-numpy evaluation of the DESIGN.md echo model, sample by sample, no recurrences."""
+    """Plain-numpy evaluation of the echo model of docs/design.md, sample by sample, no recurrences."""
     n_az, n_rg = shape
     lam = C / attrs["carrier_frequency"]
     v, prf, fs = attrs["velocity"], attrs["prf"], attrs["range_sampling_rate"]

@@ -39,7 +39,7 @@ LAMBDA = C / ATTRS["carrier_frequency"]
 
 
 def point_target_echo(attrs, n_az, n_rg, targets, f_dc, bandwidth, eta_start=0.0):
-    """Plain-numpy stripmap echo (Cumming & Wong convention, DESIGN.md section 2) of point targets
+    """Plain-numpy stripmap echo (Cumming & Wong convention, docs/design.md section 2) of point targets
     ``(R0 [m], eta0 [s], amplitude)``. The two-way azimuth pattern is a rect in instantaneous Doppler:
     1 where ``|f(eta) - f_dc| <= bandwidth / 2``."""
     f0, fs, kr, tp, prf, v = (attrs[k] for k in ("carrier_frequency", "range_sampling_rate", "chirp_rate",

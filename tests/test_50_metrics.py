@@ -1,4 +1,4 @@
-"""RFI metrics against hand-computed values (DESIGN.md section 4)."""
+"""RFI metrics against hand-computed values (docs/design.md section 4)."""
 
 import math
 

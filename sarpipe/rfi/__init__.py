@@ -4,7 +4,7 @@ Flow (DIFNet paper): detect RFI in the image (:mod:`.detect`) -> map the flagged
 built them (:mod:`.pulses`, refined by the echo-domain detector :mod:`.echo_detect`) -> STFT those pulses
 (:mod:`.stft`) -> a cleanup method predicts the RFI (:mod:`.methods`: ``notch``/``fnotch`` in :mod:`.notch`, ``esf``
 in :mod:`.esf`, learned models later) -> subtract -> ISTFT -> replace only those pulses -> re-image
-(:mod:`.clean`). Metrics as DESIGN.md section 4 defines them: :mod:`.metrics`. See docs/rfi.md.
+(:mod:`.clean`). Metrics as docs/design.md section 4 defines them: :mod:`.metrics`. See docs/rfi.md.
 """
 
 from .clean import CleanResult, DetectionSettings, RFIDetection, clean, clean_pulses, detect

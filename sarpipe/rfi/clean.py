@@ -3,7 +3,7 @@ replace only those pulses -> (re-image).
 
 ``detect(raw, slc)`` returns where RFI is (``rfi_image_mask`` in the image, ``rfi_pulses`` in the echo);
 ``clean(raw, method)`` runs the whole chain and returns the cleaned raw dataset with ``rfi_pulses`` and
-``rfi_image_mask`` written beside ``echo`` (DESIGN.md section 2). Pulses not flagged are passed through bit for
+``rfi_image_mask`` written beside ``echo`` (docs/design.md section 2). Pulses not flagged are passed through bit for
 bit.
 """
 

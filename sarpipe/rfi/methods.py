@@ -46,7 +46,7 @@ __all__ = [
 class MethodContext:
     """What a method may know about the batch besides the data.
 
-    ``attrs``: sensor attributes of the raw dataset (SI units, DESIGN.md section 2), also as the validated
+    ``attrs``: sensor attributes of the raw dataset (SI units, docs/design.md section 2), also as the validated
     :class:`~sarpipe.sensor.SensorParams` ``sensor``. ``stft``: the transform used.
     ``pulse_indices``: azimuth index of each pulse in the batch (int64). ``n_samples``: fast-time samples per pulse.
     ``extra``: free-form hints (e.g. the detected image mask for that batch); methods must not require them.

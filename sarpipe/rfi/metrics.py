@@ -1,4 +1,4 @@
-"""RFI suppression metrics, exactly as DESIGN.md section 4 defines them (one implementation for tests,
+"""RFI suppression metrics, exactly as docs/design.md section 4 defines them (one implementation for tests,
 benchmarks and reports).
 
 - Time-frequency masks: the true mask is where the RFI dominates, ``|STFT(rfi)| > |STFT(echo - rfi)|``

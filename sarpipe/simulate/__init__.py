@@ -1,6 +1,6 @@
 """Stripmap raw-echo simulator: sensor presets, point targets (numba), extended scenes, noise, RFI.
 
-``simulate(config) -> xr.Dataset`` builds a raw dataset per the contract (DESIGN.md section 2) with
+``simulate(config) -> xr.Dataset`` builds a raw dataset per the contract (docs/design.md section 2) with
 ``echo``, ``echo_clean`` (and ``rfi`` when configured). See ``docs/simulation.md``.
 """
 

@@ -1,6 +1,6 @@
 """Numba kernel: add the raw echoes of point targets to a complex64 (azimuth, range) array.
 
-Echo model (DESIGN.md section 2), per target with closest-approach range ``R0``, zero-Doppler time ``eta0`` and
+Echo model (docs/design.md section 2), per target with closest-approach range ``R0``, zero-Doppler time ``eta0`` and
 complex amplitude ``A``::
 
     s(tau, eta) = A w_a(eta) rect((tau - 2R/c) / Tp) exp(-j 4 pi R / lambda) exp(j pi Kr (tau - 2R/c)**2)

@@ -153,7 +153,7 @@ def point_target_echoes(
 
 
 def simulate(config: SimulationConfig | Mapping[str, Any]) -> xr.Dataset:
-    """Simulate a stripmap raw-echo dataset (contract of DESIGN.md section 2) from a configuration.
+    """Simulate a stripmap raw-echo dataset (contract of docs/design.md section 2) from a configuration.
 
     Variables: ``echo`` = ``echo_clean`` + thermal noise (+ ``rfi`` when configured), all complex64.
     Attrs: see :func:`scene_attrs`, plus ``point_targets`` (the resolved target list) and a history record.

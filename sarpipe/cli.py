@@ -8,15 +8,13 @@ operation's parameter model (:mod:`sarpipe.model_cli`), the same model their pip
 
 from __future__ import annotations
 
-import errno
-import os
 import sys
 from pathlib import Path
 
 import click
 import typer
 
-from .errors import InputError
+from .errors import InputError, environment_message
 from .model_cli import CliParam, CommandSpec, LazyGroup, lazy_specs, register_lazy
 
 try:  # typer >= 0.29 vendors its own click: its usage errors are not click's
@@ -343,24 +341,6 @@ def catalog_show(
 # ------------------------------------------------------------------------------------------ entry point
 
 
-#: errno values that mean the environment refused a file operation (full disk, permissions, a file in the way):
-#: the user's to fix, so exit 2 with one line naming the file.
-_ENVIRONMENT_ERRNOS = {getattr(errno, n) for n in ("ENOSPC", "EACCES", "EPERM", "EROFS", "EDQUOT", "ENOTDIR", "EISDIR",
-                                                    "EEXIST", "ENOTEMPTY") if hasattr(errno, n)}
-
-
-def _environment_error(exc: OSError) -> str | None:
-    """The one-line message for an OSError from the environment, else None (an internal error)."""
-    if exc.errno not in _ENVIRONMENT_ERRNOS and not isinstance(exc, (FileExistsError, PermissionError)):
-        return None
-    name = exc.filename if exc.filename is not None else None
-    reason = exc.strerror or str(exc)
-    if name is None:
-        return str(exc)
-    extra = f" (-> {exc.filename2})" if getattr(exc, "filename2", None) else ""
-    return f"{os.fspath(name)}{extra}: {reason}"
-
-
 def _interrupted(exc: BaseException) -> bool:
     while exc is not None:
         if isinstance(exc, KeyboardInterrupt):
@@ -395,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo("interrupted", err=True)
         code = 130
     except OSError as exc:
-        message = _environment_error(exc)
+        message = environment_message(exc)
         if message is None:
             code = _internal_error(exc)
         else:

@@ -217,8 +217,10 @@ def export_image(image: str | os.PathLike, out_dir: str | os.PathLike, params: E
     share one. ``stem``: file name stem when ``params.name`` is not set (default: the image's name)."""
     import json
 
+    from .model import open_dataset
+
     params = params or ExportParams()
-    ds = xr.open_zarr(image, consolidated=False)
+    ds = open_dataset(image)  # a raw or SLC store, validated (NaN/Inf, damaged chunks) before anything is drawn
     var = image_variable(ds, params.variable)
     stem = params.name or stem or Path(image).name.removesuffix(".zarr")
     out_dir = Path(out_dir)
@@ -227,7 +229,7 @@ def export_image(image: str | os.PathLike, out_dir: str | os.PathLike, params: E
     if params.png:
         top = None
         if reference is not None:
-            ref = xr.open_zarr(reference, consolidated=False)
+            ref = open_dataset(reference)
             top = top_db(multilook_db(ref, image_variable(ref, params.variable if params.variable in ref.data_vars else None),
                                       max_size=params.max_size, square_pixels=params.square_pixels))
         path, used = write_quicklook(ds, out_dir / f"{stem}.png", var, max_size=params.max_size,

@@ -154,8 +154,10 @@ def write_report(out_dir: str | os.PathLike, params: ReportParams | None = None,
 
     params = params or ReportParams()
     out_dir = Path(out_dir)
-    images = {k: xr.open_zarr(stores[k], consolidated=False).load() for k in IMAGE_ROLES if k in stores}
-    raws = {k: xr.open_zarr(stores[k], consolidated=False).load() for k in RAW_ROLES if k in stores}
+    from .model import load_dataset
+
+    images = {k: load_dataset(stores[k], "slc") for k in IMAGE_ROLES if k in stores}
+    raws = {k: load_dataset(stores[k], "raw") for k in RAW_ROLES if k in stores}
     refs = dict(refs) if refs is not None else {k: os.fspath(v) for k, v in stores.items()}
     result: dict[str, Any] = {"inputs": refs}
     result.update(report_metrics(images, raws))

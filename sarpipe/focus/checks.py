@@ -60,6 +60,13 @@ def check_focusable(geom: SensorParams, n_azimuth: int, n_range: int, *,
     if azimuth_bandwidth is not None and azimuth_bandwidth > geom.prf * (1 + 1e-12):
         raise InputError(f"{azimuth_bandwidth:.6g} Hz exceeds the PRF ({geom.prf:.6g} Hz): the azimuth spectrum "
                          "holds only PRF Hz", where="azimuth_bandwidth (--azimuth-bandwidth)")
+    if azimuth_bandwidth is None and geom.azimuth_bandwidth is not None and geom.azimuth_bandwidth > geom.prf * (1 + 1e-12):
+        raise InputError(f"{geom.azimuth_bandwidth:.6g} Hz exceeds the PRF ({geom.prf:.6g} Hz): the azimuth spectrum "
+                         "holds only PRF Hz", where=_where(source, "attribute 'azimuth_bandwidth'"))
+    if doppler_centroid is not None and abs(doppler_centroid) * geom.wavelength / (2.0 * geom.velocity) >= 1.0:
+        raise InputError(f"{doppler_centroid:.6g} Hz is not a Doppler centroid of this sensor: the squint "
+                         f"sin(theta) = f_dc * wavelength / (2 V) must stay below 1 (|f_dc| < "
+                         f"{2.0 * geom.velocity / geom.wavelength:.6g} Hz)", where="doppler_centroid (--doppler-centroid)")
     f_dc = doppler_centroid if doppler_centroid is not None else geom.doppler_centroid
     f_dc = float(f_dc) if isinstance(f_dc, (int, float)) and math.isfinite(f_dc) else 0.0
     far = geom.near_range + (n_range - 1) * geom.range_pixel_spacing

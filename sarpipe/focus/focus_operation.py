@@ -22,9 +22,9 @@ class FocusParams(BaseModel):
     range_window: str = Field("rect", description="rect | hamming:ALPHA | kaiser:BETA")
     azimuth_window: str = Field("rect", description="rect | hamming:ALPHA | kaiser:BETA")
     doppler_centroid: float | None = Field(
-        None, description="Hz; default: the raw store's attribute, else estimated from the data")
+        None, allow_inf_nan=False, description="Hz; default: the raw store's attribute, else estimated from the data")
     azimuth_bandwidth: float | None = Field(
-        None, description="processed Doppler band in Hz (default: attribute, else 0.886 * 2V / antenna_length, else PRF)")
+        None, gt=0, allow_inf_nan=False, description="processed Doppler band in Hz (default: attribute, else 0.886 * 2V / antenna_length, else PRF)")
     variable: Literal["echo", "echo_clean", "rfi"] = Field(
         "echo", description="raw variable to focus: echo, or the simulator's ground truth echo_clean / rfi")
 

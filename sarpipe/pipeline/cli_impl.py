@@ -42,7 +42,12 @@ def run(pipeline_file: Path, *, sets: list[str], from_step: str | None, restart:
     elif summary.exit_code:
         from .progress import summary_lines
 
-        sys.stderr.write("\n".join(line for line in summary_lines(summary) if line.startswith(("error", "  FAILED", "batch"))) + "\n")
+        lines, keep = [], False
+        for line in summary_lines(summary):
+            keep = line.startswith(("error", "  FAILED", "batch")) or (keep and line.startswith("  "))
+            if keep:
+                lines.append(line)
+        sys.stderr.write("\n".join(lines) + "\n")
     return summary.exit_code
 
 
@@ -98,8 +103,14 @@ def stages(name: str | None, as_json: bool) -> None:
 
 
 def template(stage_name: str, step_name: str | None) -> None:
-    from .registry import template as make
+    import re
 
+    from .registry import template as make
+    from .schema import _STEP_NAME
+
+    if step_name is not None and not re.match(_STEP_NAME, step_name):
+        raise InputError(f"{step_name!r} is not a step name (a letter or '_', then letters, digits, '_', '-')",
+                         where="--name")
     sys.stdout.write(make(_stage(stage_name), step_name))
 
 

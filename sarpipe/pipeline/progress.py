@@ -159,6 +159,7 @@ def summary_lines(summary: RunSummary) -> list[str]:
     for r in errors:
         first = (r.error or "").strip().splitlines()
         lines.append(f"error in {r.key}" + (f" (inputs {r.inputs})" if r.inputs else "") + f": {first[0] if first else 'unknown'}")
+        lines += ["  " + line.strip() for line in first[1:21]]  # the problems a multi-line error lists
     if batch:
         lines += batch_lines(summary)
     n = {s: sum(r.status == s for r in summary.records) for s in ("done", "skipped", "failed", "not run")}

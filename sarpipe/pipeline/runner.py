@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterator
 from .. import __version__
 from ..atomic import atomic_path, sibling_path
 from ..catalog import json_fingerprint, path_fingerprint
-from ..errors import InputError
+from ..errors import InputError, environment_message
 from ..outputs import check_output, has_marker, marker_path
 from ..yamlconf import ConfigError
 from .registry import REGISTRY, StageContext, StageInput
@@ -440,6 +440,10 @@ def execute_step(task: StepTask) -> StepResult:
         return StepResult(task.key, "failed", time.perf_counter() - t0, error=str(exc), error_kind="input",
                           log=capture.lines, worker=worker)
     except Exception as exc:  # noqa: BLE001 - reported in the summary, with the traceback in the log
+        env = environment_message(exc)
+        if env is not None:  # a full disk or a read-only folder: the user's to fix (exit 2)
+            return StepResult(task.key, "failed", time.perf_counter() - t0, error=env, error_kind="input",
+                              log=capture.lines, worker=worker)
         return StepResult(task.key, "failed", time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}",
                           error_kind="internal", traceback=traceback.format_exc(), log=capture.lines, worker=worker)
     finally:

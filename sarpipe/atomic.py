@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from .errors import with_output_name
 from .outputs import check_output
 
 #: Short hash of this machine's name: siblings made on another machine (a shared file system) are left alone.
@@ -145,6 +146,12 @@ def atomic_path(
             _remove(trash)
         else:
             os.replace(tmp, final)
+    except OSError as exc:
+        _remove(tmp)
+        named = with_output_name(exc, final)  # e.g. a full disk seen deep inside a writer: name the output
+        if named is not None:
+            raise named from exc
+        raise
     except BaseException:
         _remove(tmp)
         raise

@@ -40,3 +40,15 @@ def environment_message(exc: BaseException) -> str | None:
         return str(exc)
     extra = f" (-> {os.fspath(exc.filename2)})" if getattr(exc, "filename2", None) else ""
     return f"{os.fspath(exc.filename)}{extra}: {reason}"
+
+
+def with_output_name(exc: OSError, path: str | os.PathLike) -> OSError | None:
+    """``exc`` re-made to name ``path`` when it names no file (a full disk seen deep inside a writer, or a short
+    write, which some writers report without an errno); None when it already names one or is of another kind."""
+    if exc.filename is not None:
+        return None
+    if exc.errno is not None:
+        return OSError(exc.errno, exc.strerror or str(exc), os.fspath(path))
+    if "written" in str(exc):
+        return OSError(errno.ENOSPC, f"{exc} (a short write: is the disk full?)", os.fspath(path))
+    return None

@@ -535,3 +535,19 @@ def test_batch_outputs_onto_the_catalog_data_are_refused_for_every_entry(tmp_pat
     for k in (1, 2):
         assert f"step scene_{k}/slc: output" in err and f"is input catalog:scene_{k}" in err, err
     assert {p.name: tree_hash(p) for p in (tmp_path / "scenes").iterdir()} == before
+
+
+def test_a_full_disk_inside_a_writer_is_reported_with_the_output_and_leaves_nothing(tmp_path):
+    import errno
+
+    from sarpipe.atomic import atomic_path
+    from sarpipe.errors import environment_message
+
+    out = tmp_path / "out.zarr"
+    with pytest.raises(OSError) as err:
+        with atomic_path(out) as tmp:
+            tmp.mkdir()
+            raise OSError(errno.ENOSPC, "No space left on device")  # as zarr raises it: no file name
+    assert err.value.filename == str(out)
+    assert environment_message(err.value) == f"{out}: No space left on device"
+    assert list(tmp_path.iterdir()) == []

@@ -29,7 +29,7 @@ import xarray as xr
 import zarr
 
 from ..atomic import atomic_path, remove_stale_siblings, sibling_path
-from ..errors import InputError
+from ..errors import InputError, with_output_name
 from ..model import DIMS, consolidate_store, open_raw, open_slc, with_history
 from ..outputs import PRODUCT_ATTR, check_output
 from ..sensor import SensorParams
@@ -151,6 +151,11 @@ def focus_zarr(raw_path: str | os.PathLike, out_path: str | os.PathLike, *, rang
         template = with_history(_template(ds, "slc", attrs), "focus", settings.record(geom, n_az, n_rg), source=ds)
         _write_blocks(template, "slc", out_path, ct_store, plan, geom, n_az, n_rg, inverse=False,
                       inputs=(raw_path,), overwrite=overwrite)
+    except OSError as exc:
+        named = with_output_name(exc, out_path)  # a full disk while writing the corner turn: name the output
+        if named is not None:
+            raise named from exc
+        raise
     finally:
         shutil.rmtree(ct_store, ignore_errors=True)
     return out_path
@@ -234,6 +239,11 @@ def defocus_zarr(slc_path: str | os.PathLike, out_path: str | os.PathLike, *, ra
             tasks = [dask.delayed(_range_decompress_task, pure=False)(str(ct_store), a0, a1, spectrum, str(tmp))
                      for a0, a1 in _blocks(n_az, rows)]
             dask.compute(*tasks)
+    except OSError as exc:
+        named = with_output_name(exc, out_path)  # a full disk while writing the corner turn: name the output
+        if named is not None:
+            raise named from exc
+        raise
     finally:
         shutil.rmtree(ct_store, ignore_errors=True)
     return out_path

@@ -116,6 +116,7 @@ def test_missing_store(tmp_path, capsys):
     assert not (tmp_path / "slc.zarr").exists()
 
 
+@pytest.mark.slow
 def test_console_script_good_and_bad(tmp_path):
     script = Path(sys.executable).with_name("sarpipe")
     assert script.exists()

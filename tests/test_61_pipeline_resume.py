@@ -72,6 +72,7 @@ def cli(capsys, monkeypatch):
     return lambda *args, cwd: _R(*run_here(capsys, monkeypatch, cwd, *args))
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_and_matches_uninterrupted(tmp_path, reference):
     write(tmp_path / "p.yaml", PIPELINE)
     proc = subprocess.Popen(sarpipe_cmd("run", "p.yaml"), cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -29,6 +29,7 @@ def site(tmp_path_factory) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_plugin_is_listed_and_templated(site, tmp_path):
     r = run_cli("stages", cwd=tmp_path, extra_path=[site])
     assert r.returncode == 0, r.stderr
@@ -41,6 +42,7 @@ def test_plugin_is_listed_and_templated(site, tmp_path):
     assert "demo_gain" not in r.stdout
 
 
+@pytest.mark.slow
 def test_plugin_runs_in_a_pipeline(site, tmp_path):
     write(tmp_path / "p.yaml", """
         plugins: [sarpipe_teststages]

@@ -90,8 +90,18 @@ def fft_floor(data: np.ndarray, workers: int) -> float:
 def numpy_rda(echo: np.ndarray, attrs: dict, taps: int, beta: float) -> np.ndarray:
     """A straightforward range-Doppler algorithm in numpy (complex64 data, float64 filters)."""
     c = 299_792_458.0
-    f0, fs, kr, tp, prf, v, r_near = (attrs[k] for k in ("carrier_frequency", "range_sampling_rate", "chirp_rate",
-                                                          "pulse_duration", "prf", "velocity", "near_range"))
+    f0, fs, kr, tp, prf, v, r_near = (
+        attrs[k]
+        for k in (
+            "carrier_frequency",
+            "range_sampling_rate",
+            "chirp_rate",
+            "pulse_duration",
+            "prf",
+            "velocity",
+            "near_range",
+        )
+    )
     f_dc, band = attrs["doppler_centroid"], attrs["azimuth_bandwidth"]
     n_az, n_rg = echo.shape
     dr = c / (2 * fs)
@@ -131,8 +141,14 @@ def write_raw_store(path: Path, n_az: int, n_rg: int, rows: int) -> None:
     from sarpipe.model import sar_dataset
 
     template = sar_dataset(da.zeros((n_az, n_rg), dtype=np.complex64, chunks=(rows, n_rg)), ATTRS)
-    template.to_zarr(path, mode="w-", zarr_format=3, consolidated=False, compute=False,
-                     encoding={"echo": {"chunks": (rows, n_rg), "compressors": None}})
+    template.to_zarr(
+        path,
+        mode="w-",
+        zarr_format=3,
+        consolidated=False,
+        compute=False,
+        encoding={"echo": {"chunks": (rows, n_rg), "compressors": None}},
+    )
     import zarr
 
     arr = zarr.open_array(store=str(path), path="echo", mode="r+")
@@ -177,16 +193,18 @@ def main() -> None:
         memory_run(*args.memory_run)
         return
 
-    from sarpipe.sensor import SensorParams
-    from sarpipe.focus.rda import focus_array, resolve_settings
     from sarpipe.focus.range_compression import default_workers
+    from sarpipe.focus.rda import focus_array, resolve_settings
     from sarpipe.model import sar_dataset, save_dataset
+    from sarpipe.sensor import SensorParams
 
     n = args.size
     workers = default_workers()
     print(f"machine: {psutil.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; FFT threads {workers}")
-    print(f"scene {n} x {n} complex64 ({n * n * 8 / 2**30:.2f} GiB), S1 stripmap-like, processed Doppler band "
-          f"{ATTRS['azimuth_bandwidth']:.0f} of {ATTRS['prf']:.0f} Hz")
+    print(
+        f"scene {n} x {n} complex64 ({n * n * 8 / 2**30:.2f} GiB), S1 stripmap-like, processed Doppler band "
+        f"{ATTRS['azimuth_bandwidth']:.0f} of {ATTRS['prf']:.0f} Hz"
+    )
     echo = random_scene(n, n)
     geom = SensorParams.from_attrs(ATTRS)
     settings = resolve_settings(geom)
@@ -207,12 +225,18 @@ def main() -> None:
     del scratch
     floor, compute = min(floors), min(computes)
     rate = n * n / compute / 1e6
-    print(f"FFT floor (4 passes)          {floor:8.3f} s   CPU utilisation {max(floor_utils):.2f} "
-          f"(all: {', '.join(f'{x:.3f}' for x in floors)})")
-    print(f"focus in memory               {compute:8.3f} s   = {compute / floor:.2f} x floor; CPU utilisation "
-          f"{max(utils):.2f} of {psutil.cpu_count()} (all: {', '.join(f'{x:.3f}' for x in computes)})")
-    print(f"  throughput {rate:.1f} Msamples/s = {rate / S1_RAW_RATE:.2f} x Sentinel-1 real-time raw rate "
-          f"({S1_RAW_RATE} Msamples/s per polarisation)")
+    print(
+        f"FFT floor (4 passes)          {floor:8.3f} s   CPU utilisation {max(floor_utils):.2f} "
+        f"(all: {', '.join(f'{x:.3f}' for x in floors)})"
+    )
+    print(
+        f"focus in memory               {compute:8.3f} s   = {compute / floor:.2f} x floor; CPU utilisation "
+        f"{max(utils):.2f} of {psutil.cpu_count()} (all: {', '.join(f'{x:.3f}' for x in computes)})"
+    )
+    print(
+        f"  throughput {rate:.1f} Msamples/s = {rate / S1_RAW_RATE:.2f} x Sentinel-1 real-time raw rate "
+        f"({S1_RAW_RATE} Msamples/s per polarisation)"
+    )
 
     # straightforward numpy RDA on a smaller scene, scaled by N^2 log N
     from sarpipe.focus.rcmc import kernel_design
@@ -233,9 +257,11 @@ def main() -> None:
     t0 = time.perf_counter()
     focus_array(small, small_geom, small_settings)
     t_small = time.perf_counter() - t0
-    print(f"numpy RDA {m_ref}x{m_ref}            {t_ref:8.3f} s   (sarpipe on the same: {t_small:.3f} s, "
-          f"{t_ref / t_small:.1f} x faster); scaled to {n}x{n} by N^2 log N: {t_ref * scale:.1f} s = "
-          f"{t_ref * scale / compute:.1f} x sarpipe in memory")
+    print(
+        f"numpy RDA {m_ref}x{m_ref}            {t_ref:8.3f} s   (sarpipe on the same: {t_small:.3f} s, "
+        f"{t_ref / t_small:.1f} x faster); scaled to {n}x{n} by N^2 log N: {t_ref * scale:.1f} s = "
+        f"{t_ref * scale / compute:.1f} x sarpipe in memory"
+    )
 
     # end to end, Zarr -> Zarr
     work = Path(args.workdir or tempfile.mkdtemp(prefix="sarpipe-bench-"))
@@ -253,8 +279,10 @@ def main() -> None:
             e2e.append((m.wall, m.util))
             shutil.rmtree(work / f"slc{i}.zarr")
         wall, util = min(e2e)
-        print(f"focus_zarr Zarr -> Zarr       {wall:8.3f} s   = {wall / floor:.2f} x floor; CPU utilisation "
-              f"{util:.2f}; {n * n / wall / 1e6:.1f} Msamples/s = {n * n / wall / 1e6 / S1_RAW_RATE:.2f} x S1 raw rate")
+        print(
+            f"focus_zarr Zarr -> Zarr       {wall:8.3f} s   = {wall / floor:.2f} x floor; CPU utilisation "
+            f"{util:.2f}; {n * n / wall / 1e6:.1f} Msamples/s = {n * n / wall / 1e6 / S1_RAW_RATE:.2f} x S1 raw rate"
+        )
         shutil.rmtree(raw_path)
 
         if args.big:
@@ -263,14 +291,22 @@ def main() -> None:
             raw_big = work / "raw_big.zarr"
             t0 = time.perf_counter()
             write_raw_store(raw_big, big, big, rows)
-            print(f"big scene {big} x {big} ({big * big * 8 / 2**30:.2f} GiB) written chunk-wise in "
-                  f"{time.perf_counter() - t0:.1f} s")
-            child = subprocess.run([sys.executable, __file__, "--memory-run", str(raw_big), str(work / "slc_big.zarr")],
-                                   capture_output=True, text=True, check=True)
+            print(
+                f"big scene {big} x {big} ({big * big * 8 / 2**30:.2f} GiB) written chunk-wise in "
+                f"{time.perf_counter() - t0:.1f} s"
+            )
+            child = subprocess.run(
+                [sys.executable, __file__, "--memory-run", str(raw_big), str(work / "slc_big.zarr")],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             res = json.loads(child.stdout.strip().splitlines()[-1])
-            print(f"focus_zarr {big}x{big}: {res['wall']:.1f} s, CPU utilisation {res['cpu_util']:.2f}, peak RSS "
-                  f"{res['peak_rss'] / 2**30:.2f} GiB (process baseline before focusing "
-                  f"{res['baseline_rss'] / 2**30:.2f} GiB); {big * big / res['wall'] / 1e6:.1f} Msamples/s")
+            print(
+                f"focus_zarr {big}x{big}: {res['wall']:.1f} s, CPU utilisation {res['cpu_util']:.2f}, peak RSS "
+                f"{res['peak_rss'] / 2**30:.2f} GiB (process baseline before focusing "
+                f"{res['baseline_rss'] / 2**30:.2f} GiB); {big * big / res['wall'] / 1e6:.1f} Msamples/s"
+            )
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)

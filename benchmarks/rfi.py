@@ -23,10 +23,18 @@ import numpy as np
 
 from sarpipe.focus import focus
 from sarpipe.rfi import DetectionSettings, STFTParams, clean, create_method, detect, istft, method_names, stft
-from sarpipe.rfi.metrics import (iou, mean_entropy, pixel_accuracy, psnr, pulse_extra_fraction, pulse_recall, sir_db,
-                                 true_tf_mask)
-from sarpipe.testing import TEST_SETS, make_scene, point_target_amplitude
+from sarpipe.rfi.metrics import (
+    iou,
+    mean_entropy,
+    pixel_accuracy,
+    psnr,
+    pulse_extra_fraction,
+    pulse_recall,
+    sir_db,
+    true_tf_mask,
+)
 from sarpipe.simulate.interference import rfi_truth_pulses
+from sarpipe.testing import TEST_SETS, make_scene, point_target_amplitude
 
 BASE_SEED = 20240601
 
@@ -58,19 +66,43 @@ def run_set(name: str, n_scenes: int, size: tuple[int, int] | None, rows: dict, 
         slc = focus(ds)
         det = detect(ds, slc)
         flags = det.rfi_pulses
-        pulses[name].append((pulse_recall(flags, truth), pulse_extra_fraction(flags, truth),
-                             pulse_extra_fraction(det.mapping.candidates, truth), int(truth.sum())))
+        pulses[name].append(
+            (
+                pulse_recall(flags, truth),
+                pulse_extra_fraction(flags, truth),
+                pulse_extra_fraction(det.mapping.candidates, truth),
+                int(truth.sum()),
+            )
+        )
         tp = np.flatnonzero(truth)
         sir_before = sir_db(wanted[tp], rfi[tp])
-        rows[(name, "interfered")].append(dict(psnr=psnr(slc.slc.values, ref), me=mean_entropy(slc.slc.values, ref),
-                                               sir_before=sir_before, sir_after=sir_before, pa=math.nan, iou=math.nan))
+        rows[(name, "interfered")].append(
+            dict(
+                psnr=psnr(slc.slc.values, ref),
+                me=mean_entropy(slc.slc.values, ref),
+                sir_before=sir_before,
+                sir_after=sir_before,
+                pa=math.nan,
+                iou=math.nan,
+            )
+        )
         free = _img(ds, wanted)
-        rows[(name, "RFI-free (echo - rfi)")].append(dict(psnr=psnr(free, ref), me=mean_entropy(free, ref),
-                                                          sir_before=sir_before, sir_after=math.inf, pa=math.nan, iou=math.nan))
+        rows[(name, "RFI-free (echo - rfi)")].append(
+            dict(
+                psnr=psnr(free, ref),
+                me=mean_entropy(free, ref),
+                sir_before=sir_before,
+                sir_after=math.inf,
+                pa=math.nan,
+                iou=math.nan,
+            )
+        )
         both = np.flatnonzero(truth & flags)
         tmask = true_tf_mask(rfi[both], wanted[both], p) if both.size else None
-        line = [f"  {name} seed {seed}: sim {t_sim:.0f}s, SIR {ds.attrs['rfi_sir_db']:+.1f} dB, bursts {ds.attrs['rfi_intervals']}, "
-                f"recall {pulses[name][-1][0]:.3f}, extra {pulses[name][-1][1]:.3f}"]
+        line = [
+            f"  {name} seed {seed}: sim {t_sim:.0f}s, SIR {ds.attrs['rfi_sir_db']:+.1f} dB, bursts {ds.attrs['rfi_intervals']}, "
+            f"recall {pulses[name][-1][0]:.3f}, extra {pulses[name][-1][1]:.3f}"
+        ]
         for m in _methods():
             try:
                 method = create_method(m)
@@ -83,11 +115,17 @@ def run_set(name: str, n_scenes: int, size: tuple[int, int] | None, rows: dict, 
             out = res.raw["echo"].values
             img = _img(res.raw)
             pred = np.stack([res.masks[int(i)] for i in both]) if both.size else None
-            rows[(name, m)].append(dict(
-                psnr=psnr(img, ref), me=mean_entropy(img, ref), sir_before=sir_before,
-                sir_after=sir_db(wanted[tp], out[tp] - wanted[tp]),
-                pa=pixel_accuracy(pred, tmask) if pred is not None else math.nan,
-                iou=iou(pred, tmask) if pred is not None else math.nan, seconds=t_clean))
+            rows[(name, m)].append(
+                dict(
+                    psnr=psnr(img, ref),
+                    me=mean_entropy(img, ref),
+                    sir_before=sir_before,
+                    sir_after=sir_db(wanted[tp], out[tp] - wanted[tp]),
+                    pa=pixel_accuracy(pred, tmask) if pred is not None else math.nan,
+                    iou=iou(pred, tmask) if pred is not None else math.nan,
+                    seconds=t_clean,
+                )
+            )
             line.append(f"{m} {rows[(name, m)][-1]['psnr']:.1f}")
         print(" | ".join(line), flush=True)
 
@@ -102,8 +140,16 @@ def run_set(name: str, n_scenes: int, size: tuple[int, int] | None, rows: dict, 
         max_z = float(np.nanmax(cdet.image.z)) if np.isfinite(cdet.image.z).any() else math.nan
         z_floor = detect(cl, cslc, DetectionSettings(use_floor=True)).image.z_floor  # the optional floor statistic
         floor_z = float(np.nanmax(z_floor)) if np.isfinite(z_floor).any() else math.nan
-        clean_rows[name].append((int(cdet.rfi_pulses.sum()), psnr(_img(chain), cref) - base, psnr(_img(forced), cref) - base,
-                                 max_z, cdet.image.threshold, floor_z))
+        clean_rows[name].append(
+            (
+                int(cdet.rfi_pulses.sum()),
+                psnr(_img(chain), cref) - base,
+                psnr(_img(forced), cref) - base,
+                max_z,
+                cdet.image.threshold,
+                floor_z,
+            )
+        )
 
 
 def point_target_losses(bursts=(64, 128, 256), seeds=3) -> list[tuple[int, str, float]]:
@@ -116,8 +162,13 @@ def point_target_losses(bursts=(64, 128, 256), seeds=3) -> list[tuple[int, str, 
         for k in range(seeds):
             seed = BASE_SEED + 7 + k
             tgt = [{"azimuth_index": float(a), "range_index": float(r), "amplitude": point_target_amplitude(30.0)}]
-            ds = make_scene("minisar", seed, targets=tgt, sir_db=-10.0,
-                            rfi_overrides={"pulses": [[a - length // 2, a + length // 2]]})
+            ds = make_scene(
+                "minisar",
+                seed,
+                targets=tgt,
+                sir_db=-10.0,
+                rfi_overrides={"pulses": [[a - length // 2, a + length // 2]]},
+            )
             pk = np.abs(_img(ds, ds["echo"].values - ds["rfi"].values)[win]).max()
             det = detect(ds, focus(ds))
             for m in ("notch", "fnotch", "esf"):
@@ -139,7 +190,9 @@ def stft_speed(n_pulses=1000, n_samples=8192) -> dict:
     import scipy.signal
 
     rng = np.random.default_rng(BASE_SEED)
-    x = (rng.standard_normal((n_pulses, n_samples)) + 1j * rng.standard_normal((n_pulses, n_samples))).astype(np.complex64)
+    x = (rng.standard_normal((n_pulses, n_samples)) + 1j * rng.standard_normal((n_pulses, n_samples))).astype(
+        np.complex64
+    )
     p = STFTParams()
     kw = dict(nperseg=p.nperseg, noverlap=p.nperseg - p.hop, window=p.window)
     istft(stft(x[:4], p), n_samples, p)  # compile
@@ -157,15 +210,29 @@ def detection_speed(n=8192) -> dict:
     from sarpipe.model import sar_dataset
     from sarpipe.simulate import SENSORS
 
-    attrs = {k: v for k, v in SENSORS["minisar"].items() if k in (
-        "carrier_frequency", "range_sampling_rate", "chirp_rate", "pulse_duration", "prf", "velocity", "antenna_length")}
+    attrs = {
+        k: v
+        for k, v in SENSORS["minisar"].items()
+        if k
+        in (
+            "carrier_frequency",
+            "range_sampling_rate",
+            "chirp_rate",
+            "pulse_duration",
+            "prf",
+            "velocity",
+            "antenna_length",
+        )
+    }
     attrs.update(near_range=2000.0, doppler_centroid=0.0)
     rng = np.random.default_rng(BASE_SEED)
     echo = np.empty((n, n), np.complex64)
     for i in range(0, n, 1024):  # white clutter: focusing and detection cost do not depend on the content
-        echo[i:i + 1024] = (rng.standard_normal((min(1024, n - i), n)) + 1j * rng.standard_normal((min(1024, n - i), n))).astype(np.complex64)
+        echo[i : i + 1024] = (
+            rng.standard_normal((min(1024, n - i), n)) + 1j * rng.standard_normal((min(1024, n - i), n))
+        ).astype(np.complex64)
     t = np.arange(n) / attrs["range_sampling_rate"]
-    echo[n // 2:n // 2 + 256] += (3 * np.exp(2j * np.pi * 37e6 * t)).astype(np.complex64)  # one RFI burst
+    echo[n // 2 : n // 2 + 256] += (3 * np.exp(2j * np.pi * 37e6 * t)).astype(np.complex64)  # one RFI burst
     raw = sar_dataset(echo, attrs)
     focus(sar_dataset(echo[:512, :1024].copy(), attrs))  # compile the kernels
     detect(sar_dataset(echo[:2048, :2048].copy(), attrs))
@@ -189,7 +256,11 @@ def _nanmax(values) -> float:
 
 
 def _fmt(v, spec=".2f"):
-    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else ("inf" if v == math.inf else format(v, spec))
+    return (
+        "n/a"
+        if v is None or (isinstance(v, float) and math.isnan(v))
+        else ("inf" if v == math.inf else format(v, spec))
+    )
 
 
 def main(argv=None) -> int:
@@ -217,30 +288,44 @@ def main(argv=None) -> int:
             continue
         mean = {k: _nanmean([v[k] for v in vals]) for k in ("psnr", "me", "sir_before", "sir_after", "pa", "iou")}
         secs = np.mean([v["seconds"] for v in vals]) if "seconds" in vals[0] else math.nan
-        print(f"| {name} | {m} | {_fmt(mean['psnr'])} | {_fmt(mean['me'], '.3f')} | {_fmt(mean['sir_before'], '.1f')} | "
-              f"{_fmt(mean['sir_after'], '.1f')} | {_fmt(mean['pa'], '.3f')} | {_fmt(mean['iou'], '.3f')} | {_fmt(secs, '.1f')} |")
+        print(
+            f"| {name} | {m} | {_fmt(mean['psnr'])} | {_fmt(mean['me'], '.3f')} | {_fmt(mean['sir_before'], '.1f')} | "
+            f"{_fmt(mean['sir_after'], '.1f')} | {_fmt(mean['pa'], '.3f')} | {_fmt(mean['iou'], '.3f')} | {_fmt(secs, '.1f')} |"
+        )
     for name in pulses:
-        gain = np.array([v["psnr"] for v in rows[(name, "notch")]]) - np.array([v["psnr"] for v in rows[(name, "interfered")]])
-        print(f"\n{name}: notch PSNR gain per scene [dB]: {', '.join(f'{g:+.1f}' for g in gain)}; mean {gain.mean():+.1f}")
+        gain = np.array([v["psnr"] for v in rows[(name, "notch")]]) - np.array(
+            [v["psnr"] for v in rows[(name, "interfered")]]
+        )
+        print(
+            f"\n{name}: notch PSNR gain per scene [dB]: {', '.join(f'{g:+.1f}' for g in gain)}; mean {gain.mean():+.1f}"
+        )
 
     print("\n### Pulse mapping (image detection -> geometry -> echo-domain refinement)\n")
-    print("| set | scenes | RFI pulses | recall (pooled / worst) | extra (pooled / worst) | geometry-only extra (mean) |")
+    print(
+        "| set | scenes | RFI pulses | recall (pooled / worst) | extra (pooled / worst) | geometry-only extra (mean) |"
+    )
     print("|---|---|---|---|---|---|")
     for name, vals in pulses.items():
         n = sum(v[3] for v in vals)
         rec = sum(v[0] * v[3] for v in vals) / n
         ext = sum(v[1] * v[3] for v in vals) / n
-        print(f"| {name} | {len(vals)} | {n} | {rec:.3f} / {min(v[0] for v in vals):.3f} | {ext:.3f} / "
-              f"{max(v[1] for v in vals):.3f} | {np.mean([v[2] for v in vals]):.2f} |")
+        print(
+            f"| {name} | {len(vals)} | {n} | {rec:.3f} / {min(v[0] for v in vals):.3f} | {ext:.3f} / "
+            f"{max(v[1] for v in vals):.3f} | {np.mean([v[2] for v in vals]):.2f} |"
+        )
 
     print("\n### Clean scenes (the same scenes without RFI)\n")
-    print("| set | scenes | pulses flagged | largest line score (threshold) | largest floor score if use_floor=True | "
-          "PSNR change through the chain [dB] | notch forced on every pulse [dB] |")
+    print(
+        "| set | scenes | pulses flagged | largest line score (threshold) | largest floor score if use_floor=True | "
+        "PSNR change through the chain [dB] | notch forced on every pulse [dB] |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, vals in clean_rows.items():
-        print(f"| {name} | {len(vals)} | {sum(v[0] for v in vals)} | {_fmt(_nanmax([v[3] for v in vals]), '.1f')} "
-              f"({vals[0][4]:.1f}) | {_fmt(_nanmax([v[5] for v in vals]), '.1f')} | {min(v[1] for v in vals):+.2f} (worst) | "
-              f"{np.mean([v[2] for v in vals]):+.2f} (mean) |")
+        print(
+            f"| {name} | {len(vals)} | {sum(v[0] for v in vals)} | {_fmt(_nanmax([v[3] for v in vals]), '.1f')} "
+            f"({vals[0][4]:.1f}) | {_fmt(_nanmax([v[5] for v in vals]), '.1f')} | {min(v[1] for v in vals):+.2f} (worst) | "
+            f"{np.mean([v[2] for v in vals]):+.2f} (mean) |"
+        )
 
     if not args.quick:
         print("\n### Point target 30 dB above the clutter, burst centred on its aperture (MiniSAR-like, SIR -10 dB)\n")
@@ -255,15 +340,21 @@ def main(argv=None) -> int:
 
     print("\n### Speed\n")
     s = stft_speed()
-    print(f"STFT of 1000 x 8192 (nperseg 128, hop 32, hann): batched {s['fwd']:.3f} s, scipy.signal.stft loop "
-          f"{s['loop_fwd']:.3f} s -> {s['loop_fwd'] / s['fwd']:.1f}x")
-    print(f"ISTFT: batched {s['inv']:.3f} s, scipy.signal.istft loop {s['loop_inv']:.3f} s -> {s['loop_inv'] / s['inv']:.1f}x; "
-          f"round trip {(s['loop_fwd'] + s['loop_inv']) / (s['fwd'] + s['inv']):.1f}x")
+    print(
+        f"STFT of 1000 x 8192 (nperseg 128, hop 32, hann): batched {s['fwd']:.3f} s, scipy.signal.stft loop "
+        f"{s['loop_fwd']:.3f} s -> {s['loop_fwd'] / s['fwd']:.1f}x"
+    )
+    print(
+        f"ISTFT: batched {s['inv']:.3f} s, scipy.signal.istft loop {s['loop_inv']:.3f} s -> {s['loop_inv'] / s['inv']:.1f}x; "
+        f"round trip {(s['loop_fwd'] + s['loop_inv']) / (s['fwd'] + s['inv']):.1f}x"
+    )
     if not args.quick:
         d = detection_speed()
-        print(f"8192 x 8192: sarpipe.focus.focus {d['focus']:.2f} s, detection + mapping (incl. echo refinement) "
-              f"{d['detect']:.2f} s -> {100 * d['detect'] / d['focus']:.1f} % of the focusing time "
-              f"({d['lines']} lines, {d['flagged']} pulses flagged)")
+        print(
+            f"8192 x 8192: sarpipe.focus.focus {d['focus']:.2f} s, detection + mapping (incl. echo refinement) "
+            f"{d['detect']:.2f} s -> {100 * d['detect'] / d['focus']:.1f} % of the focusing time "
+            f"({d['lines']} lines, {d['flagged']} pulses flagged)"
+        )
     return 0
 
 

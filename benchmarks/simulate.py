@@ -29,7 +29,12 @@ def reference_echoes(targets, attrs, shape):
     n_az, n_rg = shape
     lam = SPEED_OF_LIGHT / attrs["carrier_frequency"]
     v, prf, fs = attrs["velocity"], attrs["prf"], attrs["range_sampling_rate"]
-    kr, tp, f_dc, ba = attrs["chirp_rate"], attrs["pulse_duration"], attrs["doppler_centroid"], attrs["azimuth_bandwidth"]
+    kr, tp, f_dc, ba = (
+        attrs["chirp_rate"],
+        attrs["pulse_duration"],
+        attrs["doppler_centroid"],
+        attrs["azimuth_bandwidth"],
+    )
     eta = np.arange(n_az) / prf
     tau = 2.0 * (attrs["near_range"] + np.arange(n_rg) * SPEED_OF_LIGHT / (2 * fs)) / SPEED_OF_LIGHT
     out = np.zeros(shape, dtype=np.complex64)
@@ -66,7 +71,9 @@ def main() -> None:
     for _ in range(args.targets):
         r0 = attrs["near_range"] + rng.uniform(0.1, 0.9) * n * dr
         az = rng.uniform(0.2, 0.8) * n - beam_centre_offset(r0, 0.0, lam, attrs["velocity"]) * prf
-        targets.append({"slant_range": r0, "azimuth_time": az / prf, "amplitude": 1.0, "phase": float(rng.uniform(0, 2 * np.pi))})
+        targets.append(
+            {"slant_range": r0, "azimuth_time": az / prf, "amplitude": 1.0, "phase": float(rng.uniform(0, 2 * np.pi))}
+        )
 
     point_target_echoes(targets[:1], attrs, (64, 64))  # compile (or load the cache) outside the timing
     best = math.inf
@@ -77,7 +84,13 @@ def main() -> None:
 
     # samples written: chirp samples x illuminated pulses, summed over targets (inside the scene)
     n_chirp = min(n, int(attrs["pulse_duration"] * fs) + 1)
-    aperture = attrs["azimuth_bandwidth"] * lam * np.array([t["slant_range"] for t in targets]) / (2 * attrs["velocity"] ** 2) * prf
+    aperture = (
+        attrs["azimuth_bandwidth"]
+        * lam
+        * np.array([t["slant_range"] for t in targets])
+        / (2 * attrs["velocity"] ** 2)
+        * prf
+    )
     samples = float(np.sum(np.minimum(aperture, n)) * n_chirp)
 
     k = 3
@@ -97,13 +110,21 @@ def main() -> None:
     flat[rows[: int(frac * n)]] += np.complex64(1)
     t_floor = time.perf_counter() - t0
 
-    print(f"preset {args.preset}, scene {n} x {n}, {args.targets} targets, {numba.get_num_threads()} threads, "
-          f"chirp {n_chirp} samples, aperture ~{aperture.mean():.0f} pulses")
-    print(f"kernel: {best:.3f} s for {samples / 1e9:.3f} G echo samples ({samples / best / 1e6:.0f} M samples/s), "
-          f"output peak |echo| {np.abs(out).max():.1f}")
-    print(f"numpy reference (scaled from {k} targets): {t_ref:.2f} s  -> kernel is {t_ref / best:.1f}x faster "
-          f"(max |kernel - numpy| on {k} targets: {err:.2e})")
-    print(f"memory floor (one complex64 add pass over the same samples): {t_floor:.3f} s -> kernel / floor = {best / t_floor:.1f}")
+    print(
+        f"preset {args.preset}, scene {n} x {n}, {args.targets} targets, {numba.get_num_threads()} threads, "
+        f"chirp {n_chirp} samples, aperture ~{aperture.mean():.0f} pulses"
+    )
+    print(
+        f"kernel: {best:.3f} s for {samples / 1e9:.3f} G echo samples ({samples / best / 1e6:.0f} M samples/s), "
+        f"output peak |echo| {np.abs(out).max():.1f}"
+    )
+    print(
+        f"numpy reference (scaled from {k} targets): {t_ref:.2f} s  -> kernel is {t_ref / best:.1f}x faster "
+        f"(max |kernel - numpy| on {k} targets: {err:.2e})"
+    )
+    print(
+        f"memory floor (one complex64 add pass over the same samples): {t_floor:.3f} s -> kernel / floor = {best / t_floor:.1f}"
+    )
     print(f"cpu count {os.cpu_count()}")
 
 

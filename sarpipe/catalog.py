@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -142,7 +142,7 @@ class SimulatedEntry(_Entry):
     config_file: str | None = None
 
     @model_validator(mode="after")
-    def _one_source(self) -> "SimulatedEntry":
+    def _one_source(self) -> SimulatedEntry:
         if (self.config is None) == (self.config_file is None):
             raise ValueError("give exactly one of 'config' (inline simulator configuration) or 'config_file'")
         return self
@@ -176,7 +176,9 @@ class RemoteEntry(_Entry):
     """A remote search (provider + query). The providers come with the Sentinel-1 issue."""
 
     kind: Literal["remote"]
-    provider: Literal["cdse", "dhus", "asf", "stac"] = Field(..., description="cdse: Copernicus Data Space; dhus: legacy hubs (sentinelsat); asf; stac: any STAC API (url)")
+    provider: Literal["cdse", "dhus", "asf", "stac"] = Field(
+        ..., description="cdse: Copernicus Data Space; dhus: legacy hubs (sentinelsat); asf; stac: any STAC API (url)"
+    )
     url: str | None = None
     query: RemoteQuery = Field(default_factory=RemoteQuery)
     download_dir: str | None = None
@@ -186,7 +188,7 @@ class RemoteEntry(_Entry):
 
 
 Entry = Annotated[
-    Union[RawEntry, SlcEntry, SafeEntry, Level0Entry, SimulatedEntry, RemoteEntry],
+    RawEntry | SlcEntry | SafeEntry | Level0Entry | SimulatedEntry | RemoteEntry,
     Field(discriminator="kind"),
 ]
 
@@ -226,7 +228,9 @@ class Catalog:
             return self.model.entries[name]
         except KeyError:
             known = ", ".join(sorted(self.model.entries)) or "none"
-            raise InputError(f"no catalog entry {name!r} (entries: {known})", where=str(self.path or DEFAULT_CATALOG)) from None
+            raise InputError(
+                f"no catalog entry {name!r} (entries: {known})", where=str(self.path or DEFAULT_CATALOG)
+            ) from None
 
     def resolve(self, relative: str) -> Path:
         p = Path(os.path.expandvars(os.path.expanduser(relative)))
@@ -270,7 +274,9 @@ class Catalog:
             if e.config is not None:
                 return json_fingerprint({"simulated": e.config})
             p = self.resolve(e.config_file)  # type: ignore[arg-type]
-            return json_fingerprint({"simulated_file": hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "missing"})
+            return json_fingerprint(
+                {"simulated_file": hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "missing"}
+            )
         path = self.entry_path(name)
         if path is not None:
             return path_fingerprint(path)

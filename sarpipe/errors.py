@@ -20,9 +20,25 @@ class InputError(ValueError):
 
 #: errno values that mean the environment refused a file operation (full disk, permissions, a file in the way, a
 #: missing file): the user's to fix, so the CLI exits 2 with one line naming the file.
-_ENVIRONMENT_ERRNOS = {getattr(errno, n) for n in ("ENOSPC", "EACCES", "EPERM", "EROFS", "EDQUOT", "ENOTDIR", "EISDIR",
-                                                    "EEXIST", "ENOTEMPTY", "ENOENT", "EFBIG", "EMFILE", "ENFILE")
-                       if hasattr(errno, n)}
+_ENVIRONMENT_ERRNOS = {
+    getattr(errno, n)
+    for n in (
+        "ENOSPC",
+        "EACCES",
+        "EPERM",
+        "EROFS",
+        "EDQUOT",
+        "ENOTDIR",
+        "EISDIR",
+        "EEXIST",
+        "ENOTEMPTY",
+        "ENOENT",
+        "EFBIG",
+        "EMFILE",
+        "ENFILE",
+    )
+    if hasattr(errno, n)
+}
 
 
 def environment_message(exc: BaseException) -> str | None:

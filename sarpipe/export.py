@@ -17,7 +17,7 @@ import math
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
@@ -47,7 +47,9 @@ def pixel_spacing(ds: xr.Dataset) -> tuple[float, float]:
     return azimuth_pixel_spacing(ds.attrs), range_pixel_spacing(ds.attrs)
 
 
-def look_factors(n_az: int, n_rg: int, az_spacing: float, rg_spacing: float, max_size: int, square: bool = True) -> tuple[int, int]:
+def look_factors(
+    n_az: int, n_rg: int, az_spacing: float, rg_spacing: float, max_size: int, square: bool = True
+) -> tuple[int, int]:
     """Block sizes (azimuth, range) for a multilooked quicklook at most ``max_size`` pixels on its longer side."""
     la = lr = 1
     if square and az_spacing > 0 and rg_spacing > 0:
@@ -61,7 +63,9 @@ def look_factors(n_az: int, n_rg: int, az_spacing: float, rg_spacing: float, max
     return min(la * k, n_az), min(lr * k, n_rg)
 
 
-def multilook_db(ds: xr.Dataset, variable: str | None = None, *, max_size: int = 1024, square_pixels: bool = True) -> np.ndarray:
+def multilook_db(
+    ds: xr.Dataset, variable: str | None = None, *, max_size: int = 1024, square_pixels: bool = True
+) -> np.ndarray:
     """Multilooked intensity in dB (float32, rows = azimuth), computed chunk by chunk (bounded memory)."""
     var = image_variable(ds, variable)
     arr = ds[var]
@@ -118,9 +122,17 @@ def write_png(image: np.ndarray, path: str | os.PathLike, *, colormap: str = "gr
     return path
 
 
-def write_quicklook(ds: xr.Dataset, path: str | os.PathLike, variable: str | None = None, *, max_size: int = 1024,
-                    dynamic_range_db: float = 50.0, top: float | None = None, square_pixels: bool = True,
-                    colormap: str = "gray") -> tuple[Path, float]:
+def write_quicklook(
+    ds: xr.Dataset,
+    path: str | os.PathLike,
+    variable: str | None = None,
+    *,
+    max_size: int = 1024,
+    dynamic_range_db: float = 50.0,
+    top: float | None = None,
+    square_pixels: bool = True,
+    colormap: str = "gray",
+) -> tuple[Path, float]:
     """PNG quicklook of ``ds[variable]``; returns the path and the top value [dB] used for scaling."""
     db = multilook_db(ds, variable, max_size=max_size, square_pixels=square_pixels)
     t = top_db(db) if top is None else top
@@ -132,7 +144,11 @@ def geotiff_tags(ds: xr.Dataset, variable: str, mode: str) -> dict[str, str]:
     tags = {
         "SARPIPE_GEOMETRY": "radar geometry: rows = azimuth time (increasing down), columns = slant range (increasing right); NOT georeferenced",
         "SARPIPE_VARIABLE": variable,
-        "SARPIPE_VALUES": {"amplitude": "|x| (linear amplitude)", "db": "10*log10(|x|^2) [dB]", "complex": "complex samples"}[mode],
+        "SARPIPE_VALUES": {
+            "amplitude": "|x| (linear amplitude)",
+            "db": "10*log10(|x|^2) [dB]",
+            "complex": "complex samples",
+        }[mode],
     }
     if "azimuth_time" in ds.coords and ds.sizes.get("azimuth", 0):
         tags["AZIMUTH_TIME_FIRST_S"] = repr(float(ds["azimuth_time"].values[0]))
@@ -142,15 +158,31 @@ def geotiff_tags(ds: xr.Dataset, variable: str, mode: str) -> dict[str, str]:
         tags["AZIMUTH_TIME_SPACING_S"] = repr(1.0 / float(a["prf"]))
     if "range_sampling_rate" in a:
         tags["SLANT_RANGE_SPACING_M"] = repr(range_pixel_spacing(a))
-    for key in ("carrier_frequency", "range_sampling_rate", "chirp_rate", "pulse_duration", "prf", "velocity",
-                "near_range", "doppler_centroid", "look_side", "sensor"):
+    for key in (
+        "carrier_frequency",
+        "range_sampling_rate",
+        "chirp_rate",
+        "pulse_duration",
+        "prf",
+        "velocity",
+        "near_range",
+        "doppler_centroid",
+        "look_side",
+        "sensor",
+    ):
         if key in a and a[key] is not None:
             tags[key.upper()] = str(a[key])
     return tags
 
 
-def write_geotiff(ds: xr.Dataset, path: str | os.PathLike, variable: str | None = None, *, mode: str = "amplitude",
-                  block_lines: int = 1024) -> Path:
+def write_geotiff(
+    ds: xr.Dataset,
+    path: str | os.PathLike,
+    variable: str | None = None,
+    *,
+    mode: str = "amplitude",
+    block_lines: int = 1024,
+) -> Path:
     """Write ``ds[variable]`` as a single-band GeoTIFF in radar geometry (no georeferencing; see module doc).
 
     ``mode``: ``amplitude`` (float32 |x|), ``db`` (float32 10 log10 |x|^2) or ``complex`` (complex64, CFloat32).
@@ -168,8 +200,17 @@ def write_geotiff(ds: xr.Dataset, path: str | os.PathLike, variable: str | None 
     n_az, n_rg = arr.shape
     dtype = "complex64" if mode == "complex" else "float32"
     path = Path(path)
-    profile: dict[str, Any] = dict(driver="GTiff", width=n_rg, height=n_az, count=1, dtype=dtype, tiled=True,
-                                   blockxsize=256, blockysize=256, BIGTIFF="IF_SAFER")
+    profile: dict[str, Any] = dict(
+        driver="GTiff",
+        width=n_rg,
+        height=n_az,
+        count=1,
+        dtype=dtype,
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+        BIGTIFF="IF_SAFER",
+    )
     if mode != "complex":
         profile["compress"] = "deflate"
     with atomic_path(path) as tmp, warnings.catch_warnings():
@@ -199,19 +240,26 @@ class ExportParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    variable: Optional[str] = Field(None, description="variable to export (default: slc, else echo)")
+    variable: str | None = Field(None, description="variable to export (default: slc, else echo)")
     png: bool = Field(True, description="write a PNG quicklook")
     geotiff: Literal["none", "amplitude", "db", "complex"] = Field(
-        "amplitude", description="GeoTIFF in radar geometry (not georeferenced): amplitude, db, complex, or none")
+        "amplitude", description="GeoTIFF in radar geometry (not georeferenced): amplitude, db, complex, or none"
+    )
     max_size: int = Field(1024, ge=16, description="quicklook: longest side in pixels")
     dynamic_range_db: float = Field(50.0, gt=0, description="quicklook: dB range below the top value shown")
     square_pixels: bool = Field(True, description="quicklook: multilook so pixels are roughly square on the ground")
     colormap: str = Field("gray", description="quicklook: gray or a matplotlib colormap name")
-    name: Optional[str] = Field(None, description="file name stem (default: the step name, or the image's name)")
+    name: str | None = Field(None, description="file name stem (default: the step name, or the image's name)")
 
 
-def export_image(image: str | os.PathLike, out_dir: str | os.PathLike, params: ExportParams | None = None, *,
-                 reference: str | os.PathLike | None = None, stem: str | None = None) -> dict[str, Any]:
+def export_image(
+    image: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    params: ExportParams | None = None,
+    *,
+    reference: str | os.PathLike | None = None,
+    stem: str | None = None,
+) -> dict[str, Any]:
     """Export the image store ``image`` into the new folder ``out_dir``: ``STEM.png``, ``STEM.tif`` and
     ``export.json`` (what was written). ``reference``: a store whose quicklook sets the dB scale, so several images
     share one. ``stem``: file name stem when ``params.name`` is not set (default: the image's name)."""
@@ -225,16 +273,32 @@ def export_image(image: str | os.PathLike, out_dir: str | os.PathLike, params: E
     stem = params.name or stem or Path(image).name.removesuffix(".zarr")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True)
-    info: dict[str, Any] = {"variable": var, "geometry": "radar (rows: azimuth, columns: slant range); not georeferenced"}
+    info: dict[str, Any] = {
+        "variable": var,
+        "geometry": "radar (rows: azimuth, columns: slant range); not georeferenced",
+    }
     if params.png:
         top = None
         if reference is not None:
             ref = open_dataset(reference)
-            top = top_db(multilook_db(ref, image_variable(ref, params.variable if params.variable in ref.data_vars else None),
-                                      max_size=params.max_size, square_pixels=params.square_pixels))
-        path, used = write_quicklook(ds, out_dir / f"{stem}.png", var, max_size=params.max_size,
-                                     dynamic_range_db=params.dynamic_range_db, top=top,
-                                     square_pixels=params.square_pixels, colormap=params.colormap)
+            top = top_db(
+                multilook_db(
+                    ref,
+                    image_variable(ref, params.variable if params.variable in ref.data_vars else None),
+                    max_size=params.max_size,
+                    square_pixels=params.square_pixels,
+                )
+            )
+        path, used = write_quicklook(
+            ds,
+            out_dir / f"{stem}.png",
+            var,
+            max_size=params.max_size,
+            dynamic_range_db=params.dynamic_range_db,
+            top=top,
+            square_pixels=params.square_pixels,
+            colormap=params.colormap,
+        )
         info["png"] = {"file": path.name, "top_db": used, "dynamic_range_db": params.dynamic_range_db}
     if params.geotiff != "none":
         path = write_geotiff(ds, out_dir / f"{stem}.tif", var, mode=params.geotiff)

@@ -13,8 +13,9 @@ import itertools
 import json
 import math
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -77,7 +78,9 @@ def sar_dataset(
     n_az, n_rg = data.shape
     prf = float(clean_attrs["prf"])
     azimuth_time = azimuth_time0 + np.arange(n_az, dtype=np.float64) / prf
-    slant_range = float(clean_attrs["near_range"]) + np.arange(n_rg, dtype=np.float64) * range_pixel_spacing(clean_attrs)
+    slant_range = float(clean_attrs["near_range"]) + np.arange(n_rg, dtype=np.float64) * range_pixel_spacing(
+        clean_attrs
+    )
     data_vars = {name: (DIMS, data)}
     for key, value in (extra_vars or {}).items():
         data_vars[key] = (DIMS, value) if getattr(value, "ndim", 0) == 2 else (("azimuth",), value)
@@ -107,8 +110,9 @@ def _plain_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return {str(k): _plain(v) for k, v in attrs.items()}
 
 
-def with_history(ds: xr.Dataset, step: str, params: Mapping[str, Any] | None = None, *,
-                 source: xr.Dataset | None = None) -> xr.Dataset:
+def with_history(
+    ds: xr.Dataset, step: str, params: Mapping[str, Any] | None = None, *, source: xr.Dataset | None = None
+) -> xr.Dataset:
     """Return ``ds`` with a processing record appended to ``attrs['history']``.
 
     A record holds the step name, its parameters, the sarpipe version and the UTC time; with ``source`` (the
@@ -118,7 +122,7 @@ def with_history(ds: xr.Dataset, step: str, params: Mapping[str, Any] | None = N
         "step": step,
         "params": _plain(dict(params or {})),
         "sarpipe_version": __version__,
-        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     if source is not None:
         record["input_fingerprint"] = scene_fingerprint(source)
@@ -144,6 +148,7 @@ def scene_fingerprint(ds: xr.Dataset) -> str:
     """A short hash naming a scene: its grid (shape, first and last ``azimuth_time`` and ``slant_range``), the
     required sensor attributes and the processing history. Attributes a writer adds on saving (e.g.
     ``sarpipe_product``) are left out, so a dataset and the store written from it have the same fingerprint."""
+
     def ends(name: str) -> list[float]:
         values = np.asarray(ds[name].values, dtype=np.float64) if name in ds.coords else np.zeros(0)
         return [float(values[0]), float(values[-1])] if values.size else []
@@ -170,17 +175,22 @@ def check_image_of(raw: xr.Dataset, slc: xr.Dataset) -> None:
     the RFI chain looks for interference in the image of ``echo``."""
     focused = slc.attrs.get("focused_variable")
     if focused not in (None, "echo"):
-        raise InputError(f"is the image of the raw variable '{focused}', not of 'echo'; give the image of the echo",
-                         where=_source(slc, "the image"))
+        raise InputError(
+            f"is the image of the raw variable '{focused}', not of 'echo'; give the image of the echo",
+            where=_source(slc, "the image"),
+        )
     record = last_record(slc.attrs, "focus")
     recorded = record.get("input_fingerprint") if record is not None else None
     if not recorded:
         return
     actual = scene_fingerprint(raw)
     if recorded != actual:
-        raise InputError(f"is not the image of {_source(raw, 'the raw data')}: it was focused from another scene "
-                         f"(input fingerprint {recorded}, the raw data's is {actual}); focus the raw store again "
-                         "or give the image made from it", where=_source(slc, "the image"))
+        raise InputError(
+            f"is not the image of {_source(raw, 'the raw data')}: it was focused from another scene "
+            f"(input fingerprint {recorded}, the raw data's is {actual}); focus the raw store again "
+            "or give the image made from it",
+            where=_source(slc, "the image"),
+        )
 
 
 # --------------------------------------------------------------------------------------------- validation
@@ -194,7 +204,10 @@ def validate_attrs(attrs: Mapping[str, Any], source: str | os.PathLike | None = 
     """Check the required and optional attributes; raise :class:`InputError` naming the first bad one."""
     for key, unit in REQUIRED_ATTRS.items():
         if key not in attrs:
-            raise InputError(f"required attribute is missing (expected a number in {unit})", where=_where(source, f"attribute '{key}'"))
+            raise InputError(
+                f"required attribute is missing (expected a number in {unit})",
+                where=_where(source, f"attribute '{key}'"),
+            )
         value = attrs[key]
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise InputError(f"must be a number in {unit}, got {value!r}", where=_where(source, f"attribute '{key}'"))
@@ -207,12 +220,21 @@ def validate_attrs(attrs: Mapping[str, Any], source: str | os.PathLike | None = 
     for key in ("doppler_centroid", "antenna_length"):
         if key in attrs and attrs[key] is not None:
             value = attrs[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(float(value)):
-                raise InputError(f"must be a finite number in {OPTIONAL_ATTRS[key]}, got {value!r}", where=_where(source, f"attribute '{key}'"))
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float, np.integer, np.floating))
+                or not math.isfinite(float(value))
+            ):
+                raise InputError(
+                    f"must be a finite number in {OPTIONAL_ATTRS[key]}, got {value!r}",
+                    where=_where(source, f"attribute '{key}'"),
+                )
     if "antenna_length" in attrs and attrs["antenna_length"] is not None and float(attrs["antenna_length"]) <= 0:
         raise InputError("must be positive (m)", where=_where(source, "attribute 'antenna_length'"))
     if "look_side" in attrs and attrs["look_side"] not in ("right", "left"):
-        raise InputError(f"must be 'right' or 'left', got {attrs['look_side']!r}", where=_where(source, "attribute 'look_side'"))
+        raise InputError(
+            f"must be 'right' or 'left', got {attrs['look_side']!r}", where=_where(source, "attribute 'look_side'")
+        )
     if "history" in attrs and not isinstance(attrs["history"], (list, tuple)):
         raise InputError("must be a list of processing records", where=_where(source, "attribute 'history'"))
 
@@ -233,7 +255,10 @@ def validate(
     if name is None:
         raise ValueError(f"kind must be 'raw' or 'slc', got {kind!r}")
     if name not in ds.data_vars:
-        raise InputError(f"no variable '{name}' (a {kind} dataset needs it; found {sorted(map(str, ds.data_vars))})", where=_where(source, f"variable '{name}'"))
+        raise InputError(
+            f"no variable '{name}' (a {kind} dataset needs it; found {sorted(map(str, ds.data_vars))})",
+            where=_where(source, f"variable '{name}'"),
+        )
     var = ds[name]
     if tuple(var.dims) != DIMS:
         raise InputError(f"dims must be {DIMS}, got {tuple(var.dims)}", where=_where(source, f"variable '{name}'"))
@@ -245,10 +270,14 @@ def validate(
     validate_attrs(ds.attrs, source)
     for coord, dim in (("azimuth_time", "azimuth"), ("slant_range", "range")):
         if coord not in ds.coords:
-            raise InputError(f"coordinate is missing (one float64 per {dim} sample)", where=_where(source, f"coordinate '{coord}'"))
+            raise InputError(
+                f"coordinate is missing (one float64 per {dim} sample)", where=_where(source, f"coordinate '{coord}'")
+            )
         c = ds[coord]
         if tuple(c.dims) != (dim,):
-            raise InputError(f"must have dims ('{dim}',), got {tuple(c.dims)}", where=_where(source, f"coordinate '{coord}'"))
+            raise InputError(
+                f"must have dims ('{dim}',), got {tuple(c.dims)}", where=_where(source, f"coordinate '{coord}'")
+            )
         values = np.asarray(c.values, dtype=np.float64)
         if not np.all(np.isfinite(values)):
             raise InputError("contains NaN or Inf", where=_where(source, f"coordinate '{coord}'"))
@@ -256,7 +285,10 @@ def validate(
             raise InputError("must increase strictly", where=_where(source, f"coordinate '{coord}'"))
     expected = float(ds.attrs["near_range"]) + np.arange(ds.sizes["range"]) * range_pixel_spacing(ds.attrs)
     if not np.allclose(ds["slant_range"].values, expected, rtol=1e-9, atol=1e-3):
-        raise InputError("does not match near_range + j * c / (2 * range_sampling_rate)", where=_where(source, "coordinate 'slant_range'"))
+        raise InputError(
+            "does not match near_range + j * c / (2 * range_sampling_rate)",
+            where=_where(source, "coordinate 'slant_range'"),
+        )
     for extra in ("echo_clean", "rfi"):
         if extra in ds.data_vars:
             v = ds[extra]
@@ -290,8 +322,11 @@ def _zarr_v3_root(p: Path) -> None:
     if (p / "zarr.json").is_file():
         return
     if any((p / name).exists() for name in (".zgroup", ".zarray", ".zmetadata", ".zattrs")):
-        raise InputError("is a Zarr v2 store; sarpipe reads Zarr v3 (rewrite it, e.g. with xarray: "
-                         "xr.open_zarr(old).to_zarr(new, zarr_format=3))", where=os.fspath(p))
+        raise InputError(
+            "is a Zarr v2 store; sarpipe reads Zarr v3 (rewrite it, e.g. with xarray: "
+            "xr.open_zarr(old).to_zarr(new, zarr_format=3))",
+            where=os.fspath(p),
+        )
     raise InputError("is not a Zarr store (no zarr.json in it)", where=os.fspath(p))
 
 
@@ -348,10 +383,14 @@ def check_chunks_present(p: Path, ds: xr.Dataset) -> None:
         for index in itertools.product(*(range(-(-n // c)) for n, c in zip(shape, chunks))):
             key = _chunk_key(meta, index)  # type: ignore[arg-type]
             if key not in stored:
-                span = ", ".join(f"{dim} {i * c}..{min(n, (i + 1) * c) - 1}"
-                                 for dim, i, c, n in zip(var.dims, index, chunks, shape))
-                raise InputError(f"chunk file missing ({span} of variable '{name}'; zarr would read it as "
-                                 "zeros): the store is damaged or incomplete", where=os.fspath(p / str(name) / key))
+                span = ", ".join(
+                    f"{dim} {i * c}..{min(n, (i + 1) * c) - 1}" for dim, i, c, n in zip(var.dims, index, chunks, shape)
+                )
+                raise InputError(
+                    f"chunk file missing ({span} of variable '{name}'; zarr would read it as "
+                    "zeros): the store is damaged or incomplete",
+                    where=os.fspath(p / str(name) / key),
+                )
 
 
 def _damaged_chunk(p: Path, ds: xr.Dataset) -> str | None:
@@ -366,8 +405,10 @@ def _damaged_chunk(p: Path, ds: xr.Dataset) -> str | None:
         for key in sorted(_stored_chunks(p / str(name))):
             size = (p / str(name) / key).stat().st_size
             if size != need:
-                return (f"{os.fspath(p / str(name) / key)}: holds {size} bytes, a chunk of variable '{name}' "
-                        f"needs {need}: the store is truncated or damaged")
+                return (
+                    f"{os.fspath(p / str(name) / key)}: holds {size} bytes, a chunk of variable '{name}' "
+                    f"needs {need}: the store is truncated or damaged"
+                )
     return None
 
 
@@ -432,8 +473,11 @@ def load_dataset(path: str | os.PathLike, kind: str | None = None) -> xr.Dataset
     free = available_memory()
     if need > free:
         sizes = " x ".join(f"{lazy.sizes[d]:,}" for d in DIMS if d in lazy.sizes)
-        raise InputError(f"holds {gib(need)} ({sizes} samples), more than the {gib(free)} of memory available; "
-                         "this command reads the whole scene into memory", where=os.fspath(path))
+        raise InputError(
+            f"holds {gib(need)} ({sizes} samples), more than the {gib(free)} of memory available; "
+            "this command reads the whole scene into memory",
+            where=os.fspath(path),
+        )
     try:
         ds = lazy.load()
     except Exception as exc:  # noqa: BLE001 - a truncated or corrupt chunk is damaged input, not a bug
@@ -492,8 +536,15 @@ def save_dataset(
         out = out.chunk({d: chunks.get(d, -1) for d in out.dims if d in chunks})
     with atomic_path(path, overwrite=overwrite, inputs=inputs, option=option) as tmp:
         # every chunk is written, even one equal to the fill value, so a missing chunk file means damage
-        out.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False, encoding=encoding, compute=compute,
-                    write_empty_chunks=True)
+        out.to_zarr(
+            tmp,
+            mode="w-",
+            zarr_format=3,
+            consolidated=False,
+            encoding=encoding,
+            compute=compute,
+            write_empty_chunks=True,
+        )
         consolidate_store(tmp)
     return Path(path)
 

@@ -144,17 +144,27 @@ def model_options(model: type[BaseModel], *, skip: Sequence[str] = (), prefix: s
         elif origin is typing.Literal:
             choice = _choice_enum(f"{name}_choice", typing.get_args(base))
             ann = choice | None if optional else choice
-            out.append(ModelOption(path, flag, "choice", py_name, ann, None if default is None else choice(str(default)), help_text))
+            out.append(
+                ModelOption(
+                    path, flag, "choice", py_name, ann, None if default is None else choice(str(default)), help_text
+                )
+            )
         elif origin is list and typing.get_origin(typing.get_args(base)[0]) is typing.Literal:
             choice = _choice_enum(f"{name}_choice", typing.get_args(typing.get_args(base)[0]))
-            out.append(ModelOption(path, flag, "choices", py_name, list[choice], [choice(str(v)) for v in default or []], help_text))
+            out.append(
+                ModelOption(
+                    path, flag, "choices", py_name, list[choice], [choice(str(v)) for v in default or []], help_text
+                )
+            )
         elif origin is dict or base is dict:
             out.append(ModelOption(path, flag, "pairs", py_name, list[str], [], help_text + " (KEY=VALUE, repeatable)"))
         elif base in (int, float, str):
             out.append(ModelOption(path, flag, "value", py_name, base | None if optional else base, default, help_text))
         else:
-            raise TypeError(f"{model.__name__}.{path}: no command-line form for {f.annotation!r}; "
-                            "mark it json_schema_extra={'cli': False} or give it a simple type")
+            raise TypeError(
+                f"{model.__name__}.{path}: no command-line form for {f.annotation!r}; "
+                "mark it json_schema_extra={'cli': False} or give it a simple type"
+            )
     return out
 
 
@@ -187,8 +197,9 @@ def _set(data: dict[str, Any], path: str, value: Any) -> None:
     data[last] = value
 
 
-def _error_where(err: dict[str, Any], options: Sequence[ModelOption], bound: dict[str, str],
-                 pair_keys: dict[str, Sequence[str]]) -> tuple[str, str]:
+def _error_where(
+    err: dict[str, Any], options: Sequence[ModelOption], bound: dict[str, str], pair_keys: dict[str, Sequence[str]]
+) -> tuple[str, str]:
     """(option, message) for one pydantic error: the option the user wrote, and pydantic's message without its
     ``Value error, `` wrapper. A ``pairs`` option names the key too (``--param pfa``) when the message starts
     with one of the keys given, ``KEY: ``."""
@@ -211,8 +222,13 @@ def _error_where(err: dict[str, Any], options: Sequence[ModelOption], bound: dic
     return "", msg
 
 
-def validate_options(model: type[BaseModel], options: Sequence[ModelOption], values: dict[str, Any],
-                     bound: dict[str, str] | None = None, extra: dict[str, Any] | None = None) -> BaseModel:
+def validate_options(
+    model: type[BaseModel],
+    options: Sequence[ModelOption],
+    values: dict[str, Any],
+    bound: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> BaseModel:
     """Build ``model`` from command-line ``values`` (by ``py_name``); a bad value is an :class:`InputError` naming its
     option."""
     data: dict[str, Any] = {}
@@ -241,18 +257,25 @@ def validate_options(model: type[BaseModel], options: Sequence[ModelOption], val
 def build_command(spec: CommandSpec) -> Any:
     """The click command for ``spec`` (built with typer); it carries ``model_options`` for introspection."""
     model = spec.model()
-    bound = {p.field: (p.info.param_decls[0] if getattr(p.info, "param_decls", None) else p.name.upper())
-             for p in spec.params if p.field}
+    bound = {
+        p.field: (p.info.param_decls[0] if getattr(p.info, "param_decls", None) else p.name.upper())
+        for p in spec.params
+        if p.field
+    }
     options = model_options(model, skip=tuple(bound))
     sig_params = []
     annotations: dict[str, Any] = {}
     for p in spec.params:
-        sig_params.append(inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=p.info, annotation=p.annotation))
+        sig_params.append(
+            inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=p.info, annotation=p.annotation)
+        )
         annotations[p.name] = p.annotation
     for o in options:
         decls = (f"{o.flag}/--no-{o.flag[2:]}",) if o.kind == "flag" else (o.flag,)
         info = typer.Option(o.default, *decls, help=o.help or None, show_default=o.kind != "pairs")
-        sig_params.append(inspect.Parameter(o.py_name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=o.annotation))
+        sig_params.append(
+            inspect.Parameter(o.py_name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=o.annotation)
+        )
         annotations[o.py_name] = o.annotation
 
     def command(**kwargs: Any) -> Any:

@@ -26,9 +26,10 @@ import functools
 import json
 import math
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.fft
@@ -153,7 +154,11 @@ def oversample(chip: np.ndarray, factor: int = OVERSAMPLING, centre: tuple[float
     n0, n1 = chip.shape
     if centre is None:
         centre = (spectral_centre(chip, 0), spectral_centre(chip, 1))
-    demod = chip * np.exp(-2j * np.pi * centre[0] * np.arange(n0))[:, None] * np.exp(-2j * np.pi * centre[1] * np.arange(n1))[None, :]
+    demod = (
+        chip
+        * np.exp(-2j * np.pi * centre[0] * np.arange(n0))[:, None]
+        * np.exp(-2j * np.pi * centre[1] * np.arange(n1))[None, :]
+    )
     spec = scipy.fft.fft2(demod)
     out = np.zeros((n0 * factor, n1 * factor), dtype=np.complex128)
     # place each axis' positive and negative frequencies at the ends; split the Nyquist bin of even lengths
@@ -223,8 +228,16 @@ def _cut_metrics(power: np.ndarray, step: float, num_lobes: int = NUM_LOBES, pea
     irw = (right3 - left3) * step
     nl, nr = _null(power, p, -1), _null(power, p, +1)
     if nl is None or nr is None:
-        return {"irw": irw, "pslr_db": float("nan"), "islr_db": float("nan"), "nulls": (float("nan"),) * 2, "lobe": float("nan")}
-    widths = [abs(q - n) for q, n in ((_next_null(power, nl, -1), nl), (_next_null(power, nr, +1), nr)) if q is not None]
+        return {
+            "irw": irw,
+            "pslr_db": float("nan"),
+            "islr_db": float("nan"),
+            "nulls": (float("nan"),) * 2,
+            "lobe": float("nan"),
+        }
+    widths = [
+        abs(q - n) for q, n in ((_next_null(power, nl, -1), nl), (_next_null(power, nr, +1), nr)) if q is not None
+    ]
     lobe = float(np.mean(widths)) if widths else float(max(p - nl, nr - p))
     side = np.concatenate([power[:nl], power[nr + 1 :]])
     pslr = 10 * math.log10(float(side.max())) if side.size else float("nan")
@@ -233,7 +246,13 @@ def _cut_metrics(power: np.ndarray, step: float, num_lobes: int = NUM_LOBES, pea
     main = float(power[nl : nr + 1].sum())
     sidelobes = float(power[lo:nl].sum() + power[nr + 1 : hi + 1].sum())
     islr = 10 * math.log10(sidelobes / main) if sidelobes > 0 else float("-inf")
-    return {"irw": irw, "pslr_db": pslr, "islr_db": islr, "nulls": ((nl - p) * step, (nr - p) * step), "lobe": lobe * step}
+    return {
+        "irw": irw,
+        "pslr_db": pslr,
+        "islr_db": islr,
+        "nulls": ((nl - p) * step, (nr - p) * step),
+        "lobe": lobe * step,
+    }
 
 
 def point_target_analysis(
@@ -256,11 +275,15 @@ def point_target_analysis(
     to metres. ``keep_arrays`` stores the oversampled chip and cuts (dB, peak 0) for plotting.
     """
     if getattr(image, "ndim", 0) != 2:
-        raise InputError(f"image must be 2-D (azimuth, range), got shape {getattr(image, 'shape', None)}", where="image")
+        raise InputError(
+            f"image must be 2-D (azimuth, range), got shape {getattr(image, 'shape', None)}", where="image"
+        )
     na, nr = image.shape
     ia, ir = int(round(float(azimuth_index))), int(round(float(range_index)))
     if not (0 <= ia < na and 0 <= ir < nr):
-        raise InputError(f"position ({azimuth_index}, {range_index}) lies outside the image {image.shape}", where="point target")
+        raise InputError(
+            f"position ({azimuth_index}, {range_index}) lies outside the image {image.shape}", where="point target"
+        )
     a0, a1 = max(ia - search, 0), min(ia + search + 1, na)
     r0, r1 = max(ir - search, 0), min(ir + search + 1, nr)
     window = np.abs(np.asarray(image[a0:a1, r0:r1]))
@@ -333,8 +356,9 @@ def processed_bandwidths(sensor: SensorParams) -> tuple[float, float]:
     if sensor.antenna_length:
         from .stripmap import antenna_doppler_bandwidth
 
-        return b_r, antenna_doppler_bandwidth(sensor.antenna_length, sensor.velocity, sensor.doppler_centroid or 0.0,
-                                              sensor.wavelength)
+        return b_r, antenna_doppler_bandwidth(
+            sensor.antenna_length, sensor.velocity, sensor.doppler_centroid or 0.0, sensor.wavelength
+        )
     return b_r, float("nan")
 
 
@@ -377,7 +401,14 @@ def point_target_report(
         exp_r = (float(tgt["slant_range"]) - sensor.near_range) / dr
         if not (0 <= exp_a < t_az.size and 0 <= exp_r < image.shape[1]):
             continue
-        res = point_target_analysis(image.data if hasattr(image, "data") else image, exp_a, exp_r, range_spacing=dr, azimuth_spacing=dx, keep_arrays=True)
+        res = point_target_analysis(
+            image.data if hasattr(image, "data") else image,
+            exp_a,
+            exp_r,
+            range_spacing=dr,
+            azimuth_spacing=dx,
+            keep_arrays=True,
+        )
         results.append(res)
         rows.append(
             {
@@ -405,7 +436,9 @@ def point_target_report(
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "point_targets.md").write_text(_markdown_table(rows, rw, aw))
-        (out / "point_targets.json").write_text(json.dumps({"range_window": rw, "azimuth_window": aw, "targets": rows}, indent=1))
+        (out / "point_targets.json").write_text(
+            json.dumps({"range_window": rw, "azimuth_window": aw, "targets": rows}, indent=1)
+        )
         _plot(results, rows, out / "point_targets.png")
     return rows
 
@@ -439,8 +472,13 @@ def _plot(results: Sequence[PointTargetResult], rows: Sequence[Mapping[str, Any]
         ax = fig.add_subplot(n, 3, 3 * k + 1)
         a0, r0 = res.chip_origin
         size = res.chip_power_db.shape[0] / OVERSAMPLING
-        ax.imshow(np.maximum(res.chip_power_db, -40), cmap="viridis", aspect="auto", origin="lower",
-                  extent=(r0, r0 + size, a0, a0 + size))
+        ax.imshow(
+            np.maximum(res.chip_power_db, -40),
+            cmap="viridis",
+            aspect="auto",
+            origin="lower",
+            extent=(r0, r0 + size, a0, a0 + size),
+        )
         ax.set_title(f"target {row['target']}: chip, {OVERSAMPLING}x oversampled [dB]")
         ax.set_xlabel("range sample")
         ax.set_ylabel("azimuth sample")
@@ -449,7 +487,9 @@ def _plot(results: Sequence[PointTargetResult], rows: Sequence[Mapping[str, Any]
             x = (np.arange(cut.size) - np.argmax(cut)) / OVERSAMPLING
             ax.plot(x, np.maximum(cut, -60), lw=0.8)
             m = getattr(res, name)
-            ax.set_title(f"{name}: IRW {m.irw_samples:.3f} px, PSLR {m.pslr_db:.2f}, ISLR {m.islr_db:.2f} dB", fontsize=8)
+            ax.set_title(
+                f"{name}: IRW {m.irw_samples:.3f} px, PSLR {m.pslr_db:.2f}, ISLR {m.islr_db:.2f} dB", fontsize=8
+            )
             ax.set_xlabel("samples from peak")
             ax.set_ylim(-60, 3)
             ax.grid(alpha=0.3)

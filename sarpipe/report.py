@@ -39,7 +39,9 @@ class ReportParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     point_targets: list[Literal["interfered", "cleaned", "reference"]] = Field(
-        ["cleaned"], description="images whose simulated point targets are analysed (IRW, PSLR, ISLR, position vs. theory)")
+        ["cleaned"],
+        description="images whose simulated point targets are analysed (IRW, PSLR, ISLR, position vs. theory)",
+    )
     figure: bool = Field(True, description="write comparison.png (reference / interfered / cleaned, one dB scale)")
     dynamic_range_db: float = Field(50.0, gt=0, description="figure: dB range shown")
     max_size: int = Field(768, ge=16, description="figure: longest side of each panel in pixels")
@@ -87,8 +89,9 @@ def report_metrics(images: Mapping[str, Any], raws: Mapping[str, Any]) -> dict[s
     return result
 
 
-def comparison_figure(images: Mapping[str, Any], path: str | os.PathLike, *, dynamic_range_db: float = 50.0,
-                      max_size: int = 768) -> Path:
+def comparison_figure(
+    images: Mapping[str, Any], path: str | os.PathLike, *, dynamic_range_db: float = 50.0, max_size: int = 768
+) -> Path:
     """reference / interfered / cleaned side by side, multilooked intensity on one dB scale (the first panel's)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -106,8 +109,15 @@ def comparison_figure(images: Mapping[str, Any], path: str | os.PathLike, *, dyn
         ds = images[k]
         rg = ds["slant_range"].values / 1e3
         az = ds["azimuth_time"].values
-        im = ax.imshow(dbs[k], cmap="gray", vmin=top - dynamic_range_db, vmax=top, aspect="auto", interpolation="nearest",
-                       extent=(rg[0], rg[-1], az[-1], az[0]))
+        im = ax.imshow(
+            dbs[k],
+            cmap="gray",
+            vmin=top - dynamic_range_db,
+            vmax=top,
+            aspect="auto",
+            interpolation="nearest",
+            extent=(rg[0], rg[-1], az[-1], az[0]),
+        )
         ax.set_title(titles[k])
         ax.set_xlabel("slant range [km]")
     axes[0].set_ylabel("azimuth time [s]")
@@ -125,32 +135,50 @@ def report_markdown(r: Mapping[str, Any]) -> str:
 
     lines = ["# sarpipe run report", ""]
     if "psnr_interfered_db" in r or "psnr_cleaned_db" in r:
-        lines += ["| metric | interfered | cleaned |", "|---|---|---|",
-                  f"| PSNR [dB] (vs. image of the clean echo) | {f('psnr_interfered_db')} | {f('psnr_cleaned_db')} |",
-                  f"| ME (lower is better; truth {f('me_reference', '.4g')}) | {f('me_interfered', '.4g')} | {f('me_cleaned', '.4g')} |",
-                  f"| SIR [dB] over contaminated pulses | {f('sir_before_db')} | {f('sir_after_db')} |", ""]
+        lines += [
+            "| metric | interfered | cleaned |",
+            "|---|---|---|",
+            f"| PSNR [dB] (vs. image of the clean echo) | {f('psnr_interfered_db')} | {f('psnr_cleaned_db')} |",
+            f"| ME (lower is better; truth {f('me_reference', '.4g')}) | {f('me_interfered', '.4g')} | {f('me_cleaned', '.4g')} |",
+            f"| SIR [dB] over contaminated pulses | {f('sir_before_db')} | {f('sir_after_db')} |",
+            "",
+        ]
     if "pulse_recall" in r:
-        lines += [f"Contaminated pulses (truth): {r.get('contaminated_pulses')}; cleaned: {r.get('cleaned_pulses')}; "
-                  f"recall {f('pulse_recall')}, extra {f('pulse_extra_fraction')} (as a fraction of the contaminated).", ""]
+        lines += [
+            f"Contaminated pulses (truth): {r.get('contaminated_pulses')}; cleaned: {r.get('cleaned_pulses')}; "
+            f"recall {f('pulse_recall')}, extra {f('pulse_extra_fraction')} (as a fraction of the contaminated).",
+            "",
+        ]
     for k, rows in (r.get("point_targets") or {}).items():
-        lines += [f"## Point targets, {k} image", "", f"See point_targets_{k}/point_targets.md (measured / theory).", ""]
+        lines += [
+            f"## Point targets, {k} image",
+            "",
+            f"See point_targets_{k}/point_targets.md (measured / theory).",
+            "",
+        ]
         for row in rows:
-            lines.append(f"- target {row['target']}: range IRW {row['range_irw_m']:.3f} m (theory {row['range_irw_theory_m']:.3f}), "
-                         f"PSLR {row['range_pslr_db']:.2f} dB; azimuth IRW {row['azimuth_irw_m']:.3f} m (theory "
-                         f"{row['azimuth_irw_theory_m']:.3f}), PSLR {row['azimuth_pslr_db']:.2f} dB")
+            lines.append(
+                f"- target {row['target']}: range IRW {row['range_irw_m']:.3f} m (theory {row['range_irw_theory_m']:.3f}), "
+                f"PSLR {row['range_pslr_db']:.2f} dB; azimuth IRW {row['azimuth_irw_m']:.3f} m (theory "
+                f"{row['azimuth_irw_theory_m']:.3f}), PSLR {row['azimuth_pslr_db']:.2f} dB"
+            )
         lines.append("")
     if r.get("figure"):
         lines += ["![comparison](comparison.png)", ""]
     return "\n".join(lines)
 
 
-def write_report(out_dir: str | os.PathLike, params: ReportParams | None = None, *,
-                 stores: Mapping[str, str | os.PathLike], refs: Mapping[str, str] | None = None,
-                 log: logging.Logger | None = None) -> dict[str, Any]:
+def write_report(
+    out_dir: str | os.PathLike,
+    params: ReportParams | None = None,
+    *,
+    stores: Mapping[str, str | os.PathLike],
+    refs: Mapping[str, str] | None = None,
+    log: logging.Logger | None = None,
+) -> dict[str, Any]:
     """Write ``metrics.json``, ``report.md``, ``comparison.png`` and ``point_targets_ROLE/`` into the new folder
     ``out_dir``. ``stores``: role (:data:`IMAGE_ROLES`, :data:`RAW_ROLES`) -> Zarr store; ``refs``: how each input
     is named in ``metrics.json`` (default: its path). Returns the metrics."""
-    import xarray as xr
 
     params = params or ReportParams()
     out_dir = Path(out_dir)
@@ -166,9 +194,13 @@ def write_report(out_dir: str | os.PathLike, params: ReportParams | None = None,
     if chosen:
         from .quality import point_target_report
 
-        result["point_targets"] = {k: point_target_report(images[k], out_dir=out_dir / f"point_targets_{k}") for k in chosen}
+        result["point_targets"] = {
+            k: point_target_report(images[k], out_dir=out_dir / f"point_targets_{k}") for k in chosen
+        }
     if params.figure and images:
-        comparison_figure(images, out_dir / "comparison.png", dynamic_range_db=params.dynamic_range_db, max_size=params.max_size)
+        comparison_figure(
+            images, out_dir / "comparison.png", dynamic_range_db=params.dynamic_range_db, max_size=params.max_size
+        )
         result["figure"] = "comparison.png"
     (out_dir / "metrics.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
     (out_dir / "report.md").write_text(report_markdown(result))

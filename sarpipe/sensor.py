@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -49,7 +50,7 @@ class SensorParams:
     azimuth_bandwidth: float | None = None
 
     @classmethod
-    def from_attrs(cls, attrs: Mapping[str, Any], source: str | os.PathLike | None = None) -> "SensorParams":
+    def from_attrs(cls, attrs: Mapping[str, Any], source: str | os.PathLike | None = None) -> SensorParams:
         """Validate ``attrs`` against the contract (:func:`sarpipe.model.validate_attrs`, raising InputError
         naming ``source`` and the attribute) and read them."""
         validate_attrs(attrs, source)
@@ -74,7 +75,7 @@ class SensorParams:
         )
 
     @classmethod
-    def from_dataset(cls, ds: xr.Dataset, source: str | os.PathLike | None = None) -> "SensorParams":
+    def from_dataset(cls, ds: xr.Dataset, source: str | os.PathLike | None = None) -> SensorParams:
         """Parameters of a raw or SLC dataset whose pulses are evenly spaced by 1/PRF (the azimuth FFT assumes
         it); raises InputError naming the attribute or the ``azimuth_time`` coordinate otherwise."""
         sensor = cls.from_attrs(ds.attrs, source)
@@ -83,8 +84,11 @@ class SensorParams:
             step = np.diff(t)
             if not np.allclose(step, 1.0 / sensor.prf, rtol=1e-6, atol=1e-9):
                 where = f"{os.fspath(source)}: coordinate 'azimuth_time'" if source else "coordinate 'azimuth_time'"
-                raise InputError(f"pulses must be evenly spaced by 1/prf = {1 / sensor.prf:.9g} s (found steps "
-                                 f"{step.min():.9g}..{step.max():.9g} s)", where=where)
+                raise InputError(
+                    f"pulses must be evenly spaced by 1/prf = {1 / sensor.prf:.9g} s (found steps "
+                    f"{step.min():.9g}..{step.max():.9g} s)",
+                    where=where,
+                )
         return sensor
 
     def as_attrs(self) -> dict[str, Any]:

@@ -16,8 +16,9 @@ def squint_angle(doppler_centroid: float, wavelength: float, velocity: float) ->
     """Squint angle theta [rad] from the Doppler centroid [Hz]: ``sin(theta) = lambda f_dc / (2 V)``."""
     s = wavelength * doppler_centroid / (2.0 * velocity)
     if abs(s) >= 1.0:
-        raise InputError(f"{doppler_centroid} Hz exceeds 2V/lambda = {2.0 * velocity / wavelength:.6g} Hz",
-                         where="doppler_centroid")
+        raise InputError(
+            f"{doppler_centroid} Hz exceeds 2V/lambda = {2.0 * velocity / wavelength:.6g} Hz", where="doppler_centroid"
+        )
     return math.asin(s)
 
 
@@ -26,7 +27,9 @@ def beam_centre_offset(r0: float, doppler_centroid: float, wavelength: float, ve
     return -r0 * math.tan(squint_angle(doppler_centroid, wavelength, velocity)) / velocity
 
 
-def antenna_doppler_bandwidth(antenna_length: float, velocity: float, doppler_centroid: float, wavelength: float) -> float:
+def antenna_doppler_bandwidth(
+    antenna_length: float, velocity: float, doppler_centroid: float, wavelength: float
+) -> float:
     """Doppler bandwidth of the two-way 3 dB azimuth beam, ``B_a = 0.886 * 2 V cos(theta) / L_a`` [Hz]."""
     theta = squint_angle(doppler_centroid, wavelength, velocity)
     return 0.886 * 2.0 * velocity * math.cos(theta) / antenna_length

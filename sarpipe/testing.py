@@ -58,7 +58,7 @@ def reflectivity_map(shape: tuple[int, int], rng: np.random.Generator) -> np.nda
     for _ in range(int(rng.integers(3, 7))):  # fields: rectangles 6 dB darker or brighter
         h, w = int(rng.integers(n_az // 16, n_az // 5)), int(rng.integers(n_rg // 16, n_rg // 5))
         a, r = int(rng.integers(0, n_az - h)), int(rng.integers(0, n_rg - w))
-        amp[a:a + h, r:r + w] *= 10 ** (rng.choice([-6.0, 6.0]) / 20)
+        amp[a : a + h, r : r + w] *= 10 ** (rng.choice([-6.0, 6.0]) / 20)
     return amp / np.sqrt(np.mean(amp**2))
 
 

@@ -54,8 +54,11 @@ class _Walker:
     def walk(self, node: yaml.Node, path: Loc) -> Any:
         self.count += 1
         if self.count > self.max_nodes:
-            raise InputError(f"the document expands to more than {self.max_nodes:,} nodes (aliases counted each "
-                             "time they are used); refusing to expand it", where=self._at(node))
+            raise InputError(
+                f"the document expands to more than {self.max_nodes:,} nodes (aliases counted each "
+                "time they are used); refusing to expand it",
+                where=self._at(node),
+            )
         self.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node)
@@ -78,7 +81,9 @@ class _Walker:
                 for src in sources:
                     value = self.walk(src, path)
                     if not isinstance(value, dict):
-                        raise InputError("a merge key '<<' needs a mapping (or a list of mappings)", where=self._at(src))
+                        raise InputError(
+                            "a merge key '<<' needs a mapping (or a list of mappings)", where=self._at(src)
+                        )
                     merged.append(value)
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
@@ -104,8 +109,15 @@ class YamlDocument:
     ``overrides`` maps a path changed after parsing (e.g. by ``--set``) to the text shown instead of its line.
     """
 
-    def __init__(self, data: Any, marks: dict[Loc, tuple[int, int]], source: str, duplicates: list | None = None,
-                 first_marks: dict[Loc, tuple[int, int]] | None = None, empty: bool = False):
+    def __init__(
+        self,
+        data: Any,
+        marks: dict[Loc, tuple[int, int]],
+        source: str,
+        duplicates: list | None = None,
+        first_marks: dict[Loc, tuple[int, int]] | None = None,
+        empty: bool = False,
+    ):
         self.data = data
         self.marks = marks
         self.source = source
@@ -122,7 +134,9 @@ class YamlDocument:
         for loc, (line, col) in self.duplicates:
             first = self.first_marks.get(loc)
             also = f" (first at line {first[0]})" if first else ""
-            out.append(f"{self.source}:{line}:{col}: {dotted(loc)}: key given twice{also}; YAML would keep only the last")
+            out.append(
+                f"{self.source}:{line}:{col}: {dotted(loc)}: key given twice{also}; YAML would keep only the last"
+            )
         return out
 
     def refuse_duplicates(self, title: str = "invalid configuration") -> None:
@@ -159,11 +173,15 @@ def _read_text(path: str | os.PathLike) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError(f"is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}), expected a YAML "
-                         "text file", where=os.fspath(p)) from exc
+        raise InputError(
+            f"is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}), expected a YAML text file",
+            where=os.fspath(p),
+        ) from exc
 
 
-def load_yaml(path: str | os.PathLike | None = None, *, text: str | None = None, source: str | None = None) -> YamlDocument:
+def load_yaml(
+    path: str | os.PathLike | None = None, *, text: str | None = None, source: str | None = None
+) -> YamlDocument:
     """Parse a YAML file (or ``text``) keeping positions; a syntax error becomes :class:`InputError` with its line.
 
     A folder, a binary file, a document that expands (through aliases) beyond :data:`MAX_YAML_NODES` nodes or
@@ -207,8 +225,12 @@ def dotted(loc: Loc) -> str:
 _PYDANTIC_WRAPPERS = ("Value error, ", "Assertion failed, ")
 
 
-def format_validation_error(exc: ValidationError, doc: YamlDocument | None, prefix: Loc = (),
-                            relocate: Callable[[Loc, dict[str, Any]], Loc] | None = None) -> list[str]:
+def format_validation_error(
+    exc: ValidationError,
+    doc: YamlDocument | None,
+    prefix: Loc = (),
+    relocate: Callable[[Loc, dict[str, Any]], Loc] | None = None,
+) -> list[str]:
     """One line per problem: ``FILE:LINE:COL: key.path: message``.
 
     ``relocate(loc, error)`` may rewrite a location (e.g. drop pydantic's union tags) before it is looked up.
@@ -233,7 +255,9 @@ class ConfigError(InputError):
 
     def __init__(self, problems: list[str], *, title: str = "invalid configuration"):
         self.problems = problems
-        super().__init__(f"{title} ({len(problems)} problem{'s' if len(problems) != 1 else ''}):\n  " + "\n  ".join(problems))
+        super().__init__(
+            f"{title} ({len(problems)} problem{'s' if len(problems) != 1 else ''}):\n  " + "\n  ".join(problems)
+        )
 
 
 def parse_model(model: type[Model], doc: YamlDocument, *, data: Any = None, prefix: Loc = ()) -> Model:
@@ -241,7 +265,9 @@ def parse_model(model: type[Model], doc: YamlDocument, *, data: Any = None, pref
     try:
         return model.model_validate(doc.data if data is None else data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, doc, prefix), title=f"{doc.source}: invalid configuration") from exc
+        raise ConfigError(
+            format_validation_error(exc, doc, prefix), title=f"{doc.source}: invalid configuration"
+        ) from exc
 
 
 def load_model(model: type[Model], path: str | os.PathLike) -> Model:

@@ -29,4 +29,3 @@ def small_raw(base_attrs):
     rng = np.random.default_rng(0)
     echo = (rng.standard_normal((16, 32)) + 1j * rng.standard_normal((16, 32))).astype(np.complex64)
     return sar_dataset(echo, base_attrs)
-

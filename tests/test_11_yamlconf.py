@@ -27,14 +27,14 @@ class Demo(BaseModel):
 def test_every_problem_has_its_line_and_key(tmp_path):
     path = tmp_path / "demo.yaml"
     path.write_text(
-        "preset: c\n"          # line 1: not an allowed value
-        "size: many\n"         # line 2: wrong type
+        "preset: c\n"  # line 1: not an allowed value
+        "size: many\n"  # line 2: wrong type
         "noise:\n"
         "  snr_db: 10\n"
-        "  colour: pink\n"     # line 5: unknown key
+        "  colour: pink\n"  # line 5: unknown key
         "targets:\n"
         "  - snr_db: 1\n"
-        "  - snr_db: loud\n"   # line 8: wrong type in a list item
+        "  - snr_db: loud\n"  # line 8: wrong type in a list item
     )
     with pytest.raises(ConfigError) as info:
         load_model(Demo, path)
@@ -146,4 +146,6 @@ def test_duplicate_key_names_both_lines(tmp_path):
     path.write_text("preset: a\nsize: 3\nsize: 4\n")
     with pytest.raises(ConfigError) as info:
         load_model(Demo, path)
-    assert info.value.problems == [f"{path}:3:1: size: key given twice (first at line 2); YAML would keep only the last"]
+    assert info.value.problems == [
+        f"{path}:3:1: size: key given twice (first at line 2); YAML would keep only the last"
+    ]

@@ -14,8 +14,16 @@ from sarpipe.sensor import SensorParams
 
 
 def test_every_contract_attribute_is_read_and_given_back(base_attrs):
-    attrs = {**base_attrs, "doppler_centroid": -120, "antenna_length": 10, "look_side": "left", "sensor": "S1-like",
-             "azimuth_bandwidth": 1200, "history": [], "point_targets": []}
+    attrs = {
+        **base_attrs,
+        "doppler_centroid": -120,
+        "antenna_length": 10,
+        "look_side": "left",
+        "sensor": "S1-like",
+        "azimuth_bandwidth": 1200,
+        "history": [],
+        "point_targets": [],
+    }
     sensor = SensorParams.from_attrs(attrs)
     for key in REQUIRED_ATTRS:
         value = getattr(sensor, key)
@@ -42,8 +50,9 @@ def test_derived_quantities_match_the_dataset_grid(base_attrs):
     ds = sar_dataset(np.zeros((8, 16), np.complex64), base_attrs)
     sensor = SensorParams.from_dataset(ds)
     np.testing.assert_allclose(np.diff(ds["slant_range"].values), sensor.range_pixel_spacing, rtol=1e-9)
-    np.testing.assert_allclose(np.diff(ds["azimuth_time"].values) * sensor.velocity, sensor.azimuth_pixel_spacing,
-                               rtol=1e-9)
+    np.testing.assert_allclose(
+        np.diff(ds["azimuth_time"].values) * sensor.velocity, sensor.azimuth_pixel_spacing, rtol=1e-9
+    )
     assert sensor.wavelength * sensor.carrier_frequency == pytest.approx(299_792_458.0, rel=1e-15)
     flipped = dataclasses.replace(sensor, chirp_rate=-sensor.chirp_rate)
     assert flipped.chirp_bandwidth == sensor.chirp_bandwidth == pytest.approx(1e12 * 20e-6)

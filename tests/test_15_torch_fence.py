@@ -26,8 +26,8 @@ def test_focus_and_registries_do_not_import_torch(tmp_path):
                      prf=100.0, velocity=200.0, near_range=10_000.0)
         rng = np.random.default_rng(0)
         echo = (rng.standard_normal((64, 512)) + 1j * rng.standard_normal((64, 512))).astype(np.complex64)
-        save_dataset(sar_dataset(echo, attrs), {str(tmp_path / 'raw.zarr')!r})
-        code = main(["focus", {str(tmp_path / 'raw.zarr')!r}, "-o", {str(tmp_path / 'slc.zarr')!r}])
+        save_dataset(sar_dataset(echo, attrs), {str(tmp_path / "raw.zarr")!r})
+        code = main(["focus", {str(tmp_path / "raw.zarr")!r}, "-o", {str(tmp_path / "slc.zarr")!r}])
         assert code == 0, code
         code = main(["stages"])
         assert code == 0, code

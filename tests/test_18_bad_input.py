@@ -45,8 +45,10 @@ def test_folder_given_as_pipeline_says_folder(here, capsys):
     assert "p.yaml: is a folder, expected a YAML file" in _error(capsys)
 
 
-@pytest.mark.parametrize("command", [["simulate", "cfg.yaml", "-o", "raw.zarr"], ["run", "cfg.yaml"],
-                                     ["catalog", "list", "--catalog", "cfg.yaml"]])
+@pytest.mark.parametrize(
+    "command",
+    [["simulate", "cfg.yaml", "-o", "raw.zarr"], ["run", "cfg.yaml"], ["catalog", "list", "--catalog", "cfg.yaml"]],
+)
 def test_binary_file_given_as_yaml_is_one_line(here, capsys, command):
     (here / "cfg.yaml").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
     assert main(command) == 2
@@ -72,12 +74,21 @@ def _simulate_fails(here, capsys, text: str) -> str:
     return err
 
 
-@pytest.mark.parametrize("text, where", [
-    (SCENE + TARGET + "noise: {snr_db: .nan}\n", "cfg.yaml:4:9: noise.snr_db"),
-    ("sensor: {preset: minisar, velocity: .inf}\nscene: {n_azimuth: 64, n_range: 64}\n" + TARGET, "cfg.yaml:1:27: sensor.velocity"),
-    (SCENE + "targets: [{range_index: 32, azimuth_index: 32, amplitude: .inf}]\n", "cfg.yaml:3:48: targets[0].amplitude"),
-    (SCENE + TARGET + "rfi: {preset: minisar, sir_db: -.inf}\n", "cfg.yaml:4:24: rfi.sir_db"),
-])
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        (SCENE + TARGET + "noise: {snr_db: .nan}\n", "cfg.yaml:4:9: noise.snr_db"),
+        (
+            "sensor: {preset: minisar, velocity: .inf}\nscene: {n_azimuth: 64, n_range: 64}\n" + TARGET,
+            "cfg.yaml:1:27: sensor.velocity",
+        ),
+        (
+            SCENE + "targets: [{range_index: 32, azimuth_index: 32, amplitude: .inf}]\n",
+            "cfg.yaml:3:48: targets[0].amplitude",
+        ),
+        (SCENE + TARGET + "rfi: {preset: minisar, sir_db: -.inf}\n", "cfg.yaml:4:24: rfi.sir_db"),
+    ],
+)
 def test_nan_or_inf_in_the_config_is_refused_with_its_key(here, capsys, text, where):
     err = _simulate_fails(here, capsys, text)
     assert where in err and "finite" in err, err
@@ -98,9 +109,13 @@ def test_scene_without_anything_in_it_is_refused(here, capsys):
 
 
 def test_targets_and_rfi_intervals_outside_the_scene_are_refused_with_their_lines(here, capsys):
-    err = _simulate_fails(here, capsys, SCENE + "targets:\n  - {range_index: 32, azimuth_index: 32}\n"
-                          "  - {range_index: 100, azimuth_index: -3}\n  - {slant_range: 1.0e6, azimuth_time: 0.01}\n"
-                          "rfi: {preset: minisar, pulses: [[10, 20], [50, 80]]}\n")
+    err = _simulate_fails(
+        here,
+        capsys,
+        SCENE + "targets:\n  - {range_index: 32, azimuth_index: 32}\n"
+        "  - {range_index: 100, azimuth_index: -3}\n  - {slant_range: 1.0e6, azimuth_time: 0.01}\n"
+        "rfi: {preset: minisar, pulses: [[10, 20], [50, 80]]}\n",
+    )
     assert "cfg.yaml:5:6: targets[1].range_index: 100 lies outside the scene's range samples 0..63" in err
     assert "cfg.yaml:5:24: targets[1].azimuth_index: -3 lies outside the scene's pulses 0..63" in err
     assert "cfg.yaml:6:6: targets[2].slant_range: 1e+06 m lies outside the scene's slant ranges" in err
@@ -117,16 +132,23 @@ def test_duplicate_key_in_simulator_config_names_both_lines(here, capsys):
     assert "cfg.yaml:4:1: scene: key given twice (first at line 2)" in err
 
 
-@pytest.mark.parametrize("scene, keys", [("{n_azimuth: 1000000000}", "scene.n_azimuth"),
-                                         ("{n_azimuth: 100000, n_range: 100000}", "scene.n_azimuth x scene.n_range")])
+@pytest.mark.parametrize(
+    "scene, keys",
+    [
+        ("{n_azimuth: 1000000000}", "scene.n_azimuth"),
+        ("{n_azimuth: 100000, n_range: 100000}", "scene.n_azimuth x scene.n_range"),
+    ],
+)
 def test_huge_scene_is_refused_with_the_figure(here, capsys, scene, keys):
     err = _simulate_fails(here, capsys, f"sensor: {{preset: minisar}}\nscene: {scene}\n" + TARGET)
     assert keys in err and "GiB of memory" in err and "available" in err
 
 
 def test_duplicate_key_in_catalog_names_both_lines(here, capsys):
-    (here / "cat.yaml").write_text("entries:\n  a: {kind: simulated, config: {sensor: {preset: minisar}}}\n"
-                                   "  a: {kind: simulated, config: {sensor: {preset: radarsat1}}}\n")
+    (here / "cat.yaml").write_text(
+        "entries:\n  a: {kind: simulated, config: {sensor: {preset: minisar}}}\n"
+        "  a: {kind: simulated, config: {sensor: {preset: radarsat1}}}\n"
+    )
     assert main(["catalog", "list", "--catalog", "cat.yaml"]) == 2
     assert "cat.yaml:3:3: entries.a: key given twice (first at line 2)" in _error(capsys)
 
@@ -137,9 +159,16 @@ def test_duplicate_key_in_catalog_names_both_lines(here, capsys):
 def _scene(seed: int = 1, n_azimuth: int = 600, n_range: int = 400, **extra):
     from sarpipe.simulate import simulate
 
-    return simulate({"sensor": {"preset": "minisar"}, "scene": {"n_azimuth": n_azimuth, "n_range": n_range},
-                     "targets": [{"range_index": 200, "azimuth_index": 300}], "noise": {"snr_db": 20.0},
-                     "seed": seed, **extra})
+    return simulate(
+        {
+            "sensor": {"preset": "minisar"},
+            "scene": {"n_azimuth": n_azimuth, "n_range": n_range},
+            "targets": [{"range_index": 200, "azimuth_index": 300}],
+            "noise": {"snr_db": 20.0},
+            "seed": seed,
+            **extra,
+        }
+    )
 
 
 def _store(ds, path, **kwargs):
@@ -171,8 +200,14 @@ def test_chunks_equal_to_the_fill_value_are_written(here):
     assert open_raw(here / "raw.zarr")["echo_clean"].shape == (600, 400)
 
 
-@pytest.mark.parametrize("command", [["rfi", "detect", "raw.zarr"], ["rfi", "clean", "raw.zarr", "-o", "clean.zarr"],
-                                     ["focus", "raw.zarr", "-o", "clean.zarr"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["rfi", "detect", "raw.zarr"],
+        ["rfi", "clean", "raw.zarr", "-o", "clean.zarr"],
+        ["focus", "raw.zarr", "-o", "clean.zarr"],
+    ],
+)
 def test_truncated_chunk_is_refused_naming_it(here, capsys, command):
     raw = _store(_scene(), here / "raw.zarr", chunks={"azimuth": 256})
     chunk = raw / "echo" / "c" / "1" / "0"
@@ -199,8 +234,10 @@ def test_rfi_detect_refuses_the_image_of_another_scene(here, capsys):
     _store(_scene(seed=1), here / "a.zarr")
     other = _scene(seed=2, targets=[{"range_index": 100, "azimuth_index": 250}])
     _store(focus(other), here / "b_slc.zarr")
-    for command in (["rfi", "detect", "a.zarr", "--slc", "b_slc.zarr"],
-                    ["rfi", "clean", "a.zarr", "--slc", "b_slc.zarr", "-o", "clean.zarr"]):
+    for command in (
+        ["rfi", "detect", "a.zarr", "--slc", "b_slc.zarr"],
+        ["rfi", "clean", "a.zarr", "--slc", "b_slc.zarr", "-o", "clean.zarr"],
+    ):
         assert main(command) == 2
         err = _error(capsys)
         assert "b_slc.zarr: is not the image of a.zarr: it was focused from another scene" in err, err
@@ -240,11 +277,18 @@ def _raw_with(here, attrs=None, n_azimuth=600, n_range=400):
     return _store(raw, here / "raw.zarr")
 
 
-@pytest.mark.parametrize("attrs, size, words", [
-    ({"range_sampling_rate": 200e6}, {}, "attributes 'chirp_rate', 'pulse_duration', 'range_sampling_rate': the chirp band"),
-    ({}, {"n_range": 300}, "dimension 'range': the scene has 300 range samples, fewer than one chirp"),
-    ({}, {"n_azimuth": 400}, "dimension 'azimuth': the scene has 400 pulses, fewer than one synthetic aperture"),
-])
+@pytest.mark.parametrize(
+    "attrs, size, words",
+    [
+        (
+            {"range_sampling_rate": 200e6},
+            {},
+            "attributes 'chirp_rate', 'pulse_duration', 'range_sampling_rate': the chirp band",
+        ),
+        ({}, {"n_range": 300}, "dimension 'range': the scene has 300 range samples, fewer than one chirp"),
+        ({}, {"n_azimuth": 400}, "dimension 'azimuth': the scene has 400 pulses, fewer than one synthetic aperture"),
+    ],
+)
 def test_unfocusable_scene_is_refused(here, capsys, attrs, size, words):
     from sarpipe.errors import InputError
     from sarpipe.focus import focus
@@ -268,9 +312,11 @@ def test_azimuth_bandwidth_above_the_prf_is_refused(here, capsys):
 
 
 def test_catalog_scene_outside_problems_found_at_validation(here, capsys):
-    (here / "cat.yaml").write_text("entries:\n  a:\n    kind: simulated\n    config:\n      sensor: {preset: minisar}\n"
-                                   "      scene: {n_azimuth: 64, n_range: 64}\n"
-                                   "      targets: [{range_index: 70, azimuth_index: 3}]\n")
+    (here / "cat.yaml").write_text(
+        "entries:\n  a:\n    kind: simulated\n    config:\n      sensor: {preset: minisar}\n"
+        "      scene: {n_azimuth: 64, n_range: 64}\n"
+        "      targets: [{range_index: 70, azimuth_index: 3}]\n"
+    )
     assert main(["catalog", "list", "--catalog", "cat.yaml"]) == 2
     err = _error(capsys)
     assert "cat.yaml:7:18: entries.a.config.targets[0].range_index: 70 lies outside" in err, err
@@ -295,14 +341,22 @@ def test_store_larger_than_memory_is_refused_before_reading(here, capsys):
     big = sar_dataset(np.zeros((1, 1), np.complex64), small.attrs)  # attrs and coordinates of a big grid:
     big = big.drop_vars("echo").drop_dims(["azimuth", "range"])
     big["azimuth_time"] = ("azimuth", np.arange(n) / small.attrs["prf"])
-    big["slant_range"] = ("range", small.attrs["near_range"] + np.arange(n) * 299_792_458.0 / (2 * small.attrs["range_sampling_rate"]))
+    big["slant_range"] = (
+        "range",
+        small.attrs["near_range"] + np.arange(n) * 299_792_458.0 / (2 * small.attrs["range_sampling_rate"]),
+    )
     big = big.set_coords(["azimuth_time", "slant_range"])
     big.to_zarr(here / "big.zarr", zarr_format=3, consolidated=False)
     import zarr
 
     zarr.open_group(here / "big.zarr", mode="a").create_array(
-        "echo", shape=(n, n), chunks=(1024, 1024), dtype=np.complex64, dimension_names=["azimuth", "range"],
-        fill_value=0j)
+        "echo",
+        shape=(n, n),
+        chunks=(1024, 1024),
+        dtype=np.complex64,
+        dimension_names=["azimuth", "range"],
+        fill_value=0j,
+    )
     assert xr.open_zarr(here / "big.zarr", consolidated=False)["echo"].shape == (n, n)
     assert main(["rfi", "detect", "big.zarr"]) == 2
     err = _error(capsys)
@@ -322,8 +376,9 @@ def test_extended_scene_shorter_than_its_aperture_is_refused_with_the_key(here, 
     import numpy as np
 
     np.save(here / "map.npy", np.ones((10, 10)))
-    err = _simulate_fails_keeping(here, capsys, "sensor: {preset: minisar}\nscene: {n_azimuth: 200, n_range: 400}\n"
-                                  "extended: {file: map.npy}\n")
+    err = _simulate_fails_keeping(
+        here, capsys, "sensor: {preset: minisar}\nscene: {n_azimuth: 200, n_range: 400}\nextended: {file: map.npy}\n"
+    )
     assert "cfg.yaml:2:9: scene.n_azimuth: an extended scene needs at least one synthetic aperture" in err, err
 
 
@@ -336,8 +391,14 @@ def _simulate_fails_keeping(here, capsys, text: str) -> str:
 
 def test_alias_bomb_in_a_set_value_is_refused(here, capsys):
     (here / "base.yaml").write_text(PIPELINE)
-    bomb = "[" + ", ".join(["&a0 [x, x, x, x, x, x, x, x, x, x]"] + [f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]"
-                                                                   for i in range(1, 10)]) + "]"
+    bomb = (
+        "["
+        + ", ".join(
+            ["&a0 [x, x, x, x, x, x, x, x, x, x]"]
+            + [f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 10)]
+        )
+        + "]"
+    )
     assert main(["run", "base.yaml", "--set", f"description={bomb}", "--dry-run"]) == 2
     err = _error(capsys)
     assert f"--set description={bomb}" in err and "expands to more than" in err
@@ -346,7 +407,9 @@ def test_alias_bomb_in_a_set_value_is_refused(here, capsys):
 
 def test_set_values_are_still_read_as_yaml(here, capsys):
     (here / "base.yaml").write_text(PIPELINE)
-    assert main(["run", "base.yaml", "--set", "steps.raw.params.config.seed=7", "--set", "description=", "--dry-run"]) == 0
+    assert (
+        main(["run", "base.yaml", "--set", "steps.raw.params.config.seed=7", "--set", "description=", "--dry-run"]) == 0
+    )
 
 
 def test_rfi_detect_refuses_the_image_of_a_ground_truth_variable(here, capsys):

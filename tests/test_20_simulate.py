@@ -44,7 +44,11 @@ def reference_echoes(targets, attrs, shape, azimuth_time0=0.0, pattern="rect"):
 
 
 def small_attrs(f_dc=0.0, **over):
-    cfg = {"sensor": {"preset": "minisar", **over}, "scene": {"n_azimuth": 700, "n_range": 600}, "doppler_centroid": f_dc}
+    cfg = {
+        "sensor": {"preset": "minisar", **over},
+        "scene": {"n_azimuth": 700, "n_range": 600},
+        "doppler_centroid": f_dc,
+    }
     attrs, n_az, n_rg, az0 = scene_attrs(cfg)
     return attrs, (n_az, n_rg)
 
@@ -55,8 +59,18 @@ def test_kernel_matches_numpy_reference(pattern, f_dc, kr_sign):
     attrs, shape = small_attrs(f_dc, chirp_rate=kr_sign * 300e6 / 1e-6)
     dr = C / (2 * attrs["range_sampling_rate"])
     targets = [
-        {"slant_range": attrs["near_range"] + 250.3 * dr, "azimuth_time": 400.4 / attrs["prf"], "amplitude": 1.0, "phase": 0.3},
-        {"slant_range": attrs["near_range"] + 330.25 * dr, "azimuth_time": 380.1 / attrs["prf"], "amplitude": 0.5, "phase": -1.0},
+        {
+            "slant_range": attrs["near_range"] + 250.3 * dr,
+            "azimuth_time": 400.4 / attrs["prf"],
+            "amplitude": 1.0,
+            "phase": 0.3,
+        },
+        {
+            "slant_range": attrs["near_range"] + 330.25 * dr,
+            "azimuth_time": 380.1 / attrs["prf"],
+            "amplitude": 0.5,
+            "phase": -1.0,
+        },
     ]
     got = point_target_echoes(targets, attrs, shape, 0.0, pattern)
     want = reference_echoes(targets, attrs, shape, 0.0, pattern)
@@ -69,11 +83,21 @@ def test_kernel_matches_numpy_reference(pattern, f_dc, kr_sign):
 
 def test_kernel_matches_reference_at_spaceborne_ranges():
     """Large R0 (850 km) stresses the phase precision: -4 pi R / lambda is ~2e8 rad."""
-    cfg = {"sensor": {"preset": "sentinel1_sm", "pulse_duration": 5e-6, "chirp_rate": 87.6e6 / 5e-6},
-           "scene": {"n_azimuth": 1400, "n_range": 700}, "doppler_centroid": 600.0}
+    cfg = {
+        "sensor": {"preset": "sentinel1_sm", "pulse_duration": 5e-6, "chirp_rate": 87.6e6 / 5e-6},
+        "scene": {"n_azimuth": 1400, "n_range": 700},
+        "doppler_centroid": 600.0,
+    }
     attrs, n_az, n_rg, _ = scene_attrs(cfg)
     dr = C / (2 * attrs["range_sampling_rate"])
-    targets = [{"slant_range": attrs["near_range"] + 350 * dr, "azimuth_time": 1100.5 / attrs["prf"], "amplitude": 1.0, "phase": 0.0}]
+    targets = [
+        {
+            "slant_range": attrs["near_range"] + 350 * dr,
+            "azimuth_time": 1100.5 / attrs["prf"],
+            "amplitude": 1.0,
+            "phase": 0.0,
+        }
+    ]
     got = point_target_echoes(targets, attrs, (n_az, n_rg))
     want = reference_echoes(targets, attrs, (n_az, n_rg))
     assert np.max(np.abs(got - want)) < 2e-5
@@ -127,8 +151,13 @@ def test_range_history_and_doppler_band_follow_theory(f_dc):
 
 
 def test_noise_has_the_stated_snr_and_seed():
-    cfg = {"sensor": {"preset": "minisar"}, "scene": {"n_azimuth": 600, "n_range": 500},
-           "targets": [{"range_index": 250, "azimuth_index": 300}], "noise": {"snr_db": 3.0}, "seed": 7}
+    cfg = {
+        "sensor": {"preset": "minisar"},
+        "scene": {"n_azimuth": 600, "n_range": 500},
+        "targets": [{"range_index": 250, "azimuth_index": 300}],
+        "noise": {"snr_db": 3.0},
+        "seed": 7,
+    }
     ds = simulate(cfg)
     clean, echo = ds.echo_clean.values, ds.echo.values
     noise = (echo - clean).astype(np.complex128)
@@ -145,9 +174,14 @@ def test_noise_has_the_stated_snr_and_seed():
 
 
 def test_rfi_section_adds_ground_truth_rfi():
-    cfg = {"sensor": {"preset": "minisar"}, "scene": {"n_azimuth": 400, "n_range": 400},
-           "targets": [{"range_index": 200, "azimuth_index": 200}], "noise": {"snr_db": 10.0}, "seed": 3,
-           "rfi": {"preset": "minisar", "pulses": [[100, 150]], "sir_db": -5.0}}
+    cfg = {
+        "sensor": {"preset": "minisar"},
+        "scene": {"n_azimuth": 400, "n_range": 400},
+        "targets": [{"range_index": 200, "azimuth_index": 200}],
+        "noise": {"snr_db": 10.0},
+        "seed": 3,
+        "rfi": {"preset": "minisar", "pulses": [[100, 150]], "sir_db": -5.0},
+    }
     ds = simulate(cfg)
     validate(ds, "raw")
     rfi = ds.rfi.values
@@ -157,7 +191,7 @@ def test_rfi_section_adds_ground_truth_rfi():
 
 
 def test_presets_are_physically_consistent():
-    for name, p in SENSORS.items():
+    for name in SENSORS:
         attrs, n_az, n_rg, _ = scene_attrs({"sensor": {"preset": name}})
         lam = C / attrs["carrier_frequency"]
         b = abs(attrs["chirp_rate"]) * attrs["pulse_duration"]
@@ -193,12 +227,12 @@ def test_config_errors_name_line_and_key(tmp_path):
     path, err = config_error(
         tmp_path,
         "sensor:\n"
-        "  preset: ers2\n"          # line 2: unknown preset
+        "  preset: ers2\n"  # line 2: unknown preset
         "scene:\n"
-        "  n_azimuth: lots\n"       # line 4: wrong type
-        "  n_rangee: 100\n"         # line 5: unknown key
+        "  n_azimuth: lots\n"  # line 4: wrong type
+        "  n_rangee: 100\n"  # line 5: unknown key
         "targets:\n"
-        "  - range_index: 10\n"     # line 7: no azimuth position
+        "  - range_index: 10\n"  # line 7: no azimuth position
         "noise:\n"
         "  snr_db: 10\n",
         ConfigError,
@@ -218,7 +252,9 @@ def test_explicit_sensor_needs_every_parameter(tmp_path):
 
 def test_aliased_chirp_is_refused():
     with pytest.raises(InputError, match="exceeds the range sampling rate"):
-        simulate({"sensor": {"preset": "minisar", "range_sampling_rate": 200e6}, "scene": {"n_azimuth": 8, "n_range": 8}})
+        simulate(
+            {"sensor": {"preset": "minisar", "range_sampling_rate": 200e6}, "scene": {"n_azimuth": 8, "n_range": 8}}
+        )
 
 
 def test_cli_writes_a_valid_raw_store(tmp_path):
@@ -246,12 +282,22 @@ def test_exact_reference_focusing_gives_window_theory(f_dc):
     from sarpipe.quality import point_target_analysis, theoretical_response
 
     n_az, n_rg = 1024, 1024
-    attrs, *_ = scene_attrs({"sensor": {"preset": "minisar"}, "scene": {"n_azimuth": n_az, "n_range": n_rg}, "doppler_centroid": f_dc})
-    lam, v, prf, fs, f0 = C / attrs["carrier_frequency"], attrs["velocity"], attrs["prf"], attrs["range_sampling_rate"], attrs["carrier_frequency"]
+    attrs, *_ = scene_attrs(
+        {"sensor": {"preset": "minisar"}, "scene": {"n_azimuth": n_az, "n_range": n_rg}, "doppler_centroid": f_dc}
+    )
+    lam, v, prf, fs, f0 = (
+        C / attrs["carrier_frequency"],
+        attrs["velocity"],
+        attrs["prf"],
+        attrs["range_sampling_rate"],
+        attrs["carrier_frequency"],
+    )
     ri = 512.3
     r0 = attrs["near_range"] + ri * C / (2 * fs)
     ai = 512.4 + r0 * math.tan(math.asin(lam * f_dc / (2 * v))) / v * prf / 2
-    echo = point_target_echoes([{"slant_range": r0, "azimuth_time": ai / prf}], attrs, (n_az, n_rg)).astype(np.complex128)
+    echo = point_target_echoes([{"slant_range": r0, "azimuth_time": ai / prf}], attrs, (n_az, n_rg)).astype(
+        np.complex128
+    )
     m = int(attrs["pulse_duration"] * fs / 2)
     t = np.arange(-m, m + 1) / fs
     replica = np.zeros(n_rg, dtype=np.complex128)
@@ -286,9 +332,18 @@ def test_extended_pixels_focus_like_point_targets(tmp_path):
     for (a, r), v in zip(pos, vals):
         grid[a - 500, r - 280] = v
     np.save(tmp_path / "sparse.npy", grid)
-    ext = simulate({**EXT_BASE, "extended": {"file": str(tmp_path / "sparse.npy"), "azimuth_offset": 500, "range_offset": 280}})
-    pts = simulate({**EXT_BASE, "targets": [{"azimuth_index": a, "range_index": r, "amplitude": float(abs(v)),
-                                                "phase": float(np.angle(v))} for (a, r), v in zip(pos, vals)]})
+    ext = simulate(
+        {**EXT_BASE, "extended": {"file": str(tmp_path / "sparse.npy"), "azimuth_offset": 500, "range_offset": 280}}
+    )
+    pts = simulate(
+        {
+            **EXT_BASE,
+            "targets": [
+                {"azimuth_index": a, "range_index": r, "amplitude": float(abs(v)), "phase": float(np.angle(v))}
+                for (a, r), v in zip(pos, vals)
+            ],
+        }
+    )
     se, sp = focus(ext)["slc"].values, focus(pts)["slc"].values
     for a, r in pos:
         we, wp = se[a - 8 : a + 9, r - 8 : r + 9], sp[a - 8 : a + 9, r - 8 : r + 9]

@@ -15,8 +15,15 @@ def _data(shape, seed=0):
 
 
 def test_fast_writes_are_read_back_by_zarr(tmp_path):
-    z = zarr.create_array(store=str(tmp_path / "a"), shape=(10, 7), chunks=(4, 3), dtype=np.complex64,
-                          compressors=None, fill_value=0j, zarr_format=3)
+    z = zarr.create_array(
+        store=str(tmp_path / "a"),
+        shape=(10, 7),
+        chunks=(4, 3),
+        dtype=np.complex64,
+        compressors=None,
+        fill_value=0j,
+        zarr_format=3,
+    )
     arr = ChunkedArray(tmp_path / "a")
     assert arr.fast
     x = _data((10, 7))
@@ -28,8 +35,15 @@ def test_fast_writes_are_read_back_by_zarr(tmp_path):
 
 
 def test_fast_reads_match_zarr_and_wrap_periodically(tmp_path):
-    z = zarr.create_array(store=str(tmp_path / "b"), shape=(9, 11), chunks=(4, 3), dtype=np.complex64,
-                          compressors=None, fill_value=1 + 2j, zarr_format=3)
+    z = zarr.create_array(
+        store=str(tmp_path / "b"),
+        shape=(9, 11),
+        chunks=(4, 3),
+        dtype=np.complex64,
+        compressors=None,
+        fill_value=1 + 2j,
+        zarr_format=3,
+    )
     x = _data((9, 11), 1)
     z[:, :8] = x[:, :8]  # chunk column 3 (cols 9, 10) never written: fill value
     arr = ChunkedArray(tmp_path / "b")
@@ -42,8 +56,9 @@ def test_fast_reads_match_zarr_and_wrap_periodically(tmp_path):
 
 @pytest.mark.parametrize("aligned", [True, False])
 def test_compressed_or_unaligned_falls_back_to_zarr(tmp_path, aligned):
-    z = zarr.create_array(store=str(tmp_path / "c"), shape=(8, 8), chunks=(4, 4), dtype=np.complex64,
-                          fill_value=0j, zarr_format=3)  # default compressor: zstd
+    z = zarr.create_array(
+        store=str(tmp_path / "c"), shape=(8, 8), chunks=(4, 4), dtype=np.complex64, fill_value=0j, zarr_format=3
+    )  # default compressor: zstd
     arr = ChunkedArray(tmp_path / "c")
     assert not arr.fast
     x = _data((8, 8), 2)
@@ -51,7 +66,14 @@ def test_compressed_or_unaligned_falls_back_to_zarr(tmp_path, aligned):
     want = x if aligned else np.pad(x[1:, 1:], ((1, 0), (1, 0)))
     assert np.array_equal(z[:], want)
     assert np.array_equal(arr.read(0, 8, 0, 8), want)
-    plain = zarr.create_array(store=str(tmp_path / "d"), shape=(8, 8), chunks=(4, 4), dtype=np.complex64,
-                              compressors=None, fill_value=0j, zarr_format=3)
+    plain = zarr.create_array(
+        store=str(tmp_path / "d"),
+        shape=(8, 8),
+        chunks=(4, 4),
+        dtype=np.complex64,
+        compressors=None,
+        fill_value=0j,
+        zarr_format=3,
+    )
     ChunkedArray(tmp_path / "d").write(1, 1, x[1:, 1:])  # unaligned on a fast array: zarr-python path
     assert np.array_equal(plain[1:, 1:], x[1:, 1:])

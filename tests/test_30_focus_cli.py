@@ -122,9 +122,22 @@ def test_console_script_good_and_bad(tmp_path):
     assert script.exists()
     good = tmp_path / "raw.zarr"
     save_dataset(sar_dataset(_echo(), {**ATTRS, "doppler_centroid": 5.0}), good)
-    run = subprocess.run([str(script), "focus", str(good), "-o", str(tmp_path / "slc.zarr"),
-                          "--azimuth-window", "hamming:0.75", "--doppler-centroid", "-12.5"],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            str(script),
+            "focus",
+            str(good),
+            "-o",
+            str(tmp_path / "slc.zarr"),
+            "--azimuth-window",
+            "hamming:0.75",
+            "--doppler-centroid",
+            "-12.5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     slc = open_slc(tmp_path / "slc.zarr")
     record = slc.attrs["history"][-1]["params"]
@@ -135,8 +148,12 @@ def test_console_script_good_and_bad(tmp_path):
     ds = sar_dataset(_echo(), ATTRS)
     del ds.attrs["velocity"]
     save_dataset(ds, bad)
-    run = subprocess.run([str(script), "focus", str(bad), "-o", str(tmp_path / "bad_slc.zarr")],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [str(script), "focus", str(bad), "-o", str(tmp_path / "bad_slc.zarr")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 2
     assert "attribute 'velocity'" in run.stderr
     assert not (tmp_path / "bad_slc.zarr").exists()

@@ -16,8 +16,15 @@ import numpy as np
 import pytest
 
 from sarpipe.errors import InputError
-from sarpipe.focus import (defocus, defocus_zarr, estimate_doppler_centroid, focus, focus_zarr, parse_window,
-                           range_compress)
+from sarpipe.focus import (
+    defocus,
+    defocus_zarr,
+    estimate_doppler_centroid,
+    focus,
+    focus_zarr,
+    parse_window,
+    range_compress,
+)
 from sarpipe.model import open_raw, open_slc, sar_dataset, save_dataset
 from sarpipe.sensor import SensorParams
 
@@ -42,8 +49,10 @@ def point_target_echo(attrs, n_az, n_rg, targets, f_dc, bandwidth, eta_start=0.0
     """Plain-numpy stripmap echo (Cumming & Wong convention, docs/design.md section 2) of point targets
     ``(R0 [m], eta0 [s], amplitude)``. The two-way azimuth pattern is a rect in instantaneous Doppler:
     1 where ``|f(eta) - f_dc| <= bandwidth / 2``."""
-    f0, fs, kr, tp, prf, v = (attrs[k] for k in ("carrier_frequency", "range_sampling_rate", "chirp_rate",
-                                                 "pulse_duration", "prf", "velocity"))
+    f0, fs, kr, tp, prf, v = (
+        attrs[k]
+        for k in ("carrier_frequency", "range_sampling_rate", "chirp_rate", "pulse_duration", "prf", "velocity")
+    )
     lam = C / f0
     eta = eta_start + np.arange(n_az) / prf
     tau = 2 * (attrs["near_range"] + np.arange(n_rg) * C / (2 * fs)) / C
@@ -72,7 +81,9 @@ def discrete_autocorrelation(m, a, half):
     n_terms = 2 * half + 1 - np.abs(m)
     x = np.pi * a * m
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.where(np.abs(np.sin(x)) < 1e-15, n_terms * np.cos(x * n_terms) / np.cos(x), np.sin(x * n_terms) / np.sin(x))
+        r = np.where(
+            np.abs(np.sin(x)) < 1e-15, n_terms * np.cos(x * n_terms) / np.cos(x), np.sin(x * n_terms) / np.sin(x)
+        )
     return np.where(n_terms > 0, r, 0.0)
 
 
@@ -93,7 +104,7 @@ def test_range_compression_of_one_chirp_is_its_discrete_autocorrelation(chirp_ra
     t = (np.arange(-20, 21)) / fs
     big_t = (2 * half + 1) / fs
     continuous = fs * (big_t - np.abs(t)) * np.sinc(chirp_rate * t * (big_t - np.abs(t)))
-    assert np.allclose(compressed[at - 20: at + 21].real, continuous, atol=0.02 * continuous.max())
+    assert np.allclose(compressed[at - 20 : at + 21].real, continuous, atol=0.02 * continuous.max())
 
 
 def test_range_compression_of_a_swath_shorter_than_the_chirp_is_the_linear_correlation():
@@ -106,7 +117,7 @@ def test_range_compression_of_a_swath_shorter_than_the_chirp_is_the_linear_corre
     pulses = (rng.standard_normal((3, 150)) + 1j * rng.standard_normal((3, 150))).astype(np.complex64)
     got = range_compress(pulses, SensorParams.from_attrs(ATTRS))
     padded = np.concatenate([np.zeros((3, half)), pulses, np.zeros((3, half))], axis=1)
-    expected = np.array([[np.sum(padded[r, j: j + 2 * half + 1] * np.conj(h)) for j in range(150)] for r in range(3)])
+    expected = np.array([[np.sum(padded[r, j : j + 2 * half + 1] * np.conj(h)) for j in range(150)] for r in range(3)])
     assert np.linalg.norm(got - expected) / np.linalg.norm(expected) < 1e-5
 
 
@@ -140,14 +151,14 @@ def test_bad_window_specs_are_input_errors(spec):
 def _upsampled_peak(image, i, j, centroid_bins, factor=32, half=16):
     """Peak position (fractional pixels) and complex value of the image around (i, j), by FFT zero padding of
     a 2*half chip after moving its azimuth spectrum (carried at the Doppler centroid) to baseband."""
-    chip = image[i - half: i + half, j - half: j + half]
+    chip = image[i - half : i + half, j - half : j + half]
     spec = np.roll(np.fft.fft2(chip), -centroid_bins, axis=0)
     n = 2 * half
     big = np.zeros((n * factor, n * factor), complex)
     big[: n // 2, : n // 2] = spec[: n // 2, : n // 2]
-    big[: n // 2, -n // 2:] = spec[: n // 2, -n // 2:]
-    big[-n // 2:, : n // 2] = spec[-n // 2:, : n // 2]
-    big[-n // 2:, -n // 2:] = spec[-n // 2:, -n // 2:]
+    big[: n // 2, -n // 2 :] = spec[: n // 2, -n // 2 :]
+    big[-n // 2 :, : n // 2] = spec[-n // 2 :, : n // 2]
+    big[-n // 2 :, -n // 2 :] = spec[-n // 2 :, -n // 2 :]
     up = np.fft.ifft2(big)
     a, b = np.unravel_index(np.argmax(np.abs(up)), up.shape)
     return i - half + a / factor, j - half + b / factor, up, a, b
@@ -198,8 +209,10 @@ def test_point_target_focuses_at_its_position_with_theoretical_irw(f_dc):
 def test_doppler_centroid_estimate_on_point_target_scene():
     rng = np.random.default_rng(3)
     n_az, n_rg, f_dc, bandwidth = 1024, 256, 27.0, 70.0
-    targets = [(ATTRS["near_range"] + rng.uniform(60, 200) * DR, rng.uniform(300, 700) / ATTRS["prf"],
-                rng.uniform(0.5, 1.5)) for _ in range(12)]
+    targets = [
+        (ATTRS["near_range"] + rng.uniform(60, 200) * DR, rng.uniform(300, 700) / ATTRS["prf"], rng.uniform(0.5, 1.5))
+        for _ in range(12)
+    ]
     echo = point_target_echo(ATTRS, n_az, n_rg, targets, f_dc, bandwidth)
     echo += (0.3 * (rng.standard_normal(echo.shape) + 1j * rng.standard_normal(echo.shape))).astype(np.complex64)
     assert abs(estimate_doppler_centroid(sar_dataset(echo, ATTRS)) - f_dc) < 2.0
@@ -213,11 +226,25 @@ def test_doppler_centroid_estimate_on_simulated_scene():
     rng = np.random.default_rng(5)
     truth = 0.2 * 300.0  # minisar PRF 300 Hz
     # whole apertures (~520 pulses, offset by the squint) inside the scene
-    targets = [{"range_index": float(rng.uniform(100, 400)), "azimuth_index": float(rng.uniform(700, 1300)),
-                "amplitude": float(rng.uniform(0.5, 1.5))} for _ in range(20)]
-    raw = simulate({"sensor": {"preset": "minisar"}, "scene": {"n_azimuth": 2048, "n_range": 512},
-                    "targets": targets, "antenna": {"pattern": "sinc2"}, "doppler_centroid": truth,
-                    "noise": {"snr_db": 0.0}, "seed": 1})
+    targets = [
+        {
+            "range_index": float(rng.uniform(100, 400)),
+            "azimuth_index": float(rng.uniform(700, 1300)),
+            "amplitude": float(rng.uniform(0.5, 1.5)),
+        }
+        for _ in range(20)
+    ]
+    raw = simulate(
+        {
+            "sensor": {"preset": "minisar"},
+            "scene": {"n_azimuth": 2048, "n_range": 512},
+            "targets": targets,
+            "antenna": {"pattern": "sinc2"},
+            "doppler_centroid": truth,
+            "noise": {"snr_db": 0.0},
+            "seed": 1,
+        }
+    )
     assert abs(estimate_doppler_centroid(raw) - truth) < 3.0
 
 
@@ -241,8 +268,18 @@ def reference_rda(echo, attrs, f_dc, range_window, azimuth_window, bandwidth, ta
     compression with the sampled centred replica, azimuth FFT, RCMC (output bin R reads R / D(f_eta) through a
     normalised Kaiser-windowed sinc, evaluated exactly), azimuth filter
     W_a exp(j 4 pi f0 R (D - 1) / c) exp(j pi / 4) over the band around f_dc, azimuth IFFT."""
-    f0, fs, kr, tp, prf, v, r_near = (attrs[k] for k in ("carrier_frequency", "range_sampling_rate", "chirp_rate",
-                                                          "pulse_duration", "prf", "velocity", "near_range"))
+    f0, fs, kr, tp, prf, v, r_near = (
+        attrs[k]
+        for k in (
+            "carrier_frequency",
+            "range_sampling_rate",
+            "chirp_rate",
+            "pulse_duration",
+            "prf",
+            "velocity",
+            "near_range",
+        )
+    )
     n_az, n_rg = echo.shape
     dr = C / (2 * fs)
     half = int(math.floor(tp * fs / 2))
@@ -279,8 +316,14 @@ def reference_rda(echo, attrs, f_dc, range_window, azimuth_window, bandwidth, ta
 
 # Spaceborne C-band-like geometry, down-chirp: migration that varies slowly along range (the kernels' Taylor path);
 # the L-band airborne ATTRS migrate by several samples (their full-polynomial path).
-SPACEBORNE = {**ATTRS, "carrier_frequency": 5.405e9, "prf": 1700.0, "velocity": 7100.0, "near_range": 850_000.0,
-              "chirp_rate": -4e13}  # down-chirp
+SPACEBORNE = {
+    **ATTRS,
+    "carrier_frequency": 5.405e9,
+    "prf": 1700.0,
+    "velocity": 7100.0,
+    "near_range": 850_000.0,
+    "chirp_rate": -4e13,
+}  # down-chirp
 
 
 @pytest.fixture(scope="module")
@@ -298,8 +341,16 @@ def test_focus_agrees_with_numpy_reference(random_raw, range_window, azimuth_win
     slc = focus(random_raw, range_window=range_window, azimuth_window=azimuth_window, azimuth_bandwidth=bandwidth)
     p = slc.attrs["history"][-1]["params"]
     assert p["range_window"] == range_window and p["azimuth_window"] == azimuth_window
-    ref = reference_rda(random_raw["echo"].values, random_raw.attrs, 31.0, range_window, azimuth_window,
-                        p["azimuth_bandwidth"], p["rcmc_taps"], p["rcmc_kaiser_beta"])
+    ref = reference_rda(
+        random_raw["echo"].values,
+        random_raw.attrs,
+        31.0,
+        range_window,
+        azimuth_window,
+        p["azimuth_bandwidth"],
+        p["rcmc_taps"],
+        p["rcmc_kaiser_beta"],
+    )
     got = slc["slc"].values
     assert got.dtype == np.complex64
     assert np.linalg.norm(got - ref) / np.linalg.norm(ref) < 1e-4
@@ -313,8 +364,9 @@ def test_spaceborne_focus_agrees_with_numpy_reference():
     raw = sar_dataset(echo, SPACEBORNE)
     slc = focus(raw, doppler_centroid=-600.0, range_window="kaiser:2.5")
     p = slc.attrs["history"][-1]["params"]
-    ref = reference_rda(echo, SPACEBORNE, -600.0, "kaiser:2.5", "rect", p["azimuth_bandwidth"], p["rcmc_taps"],
-                        p["rcmc_kaiser_beta"])
+    ref = reference_rda(
+        echo, SPACEBORNE, -600.0, "kaiser:2.5", "rect", p["azimuth_bandwidth"], p["rcmc_taps"], p["rcmc_kaiser_beta"]
+    )
     assert np.linalg.norm(slc["slc"].values - ref) / np.linalg.norm(ref) < 1e-4
     # the migration here is several samples at the band edges, but varies by < 4e-3 sample over 128 range bins
     f_eta = -600.0 + np.mod(np.fft.fftfreq(256, 1 / 1700.0) + 600.0 + 850.0, 1700.0) - 850.0
@@ -343,13 +395,20 @@ def test_focus_zarr_with_several_chunks_agrees_with_numpy_reference(random_raw, 
     raw = random_raw.copy()
     raw.attrs = {k: v for k, v in random_raw.attrs.items() if k != "doppler_centroid"}
     save_dataset(raw, tmp_path / "raw.zarr", chunks={"azimuth": 40})
-    focus_zarr(tmp_path / "raw.zarr", tmp_path / "slc.zarr", range_window="hamming:0.75", azimuth_window="kaiser:2.5",
-               doppler_centroid=31.0, azimuth_bandwidth=80.0)
+    focus_zarr(
+        tmp_path / "raw.zarr",
+        tmp_path / "slc.zarr",
+        range_window="hamming:0.75",
+        azimuth_window="kaiser:2.5",
+        doppler_centroid=31.0,
+        azimuth_bandwidth=80.0,
+    )
     slc = open_slc(tmp_path / "slc.zarr")
     assert len(slc["slc"].chunks[1]) > 3  # several range blocks (open_zarr chunks = the stored chunks)
     p = slc.attrs["history"][-1]["params"]
-    ref = reference_rda(raw["echo"].values, raw.attrs, 31.0, "hamming:0.75", "kaiser:2.5", 80.0,
-                        p["rcmc_taps"], p["rcmc_kaiser_beta"])
+    ref = reference_rda(
+        raw["echo"].values, raw.attrs, 31.0, "hamming:0.75", "kaiser:2.5", 80.0, p["rcmc_taps"], p["rcmc_kaiser_beta"]
+    )
     assert np.linalg.norm(slc["slc"].values - ref) / np.linalg.norm(ref) < 1e-4
     assert sorted(x.name for x in tmp_path.iterdir()) == ["raw.zarr", "slc.zarr"]  # corner turn removed
 
@@ -366,7 +425,7 @@ def extended_scene(n_az, n_rg, f_dc, az_band, rg_band, margin, seed=0):
     x = rng.standard_normal((n_az, n_rg)) + 1j * rng.standard_normal((n_az, n_rg))
     if margin:
         x[:, :margin] = 0
-        x[:, n_rg - margin:] = 0
+        x[:, n_rg - margin :] = 0
     fa = np.fft.fftfreq(n_az, 1 / ATTRS["prf"])
     fr = np.fft.fftfreq(n_rg, 1 / ATTRS["range_sampling_rate"])
     ua = (np.mod(fa - f_dc + ATTRS["prf"] / 2, ATTRS["prf"]) - ATTRS["prf"] / 2) / az_band
@@ -380,8 +439,14 @@ def test_focus_of_defocus_returns_the_extended_scene(tmp_path):
     attrs = {**ATTRS, "doppler_centroid": 30.0}
     x = extended_scene(256, 384, 30.0, 68.0, 78e6, margin=32)
     slc = sar_dataset(x, attrs, name="slc")
-    slc = slc.assign_attrs(history=[{"step": "focus", "params": {"range_window": "hamming:0.75",
-                                                                 "azimuth_window": "rect", "azimuth_bandwidth": 70.0}}])
+    slc = slc.assign_attrs(
+        history=[
+            {
+                "step": "focus",
+                "params": {"range_window": "hamming:0.75", "azimuth_window": "rect", "azimuth_bandwidth": 70.0},
+            }
+        ]
+    )
     raw = defocus(slc)
     assert raw["echo"].dtype == np.complex64
     back = focus(raw, range_window="hamming:0.75", azimuth_bandwidth=70.0)["slc"].values

@@ -20,8 +20,8 @@ import pytest
 
 from sarpipe.model import SPEED_OF_LIGHT
 from sarpipe.quality import point_target_analysis, theoretical_response
-from sarpipe.stripmap import beam_centre_offset
 from sarpipe.simulate import scene_attrs, simulate
+from sarpipe.stripmap import beam_centre_offset
 
 focus_mod = pytest.importorskip("sarpipe.focus")
 
@@ -114,8 +114,14 @@ def test_squinted_scene_really_is_squinted():
     0.35 PRF, and the beam centre crosses the target at eta_c = -R0 tan(theta) / V."""
     raw, targets = scene("X", SQUINT)
     prf = raw.attrs["prf"]
-    one = simulate({"sensor": CASES["X"][0], "scene": {"n_azimuth": CASES["X"][1], "n_range": CASES["X"][2]},
-                    "doppler_centroid": SQUINT * prf, "targets": [targets[1]]})
+    one = simulate(
+        {
+            "sensor": CASES["X"][0],
+            "scene": {"n_azimuth": CASES["X"][1], "n_range": CASES["X"][2]},
+            "doppler_centroid": SQUINT * prf,
+            "targets": [targets[1]],
+        }
+    )
     echo = one["echo_clean"].values
     acf = np.sum(echo[1:] * np.conj(echo[:-1]))
     f_dc = (np.angle(acf) / (2 * np.pi)) * prf

@@ -78,7 +78,9 @@ def ideal_image(shape, pos, ratios, centres, window="rect"):
 
 
 @pytest.mark.parametrize("window", ["rect", "hamming:0.75"])
-@pytest.mark.parametrize("pos,centres", [((100.0, 90.0), (0.0, 0.0)), ((100.37, 90.81), (0.41, -0.12)), ((99.5, 90.25), (-0.3, 0.45))])
+@pytest.mark.parametrize(
+    "pos,centres", [((100.0, 90.0), (0.0, 0.0)), ((100.37, 90.81), (0.41, -0.12)), ((99.5, 90.25), (-0.3, 0.45))]
+)
 def test_ideal_response_gives_theory(window, pos, centres):
     ratios = (1.35, 1.2)  # fs / B in azimuth and range
     img = ideal_image((200, 180), pos, ratios, centres, window)
@@ -135,8 +137,16 @@ def test_bad_input_is_refused():
 
 
 def test_report_writes_table_json_and_figure(tmp_path):
-    attrs = {"carrier_frequency": 9.6e9, "range_sampling_rate": 360e6, "chirp_rate": 3e14, "pulse_duration": 1e-6,
-             "prf": 300.0, "velocity": 100.0, "near_range": 5000.0, "azimuth_bandwidth": 300.0 / 1.35}
+    attrs = {
+        "carrier_frequency": 9.6e9,
+        "range_sampling_rate": 360e6,
+        "chirp_rate": 3e14,
+        "pulse_duration": 1e-6,
+        "prf": 300.0,
+        "velocity": 100.0,
+        "near_range": 5000.0,
+        "azimuth_bandwidth": 300.0 / 1.35,
+    }
     fs_ratio = 360e6 / 300e6
     pos = [(60.4, 50.2), (140.0, 150.7)]
     img = sum(ideal_image((200, 200), p, (1.35, fs_ratio), (0.3, 0.0)) for p in pos)
@@ -156,14 +166,25 @@ def test_report_writes_table_json_and_figure(tmp_path):
 
 def test_report_takes_the_windows_of_the_focus_record_not_of_a_later_defocus(tmp_path):
     """A ``defocus`` record after the ``focus`` one must not be read as the focusing step (its name contains 'focus')."""
-    attrs = {"carrier_frequency": 9.6e9, "range_sampling_rate": 360e6, "chirp_rate": 3e14, "pulse_duration": 1e-6,
-             "prf": 300.0, "velocity": 100.0, "near_range": 5000.0, "azimuth_bandwidth": 300.0 / 1.35,
-             "history": [{"step": "focus", "params": {"range_window": "hamming:0.75", "azimuth_window": "kaiser:2.5"}},
-                         {"step": "defocus", "params": {"range_window": "rect", "azimuth_window": "rect"}}]}
+    attrs = {
+        "carrier_frequency": 9.6e9,
+        "range_sampling_rate": 360e6,
+        "chirp_rate": 3e14,
+        "pulse_duration": 1e-6,
+        "prf": 300.0,
+        "velocity": 100.0,
+        "near_range": 5000.0,
+        "azimuth_bandwidth": 300.0 / 1.35,
+        "history": [
+            {"step": "focus", "params": {"range_window": "hamming:0.75", "azimuth_window": "kaiser:2.5"}},
+            {"step": "defocus", "params": {"range_window": "rect", "azimuth_window": "rect"}},
+        ],
+    }
     img = ideal_image((128, 128), (64.0, 64.0), (1.35, 1.2), (0.0, 0.0))
     ds = sar_dataset(img, attrs, name="slc")
-    rows = point_target_report(ds, [{"azimuth_time": 64.0 / 300.0, "slant_range": 5000.0 + 64 * 299_792_458.0 / 720e6}],
-                               tmp_path)
+    rows = point_target_report(
+        ds, [{"azimuth_time": 64.0 / 300.0, "slant_range": 5000.0 + 64 * 299_792_458.0 / 720e6}], tmp_path
+    )
     chosen = json.loads((tmp_path / "point_targets.json").read_text())
     assert (chosen["range_window"], chosen["azimuth_window"]) == ("hamming:0.75", "kaiser:2.5")
     assert rows[0]["range_pslr_theory_db"] == theoretical_response("hamming:0.75").pslr_db
@@ -173,11 +194,22 @@ def test_report_takes_the_windows_of_the_focus_record_not_of_a_later_defocus(tmp
 def test_processed_bandwidths_follow_the_antenna_without_the_attribute():
     from sarpipe.quality import processed_bandwidths
 
-    attrs = {"carrier_frequency": 9.6e9, "range_sampling_rate": 360e6, "chirp_rate": -3e14, "pulse_duration": 1e-6,
-             "prf": 300.0, "velocity": 100.0, "near_range": 5000.0, "antenna_length": 0.8, "doppler_centroid": 105.0}
+    attrs = {
+        "carrier_frequency": 9.6e9,
+        "range_sampling_rate": 360e6,
+        "chirp_rate": -3e14,
+        "pulse_duration": 1e-6,
+        "prf": 300.0,
+        "velocity": 100.0,
+        "near_range": 5000.0,
+        "antenna_length": 0.8,
+        "doppler_centroid": 105.0,
+    }
     theta = math.asin(299_792_458.0 / 9.6e9 * 105.0 / 200.0)
     b_r, b_a = processed_bandwidths(SensorParams.from_attrs(attrs))
     assert b_r == pytest.approx(300e6)
     assert b_a == pytest.approx(0.886 * 2 * 100.0 * math.cos(theta) / 0.8, rel=1e-12)
     assert processed_bandwidths(SensorParams.from_attrs({**attrs, "azimuth_bandwidth": 150.0}))[1] == 150.0
-    assert math.isnan(processed_bandwidths(SensorParams.from_attrs({k: v for k, v in attrs.items() if k != "antenna_length"}))[1])
+    assert math.isnan(
+        processed_bandwidths(SensorParams.from_attrs({k: v for k, v in attrs.items() if k != "antenna_length"}))[1]
+    )

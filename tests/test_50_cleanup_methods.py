@@ -9,14 +9,28 @@ import pytest
 from sarpipe.errors import InputError
 from sarpipe.rfi.clean import clean_pulses
 from sarpipe.rfi.esf import rfi_subspace
+from sarpipe.rfi.methods import (
+    CleanupMethod,
+    MethodContext,
+    MethodOutput,
+    create_method,
+    method_names,
+    register_method,
+    wrap_sr,
+)
 from sarpipe.rfi.metrics import sir_db
 from sarpipe.rfi.notch import cfar_mask, running_median
-from sarpipe.rfi.methods import (CleanupMethod, MethodContext, MethodOutput, create_method, register_method, method_names,
-                                wrap_sr)
 from sarpipe.rfi.stft import STFTParams
 
-ATTRS = dict(carrier_frequency=9.6e9, range_sampling_rate=360e6, chirp_rate=300e6 / 1e-6, pulse_duration=1e-6,
-             prf=300.0, velocity=100.0, near_range=2000.0)
+ATTRS = dict(
+    carrier_frequency=9.6e9,
+    range_sampling_rate=360e6,
+    chirp_rate=300e6 / 1e-6,
+    pulse_duration=1e-6,
+    prf=300.0,
+    velocity=100.0,
+    near_range=2000.0,
+)
 
 
 def _noise(shape, seed=0, power=1.0):
@@ -37,7 +51,7 @@ def test_running_median_matches_numpy():
     ref = np.empty_like(x)
     for a, b in segs:
         for c in range(a, b):
-            ref[:, c] = np.median(x[:, max(a, c - 4):min(b, c + 5)], axis=1)
+            ref[:, c] = np.median(x[:, max(a, c - 4) : min(b, c + 5)], axis=1)
     np.testing.assert_allclose(out, ref, rtol=1e-6)
 
 

@@ -15,8 +15,16 @@ from sarpipe.rfi.robust import gaussian_scores, gumbel_scores
 from sarpipe.sensor import SensorParams
 
 C = 299_792_458.0
-ATTRS = dict(carrier_frequency=9.6e9, range_sampling_rate=360e6, chirp_rate=300e6 / 1e-6, pulse_duration=1e-6,
-             prf=300.0, velocity=100.0, near_range=2000.0, antenna_length=0.8)
+ATTRS = dict(
+    carrier_frequency=9.6e9,
+    range_sampling_rate=360e6,
+    chirp_rate=300e6 / 1e-6,
+    pulse_duration=1e-6,
+    prf=300.0,
+    velocity=100.0,
+    near_range=2000.0,
+    antenna_length=0.8,
+)
 
 
 def test_null_fits_give_the_stated_false_alarm_rate():
@@ -43,7 +51,7 @@ def test_block_statistics_match_numpy():
     rng = np.random.default_rng(1)
     img = (rng.standard_normal((5, 1000)) + 1j * rng.standard_normal((5, 1000))).astype(np.complex64)
     q = block_statistics(img, 256)
-    ref = [[np.log10(np.median(np.abs(img[i, b:b + 256]) ** 2)) for b in range(0, 1000, 256)] for i in range(5)]
+    ref = [[np.log10(np.median(np.abs(img[i, b : b + 256]) ** 2)) for b in range(0, 1000, 256)] for i in range(5)]
     np.testing.assert_allclose(q, ref, rtol=1e-5)
     with pytest.raises(InputError, match="slc.*image must be 2-D"):
         block_statistics(np.zeros((0, 4), np.complex64))
@@ -100,7 +108,9 @@ def test_aperture_geometry_against_the_formulas():
     # squint: the beam centre crosses eta_c = -R0 tan(theta) / V after zero Doppler
     sq = dict(ATTRS, doppler_centroid=100.0)
     theta = math.asin(lam * 100.0 / (2 * 100.0))
-    assert aperture_geometry(SensorParams.from_attrs(sq), r0).shift_pulses == pytest.approx(-r0 * math.tan(theta) / 100.0 * 300.0)
+    assert aperture_geometry(SensorParams.from_attrs(sq), r0).shift_pulses == pytest.approx(
+        -r0 * math.tan(theta) / 100.0 * 300.0
+    )
 
 
 def test_line_to_pulse_mapping_intervals():
@@ -111,7 +121,7 @@ def test_line_to_pulse_mapping_intervals():
     half = g.length_pulses / 2
     idx = np.flatnonzero(pulses)
     assert idx[0] == math.floor(1000 - half) and idx[-1] == math.ceil(1009 + half)
-    assert pulses[idx[0]:idx[-1] + 1].all()
+    assert pulses[idx[0] : idx[-1] + 1].all()
     # near the start the interval wraps (circular azimuth focusing), or is clipped
     lines[:] = False
     lines[5] = True

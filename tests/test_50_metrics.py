@@ -5,8 +5,17 @@ import math
 import numpy as np
 import pytest
 
-from sarpipe.rfi.metrics import (estimate_mask, iou, mean_entropy, pixel_accuracy, psnr, pulse_extra_fraction,
-                                 pulse_recall, sir_db, true_tf_mask)
+from sarpipe.rfi.metrics import (
+    estimate_mask,
+    iou,
+    mean_entropy,
+    pixel_accuracy,
+    psnr,
+    pulse_extra_fraction,
+    pulse_recall,
+    sir_db,
+    true_tf_mask,
+)
 from sarpipe.rfi.stft import STFTParams
 
 

@@ -7,8 +7,8 @@ import pytest
 from sarpipe.focus import focus
 from sarpipe.rfi.clean import DetectionSettings, clean, detect
 from sarpipe.rfi.metrics import psnr, pulse_extra_fraction, pulse_recall
-from sarpipe.testing import make_scene, point_target_amplitude
 from sarpipe.simulate.interference import rfi_truth_pulses
+from sarpipe.testing import make_scene, point_target_amplitude
 
 N_AZ, N_RG = 1024, 2048
 BURST = (470, 550)
@@ -22,8 +22,15 @@ def _image(ds, echo=None):
 def contaminated():
     """One scene, one 80-pulse burst at SIR -10 dB, a point target 30 dB above the clutter in the middle of it."""
     target = [{"azimuth_index": 510.0, "range_index": 1024.0, "amplitude": point_target_amplitude(30.0)}]
-    return make_scene("minisar", 3, n_azimuth=N_AZ, n_range=N_RG, sir_db=-10.0, targets=target,
-                      rfi_overrides={"pulses": [list(BURST)]})
+    return make_scene(
+        "minisar",
+        3,
+        n_azimuth=N_AZ,
+        n_range=N_RG,
+        sir_db=-10.0,
+        targets=target,
+        rfi_overrides={"pulses": [list(BURST)]},
+    )
 
 
 @pytest.fixture(scope="module")

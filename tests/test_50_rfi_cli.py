@@ -7,14 +7,21 @@ import pytest
 
 from sarpipe.cli import main
 from sarpipe.model import open_raw, save_dataset
-from sarpipe.testing import make_scene
 from sarpipe.simulate.interference import rfi_truth_pulses
+from sarpipe.testing import make_scene
 
 
 @pytest.fixture(scope="module")
 def raw_store(tmp_path_factory):
-    ds = make_scene("minisar", 11, n_azimuth=768, n_range=1024, near_range=1500.0, sir_db=-12.0,
-                    rfi_overrides={"pulses": [[360, 420]]})
+    ds = make_scene(
+        "minisar",
+        11,
+        n_azimuth=768,
+        n_range=1024,
+        near_range=1500.0,
+        sir_db=-12.0,
+        rfi_overrides={"pulses": [[360, 420]]},
+    )
     path = tmp_path_factory.mktemp("rfi") / "raw.zarr"
     save_dataset(ds, path)
     return path, rfi_truth_pulses(ds)
@@ -38,8 +45,12 @@ def test_detect_prints_and_writes_the_pulse_runs(raw_store, tmp_path, capsys):
 def test_clean_writes_a_valid_raw_store_with_the_rfi_products(raw_store, tmp_path):
     path, truth = raw_store
     out, img = tmp_path / "clean.zarr", tmp_path / "clean_slc.zarr"
-    assert main(["rfi", "clean", str(path), "-o", str(out), "--method", "notch", "--param", "pfa=1e-3",
-                 "--image", str(img)]) == 0
+    assert (
+        main(
+            ["rfi", "clean", str(path), "-o", str(out), "--method", "notch", "--param", "pfa=1e-3", "--image", str(img)]
+        )
+        == 0
+    )
     ds = open_raw(out)
     before = open_raw(path)
     flags = ds["rfi_pulses"].values

@@ -8,8 +8,15 @@ from sarpipe.errors import InputError
 from sarpipe.model import sar_dataset
 from sarpipe.simulate.interference import RFIConfig, add_rfi, rfi_truth_pulses
 
-ATTRS = dict(carrier_frequency=9.6e9, range_sampling_rate=360e6, chirp_rate=300e6 / 1e-6, pulse_duration=1e-6,
-             prf=300.0, velocity=100.0, near_range=2000.0)
+ATTRS = dict(
+    carrier_frequency=9.6e9,
+    range_sampling_rate=360e6,
+    chirp_rate=300e6 / 1e-6,
+    pulse_duration=1e-6,
+    prf=300.0,
+    velocity=100.0,
+    near_range=2000.0,
+)
 
 
 def _noise_scene(n_az=256, n_rg=2048, seed=0):
@@ -62,8 +69,11 @@ def test_narrowband_tone_runs_on_between_pulses():
     """A stable emitter is phase-continuous: pulse-to-pulse phase steps by 2 pi f / PRF at fixed fast time."""
     ds = _noise_scene(n_az=16)
     f = 12.345e6
-    out = add_rfi(ds, RFIConfig(sources=[{"kind": "narrowband", "frequency": f}], sir_db=0.0, pulses=[(0, 16)]),
-                  np.random.default_rng(3))
+    out = add_rfi(
+        ds,
+        RFIConfig(sources=[{"kind": "narrowband", "frequency": f}], sir_db=0.0, pulses=[(0, 16)]),
+        np.random.default_rng(3),
+    )
     r = out["rfi"].values[:, 100]
     step = np.angle(r[1:] * np.conj(r[:-1]))
     expected = np.angle(np.exp(2j * np.pi * f / ATTRS["prf"]))
@@ -110,7 +120,9 @@ def test_simulator_yaml_names_the_bad_rfi_key(tmp_path):
     from sarpipe.simulate import load_config
 
     path = tmp_path / "sim.yaml"
-    path.write_text("sensor: {preset: minisar}\nscene: {n_azimuth: 64, n_range: 512}\nrfi:\n  preset: minisar\n  sirr_db: -5\n")
+    path.write_text(
+        "sensor: {preset: minisar}\nscene: {n_azimuth: 64, n_range: 512}\nrfi:\n  preset: minisar\n  sirr_db: -5\n"
+    )
     with pytest.raises(InputError) as err:
         load_config(path)
     assert "sim.yaml:5" in str(err.value) and "sirr_db" in str(err.value)

@@ -11,12 +11,19 @@ from sarpipe.rfi.stft import STFTParams, frame_times, frequencies, istft, n_fram
 
 def _pulses(n_pulses, n_samples, seed=0):
     rng = np.random.default_rng(seed)
-    return (rng.standard_normal((n_pulses, n_samples)) + 1j * rng.standard_normal((n_pulses, n_samples))).astype(np.complex64)
+    return (rng.standard_normal((n_pulses, n_samples)) + 1j * rng.standard_normal((n_pulses, n_samples))).astype(
+        np.complex64
+    )
 
 
 @pytest.mark.parametrize(
     "params, n_samples",
-    [(STFTParams(), 2048), (STFTParams(), 1001), (STFTParams(256, 64, "hamming"), 3000), (STFTParams(64, 48, "hann"), 777)],
+    [
+        (STFTParams(), 2048),
+        (STFTParams(), 1001),
+        (STFTParams(256, 64, "hamming"), 3000),
+        (STFTParams(64, 48, "hann"), 777),
+    ],
 )
 def test_round_trip_is_exact(params, n_samples):
     x = _pulses(37, n_samples)
@@ -32,14 +39,21 @@ def test_matches_scipy_stft_and_istft():
     spec = stft(x, p)
     win = scipy.signal.get_window("hann", 128)
     for k in range(3):
-        _, _, z = scipy.signal.stft(x[k], nperseg=128, noverlap=96, window="hann", return_onesided=False,
-                                    boundary="zeros", padded=True)
+        _, _, z = scipy.signal.stft(
+            x[k], nperseg=128, noverlap=96, window="hann", return_onesided=False, boundary="zeros", padded=True
+        )
         ref = np.fft.fftshift(z, axes=0) * win.sum()
         n = min(ref.shape[1], spec.shape[2])
         np.testing.assert_allclose(spec[k][:, :n], ref[:, :n], atol=2e-4 * np.abs(ref).max())
         # scipy's inverse of our (unshifted, unscaled) spectrogram gives the pulse back too
-        _, back = scipy.signal.istft(np.fft.ifftshift(spec[k], axes=0) / win.sum(), nperseg=128, noverlap=96,
-                                     window="hann", input_onesided=False, boundary=True)
+        _, back = scipy.signal.istft(
+            np.fft.ifftshift(spec[k], axes=0) / win.sum(),
+            nperseg=128,
+            noverlap=96,
+            window="hann",
+            input_onesided=False,
+            boundary=True,
+        )
         np.testing.assert_allclose(back[:1500], x[k], atol=1e-4)
 
 

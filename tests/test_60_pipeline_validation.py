@@ -90,7 +90,9 @@ def test_missing_required_input_slot(here, capsys):
 
 
 def test_input_from_a_later_step(here, capsys):
-    text = GOOD.replace("params: {seed: 1, n_azimuth: 8}", "params: {seed: 1}\n  - name: z\n    stage: scale\n    inputs: b")
+    text = GOOD.replace(
+        "params: {seed: 1, n_azimuth: 8}", "params: {seed: 1}\n  - name: z\n    stage: scale\n    inputs: b"
+    )
     path = write(here / "p.yaml", text)
     probs = _fails(capsys, path)
     _has(probs, path, line_of(path, "inputs: b"), "steps[1].inputs", "comes later")
@@ -112,7 +114,9 @@ def test_duplicate_key(here, capsys):
 
 
 def test_several_problems_at_once_each_with_its_line(here, capsys):
-    path = write(here / "p.yaml", """
+    path = write(
+        here / "p.yaml",
+        """
         plugins: [sarpipe_teststages]
         output_dir: out
         colour: blue
@@ -129,7 +133,8 @@ def test_several_problems_at_once_each_with_its_line(here, capsys):
           - name: b
             stage: scale
             inputs: c
-        """)
+        """,
+    )
     probs = _fails(capsys, path)
     _has(probs, path, line_of(path, "colour"), "colour", "unknown key")
     _has(probs, path, line_of(path, "make_arrayz"), "steps[0].stage", "unknown stage")
@@ -146,7 +151,9 @@ def test_several_problems_at_once_each_with_its_line(here, capsys):
 def test_set_override_is_validated_and_named(here, capsys):
     path = write(here / "p.yaml", GOOD)
     probs = _fails(capsys, path, "--set", "steps.b.params.factor=abc", "--set", "steps.nope.params.x=1")
-    assert any(p.startswith("--set steps.b.params.factor=abc: steps[1].params.factor:") and "valid number" in p for p in probs), probs
+    assert any(
+        p.startswith("--set steps.b.params.factor=abc: steps[1].params.factor:") and "valid number" in p for p in probs
+    ), probs
     assert any(p.startswith("--set steps.nope.params.x=1:") and "no item 'nope'" in p for p in probs), probs
 
 
@@ -158,14 +165,19 @@ def test_set_override_applies(here):
 
 
 def test_dask_section_is_checked(here, capsys):
-    path = write(here / "p.yaml", GOOD.replace("output_dir: out", "output_dir: out\ndask:\n  scheduler: tcp//nowhere\n  workerz: 3"))
+    path = write(
+        here / "p.yaml",
+        GOOD.replace("output_dir: out", "output_dir: out\ndask:\n  scheduler: tcp//nowhere\n  workerz: 3"),
+    )
     probs = _fails(capsys, path)
     _has(probs, path, line_of(path, "scheduler:"), "dask.scheduler", "address")
     _has(probs, path, line_of(path, "workerz"), "dask.workerz", "unknown key")
 
 
 def test_catalog_problems_are_reported_from_the_catalog_file(here, capsys):
-    write(here / "data_catalog.yaml", """
+    write(
+        here / "data_catalog.yaml",
+        """
         entries:
           s1:
             kind: remote
@@ -174,37 +186,50 @@ def test_catalog_problems_are_reported_from_the_catalog_file(here, capsys):
           sim:
             kind: simulated
             config: {sensor: {preset: minisar}, scene: {n_azimuth: 8, n_rnage: 8}}
-        """)
-    path = write(here / "p.yaml", """
+        """,
+    )
+    path = write(
+        here / "p.yaml",
+        """
         output_dir: out
         steps:
           - name: raw
             stage: simulate
             inputs: {scene: catalog:s1}
-        """)
+        """,
+    )
     code = main(["run", path.name])
     err = capsys.readouterr().err
     assert code == 2 and not (here / "out").exists()
     cat = here / "data_catalog.yaml"
     assert f"data_catalog.yaml:{line_of(cat, 'sar:polarisation')}:" in err and "unknown STAC field" in err, err
-    assert f"data_catalog.yaml:{line_of(cat, 'n_rnage')}:" in err and "entries.sim.config.scene.n_rnage: unknown key" in err, err
+    assert (
+        f"data_catalog.yaml:{line_of(cat, 'n_rnage')}:" in err
+        and "entries.sim.config.scene.n_rnage: unknown key" in err
+    ), err
 
 
 def test_remote_entry_says_providers_come_later(here, capsys):
-    write(here / "data_catalog.yaml", """
+    write(
+        here / "data_catalog.yaml",
+        """
         entries:
           s1:
             kind: remote
             provider: cdse
             query: {collection: SENTINEL-1, "sar:instrument_mode": SM, "sar:polarizations": [VV, VH]}
-        """)
-    path = write(here / "p.yaml", """
+        """,
+    )
+    path = write(
+        here / "p.yaml",
+        """
         output_dir: out
         steps:
           - name: slc
             stage: focus
             inputs: {raw: catalog:s1}
-        """)
+        """,
+    )
     probs = _fails(capsys, path)
     _has(probs, path, line_of(path, "catalog:s1"), "steps[0].inputs.raw", "Sentinel-1 issue")
 

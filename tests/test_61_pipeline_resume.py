@@ -75,7 +75,9 @@ def cli(capsys, monkeypatch):
 @pytest.mark.slow
 def test_killed_run_resumes_and_matches_uninterrupted(tmp_path, reference):
     write(tmp_path / "p.yaml", PIPELINE)
-    proc = subprocess.Popen(sarpipe_cmd("run", "p.yaml"), cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        sarpipe_cmd("run", "p.yaml"), cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         deadline = time.monotonic() + 120
         while not (tmp_path / "b.started").exists():
@@ -136,7 +138,9 @@ def test_markers_skip_and_rerun_rules(reference, cli):
     r = cli("run", "p.yaml", "--set", "steps.b.params.factor=4", "--dry-run", cwd=d)
     assert r.returncode == 0
     plan = {ln.split()[0]: ln.split()[2] for ln in r.stdout.splitlines()[2:5]}
-    assert plan == {"a": "skip", "b": "skip", "c": "run"} and "output changed since it was written" in r.stdout, r.stdout
+    assert plan == {"a": "skip", "b": "skip", "c": "run"} and "output changed since it was written" in r.stdout, (
+        r.stdout
+    )
 
     # --from-step and --restart
     r = cli("run", "p.yaml", "--set", "steps.b.params.factor=4", "--from-step", "b", cwd=d)
@@ -173,7 +177,9 @@ def test_failed_step_stops_its_dependents_and_leaves_no_output(tmp_path, cli):
 def test_lock_refuses_a_second_live_run(tmp_path, cli):
     write(tmp_path / "p.yaml", PIPELINE)
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / ".sarpipe.lock").write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename, "since": "now"}))
+    (tmp_path / "out" / ".sarpipe.lock").write_text(
+        json.dumps({"pid": os.getpid(), "host": os.uname().nodename, "since": "now"})
+    )
     (tmp_path / "gate.open").touch()
     r = cli("run", "p.yaml", cwd=tmp_path)
     assert r.returncode == 2 and "another sarpipe run" in r.stderr
@@ -181,20 +187,25 @@ def test_lock_refuses_a_second_live_run(tmp_path, cli):
 
 def test_file_input_with_environment_variable_and_home(tmp_path, capsys, monkeypatch):
     """A file input written with $VAR or ~ is expanded the same way for validation, planning and fingerprints."""
-    write(tmp_path / "make.yaml", """
+    write(
+        tmp_path / "make.yaml",
+        """
         plugins: [sarpipe_teststages]
         output_dir: made
         steps:
           - name: a
             stage: make_array
             params: {seed: 2, n_azimuth: 8, n_range: 16}
-        """)
+        """,
+    )
     code, out, err = run_here(capsys, monkeypatch, tmp_path, "run", "make.yaml", "--quiet")
     assert code == 0, out + err
     monkeypatch.setenv("SARPIPE_TEST_DATA", str(tmp_path / "made"))
     monkeypatch.setenv("HOME", str(tmp_path))
     for ref in ("$SARPIPE_TEST_DATA/a.zarr", "~/made/a.zarr"):
-        write(tmp_path / "use.yaml", f"""
+        write(
+            tmp_path / "use.yaml",
+            f"""
             plugins: [sarpipe_teststages]
             output_dir: used
             steps:
@@ -202,7 +213,8 @@ def test_file_input_with_environment_variable_and_home(tmp_path, capsys, monkeyp
                 stage: scale
                 inputs: {{data: "{ref}"}}
                 params: {{factor: 2}}
-            """)
+            """,
+        )
         code, out, err = run_here(capsys, monkeypatch, tmp_path, "run", "use.yaml", "--restart", "--quiet")
         assert code == 0, ref + out + err
         marker = json.loads((tmp_path / "used" / "b.zarr.sarpipe.json").read_text())
@@ -236,7 +248,9 @@ def test_output_renamed_into_place_but_killed_before_its_marker_is_the_pipelines
     m.write_text(json.dumps({"sarpipe_marker": 1, "state": "publishing", "fingerprint": None}))
     assert completion(out / "c.zarr", "x") == (False, "interrupted while its output was put in place")
     r = cli("run", "p.yaml", cwd=tmp_path)
-    assert r.returncode == 0 and statuses(r.stdout) == {"a": "skipped", "b": "skipped", "c": "done"}, r.stdout + r.stderr
+    assert r.returncode == 0 and statuses(r.stdout) == {"a": "skipped", "b": "skipped", "c": "done"}, (
+        r.stdout + r.stderr
+    )
     m.unlink()  # no marker at all: not known as the pipeline's any more
     r = cli("run", "p.yaml", cwd=tmp_path)
     assert r.returncode == 2 and "folder a pipeline did not write" in r.stderr, r.stdout + r.stderr

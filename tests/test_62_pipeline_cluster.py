@@ -58,12 +58,30 @@ class Cluster:
         self.procs: list[subprocess.Popen] = []
         self.address = ""
 
-    def start(self) -> "Cluster":
+    def start(self) -> Cluster:
         sched_file = self.folder / "scheduler.json"
         e = env()
-        self.procs.append(subprocess.Popen(
-            [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(sched_file),
-             "--idle-timeout", LIFETIME], cwd=self.folder, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        self.procs.append(
+            subprocess.Popen(
+                [
+                    DASK,
+                    "scheduler",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    "--no-dashboard",
+                    "--scheduler-file",
+                    str(sched_file),
+                    "--idle-timeout",
+                    LIFETIME,
+                ],
+                cwd=self.folder,
+                env=e,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         deadline = time.monotonic() + 60
         while not sched_file.exists():
             assert self.procs[0].poll() is None, "scheduler died"
@@ -73,10 +91,32 @@ class Cluster:
         self.address = json.loads(sched_file.read_text())["address"]
         assert self.address.startswith("tcp://127.0.0.1:")
         for name, extra in (("cpu", []), ("gpu", ["--resources", "GPU=1"])):
-            self.procs.append(subprocess.Popen(
-                [DASK, "worker", self.address, "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                 "--name", name, "--lifetime", LIFETIME, "--death-timeout", "30", *extra],
-                cwd=self.folder, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        DASK,
+                        "worker",
+                        self.address,
+                        "--host",
+                        "127.0.0.1",
+                        "--nthreads",
+                        "1",
+                        "--no-nanny",
+                        "--no-dashboard",
+                        "--name",
+                        name,
+                        "--lifetime",
+                        LIFETIME,
+                        "--death-timeout",
+                        "30",
+                        *extra,
+                    ],
+                    cwd=self.folder,
+                    env=e,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         from distributed import Client
 
         with Client(self.address, timeout=30) as c:
@@ -135,14 +175,24 @@ def test_batch_spreads_scenes_over_the_workers(cluster, tmp_path):
     r = run_cli("run", "p.yaml", "--scheduler", cluster.address, cwd=tmp_path)
     assert r.returncode == 2, r.stdout + r.stderr  # the one failure is bad input (a truncated chunk)
     assert "batch: 3 of 4 entries finished, 1 failed" in r.stdout and "FAILED scene_3 at step slc" in r.stdout, r.stdout
-    workers = {json.loads((tmp_path / "out" / f"scene_{k}" / "slc.zarr.sarpipe.json").read_text())["worker"] for k in (1, 2, 4)}
+    workers = {
+        json.loads((tmp_path / "out" / f"scene_{k}" / "slc.zarr.sarpipe.json").read_text())["worker"] for k in (1, 2, 4)
+    }
     assert len(workers) == 2, f"scenes should run on both workers, ran on {workers}"
 
 
 def test_killing_a_worker_mid_run_still_completes_identically(cluster, threaded, tmp_path):
-    write(tmp_path / "p.yaml", PIPELINE.replace("  - name: gpu\n    stage: gpu_probe\n    inputs: {data: quieter}\n", ""))
-    proc = subprocess.Popen(sarpipe_cmd("run", "p.yaml", "--scheduler", cluster.address), cwd=tmp_path, env=env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    write(
+        tmp_path / "p.yaml", PIPELINE.replace("  - name: gpu\n    stage: gpu_probe\n    inputs: {data: quieter}\n", "")
+    )
+    proc = subprocess.Popen(
+        sarpipe_cmd("run", "p.yaml", "--scheduler", cluster.address),
+        cwd=tmp_path,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         started = tmp_path / "louder.started"
         deadline = time.monotonic() + 120
@@ -161,7 +211,7 @@ def test_killing_a_worker_mid_run_still_completes_identically(cluster, threaded,
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0, out + err
-    assert f"(2 workers" in out
+    assert "(2 workers" in out
     for s in STEPS[:3]:
         assert_same_store(tmp_path / "out" / f"{s}.zarr", threaded / "out" / f"{s}.zarr")
     marker = json.loads((tmp_path / "out" / "louder.zarr.sarpipe.json").read_text())

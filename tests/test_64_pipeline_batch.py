@@ -29,8 +29,16 @@ def test_batch_with_one_corrupt_scene(scenes, capsys, monkeypatch):
     assert "FAILED scene_2 at step slc:" in out and "error in scene_2/slc (inputs raw=catalog:scene_2)" in out, out
     summary = json.loads((scenes / "summary.json").read_text())
     status = {r["key"]: r["status"] for r in summary["records"]}
-    assert status == {"scene_1/slc": "done", "scene_1/quicklook": "done", "scene_2/slc": "failed", "scene_2/quicklook": "not run",
-                      "scene_3/slc": "done", "scene_3/quicklook": "done", "scene_4/slc": "done", "scene_4/quicklook": "done"}
+    assert status == {
+        "scene_1/slc": "done",
+        "scene_1/quicklook": "done",
+        "scene_2/slc": "failed",
+        "scene_2/quicklook": "not run",
+        "scene_3/slc": "done",
+        "scene_3/quicklook": "done",
+        "scene_4/slc": "done",
+        "scene_4/quicklook": "done",
+    }
     o = scenes / "out"
     for k in (1, 3, 4):
         assert (o / f"scene_{k}" / "slc.zarr.sarpipe.json").exists()
@@ -42,25 +50,34 @@ def test_batch_with_one_corrupt_scene(scenes, capsys, monkeypatch):
     assert code == 2 and "0 ran, 6 skipped, 1 failed, 1 not run" in out, out
 
     # the batch product of a scene equals a single run over that scene
-    write(scenes / "single.yaml", """
+    write(
+        scenes / "single.yaml",
+        """
         output_dir: single
         steps:
           - name: slc
             stage: focus
             inputs: {raw: catalog:scene_3}
-        """)
+        """,
+    )
     code, out, err = run_here(capsys, monkeypatch, scenes, "run", "single.yaml")
     assert code == 0, out + err
     assert_same_store(scenes / "single" / "slc.zarr", o / "scene_3" / "slc.zarr")
 
 
 def test_batch_plan_lists_every_entry(scenes, capsys, monkeypatch):
-    write(scenes / "p2.yaml", BATCH.replace("entries: scene_*", "entries: [scene_1, scene_4]").replace("output_dir: out", "output_dir: out2"))
+    write(
+        scenes / "p2.yaml",
+        BATCH.replace("entries: scene_*", "entries: [scene_1, scene_4]").replace("output_dir: out", "output_dir: out2"),
+    )
     code, out, err = run_here(capsys, monkeypatch, scenes, "run", "p2.yaml", "--dry-run")
     assert code == 0, err
     keys = [line.split()[0] for line in out.splitlines()[2:-1]]
     assert keys == ["scene_1/slc", "scene_1/quicklook", "scene_4/slc", "scene_4/quicklook"]
     assert not (scenes / "out2").exists()
-    write(scenes / "p3.yaml", BATCH.replace("entries: scene_*", "entries: lake_*").replace("output_dir: out", "output_dir: out3"))
+    write(
+        scenes / "p3.yaml",
+        BATCH.replace("entries: scene_*", "entries: lake_*").replace("output_dir: out", "output_dir: out3"),
+    )
     code, out, err = run_here(capsys, monkeypatch, scenes, "run", "p3.yaml")
     assert code == 2 and "batch.entries: matches no catalog entry" in err

@@ -22,8 +22,24 @@ def site(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("plugin")
     src = shutil.copytree(PLUGINS / "sarpipe_demo_plugin", work / "src")  # build in a copy, not in the repository
     target = work / "site"
-    r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-                        "--target", str(target), str(src)], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert list(target.glob("sarpipe_demo_plugin-*.dist-info/entry_points.txt"))
     return target
@@ -44,7 +60,9 @@ def test_plugin_is_listed_and_templated(site, tmp_path):
 
 @pytest.mark.slow
 def test_plugin_runs_in_a_pipeline(site, tmp_path):
-    write(tmp_path / "p.yaml", """
+    write(
+        tmp_path / "p.yaml",
+        """
         plugins: [sarpipe_teststages]
         output_dir: out
         steps:
@@ -55,7 +73,8 @@ def test_plugin_runs_in_a_pipeline(site, tmp_path):
             stage: demo_gain
             inputs: a
             params: {gain_db: 20}
-        """)
+        """,
+    )
     r = run_cli("run", "p.yaml", cwd=tmp_path, extra_path=[site])
     assert r.returncode == 0, r.stdout + r.stderr
     a = xr.open_zarr(tmp_path / "out" / "a.zarr", consolidated=False)["echo"].values
@@ -65,15 +84,20 @@ def test_plugin_runs_in_a_pipeline(site, tmp_path):
 
 
 def test_broken_plugin_is_a_validation_error(site, tmp_path):
-    write(tmp_path / "p.yaml", """
+    write(
+        tmp_path / "p.yaml",
+        """
         output_dir: out
         steps:
           - name: x
             stage: demo_broken
-        """)
+        """,
+    )
     r = run_cli("run", "p.yaml", cwd=tmp_path, extra_path=[site])
     assert r.returncode == 2
-    where = f"p.yaml:{line_of(tmp_path / 'p.yaml', 'demo_broken')}:5: steps[0].stage: stage 'demo_broken' failed to load"
+    where = (
+        f"p.yaml:{line_of(tmp_path / 'p.yaml', 'demo_broken')}:5: steps[0].stage: stage 'demo_broken' failed to load"
+    )
     assert where in r.stderr and "ModuleNotFoundError" in r.stderr, r.stderr
     assert r.stderr.startswith("error: "), "no other noise before the error"
     assert not (tmp_path / "out").exists()

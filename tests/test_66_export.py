@@ -35,7 +35,9 @@ def test_geotiff_amplitude_reads_back(slc, tmp_path, block_lines):
         assert src.dtypes == ("float32",)
     np.testing.assert_allclose(data, np.hypot(x.real.astype(np.float64), x.imag.astype(np.float64)), rtol=1e-6)
     assert "NOT georeferenced" in tags["SARPIPE_GEOMETRY"]
-    assert float(tags["SLANT_RANGE_SPACING_M"]) == pytest.approx(SPEED_OF_LIGHT / (2 * slc.attrs["range_sampling_rate"]))
+    assert float(tags["SLANT_RANGE_SPACING_M"]) == pytest.approx(
+        SPEED_OF_LIGHT / (2 * slc.attrs["range_sampling_rate"])
+    )
     assert float(tags["AZIMUTH_TIME_SPACING_S"]) == pytest.approx(1 / slc.attrs["prf"])
     assert float(tags["AZIMUTH_TIME_FIRST_S"]) == 12.5 and float(tags["SLANT_RANGE_FIRST_M"]) == slc.attrs["near_range"]
     assert not list(tmp_path.glob(".*"))

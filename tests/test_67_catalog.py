@@ -21,14 +21,20 @@ def test_repository_catalog_is_valid():
     kinds = {name: e.kind for name, e in cat.entries.items()}
     assert kinds["quickstart_minisar"] == "simulated" and kinds["s1_stripmap_level0"] == "remote"
     props = cat.get("quickstart_minisar").properties.stac()
-    assert props["sar:instrument_mode"] == "SM" and props["sar:polarizations"] == ["HH"] and props["sar:frequency_band"] == "X"
+    assert (
+        props["sar:instrument_mode"] == "SM"
+        and props["sar:polarizations"] == ["HH"]
+        and props["sar:frequency_band"] == "X"
+    )
     assert cat.get("s1_stripmap_level0").query.stac()["sar:polarizations"] == ["VV", "VH"]
     assert cat.entry_path("quickstart_raw") == REPO / "runs" / "quickstart" / "raw.zarr"
     assert "Sentinel-1 issue" in NOT_YET["remote"]
 
 
 def test_problems_with_lines(tmp_path):
-    path = write(tmp_path / "cat.yaml", """
+    path = write(
+        tmp_path / "cat.yaml",
+        """
         entries:
           a:
             kind: raw
@@ -42,11 +48,15 @@ def test_problems_with_lines(tmp_path):
             kind: simulated
           d:
             kind: tape
-        """)
+        """,
+    )
     with pytest.raises(ConfigError) as exc:
         load_catalog(path)
     text = "\n".join(exc.value.problems)
-    assert f"cat.yaml:{line_of(path, 'polarisations')}:" in text and "unknown STAC field (did you mean 'sar:polarizations'?)" in text
+    assert (
+        f"cat.yaml:{line_of(path, 'polarisations')}:" in text
+        and "unknown STAC field (did you mean 'sar:polarizations'?)" in text
+    )
     assert "entries.a.properties.sar:frequency_band" in text
     assert "myorg:tile" not in text, "fields of other namespaces are kept"
     assert f"cat.yaml:{line_of(path, 'scihub')}:" in text and "entries.b.provider" in text
@@ -57,13 +67,16 @@ def test_problems_with_lines(tmp_path):
 
 def test_paths_globs_and_fingerprints(tmp_path):
     sub = tmp_path / "cat"
-    write(sub / "data_catalog.yaml", """
+    write(
+        sub / "data_catalog.yaml",
+        """
         entries:
           scene_1: {kind: raw, path: data/one.zarr}
           scene_2: {kind: raw, path: data/two.zarr}
           other: {kind: slc, path: /elsewhere/x.zarr}
           sim: {kind: simulated, config_file: sim.yaml}
-        """)
+        """,
+    )
     (sub / "data" / "one.zarr").mkdir(parents=True)
     f = sub / "data" / "one.zarr" / "chunk"
     f.write_bytes(b"1234")

@@ -30,7 +30,8 @@ def test_stages_lists_every_builtin_with_its_defaults(cli):
         assert name in listed
         model = REGISTRY.get(name).params_model()
         assert {p["name"]: p["default"] for p in listed[name]["params"]} == {
-            p["name"]: json.loads(json.dumps(p["default"], default=str)) for p in describe_params(model)}
+            p["name"]: json.loads(json.dumps(p["default"], default=str)) for p in describe_params(model)
+        }
     assert listed["focus"]["inputs"] == [{"name": "raw", "kinds": ["raw"], "required": True}]
     code, out, _ = cli("stages", "focus")
     assert code == 0 and re.search(r'range_window +str = "rect"', out) and "doppler_centroid" in out
@@ -53,7 +54,11 @@ def test_catalog_list_and_show(cli):
     code, out, _ = cli("catalog", "list")
     assert code == 0
     rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[1:]}
-    assert rows["quickstart_minisar"] == "simulated" and rows["s1_stripmap_level0"] == "remote" and rows["quickstart_raw"] == "raw"
+    assert (
+        rows["quickstart_minisar"] == "simulated"
+        and rows["s1_stripmap_level0"] == "remote"
+        and rows["quickstart_raw"] == "raw"
+    )
     code, out, _ = cli("catalog", "show", "quickstart_minisar")
     assert code == 0
     shown = yaml.safe_load(out)["quickstart_minisar"]
@@ -72,7 +77,10 @@ def test_run_usage_errors(cli, tmp_path):
     assert code == 0
     for opt in ("--set", "--from-step", "--restart", "--scheduler", "--dry-run", "--quiet"):
         assert opt in out
-    write(tmp_path / "p.yaml", "plugins: [sarpipe_teststages]\noutput_dir: out\nsteps:\n  - {name: a, stage: make_array}\n")
+    write(
+        tmp_path / "p.yaml",
+        "plugins: [sarpipe_teststages]\noutput_dir: out\nsteps:\n  - {name: a, stage: make_array}\n",
+    )
     code, _, err = cli("run", "p.yaml", "--from-step", "a", "--restart", cwd=tmp_path)
     assert code == 2 and "exclude each other" in err
     code, _, err = cli("run", "p.yaml", "--scheduler", "nowhere", cwd=tmp_path)
@@ -88,7 +96,9 @@ def test_run_usage_errors(cli, tmp_path):
 def test_dask_profile_local_cluster_and_gpu_check(cli, tmp_path):
     """`dask: {cluster: {kind: local}}` starts a LocalCluster for the run; a step that needs GPU=1 on a cluster whose
     workers offer none is refused before anything runs."""
-    write(tmp_path / "p.yaml", """
+    write(
+        tmp_path / "p.yaml",
+        """
         plugins: [sarpipe_teststages]
         output_dir: out
         dask:
@@ -96,14 +106,17 @@ def test_dask_profile_local_cluster_and_gpu_check(cli, tmp_path):
         steps:
           - {name: a, stage: make_array, params: {seed: 2}}
           - {name: b, stage: scale, inputs: a, params: {factor: 2}}
-        """)
+        """,
+    )
     code, out, err = cli("run", "p.yaml", cwd=tmp_path)
     assert code == 0, out + err
     assert "on dask local cluster (1 worker)" in out
     marker = json.loads((tmp_path / "out" / "b.zarr.sarpipe.json").read_text())
     assert marker["worker"].startswith(("inproc://", "tcp://"))
 
-    write(tmp_path / "g.yaml", """
+    write(
+        tmp_path / "g.yaml",
+        """
         plugins: [sarpipe_teststages]
         output_dir: gout
         dask:
@@ -111,7 +124,8 @@ def test_dask_profile_local_cluster_and_gpu_check(cli, tmp_path):
         steps:
           - {name: a, stage: make_array}
           - {name: g, stage: gpu_probe, inputs: a}
-        """)
+        """,
+    )
     code, out, err = cli("run", "g.yaml", cwd=tmp_path)
     assert code == 2 and "needs the worker resource GPU but no worker offers it" in err, out + err
     assert not (tmp_path / "gout" / "a.zarr").exists()
@@ -122,13 +136,16 @@ def test_missing_cluster_extras_are_validation_errors(cli, tmp_path):
 
     if importlib.util.find_spec("dask_jobqueue") is not None:
         pytest.skip("dask-jobqueue is installed here")
-    write(tmp_path / "p.yaml", """
+    write(
+        tmp_path / "p.yaml",
+        """
         output_dir: out
         dask:
           cluster: {kind: slurm, n_workers: 4, options: {queue: normal, cores: 8, memory: 32GB}}
         steps:
           - {name: raw, stage: simulate, params: {config: {sensor: {preset: minisar}}}}
-        """)
+        """,
+    )
     code, _, err = cli("run", "p.yaml", cwd=tmp_path)
     assert code == 2 and "p.yaml:3:" in err and "needs dask-jobqueue" in err
 
@@ -164,8 +181,11 @@ def test_progress_bars_only_on_a_terminal(tmp_path, monkeypatch):
     reporter = make_reporter(False, tty)
     assert isinstance(reporter, RichReporter)
     monkeypatch.chdir(tmp_path)
-    write(tmp_path / "p.yaml", "plugins: [sarpipe_teststages]\noutput_dir: out\nsteps:\n"
-                               "  - {name: first, stage: make_array}\n  - {name: second, stage: scale, inputs: first}\n")
+    write(
+        tmp_path / "p.yaml",
+        "plugins: [sarpipe_teststages]\noutput_dir: out\nsteps:\n"
+        "  - {name: first, stage: make_array}\n  - {name: second, stage: scale, inputs: first}\n",
+    )
     summary = run_pipeline(load_pipeline("p.yaml"), reporter=reporter)
     assert summary.exit_code == 0
     import re

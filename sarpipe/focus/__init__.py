@@ -25,5 +25,13 @@ def defocus_zarr(*args, **kwargs):
     return _defocus_zarr(*args, **kwargs)
 
 
-__all__ = ["focus", "defocus", "focus_zarr", "defocus_zarr", "range_compress", "estimate_doppler_centroid",
-           "parse_window", "Window"]
+__all__ = [
+    "focus",
+    "defocus",
+    "focus_zarr",
+    "defocus_zarr",
+    "range_compress",
+    "estimate_doppler_centroid",
+    "parse_window",
+    "Window",
+]

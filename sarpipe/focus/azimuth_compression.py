@@ -20,7 +20,6 @@ from ..stripmap import antenna_doppler_bandwidth
 from .migration import doppler_frequencies, migration_factor
 from .windows import Window
 
-
 #: The azimuth signal is a down-chirp (phase -4 pi R(eta) / lambda); its spectrum carries a constant exp(-j pi/4)
 #: (stationary phase), which the filter removes so that a focused target has phase exactly -4 pi R0 / lambda.
 _POSP_PHASE = np.exp(1j * np.pi / 4)
@@ -42,13 +41,22 @@ def default_azimuth_bandwidth(sensor: SensorParams, doppler_centroid: float) -> 
     if sensor.azimuth_bandwidth is not None:
         return min(sensor.prf, sensor.azimuth_bandwidth)
     if sensor.antenna_length is not None:
-        return min(sensor.prf, antenna_doppler_bandwidth(sensor.antenna_length, sensor.velocity, doppler_centroid,
-                                                       sensor.wavelength))
+        return min(
+            sensor.prf,
+            antenna_doppler_bandwidth(sensor.antenna_length, sensor.velocity, doppler_centroid, sensor.wavelength),
+        )
     return sensor.prf
 
 
-def azimuth_rows(sensor: SensorParams, n_azimuth: int, doppler_centroid: float, window: Window,
-                 bandwidth: float, *, inverse: bool = False) -> AzimuthRows:
+def azimuth_rows(
+    sensor: SensorParams,
+    n_azimuth: int,
+    doppler_centroid: float,
+    window: Window,
+    bandwidth: float,
+    *,
+    inverse: bool = False,
+) -> AzimuthRows:
     """Parameters for focusing (``inverse=False``) or for undoing the focusing (``inverse=True``)."""
     f_eta = doppler_frequencies(sensor, n_azimuth, doppler_centroid)
     d = migration_factor(sensor, f_eta)

@@ -37,9 +37,15 @@ def synthetic_aperture_length(geom: SensorParams, slant_range: float, doppler_ce
     return band / rate * geom.prf
 
 
-def check_focusable(geom: SensorParams, n_azimuth: int, n_range: int, *,
-                    azimuth_bandwidth: float | None = None, doppler_centroid: float | None = None,
-                    source: str | None = None) -> None:
+def check_focusable(
+    geom: SensorParams,
+    n_azimuth: int,
+    n_range: int,
+    *,
+    azimuth_bandwidth: float | None = None,
+    doppler_centroid: float | None = None,
+    source: str | None = None,
+) -> None:
     """Refuse a scene the range-Doppler algorithm cannot focus (see the module docstring).
 
     ``azimuth_bandwidth`` [Hz] is the caller's processed band (the ``--azimuth-bandwidth`` option), None for the
@@ -51,22 +57,37 @@ def check_focusable(geom: SensorParams, n_azimuth: int, n_range: int, *,
         raise InputError(
             f"the chirp band |chirp_rate| * pulse_duration = {bandwidth / 1e6:.6g} MHz exceeds the "
             f"range_sampling_rate {geom.range_sampling_rate / 1e6:.6g} MHz: the chirp is aliased",
-            where=_where(source, "attributes 'chirp_rate', 'pulse_duration', 'range_sampling_rate'"))
+            where=_where(source, "attributes 'chirp_rate', 'pulse_duration', 'range_sampling_rate'"),
+        )
     chirp_samples = geom.pulse_duration * geom.range_sampling_rate
     if n_range < chirp_samples:
         raise InputError(
             f"the scene has {n_range} range samples, fewer than one chirp (pulse_duration * range_sampling_rate "
-            f"= {chirp_samples:.6g} samples): every echo is cut off", where=_where(source, "dimension 'range'"))
+            f"= {chirp_samples:.6g} samples): every echo is cut off",
+            where=_where(source, "dimension 'range'"),
+        )
     if azimuth_bandwidth is not None and azimuth_bandwidth > geom.prf * (1 + 1e-12):
-        raise InputError(f"{azimuth_bandwidth:.6g} Hz exceeds the PRF ({geom.prf:.6g} Hz): the azimuth spectrum "
-                         "holds only PRF Hz", where="azimuth_bandwidth (--azimuth-bandwidth)")
-    if azimuth_bandwidth is None and geom.azimuth_bandwidth is not None and geom.azimuth_bandwidth > geom.prf * (1 + 1e-12):
-        raise InputError(f"{geom.azimuth_bandwidth:.6g} Hz exceeds the PRF ({geom.prf:.6g} Hz): the azimuth spectrum "
-                         "holds only PRF Hz", where=_where(source, "attribute 'azimuth_bandwidth'"))
+        raise InputError(
+            f"{azimuth_bandwidth:.6g} Hz exceeds the PRF ({geom.prf:.6g} Hz): the azimuth spectrum holds only PRF Hz",
+            where="azimuth_bandwidth (--azimuth-bandwidth)",
+        )
+    if (
+        azimuth_bandwidth is None
+        and geom.azimuth_bandwidth is not None
+        and geom.azimuth_bandwidth > geom.prf * (1 + 1e-12)
+    ):
+        raise InputError(
+            f"{geom.azimuth_bandwidth:.6g} Hz exceeds the PRF ({geom.prf:.6g} Hz): the azimuth spectrum "
+            "holds only PRF Hz",
+            where=_where(source, "attribute 'azimuth_bandwidth'"),
+        )
     if doppler_centroid is not None and abs(doppler_centroid) * geom.wavelength / (2.0 * geom.velocity) >= 1.0:
-        raise InputError(f"{doppler_centroid:.6g} Hz is not a Doppler centroid of this sensor: the squint "
-                         f"sin(theta) = f_dc * wavelength / (2 V) must stay below 1 (|f_dc| < "
-                         f"{2.0 * geom.velocity / geom.wavelength:.6g} Hz)", where="doppler_centroid (--doppler-centroid)")
+        raise InputError(
+            f"{doppler_centroid:.6g} Hz is not a Doppler centroid of this sensor: the squint "
+            f"sin(theta) = f_dc * wavelength / (2 V) must stay below 1 (|f_dc| < "
+            f"{2.0 * geom.velocity / geom.wavelength:.6g} Hz)",
+            where="doppler_centroid (--doppler-centroid)",
+        )
     f_dc = doppler_centroid if doppler_centroid is not None else geom.doppler_centroid
     f_dc = float(f_dc) if isinstance(f_dc, (int, float)) and math.isfinite(f_dc) else 0.0
     far = geom.near_range + (n_range - 1) * geom.range_pixel_spacing
@@ -76,4 +97,5 @@ def check_focusable(geom: SensorParams, n_azimuth: int, n_range: int, *,
             f"the scene has {n_azimuth} pulses, fewer than one synthetic aperture at far range ({far:.6g} m): "
             f"{math.ceil(aperture)} pulses (antenna_length {float(geom.antenna_length):.6g} m, prf "
             f"{geom.prf:.6g} Hz); targets would be focused from partial apertures",
-            where=_where(source, "dimension 'azimuth'"))
+            where=_where(source, "dimension 'azimuth'"),
+        )

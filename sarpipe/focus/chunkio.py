@@ -55,15 +55,19 @@ class ChunkedArray:
         """Write ``block`` at (row0, col0); the block must be chunk-aligned."""
         rows, cols = block.shape
         cr, cc = self.chunks
-        aligned = (row0 % cr == 0 and col0 % cc == 0 and ((row0 + rows) % cr == 0 or row0 + rows == self.shape[0])
-                   and ((col0 + cols) % cc == 0 or col0 + cols == self.shape[1]))
+        aligned = (
+            row0 % cr == 0
+            and col0 % cc == 0
+            and ((row0 + rows) % cr == 0 or row0 + rows == self.shape[0])
+            and ((col0 + cols) % cc == 0 or col0 + cols == self.shape[1])
+        )
         if not (self.fast and aligned):
-            self._zarr("r+")[row0:row0 + rows, col0:col0 + cols] = block
+            self._zarr("r+")[row0 : row0 + rows, col0 : col0 + cols] = block
             return
         buf = np.empty((cr, cc), dtype="<c8")
         for r in range(0, rows, cr):
             for c in range(0, cols, cc):
-                part = block[r:r + cr, c:c + cc]
+                part = block[r : r + cr, c : c + cc]
                 if part.shape != (cr, cc):
                     buf[...] = self.fill
                 buf[: part.shape[0], : part.shape[1]] = part
@@ -77,8 +81,11 @@ class ChunkedArray:
             try:
                 return np.ascontiguousarray(self._zarr("r")[row0:row1, col0:col1], dtype=np.complex64)
             except (ValueError, OSError, KeyError) as exc:  # a damaged store, not a bug of ours
-                raise InputError(f"rows {row0}:{row1}, columns {col0}:{col1} cannot be read "
-                                 f"({type(exc).__name__}: {exc}); the store is damaged", where=os.fspath(self.path)) from exc
+                raise InputError(
+                    f"rows {row0}:{row1}, columns {col0}:{col1} cannot be read "
+                    f"({type(exc).__name__}: {exc}); the store is damaged",
+                    where=os.fspath(self.path),
+                ) from exc
         out = np.empty((row1 - row0, col1 - col0), dtype=np.complex64)
         cr, cc = self.chunks
         for i in range(row0 // cr, -(-row1 // cr)):
@@ -89,12 +96,17 @@ class ChunkedArray:
                 if source.exists():
                     chunk = np.fromfile(source, dtype="<c8")
                     if chunk.size != cr * cc:
-                        raise InputError(f"holds {chunk.size * 8} bytes, a complex64 chunk of {cr} x {cc} needs "
-                                         f"{cr * cc * 8}: the store is truncated or damaged", where=os.fspath(source))
+                        raise InputError(
+                            f"holds {chunk.size * 8} bytes, a complex64 chunk of {cr} x {cc} needs "
+                            f"{cr * cc * 8}: the store is truncated or damaged",
+                            where=os.fspath(source),
+                        )
                     chunk = chunk.reshape(cr, cc)
-                    out[r0 - row0:r1 - row0, c0 - col0:c1 - col0] = chunk[r0 - i * cr:r1 - i * cr, c0 - j * cc:c1 - j * cc]
+                    out[r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = chunk[
+                        r0 - i * cr : r1 - i * cr, c0 - j * cc : c1 - j * cc
+                    ]
                 else:
-                    out[r0 - row0:r1 - row0, c0 - col0:c1 - col0] = self.fill
+                    out[r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = self.fill
         return out
 
     def read_periodic_columns(self, start: int, stop: int) -> np.ndarray:

@@ -37,8 +37,7 @@ from .checks import check_focusable
 from .chunkio import ChunkedArray
 from .doppler import doppler_from_lag_one, lag_one_sum
 from .range_compression import apply_range_filter, default_workers, range_fft_length, range_filter, range_inverse_filter
-from .rda import (AzimuthPlan, azimuth_block, azimuth_plan, complete_settings, resolve_settings,
-                  settings_from_history)
+from .rda import AzimuthPlan, azimuth_block, azimuth_plan, complete_settings, resolve_settings, settings_from_history
 
 #: Target bytes of one task's input block (complex64) in the range pass (azimuth blocks) and in the azimuth
 #: pass (range blocks, all pulses); a task holds two to three such buffers.
@@ -72,16 +71,26 @@ def _range_task(raw_store: str, name: str, a0: int, a1: int, spectrum: np.ndarra
     return lag_one, first, last, finite
 
 
-def _range_pass(raw_store: Path, name: str, n_az: int, n_rg: int, spectrum: np.ndarray, ct_store: Path,
-                rows: int) -> tuple[complex, bool]:
-    zarr.create_array(store=str(ct_store), shape=(n_az, n_rg), chunks=(rows, min(n_rg, CORNER_TURN_COLUMNS)),
-                      dtype=np.complex64, compressors=None, fill_value=0j, zarr_format=3)
-    tasks = [dask.delayed(_range_task, pure=False)(str(raw_store), name, a0, a1, spectrum, str(ct_store))
-             for a0, a1 in _blocks(n_az, rows)]
+def _range_pass(
+    raw_store: Path, name: str, n_az: int, n_rg: int, spectrum: np.ndarray, ct_store: Path, rows: int
+) -> tuple[complex, bool]:
+    zarr.create_array(
+        store=str(ct_store),
+        shape=(n_az, n_rg),
+        chunks=(rows, min(n_rg, CORNER_TURN_COLUMNS)),
+        dtype=np.complex64,
+        compressors=None,
+        fill_value=0j,
+        zarr_format=3,
+    )
+    tasks = [
+        dask.delayed(_range_task, pure=False)(str(raw_store), name, a0, a1, spectrum, str(ct_store))
+        for a0, a1 in _blocks(n_az, rows)
+    ]
     results = dask.compute(*tasks)
     total = 0j
     finite = True
-    for i, (lag_one, first, last, ok) in enumerate(results):
+    for i, (lag_one, first, _last, ok) in enumerate(results):
         finite = finite and ok
         total += lag_one
         if i > 0:
@@ -92,11 +101,22 @@ def _range_pass(raw_store: Path, name: str, n_az: int, n_rg: int, spectrum: np.n
 # ---------------------------------------------------------------------------------------------- azimuth pass
 
 
-def _azimuth_task(src_store: str, g0: int, g1: int, plan: AzimuthPlan, geom: SensorParams, n_rg: int, inverse: bool,
-                  out_store: str) -> None:
+def _azimuth_task(
+    src_store: str, g0: int, g1: int, plan: AzimuthPlan, geom: SensorParams, n_rg: int, inverse: bool, out_store: str
+) -> None:
     data = ChunkedArray(src_store).read_periodic_columns(g0 - plan.halo, g1 + plan.halo)
-    out = azimuth_block(data, plan, geom, n_total=n_rg, out_start=g0, n_out=g1 - g0, in_start=0, inverse=inverse,
-                        workers=1, parallel=False)
+    out = azimuth_block(
+        data,
+        plan,
+        geom,
+        n_total=n_rg,
+        out_start=g0,
+        n_out=g1 - g0,
+        in_start=0,
+        inverse=inverse,
+        workers=1,
+        parallel=False,
+    )
     ChunkedArray(out_store).write(0, g0, out)
 
 
@@ -113,9 +133,17 @@ def _range_block_width(n_az: int, n_rg: int, halo: int) -> int:
 # ------------------------------------------------------------------------------------------------- focus
 
 
-def focus_zarr(raw_path: str | os.PathLike, out_path: str | os.PathLike, *, range_window: str = "rect",
-               azimuth_window: str = "rect", doppler_centroid: float | None = None,
-               azimuth_bandwidth: float | None = None, variable: str = "echo", overwrite: bool = False) -> Path:
+def focus_zarr(
+    raw_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    *,
+    range_window: str = "rect",
+    azimuth_window: str = "rect",
+    doppler_centroid: float | None = None,
+    azimuth_bandwidth: float | None = None,
+    variable: str = "echo",
+    overwrite: bool = False,
+) -> Path:
     """Focus the raw store ``raw_path`` into the SLC store ``out_path`` (see :func:`sarpipe.focus.focus` for the
     product and the arguments). ``variable`` picks the raw variable to focus (``echo``, or a simulator
     ground-truth part ``echo_clean``/``rfi``). Validates the input and the output path before writing anything
@@ -125,13 +153,25 @@ def focus_zarr(raw_path: str | os.PathLike, out_path: str | os.PathLike, *, rang
     check_output(out_path, inputs=(raw_path,), overwrite=overwrite)
     ds = open_raw(raw_path, check_values=False)
     if variable not in ds.data_vars:
-        raise InputError(f"no such variable (found {sorted(map(str, ds.data_vars))})",
-                         where=f"{raw_path}: variable '{variable}'")
+        raise InputError(
+            f"no such variable (found {sorted(map(str, ds.data_vars))})", where=f"{raw_path}: variable '{variable}'"
+        )
     geom = SensorParams.from_dataset(ds, str(raw_path))
-    check_focusable(geom, ds.sizes["azimuth"], ds.sizes["range"], azimuth_bandwidth=azimuth_bandwidth,
-                    doppler_centroid=doppler_centroid, source=str(raw_path))
-    settings = resolve_settings(geom, range_window=range_window, azimuth_window=azimuth_window,
-                                doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
+    check_focusable(
+        geom,
+        ds.sizes["azimuth"],
+        ds.sizes["range"],
+        azimuth_bandwidth=azimuth_bandwidth,
+        doppler_centroid=doppler_centroid,
+        source=str(raw_path),
+    )
+    settings = resolve_settings(
+        geom,
+        range_window=range_window,
+        azimuth_window=azimuth_window,
+        doppler_centroid=doppler_centroid,
+        azimuth_bandwidth=azimuth_bandwidth,
+    )
     n_az, n_rg = ds.sizes["azimuth"], ds.sizes["range"]
     rows = _range_rows(ds, variable, n_rg)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -149,8 +189,19 @@ def focus_zarr(raw_path: str | os.PathLike, out_path: str | os.PathLike, *, rang
         if variable != "echo":
             attrs["focused_variable"] = variable
         template = with_history(_template(ds, "slc", attrs), "focus", settings.record(geom, n_az, n_rg), source=ds)
-        _write_blocks(template, "slc", out_path, ct_store, plan, geom, n_az, n_rg, inverse=False,
-                      inputs=(raw_path,), overwrite=overwrite)
+        _write_blocks(
+            template,
+            "slc",
+            out_path,
+            ct_store,
+            plan,
+            geom,
+            n_az,
+            n_rg,
+            inverse=False,
+            inputs=(raw_path,),
+            overwrite=overwrite,
+        )
     except OSError as exc:
         named = with_output_name(exc, out_path)  # a full disk while writing the corner turn: name the output
         if named is not None:
@@ -176,7 +227,9 @@ def _template(ds: xr.Dataset, name: str, attrs: dict[str, Any]) -> xr.Dataset:
     shape = (ds.sizes["azimuth"], ds.sizes["range"])
     data = da.zeros(shape, dtype=np.complex64, chunks=shape)
     coords = {c: (ds[c].dims, ds[c].values) for c in ("azimuth_time", "slant_range")}
-    return xr.Dataset({name: (DIMS, data)}, coords=coords, attrs={**attrs, PRODUCT_ATTR: "slc" if name == "slc" else "raw"})
+    return xr.Dataset(
+        {name: (DIMS, data)}, coords=coords, attrs={**attrs, PRODUCT_ATTR: "slc" if name == "slc" else "raw"}
+    )
 
 
 def _write_template(template: xr.Dataset, tmp: Path, encoding: dict[str, Any]) -> None:
@@ -185,24 +238,44 @@ def _write_template(template: xr.Dataset, tmp: Path, encoding: dict[str, Any]) -
     consolidate_store(tmp)
 
 
-def _write_blocks(template: xr.Dataset, name: str, out_path: Path, src_store: Path, plan: AzimuthPlan,
-                  geom: SensorParams, n_az: int, n_rg: int, *, inverse: bool, inputs: tuple, overwrite: bool) -> None:
+def _write_blocks(
+    template: xr.Dataset,
+    name: str,
+    out_path: Path,
+    src_store: Path,
+    plan: AzimuthPlan,
+    geom: SensorParams,
+    n_az: int,
+    n_rg: int,
+    *,
+    inverse: bool,
+    inputs: tuple,
+    overwrite: bool,
+) -> None:
     width = _range_block_width(n_az, n_rg, plan.halo)
     encoding = {name: {"chunks": (min(n_az, OUTPUT_AZIMUTH_CHUNK), width), "compressors": None}}
     with atomic_path(out_path, inputs=inputs, overwrite=overwrite) as tmp:
         _write_template(template, tmp, encoding)
-        tasks = [dask.delayed(_azimuth_task, pure=False)(str(src_store), g0, g1, plan, geom, n_rg, inverse,
-                                                          str(tmp / name))
-                 for g0, g1 in _blocks(n_rg, width)]
+        tasks = [
+            dask.delayed(_azimuth_task, pure=False)(str(src_store), g0, g1, plan, geom, n_rg, inverse, str(tmp / name))
+            for g0, g1 in _blocks(n_rg, width)
+        ]
         dask.compute(*tasks)
 
 
 # ------------------------------------------------------------------------------------------------ defocus
 
 
-def defocus_zarr(slc_path: str | os.PathLike, out_path: str | os.PathLike, *, range_window: str | None = None,
-                 azimuth_window: str | None = None, doppler_centroid: float | None = None,
-                 azimuth_bandwidth: float | None = None, overwrite: bool = False) -> Path:
+def defocus_zarr(
+    slc_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    *,
+    range_window: str | None = None,
+    azimuth_window: str | None = None,
+    doppler_centroid: float | None = None,
+    azimuth_bandwidth: float | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Streaming :func:`sarpipe.focus.defocus`: SLC store to raw store, in two passes through a temporary store
     (azimuth decompression on range blocks, then range decompression on azimuth blocks). ``out_path`` is checked
     as in :func:`focus_zarr` (never the input; ``overwrite`` to replace what sarpipe did not write). Returns
@@ -211,8 +284,14 @@ def defocus_zarr(slc_path: str | os.PathLike, out_path: str | os.PathLike, *, ra
     check_output(out_path, inputs=(slc_path,), overwrite=overwrite)
     ds = open_slc(slc_path)
     geom = SensorParams.from_dataset(ds, str(slc_path))
-    settings = settings_from_history(ds.attrs, geom, range_window=range_window, azimuth_window=azimuth_window,
-                                     doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
+    settings = settings_from_history(
+        ds.attrs,
+        geom,
+        range_window=range_window,
+        azimuth_window=azimuth_window,
+        doppler_centroid=doppler_centroid,
+        azimuth_bandwidth=azimuth_bandwidth,
+    )
     if settings.doppler_centroid is None:
         settings = complete_settings(settings, geom, doppler_from_lag_one(lag_one_sum(ds["slc"].data), geom.prf))
     n_az, n_rg = ds.sizes["azimuth"], ds.sizes["range"]
@@ -222,11 +301,21 @@ def defocus_zarr(slc_path: str | os.PathLike, out_path: str | os.PathLike, *, ra
     ct_store = sibling_path(out_path, "cornerturn")
     try:
         width = _range_block_width(n_az, n_rg, plan.halo)
-        zarr.create_array(store=str(ct_store), shape=(n_az, n_rg), chunks=(min(n_az, OUTPUT_AZIMUTH_CHUNK), width),
-                          dtype=np.complex64, compressors=None, fill_value=0j, zarr_format=3)
-        tasks = [dask.delayed(_azimuth_task, pure=False)(str(slc_path / "slc"), g0, g1, plan, geom, n_rg, True,
-                                                          str(ct_store))
-                 for g0, g1 in _blocks(n_rg, width)]
+        zarr.create_array(
+            store=str(ct_store),
+            shape=(n_az, n_rg),
+            chunks=(min(n_az, OUTPUT_AZIMUTH_CHUNK), width),
+            dtype=np.complex64,
+            compressors=None,
+            fill_value=0j,
+            zarr_format=3,
+        )
+        tasks = [
+            dask.delayed(_azimuth_task, pure=False)(
+                str(slc_path / "slc"), g0, g1, plan, geom, n_rg, True, str(ct_store)
+            )
+            for g0, g1 in _blocks(n_rg, width)
+        ]
         dask.compute(*tasks)
         attrs = dict(ds.attrs)
         attrs["doppler_centroid"] = float(settings.doppler_centroid)
@@ -236,8 +325,10 @@ def defocus_zarr(slc_path: str | os.PathLike, out_path: str | os.PathLike, *, ra
         encoding = {"echo": {"chunks": (rows, n_rg), "compressors": None}}
         with atomic_path(out_path, inputs=(slc_path,), overwrite=overwrite) as tmp:
             _write_template(template, tmp, encoding)
-            tasks = [dask.delayed(_range_decompress_task, pure=False)(str(ct_store), a0, a1, spectrum, str(tmp))
-                     for a0, a1 in _blocks(n_az, rows)]
+            tasks = [
+                dask.delayed(_range_decompress_task, pure=False)(str(ct_store), a0, a1, spectrum, str(tmp))
+                for a0, a1 in _blocks(n_az, rows)
+            ]
             dask.compute(*tasks)
     except OSError as exc:
         named = with_output_name(exc, out_path)  # a full disk while writing the corner turn: name the output

@@ -12,12 +12,12 @@ from ..model import DIMS, validate, with_history
 from ..sensor import SensorParams
 from .checks import check_focusable
 from .doppler import estimate_doppler_centroid
-from .rda import (FocusSettings, complete_settings, defocus_array, focus_array, resolve_settings,
-                  settings_from_history)
+from .rda import FocusSettings, complete_settings, defocus_array, focus_array, resolve_settings, settings_from_history
 
 
-def _product(src: xr.Dataset, name: str, data: np.ndarray, step: str, settings: FocusSettings,
-             geom: SensorParams) -> xr.Dataset:
+def _product(
+    src: xr.Dataset, name: str, data: np.ndarray, step: str, settings: FocusSettings, geom: SensorParams
+) -> xr.Dataset:
     """``data`` as variable ``name`` on the grid of ``src``, with its attrs, ``doppler_centroid`` set to the value
     used and a ``step`` history record of ``settings``."""
     attrs = {**src.attrs, "doppler_centroid": float(settings.doppler_centroid)}
@@ -26,9 +26,15 @@ def _product(src: xr.Dataset, name: str, data: np.ndarray, step: str, settings: 
     return with_history(out, step, settings.record(geom, *data.shape), source=src)
 
 
-def focus(raw: xr.Dataset, *, range_window: str = "rect", azimuth_window: str = "rect",
-          doppler_centroid: float | None = None, azimuth_bandwidth: float | None = None,
-          workers: int | None = None) -> xr.Dataset:
+def focus(
+    raw: xr.Dataset,
+    *,
+    range_window: str = "rect",
+    azimuth_window: str = "rect",
+    doppler_centroid: float | None = None,
+    azimuth_bandwidth: float | None = None,
+    workers: int | None = None,
+) -> xr.Dataset:
     """Focus a raw-echo dataset with the range-Doppler algorithm, in memory.
 
     Returns an SLC dataset (``slc`` complex64, the same ``azimuth_time``/``slant_range`` grid, the raw attrs with
@@ -41,18 +47,34 @@ def focus(raw: xr.Dataset, *, range_window: str = "rect", azimuth_window: str = 
     """
     validate(raw, "raw")
     geom = SensorParams.from_dataset(raw)
-    check_focusable(geom, raw.sizes["azimuth"], raw.sizes["range"], azimuth_bandwidth=azimuth_bandwidth,
-                    doppler_centroid=doppler_centroid)
-    settings = resolve_settings(geom, range_window=range_window, azimuth_window=azimuth_window,
-                                doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
+    check_focusable(
+        geom,
+        raw.sizes["azimuth"],
+        raw.sizes["range"],
+        azimuth_bandwidth=azimuth_bandwidth,
+        doppler_centroid=doppler_centroid,
+    )
+    settings = resolve_settings(
+        geom,
+        range_window=range_window,
+        azimuth_window=azimuth_window,
+        doppler_centroid=doppler_centroid,
+        azimuth_bandwidth=azimuth_bandwidth,
+    )
     echo = np.ascontiguousarray(raw["echo"].values, dtype=np.complex64)
     slc, settings = focus_array(echo, geom, settings, workers=workers)
     return _product(raw, "slc", slc, "focus", settings, geom)
 
 
-def defocus(slc_ds: xr.Dataset, *, range_window: str | None = None, azimuth_window: str | None = None,
-            doppler_centroid: float | None = None, azimuth_bandwidth: float | None = None,
-            workers: int | None = None) -> xr.Dataset:
+def defocus(
+    slc_ds: xr.Dataset,
+    *,
+    range_window: str | None = None,
+    azimuth_window: str | None = None,
+    doppler_centroid: float | None = None,
+    azimuth_bandwidth: float | None = None,
+    workers: int | None = None,
+) -> xr.Dataset:
     """Turn an SLC dataset back into raw echoes: the inverse of :func:`focus`, so ``focus(defocus(x)) == x``
     for an image band-limited to the processed bands.
 
@@ -62,8 +84,14 @@ def defocus(slc_ds: xr.Dataset, *, range_window: str | None = None, azimuth_wind
     """
     validate(slc_ds, "slc")
     geom = SensorParams.from_dataset(slc_ds)
-    settings = settings_from_history(slc_ds.attrs, geom, range_window=range_window, azimuth_window=azimuth_window,
-                                     doppler_centroid=doppler_centroid, azimuth_bandwidth=azimuth_bandwidth)
+    settings = settings_from_history(
+        slc_ds.attrs,
+        geom,
+        range_window=range_window,
+        azimuth_window=azimuth_window,
+        doppler_centroid=doppler_centroid,
+        azimuth_bandwidth=azimuth_bandwidth,
+    )
     data = np.ascontiguousarray(slc_ds["slc"].values, dtype=np.complex64)
     if settings.doppler_centroid is None:
         settings = complete_settings(settings, geom, estimate_doppler_centroid(data, geom))

@@ -33,13 +33,13 @@ def lag_one_sum(data: Any) -> complex:
     total = 0j
     prev = np.empty(0, dtype=np.complex64)
     for a0 in range(0, data.shape[0], _BLOCK_PULSES):
-        block = np.ascontiguousarray(np.asarray(data[a0:a0 + _BLOCK_PULSES]), dtype=np.complex64)
+        block = np.ascontiguousarray(np.asarray(data[a0 : a0 + _BLOCK_PULSES]), dtype=np.complex64)
         total += kernels.lag_one_correlation(block, prev)
         prev = block[-1].copy()
     return total
 
 
-def estimate_doppler_centroid(echo_or_ds: "np.ndarray | xr.Dataset", sensor: SensorParams | None = None) -> float:
+def estimate_doppler_centroid(echo_or_ds: np.ndarray | xr.Dataset, sensor: SensorParams | None = None) -> float:
     """Doppler centroid [Hz] of raw echoes (or of an SLC: same azimuth spectrum centroid), in (-PRF/2, PRF/2].
 
     ``echo_or_ds``: a raw (``echo``) or SLC (``slc``) dataset, whose attrs give the PRF, or a complex array

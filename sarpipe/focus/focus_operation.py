@@ -22,11 +22,17 @@ class FocusParams(BaseModel):
     range_window: str = Field("rect", description="rect | hamming:ALPHA | kaiser:BETA")
     azimuth_window: str = Field("rect", description="rect | hamming:ALPHA | kaiser:BETA")
     doppler_centroid: float | None = Field(
-        None, allow_inf_nan=False, description="Hz; default: the raw store's attribute, else estimated from the data")
+        None, allow_inf_nan=False, description="Hz; default: the raw store's attribute, else estimated from the data"
+    )
     azimuth_bandwidth: float | None = Field(
-        None, gt=0, allow_inf_nan=False, description="processed Doppler band in Hz (default: attribute, else 0.886 * 2V / antenna_length, else PRF)")
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="processed Doppler band in Hz (default: attribute, else 0.886 * 2V / antenna_length, else PRF)",
+    )
     variable: Literal["echo", "echo_clean", "rfi"] = Field(
-        "echo", description="raw variable to focus: echo, or the simulator's ground truth echo_clean / rfi")
+        "echo", description="raw variable to focus: echo, or the simulator's ground truth echo_clean / rfi"
+    )
 
     @field_validator("range_window", "azimuth_window")
     @classmethod
@@ -40,8 +46,9 @@ class FocusParams(BaseModel):
         return v
 
 
-def focus_store(raw: str | os.PathLike, output: str | os.PathLike, params: FocusParams | None = None, *,
-                overwrite: bool = False) -> Path:
+def focus_store(
+    raw: str | os.PathLike, output: str | os.PathLike, params: FocusParams | None = None, *, overwrite: bool = False
+) -> Path:
     """Focus the raw store ``raw`` into the SLC store ``output``.
 
     ``variable: echo`` streams Zarr to Zarr (bounded memory, corner turn persisted); a ground-truth component
@@ -50,8 +57,12 @@ def focus_store(raw: str | os.PathLike, output: str | os.PathLike, params: Focus
     """
 
     params = params or FocusParams()
-    kwargs = dict(range_window=params.range_window, azimuth_window=params.azimuth_window,
-                  doppler_centroid=params.doppler_centroid, azimuth_bandwidth=params.azimuth_bandwidth)
+    kwargs = dict(
+        range_window=params.range_window,
+        azimuth_window=params.azimuth_window,
+        doppler_centroid=params.doppler_centroid,
+        azimuth_bandwidth=params.azimuth_bandwidth,
+    )
     if params.variable == "echo":
         from .dask_focus import focus_zarr
 
@@ -62,8 +73,10 @@ def focus_store(raw: str | os.PathLike, output: str | os.PathLike, params: Focus
 
     ds = open_raw(raw)
     if params.variable not in ds.data_vars:
-        raise InputError(f"no variable {params.variable!r} to focus (a simulated scene has echo_clean and, with RFI, rfi)",
-                         where=str(raw))
+        raise InputError(
+            f"no variable {params.variable!r} to focus (a simulated scene has echo_clean and, with RFI, rfi)",
+            where=str(raw),
+        )
     swapped = ds[[params.variable]].rename({params.variable: "echo"}).load()
     slc = focus(swapped, **kwargs)
     slc.attrs["focused_variable"] = params.variable

@@ -65,15 +65,32 @@ def _interpolate_chunk(buf_re, buf_im, base, mu, m, poly, acc_re, acc_im):
         acc_re[l] = 0.0
         acc_im[l] = 0.0
     for t in range(0, poly.shape[0], 2):
-        p0, p1, p2, p3, p4, p5, p6, p7, p8 = (poly[t, 0], poly[t, 1], poly[t, 2], poly[t, 3], poly[t, 4],
-                                              poly[t, 5], poly[t, 6], poly[t, 7], poly[t, 8])
-        q0, q1, q2, q3, q4, q5, q6, q7, q8 = (poly[t + 1, 0], poly[t + 1, 1], poly[t + 1, 2], poly[t + 1, 3],
-                                              poly[t + 1, 4], poly[t + 1, 5], poly[t + 1, 6], poly[t + 1, 7],
-                                              poly[t + 1, 8])
-        ar = buf_re[base + t: base + t + m]
-        ai = buf_im[base + t: base + t + m]
-        br = buf_re[base + t + 1: base + t + 1 + m]
-        bi = buf_im[base + t + 1: base + t + 1 + m]
+        p0, p1, p2, p3, p4, p5, p6, p7, p8 = (
+            poly[t, 0],
+            poly[t, 1],
+            poly[t, 2],
+            poly[t, 3],
+            poly[t, 4],
+            poly[t, 5],
+            poly[t, 6],
+            poly[t, 7],
+            poly[t, 8],
+        )
+        q0, q1, q2, q3, q4, q5, q6, q7, q8 = (
+            poly[t + 1, 0],
+            poly[t + 1, 1],
+            poly[t + 1, 2],
+            poly[t + 1, 3],
+            poly[t + 1, 4],
+            poly[t + 1, 5],
+            poly[t + 1, 6],
+            poly[t + 1, 7],
+            poly[t + 1, 8],
+        )
+        ar = buf_re[base + t : base + t + m]
+        ai = buf_im[base + t : base + t + m]
+        br = buf_re[base + t + 1 : base + t + 1 + m]
+        bi = buf_im[base + t + 1 : base + t + 1 + m]
         for l in range(m):
             u = mu[l]
             w = (((((((p8 * u + p7) * u + p6) * u + p5) * u + p4) * u + p3) * u + p2) * u + p1) * u + p0
@@ -107,14 +124,14 @@ def _interpolate_chunk_taylor(buf_re, buf_im, base, du, m, u_centre, poly, acc_r
         a1, b1, c1 = _taylor(poly, t + 1, u_centre)
         a2, b2, c2 = _taylor(poly, t + 2, u_centre)
         a3, b3, c3 = _taylor(poly, t + 3, u_centre)
-        r0 = buf_re[base + t: base + t + m]
-        i0 = buf_im[base + t: base + t + m]
-        r1 = buf_re[base + t + 1: base + t + 1 + m]
-        i1 = buf_im[base + t + 1: base + t + 1 + m]
-        r2 = buf_re[base + t + 2: base + t + 2 + m]
-        i2 = buf_im[base + t + 2: base + t + 2 + m]
-        r3 = buf_re[base + t + 3: base + t + 3 + m]
-        i3 = buf_im[base + t + 3: base + t + 3 + m]
+        r0 = buf_re[base + t : base + t + m]
+        i0 = buf_im[base + t : base + t + m]
+        r1 = buf_re[base + t + 1 : base + t + 1 + m]
+        i1 = buf_im[base + t + 1 : base + t + 1 + m]
+        r2 = buf_re[base + t + 2 : base + t + 2 + m]
+        i2 = buf_im[base + t + 2 : base + t + 2 + m]
+        r3 = buf_re[base + t + 3 : base + t + 3 + m]
+        i3 = buf_im[base + t + 3 : base + t + 3 + m]
         for l in range(m):
             d = du[l]
             w0 = a0 + d * (b0 + d * c0)
@@ -126,8 +143,20 @@ def _interpolate_chunk_taylor(buf_re, buf_im, base, du, m, u_centre, poly, acc_r
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True)
-def _resample_row(buf_re, buf_im, out, first_position, scale_minus_one, range_offset, poly,
-                  apply_phase, phase_rate, range_start, range_spacing, gain):
+def _resample_row(
+    buf_re,
+    buf_im,
+    out,
+    first_position,
+    scale_minus_one,
+    range_offset,
+    poly,
+    apply_phase,
+    phase_rate,
+    range_start,
+    range_spacing,
+    gain,
+):
     """out[j] = sum_t w_t(frac p_j) buf[floor(p_j) - T/2 + 1 + t] with
     ``p_j = first_position + j + scale_minus_one * (range_offset + j)``; when ``apply_phase`` the result is
     multiplied by ``gain * exp(1j * phase_rate * (range_start + j * range_spacing))``.
@@ -192,9 +221,9 @@ def _fill_row(src_row, buf_re, buf_im, start):
     c = 0
     while c < buf_re.shape[0]:
         m = min(buf_re.shape[0] - c, n - idx)
-        part = flat[2 * idx: 2 * (idx + m)]
-        out_re = buf_re[c: c + m]
-        out_im = buf_im[c: c + m]
+        part = flat[2 * idx : 2 * (idx + m)]
+        out_re = buf_re[c : c + m]
+        out_im = buf_im[c : c + m]
         for l in range(m):
             out_re[l] = part[2 * l]
             out_im[l] = part[2 * l + 1]
@@ -233,19 +262,45 @@ def _fill_row_phased(src_row, buf_re, buf_im, start, first_bin, n_total, phase_r
 
 
 @numba.njit(nogil=True, cache=True)
-def _row(data_row, in_start, out_row, out_start, n_total, near_range, range_spacing,
-         scale_minus_one, phase_rate, gain, halo, poly, inverse):
+def _row(
+    data_row,
+    in_start,
+    out_row,
+    out_start,
+    n_total,
+    near_range,
+    range_spacing,
+    scale_minus_one,
+    phase_rate,
+    gain,
+    halo,
+    poly,
+    inverse,
+):
     """One Doppler row (gain != 0). Focus: resample (RCMC), then multiply by the azimuth filter; ``inverse``
     (defocus): multiply the input bins by the filter, then resample."""
     buf_re = np.empty(out_row.shape[0] + 2 * halo, dtype=np.float32)
     buf_im = np.empty(out_row.shape[0] + 2 * halo, dtype=np.float32)
     if inverse:
-        _fill_row_phased(data_row, buf_re, buf_im, in_start, out_start - halo, n_total, phase_rate, near_range,
-                         range_spacing, gain)
+        _fill_row_phased(
+            data_row, buf_re, buf_im, in_start, out_start - halo, n_total, phase_rate, near_range, range_spacing, gain
+        )
     else:
         _fill_row(data_row, buf_re, buf_im, in_start)
-    _resample_row(buf_re, buf_im, out_row, float(halo), scale_minus_one, near_range / range_spacing + out_start, poly,
-                  not inverse, phase_rate, near_range + out_start * range_spacing, range_spacing, gain)
+    _resample_row(
+        buf_re,
+        buf_im,
+        out_row,
+        float(halo),
+        scale_minus_one,
+        near_range / range_spacing + out_start,
+        poly,
+        not inverse,
+        phase_rate,
+        near_range + out_start * range_spacing,
+        range_spacing,
+        gain,
+    )
 
 
 @numba.njit(nogil=True, cache=True)
@@ -267,8 +322,21 @@ def _active_rows(gain, out):
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
-def rcmc_azimuth(data, in_start, out, out_start, n_total, near_range, range_spacing,
-                 scale_minus_one, phase_rate, gain, halo, poly, inverse):
+def rcmc_azimuth(
+    data,
+    in_start,
+    out,
+    out_start,
+    n_total,
+    near_range,
+    range_spacing,
+    scale_minus_one,
+    phase_rate,
+    gain,
+    halo,
+    poly,
+    inverse,
+):
     """Range cell migration correction then azimuth compression of range-Doppler data, row (Doppler bin) by row;
     with ``inverse`` the exact reverse (azimuth decompression, then inverse RCMC).
 
@@ -284,13 +352,52 @@ def rcmc_azimuth(data, in_start, out, out_start, n_total, near_range, range_spac
     active = _active_rows(gain, out)
     for i in numba.prange(active.shape[0]):  # rows with weight only: the threads get equal work
         k = active[i]
-        _row(data[k], in_start, out[k], out_start, n_total, near_range, range_spacing,
-             scale_minus_one[k], phase_rate[k], gain[k], halo, poly, inverse)
+        _row(
+            data[k],
+            in_start,
+            out[k],
+            out_start,
+            n_total,
+            near_range,
+            range_spacing,
+            scale_minus_one[k],
+            phase_rate[k],
+            gain[k],
+            halo,
+            poly,
+            inverse,
+        )
 
 
 @numba.njit(nogil=True, cache=True)
-def rcmc_azimuth_serial(data, in_start, out, out_start, n_total, near_range, range_spacing,
-                        scale_minus_one, phase_rate, gain, halo, poly, inverse):
+def rcmc_azimuth_serial(
+    data,
+    in_start,
+    out,
+    out_start,
+    n_total,
+    near_range,
+    range_spacing,
+    scale_minus_one,
+    phase_rate,
+    gain,
+    halo,
+    poly,
+    inverse,
+):
     for k in _active_rows(gain, out):
-        _row(data[k], in_start, out[k], out_start, n_total, near_range, range_spacing,
-             scale_minus_one[k], phase_rate[k], gain[k], halo, poly, inverse)
+        _row(
+            data[k],
+            in_start,
+            out[k],
+            out_start,
+            n_total,
+            near_range,
+            range_spacing,
+            scale_minus_one[k],
+            phase_rate[k],
+            gain[k],
+            halo,
+            poly,
+            inverse,
+        )

@@ -27,5 +27,6 @@ def migration_factor(sensor: SensorParams, f_eta: np.ndarray) -> np.ndarray:
         raise InputError(
             f"the processed Doppler band (up to {np.max(np.abs(f_eta)):.6g} Hz) reaches 2V/lambda = "
             f"{2 * sensor.velocity / sensor.wavelength:.6g} Hz; check prf, velocity, carrier_frequency and doppler_centroid",
-            where="attribute 'prf'")
+            where="attribute 'prf'",
+        )
     return np.sqrt(1.0 - x * x)

@@ -24,8 +24,8 @@ import numpy as np
 import scipy.fft
 
 from ..sensor import SensorParams
-from .windows import Window, parse_window
 from . import kernels
+from .windows import Window, parse_window
 
 #: Rows per block of the blocked range pass: ~2 MiB of complex64 per block keeps the FFT, the filter multiply
 #: and the lag-one correlation in cache.
@@ -89,8 +89,14 @@ def range_inverse_filter(sensor: SensorParams, n_fft: int, window: Window, floor
     return inv.astype(np.complex64)
 
 
-def apply_range_filter(pulses: np.ndarray, spectrum: np.ndarray, out: np.ndarray | None = None, *,
-                       workers: int | None = None, previous_row: np.ndarray | None = None) -> tuple[np.ndarray, complex]:
+def apply_range_filter(
+    pulses: np.ndarray,
+    spectrum: np.ndarray,
+    out: np.ndarray | None = None,
+    *,
+    workers: int | None = None,
+    previous_row: np.ndarray | None = None,
+) -> tuple[np.ndarray, complex]:
     """Filter each row of ``pulses`` (complex64, (n_az, n_range)) by ``spectrum`` (length n_fft >= n_range).
 
     Returns ``(out, lag_one)`` where ``lag_one`` is ``sum x[i+1] conj(x[i])`` of the output (the correlation
@@ -109,8 +115,10 @@ def apply_range_filter(pulses: np.ndarray, spectrum: np.ndarray, out: np.ndarray
 
     bounds = np.linspace(0, n_az, parts + 1).astype(int)
     with ThreadPoolExecutor(parts) as pool:
-        futures = [pool.submit(_filter_rows, pulses[a:b], spectrum, out[a:b], previous_row if a == 0 else None)
-                   for a, b in zip(bounds[:-1], bounds[1:])]
+        futures = [
+            pool.submit(_filter_rows, pulses[a:b], spectrum, out[a:b], previous_row if a == 0 else None)
+            for a, b in zip(bounds[:-1], bounds[1:])
+        ]
         total = sum(f.result() for f in futures)
     for b in bounds[1:-1]:  # pairs across the parts
         total += complex(np.vdot(out[b - 1], out[b]))
@@ -135,8 +143,9 @@ def _filter_rows(pulses: np.ndarray, spectrum: np.ndarray, out: np.ndarray, prev
     return accumulator
 
 
-def range_compress(echo: np.ndarray, sensor: SensorParams, window: "str | Window" = "rect", *,
-                   workers: int | None = None) -> np.ndarray:
+def range_compress(
+    echo: np.ndarray, sensor: SensorParams, window: str | Window = "rect", *, workers: int | None = None
+) -> np.ndarray:
     """Range-compress raw pulses (complex64 ndarray (n_azimuth, n_range), rows = pulses) with the matched filter
     of ``sensor``. Returns complex64, same shape; zero delay on the echo delay.
     ``window``: ``rect`` | ``hamming:ALPHA`` | ``kaiser:BETA``."""

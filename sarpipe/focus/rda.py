@@ -10,8 +10,9 @@ complex64 throughout; FFTs by scipy.fft with ``workers`` threads, kernels by num
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import scipy.fft
@@ -20,13 +21,19 @@ from ..errors import InputError
 from ..model import last_record
 from ..sensor import SensorParams
 from ..stripmap import azimuth_fm_rate
+from . import kernels
 from .azimuth_compression import AzimuthRows, azimuth_rows, default_azimuth_bandwidth
 from .doppler import doppler_from_lag_one
-from .range_compression import (apply_range_filter, default_workers, range_fft_length, range_filter,
-                                range_inverse_filter, replica_half_length)
+from .range_compression import (
+    apply_range_filter,
+    default_workers,
+    range_fft_length,
+    range_filter,
+    range_inverse_filter,
+    replica_half_length,
+)
 from .rcmc import halo_bins, kernel_design, sinc_polynomials
 from .windows import Window, parse_window
-from . import kernels
 
 
 @dataclass(frozen=True)
@@ -68,16 +75,22 @@ def _band_fraction(sensor: SensorParams) -> float:
     return min(1.0, sensor.chirp_bandwidth / sensor.range_sampling_rate)
 
 
-def resolve_settings(sensor: SensorParams, *, range_window: Any = "rect",
-                     azimuth_window: Any = "rect", doppler_centroid: float | None = None,
-                     azimuth_bandwidth: float | None = None) -> FocusSettings:
+def resolve_settings(
+    sensor: SensorParams,
+    *,
+    range_window: Any = "rect",
+    azimuth_window: Any = "rect",
+    doppler_centroid: float | None = None,
+    azimuth_bandwidth: float | None = None,
+) -> FocusSettings:
     """Parse windows and pick the Doppler centroid: argument, else the sensor's ``doppler_centroid``, else None
     (estimate later, then :func:`complete_settings`). ``azimuth_bandwidth`` None: see
     :func:`~.azimuth_compression.default_azimuth_bandwidth` (resolved once the centroid is known)."""
     rw = parse_window(range_window, where="range window")
     aw = parse_window(azimuth_window, where="azimuth window")
-    if azimuth_bandwidth is not None and not (isinstance(azimuth_bandwidth, (int, float))
-                                              and math.isfinite(azimuth_bandwidth) and azimuth_bandwidth > 0):
+    if azimuth_bandwidth is not None and not (
+        isinstance(azimuth_bandwidth, (int, float)) and math.isfinite(azimuth_bandwidth) and azimuth_bandwidth > 0
+    ):
         raise InputError(f"must be a positive number of Hz, got {azimuth_bandwidth!r}", where="azimuth_bandwidth")
     if doppler_centroid is not None:
         if not (isinstance(doppler_centroid, (int, float)) and math.isfinite(doppler_centroid)):
@@ -90,14 +103,16 @@ def resolve_settings(sensor: SensorParams, *, range_window: Any = "rect",
     return complete_settings(settings, sensor)
 
 
-def complete_settings(settings: FocusSettings, sensor: SensorParams,
-                      doppler_centroid: float | None = None) -> FocusSettings:
+def complete_settings(
+    settings: FocusSettings, sensor: SensorParams, doppler_centroid: float | None = None
+) -> FocusSettings:
     """Fill in an estimated centroid and, once the centroid is known, the default processed bandwidth."""
     if settings.doppler_centroid is None and doppler_centroid is not None:
         settings = replace(settings, doppler_centroid=float(doppler_centroid))
     if settings.doppler_centroid is not None and settings.azimuth_bandwidth is None:
-        settings = replace(settings, azimuth_bandwidth=float(
-            default_azimuth_bandwidth(sensor, settings.doppler_centroid)))
+        settings = replace(
+            settings, azimuth_bandwidth=float(default_azimuth_bandwidth(sensor, settings.doppler_centroid))
+        )
     elif settings.azimuth_bandwidth is not None:
         settings = replace(settings, azimuth_bandwidth=float(min(settings.azimuth_bandwidth, sensor.prf)))
     return settings
@@ -127,17 +142,36 @@ class AzimuthPlan:
     poly: np.ndarray
 
 
-def azimuth_plan(sensor: SensorParams, n_azimuth: int, n_range: int, settings: FocusSettings, *, inverse: bool) -> AzimuthPlan:
-    rows = azimuth_rows(sensor, n_azimuth, float(settings.doppler_centroid), settings.azimuth_window,
-                        settings.azimuth_bandwidth, inverse=inverse)
+def azimuth_plan(
+    sensor: SensorParams, n_azimuth: int, n_range: int, settings: FocusSettings, *, inverse: bool
+) -> AzimuthPlan:
+    rows = azimuth_rows(
+        sensor,
+        n_azimuth,
+        float(settings.doppler_centroid),
+        settings.azimuth_window,
+        settings.azimuth_bandwidth,
+        inverse=inverse,
+    )
     n_taps, beta, _ = kernel_design(_band_fraction(sensor))
     halo = halo_bins(rows.scale_minus_one, sensor.near_range / sensor.range_pixel_spacing + n_range, n_taps)
     return AzimuthPlan(rows, halo, sinc_polynomials(n_taps, beta))
 
 
-def azimuth_block(data: np.ndarray, plan: AzimuthPlan, sensor: SensorParams, *, n_total: int, out_start: int,
-                  n_out: int, in_start: int, inverse: bool, workers: int | None = None, parallel: bool = True,
-                  out: np.ndarray | None = None) -> np.ndarray:
+def azimuth_block(
+    data: np.ndarray,
+    plan: AzimuthPlan,
+    sensor: SensorParams,
+    *,
+    n_total: int,
+    out_start: int,
+    n_out: int,
+    in_start: int,
+    inverse: bool,
+    workers: int | None = None,
+    parallel: bool = True,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """Azimuth FFT, RCMC + azimuth (de)compression, azimuth IFFT of range-compressed ``data`` (n_azimuth, n_in).
 
     ``data`` is overwritten. Output columns are range bins out_start..out_start+n_out-1 (see the kernels for
@@ -151,12 +185,27 @@ def azimuth_block(data: np.ndarray, plan: AzimuthPlan, sensor: SensorParams, *, 
         out = spec
     kernel = kernels.rcmc_azimuth if parallel else kernels.rcmc_azimuth_serial
     r = plan.rows
-    kernel(spec, in_start, out, out_start, n_total, sensor.near_range, sensor.range_pixel_spacing,
-           r.scale_minus_one, r.phase_rate, r.gain, plan.halo, plan.poly, inverse)
+    kernel(
+        spec,
+        in_start,
+        out,
+        out_start,
+        n_total,
+        sensor.near_range,
+        sensor.range_pixel_spacing,
+        r.scale_minus_one,
+        r.phase_rate,
+        r.gain,
+        plan.halo,
+        plan.poly,
+        inverse,
+    )
     return scipy.fft.ifft(out, axis=0, workers=workers, overwrite_x=True)
 
 
-def focus_array(echo: np.ndarray, sensor: SensorParams, settings: FocusSettings, *, workers: int | None = None) -> tuple[np.ndarray, FocusSettings]:
+def focus_array(
+    echo: np.ndarray, sensor: SensorParams, settings: FocusSettings, *, workers: int | None = None
+) -> tuple[np.ndarray, FocusSettings]:
     """Focus raw pulses (complex64 (n_azimuth, n_range)); returns the SLC (complex64) and the settings used
     (with the Doppler centroid filled in when it was estimated from the range-compressed data)."""
     n_az, n_rg = echo.shape
@@ -164,19 +213,42 @@ def focus_array(echo: np.ndarray, sensor: SensorParams, settings: FocusSettings,
     data, lag_one = apply_range_filter(echo, range_filter(sensor, n_fft, settings.range_window), workers=workers)
     settings = complete_settings(settings, sensor, doppler_from_lag_one(lag_one, sensor.prf))
     plan = azimuth_plan(sensor, n_az, n_rg, settings, inverse=False)
-    slc = azimuth_block(data, plan, sensor, n_total=n_rg, out_start=0, n_out=n_rg, in_start=(-plan.halo) % n_rg,
-                        inverse=False, workers=workers, out=data)
+    slc = azimuth_block(
+        data,
+        plan,
+        sensor,
+        n_total=n_rg,
+        out_start=0,
+        n_out=n_rg,
+        in_start=(-plan.halo) % n_rg,
+        inverse=False,
+        workers=workers,
+        out=data,
+    )
     return slc, settings
 
 
-def defocus_array(slc: np.ndarray, sensor: SensorParams, settings: FocusSettings, *, workers: int | None = None) -> np.ndarray:
+def defocus_array(
+    slc: np.ndarray, sensor: SensorParams, settings: FocusSettings, *, workers: int | None = None
+) -> np.ndarray:
     """Undo :func:`focus_array` with the given settings (Doppler centroid required); complex64 in and out."""
     n_az, n_rg = slc.shape
     plan = azimuth_plan(sensor, n_az, n_rg, settings, inverse=True)
     data = np.array(slc, dtype=np.complex64, order="C", copy=True)
-    data = azimuth_block(data, plan, sensor, n_total=n_rg, out_start=0, n_out=n_rg, in_start=(-plan.halo) % n_rg,
-                         inverse=True, workers=workers, out=data)
+    data = azimuth_block(
+        data,
+        plan,
+        sensor,
+        n_total=n_rg,
+        out_start=0,
+        n_out=n_rg,
+        in_start=(-plan.halo) % n_rg,
+        inverse=True,
+        workers=workers,
+        out=data,
+    )
     n_fft = range_fft_length(sensor, n_rg)
-    echo, _ = apply_range_filter(data, range_inverse_filter(sensor, n_fft, settings.range_window), out=data,
-                                 workers=workers)
+    echo, _ = apply_range_filter(
+        data, range_inverse_filter(sensor, n_fft, settings.range_window), out=data, workers=workers
+    )
     return echo

@@ -45,7 +45,7 @@ class Window:
         return np.where(inside, w, 0.0)
 
 
-def parse_window(spec: "str | Window", *, where: str = "window") -> Window:
+def parse_window(spec: str | Window, *, where: str = "window") -> Window:
     """Parse ``rect`` | ``hamming:ALPHA`` | ``kaiser:BETA``; raise :class:`InputError` naming ``where`` if bad."""
     if isinstance(spec, Window):
         return spec

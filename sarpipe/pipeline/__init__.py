@@ -3,7 +3,17 @@ fingerprints, atomic outputs with provenance, resume), Dask execution from local
 and progress reporting. See ``docs/pipelines.md``.
 """
 
-from .registry import ENTRY_POINT_GROUP, InputSlot, LocalPath, Stage, StageContext, StageInput, get_stage, register, stage_names
+from .registry import (
+    ENTRY_POINT_GROUP,
+    InputSlot,
+    LocalPath,
+    Stage,
+    StageContext,
+    StageInput,
+    get_stage,
+    register,
+    stage_names,
+)
 from .schema import Pipeline, load_pipeline, validate_pipeline
 
 __all__ = [

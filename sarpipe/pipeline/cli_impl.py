@@ -14,9 +14,19 @@ import yaml
 from ..errors import InputError
 
 
-def run(pipeline_file: Path, *, sets: list[str], from_step: str | None, restart: bool, scheduler: str | None,
-        dry_run: bool, quiet: bool, catalog: Path | None, summary_json: Path | None = None,
-        overwrite: bool = False) -> int:
+def run(
+    pipeline_file: Path,
+    *,
+    sets: list[str],
+    from_step: str | None,
+    restart: bool,
+    scheduler: str | None,
+    dry_run: bool,
+    quiet: bool,
+    catalog: Path | None,
+    summary_json: Path | None = None,
+    overwrite: bool = False,
+) -> int:
     """Validate (every problem at once, nothing written), plan, run; print the summary. Returns the exit status."""
     from .progress import make_reporter, print_summary
     from .runner import run_pipeline
@@ -32,8 +42,15 @@ def run(pipeline_file: Path, *, sets: list[str], from_step: str | None, restart:
     if summary_json is not None:
         check_output(summary_json, inputs=summary_inputs, overwrite=overwrite, option="--summary-json")
     reporter = make_reporter(quiet or dry_run)
-    summary = run_pipeline(pipeline, from_step=from_step, restart=restart, scheduler=scheduler, dry_run=dry_run,
-                           reporter=reporter, overwrite=overwrite)
+    summary = run_pipeline(
+        pipeline,
+        from_step=from_step,
+        restart=restart,
+        scheduler=scheduler,
+        dry_run=dry_run,
+        reporter=reporter,
+        overwrite=overwrite,
+    )
     if summary_json is not None:
         with atomic_path(summary_json, overwrite=overwrite, inputs=summary_inputs, option="--summary-json") as tmp:
             tmp.write_text(json.dumps({PRODUCT_ATTR: "run-summary", **summary.to_json()}, indent=1) + "\n")
@@ -65,7 +82,10 @@ def _stage_text(stage: Any) -> list[str]:
     from .registry import describe_params
 
     lines = [f"{stage.name}  ({stage.origin})", f"  {stage.summary()}" if stage.summary() else ""]
-    ins = ", ".join(f"{s.name} ({'required' if s.required else 'optional'}: {'|'.join(s.kinds)})" for s in stage.inputs) or "none"
+    ins = (
+        ", ".join(f"{s.name} ({'required' if s.required else 'optional'}: {'|'.join(s.kinds)})" for s in stage.inputs)
+        or "none"
+    )
     lines.append(f"  inputs: {ins}")
     lines.append(f"  output: {stage.output}" + (f" ({stage.output_suffix})" if stage.output_suffix else " (folder)"))
     if stage.resources:
@@ -78,7 +98,10 @@ def _stage_text(stage: Any) -> list[str]:
             default = "REQUIRED" if p["required"] else json.dumps(p["default"], default=str)
             if len(default) > 40:
                 default = default[:37] + "..."
-            lines.append(f"    {p['name']:<{w}}  {p['type']} = {default}" + (f"  -- {p['description']}" if p["description"] else ""))
+            lines.append(
+                f"    {p['name']:<{w}}  {p['type']} = {default}"
+                + (f"  -- {p['description']}" if p["description"] else "")
+            )
     else:
         lines.append("  params: none")
     return [ln for ln in lines if ln != ""]
@@ -90,9 +113,18 @@ def stages(name: str | None, as_json: bool) -> None:
 
     chosen = [_stage(name)] if name is not None else REGISTRY.all()
     if as_json:
-        out = [{"name": s.name, "origin": s.origin, "summary": s.summary(), "output": s.output, "resources": dict(s.resources),
+        out = [
+            {
+                "name": s.name,
+                "origin": s.origin,
+                "summary": s.summary(),
+                "output": s.output,
+                "resources": dict(s.resources),
                 "inputs": [{"name": i.name, "kinds": list(i.kinds), "required": i.required} for i in s.inputs],
-                "params": describe_params(s.params_model())} for s in chosen]
+                "params": describe_params(s.params_model()),
+            }
+            for s in chosen
+        ]
         sys.stdout.write(json.dumps(out, indent=1, default=str) + "\n")
         return
     blocks = ["\n".join(_stage_text(s)) for s in chosen]
@@ -109,8 +141,9 @@ def template(stage_name: str, step_name: str | None) -> None:
     from .schema import _STEP_NAME
 
     if step_name is not None and not re.match(_STEP_NAME, step_name):
-        raise InputError(f"{step_name!r} is not a step name (a letter or '_', then letters, digits, '_', '-')",
-                         where="--name")
+        raise InputError(
+            f"{step_name!r} is not a step name (a letter or '_', then letters, digits, '_', '-')", where="--name"
+        )
     sys.stdout.write(make(_stage(stage_name), step_name))
 
 

@@ -91,8 +91,13 @@ class DistributedBackend:
         self.description = description
 
     def submit(self, task: StepTask) -> Any:
-        return self.client.submit(execute_step, task, key=f"sarpipe-step-{task.key}-{task.fingerprint}-{os.urandom(3).hex()}",
-                                  pure=False, resources=dict(task.resources) or None)
+        return self.client.submit(
+            execute_step,
+            task,
+            key=f"sarpipe-step-{task.key}-{task.fingerprint}-{os.urandom(3).hex()}",
+            pure=False,
+            resources=dict(task.resources) or None,
+        )
 
     def wait_first(self, futures: list[Any]) -> set[Any]:
         from distributed import wait
@@ -143,7 +148,9 @@ def _start_cluster(spec: DaskSpec) -> Any:
 def check_scheduler(scheduler: str | None) -> None:
     """Reject a malformed ``--scheduler`` value (before anything is written)."""
     if scheduler is not None and not is_scheduler(scheduler):
-        raise InputError(f"--scheduler {scheduler}: expected threads, synchronous, local or an address such as tcp://HOST:PORT")
+        raise InputError(
+            f"--scheduler {scheduler}: expected threads, synchronous, local or an address such as tcp://HOST:PORT"
+        )
 
 
 def open_backend(spec: DaskSpec, scheduler: str | None, device: DeviceSpec, *, needs_gpu: bool = False) -> Any:
@@ -175,13 +182,20 @@ def open_backend(spec: DaskSpec, scheduler: str | None, device: DeviceSpec, *, n
         raise InputError(f"cannot reach the Dask scheduler: {exc}", where=sched) from exc
     backend = DistributedBackend(client, cluster, describe(spec, scheduler))
     try:
-        workers = client.scheduler_info(n_workers=-1)["workers"] if _accepts_n_workers(client) else client.scheduler_info()["workers"]
+        workers = (
+            client.scheduler_info(n_workers=-1)["workers"]
+            if _accepts_n_workers(client)
+            else client.scheduler_info()["workers"]
+        )
         n = len(workers)
         gpus = sum(1 for w in workers.values() if (w.get("resources") or {}).get("GPU"))
         backend.description += f" ({n} worker{'s' if n != 1 else ''}" + (f", {gpus} with GPU" if gpus else "") + ")"
         if needs_gpu and gpus == 0 and not (use_cluster and spec.cluster.kind != "local"):
-            raise InputError("a step needs the worker resource GPU but no worker offers it "
-                             "(start workers with: dask worker ADDRESS --resources GPU=1)", where=sched)
+            raise InputError(
+                "a step needs the worker resource GPU but no worker offers it "
+                "(start workers with: dask worker ADDRESS --resources GPU=1)",
+                where=sched,
+            )
     except BaseException:
         backend.close()
         raise

@@ -26,7 +26,7 @@ class RunLog:
         self._fh: TextIO | None = None
         self._lock = threading.Lock()
 
-    def __enter__(self) -> "RunLog":
+    def __enter__(self) -> RunLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.path, "a", encoding="utf-8")
         self.raw("-" * 100)
@@ -44,10 +44,10 @@ class RunLog:
                 self._fh.flush()
 
     def info(self, msg: str) -> None:
-        self.raw(f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='milliseconds')} INFO {msg}")
+        self.raw(f"{_dt.datetime.now(_dt.UTC).isoformat(timespec='milliseconds')} INFO {msg}")
 
     def error(self, msg: str) -> None:
-        self.raw(f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='milliseconds')} ERROR {msg}")
+        self.raw(f"{_dt.datetime.now(_dt.UTC).isoformat(timespec='milliseconds')} ERROR {msg}")
 
 
 class NullReporter:
@@ -69,8 +69,15 @@ class RichReporter(NullReporter):
     def start(self, planned: list[PlannedStep], backend: str) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=self.console, transient=False)
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=False,
+        )
         self.progress.start()
         self.console.print(f"[dim]running on {backend}[/dim]")
         self._rows: dict[str, Any] = {}
@@ -89,7 +96,9 @@ class RichReporter(NullReporter):
             if self._batch:
                 continue  # a batch shows the scenes bar and the running steps only
             if p.action == "skip":
-                self.progress.add_task(f"[green]✓[/green] {p.task.key} [dim]({p.task.stage}) skipped: complete[/dim]", total=1, completed=1)
+                self.progress.add_task(
+                    f"[green]✓[/green] {p.task.key} [dim]({p.task.stage}) skipped: complete[/dim]", total=1, completed=1
+                )
 
     def started(self, key: str) -> None:
         """A row per running step (a pulsing bar: a step reports no fraction done), added when it starts."""
@@ -100,14 +109,21 @@ class RichReporter(NullReporter):
     def finished(self, key: str, record: StepRecord) -> None:
         if self.progress is None:
             return
-        mark = {"done": "[green]✓[/green]", "failed": "[red]✗[/red]", "not run": "[yellow]-[/yellow]"}.get(record.status, " ")
+        mark = {"done": "[green]✓[/green]", "failed": "[red]✗[/red]", "not run": "[yellow]-[/yellow]"}.get(
+            record.status, " "
+        )
         row = self._rows.get(key)
         note = f" {record.seconds:.1f} s" if record.status == "done" else f" [red]{record.status}[/red]"
         if row is None and record.status == "not run" and not self._batch:
             row = self._rows[key] = self.progress.add_task("", total=1)
         if row is not None:
-            self.progress.update(row, total=1, completed=1, description=f"{mark} {key} [dim]({record.stage})[/dim]{note}",
-                                 visible=not self._batch or record.status != "done")
+            self.progress.update(
+                row,
+                total=1,
+                completed=1,
+                description=f"{mark} {key} [dim]({record.stage})[/dim]{note}",
+                visible=not self._batch or record.status != "done",
+            )
         if self._batch and record.entry in self._left:
             self._left[record.entry] -= 1  # failed steps' dependents report "not run", so this reaches 0
             if self._left[record.entry] == 0:
@@ -158,13 +174,19 @@ def summary_lines(summary: RunSummary) -> list[str]:
     errors = [r for r in summary.records if r.status == "failed"]
     for r in errors:
         first = (r.error or "").strip().splitlines()
-        lines.append(f"error in {r.key}" + (f" (inputs {r.inputs})" if r.inputs else "") + f": {first[0] if first else 'unknown'}")
+        lines.append(
+            f"error in {r.key}"
+            + (f" (inputs {r.inputs})" if r.inputs else "")
+            + f": {first[0] if first else 'unknown'}"
+        )
         lines += ["  " + line.strip() for line in first[1:21]]  # the problems a multi-line error lists
     if batch:
         lines += batch_lines(summary)
     n = {s: sum(r.status == s for r in summary.records) for s in ("done", "skipped", "failed", "not run")}
-    lines.append(f"{n['done']} ran, {n['skipped']} skipped, {n['failed']} failed, {n['not run']} not run"
-                 f" in {_fmt_seconds(summary.seconds)} on {summary.backend}")
+    lines.append(
+        f"{n['done']} ran, {n['skipped']} skipped, {n['failed']} failed, {n['not run']} not run"
+        f" in {_fmt_seconds(summary.seconds)} on {summary.backend}"
+    )
     lines.append(f"outputs: {_rel(summary.output_dir)}/")
     if summary.log_file:
         lines.append(f"log: {_rel(summary.log_file)}")
@@ -180,7 +202,9 @@ def plan_lines(summary: RunSummary) -> list[str]:
     n_run = sum(r.action == "run" for r in summary.records)
     lines = [f"pipeline {summary.pipeline}: plan (dry run, nothing is written)", fmt.format(*head)]
     lines += [fmt.format(*row) for row in rows]
-    lines.append(f"would run {n_run} step(s), skip {len(rows) - n_run}, on {summary.backend}; outputs in {_rel(summary.output_dir)}/")
+    lines.append(
+        f"would run {n_run} step(s), skip {len(rows) - n_run}, on {summary.backend}; outputs in {_rel(summary.output_dir)}/"
+    )
     return lines
 
 

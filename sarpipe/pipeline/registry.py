@@ -19,12 +19,11 @@ import importlib
 import logging
 import re
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Mapping
-
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel
 
@@ -193,7 +192,9 @@ class Registry:
                 log.warning("cannot read entry points %s: %s", ENTRY_POINT_GROUP, exc)
                 eps = []
             for ep in eps:
-                origin = f"entry point {ep.name} = {ep.value}" + (f" ({ep.dist.name})" if getattr(ep, "dist", None) else "")
+                origin = f"entry point {ep.name} = {ep.value}" + (
+                    f" ({ep.dist.name})" if getattr(ep, "dist", None) else ""
+                )
                 try:
                     obj = ep.load()
                     if callable(obj) and not isinstance(obj, Stage):
@@ -208,7 +209,9 @@ class Registry:
                         self.register(stage)
                 except Exception as exc:  # noqa: BLE001
                     self._broken[ep.name] = f"{origin}: {type(exc).__name__}: {exc}"
-                    log.debug("stage plugin %s failed to load: %s", ep.name, exc)  # reported when used, and by `sarpipe stages`
+                    log.debug(
+                        "stage plugin %s failed to load: %s", ep.name, exc
+                    )  # reported when used, and by `sarpipe stages`
 
     def import_plugins(self, modules: list[str]) -> dict[str, str]:
         """Import plugin modules (they call :func:`register`); returns {module: error} for those that failed."""
@@ -281,14 +284,20 @@ def _type_name(annotation: Any) -> str:
 
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Annotated:
-        return "path" if args[1:] and any(getattr(m, "func", None) is _absolute for m in args[1:]) else _type_name(args[0])
+        return (
+            "path" if args[1:] and any(getattr(m, "func", None) is _absolute for m in args[1:]) else _type_name(args[0])
+        )
     if origin is typing.Literal:
         return " | ".join(str(a) for a in args)
     if origin in (typing.Union, types.UnionType):
         return " | ".join(_type_name(a) for a in args)
     if origin is not None:
         inner = ", ".join(_type_name(a) for a in args)
-        return f"{getattr(origin, '__name__', str(origin))}[{inner}]" if inner else getattr(origin, "__name__", str(origin))
+        return (
+            f"{getattr(origin, '__name__', str(origin))}[{inner}]"
+            if inner
+            else getattr(origin, "__name__", str(origin))
+        )
     if annotation is type(None):
         return "None"
     if isinstance(annotation, type):
@@ -313,13 +322,15 @@ def describe_params(model: type[BaseModel]) -> list[dict[str, Any]]:
             default = None
         if isinstance(default, BaseModel):
             default = default.model_dump(mode="json")
-        out.append({
-            "name": f.alias or name,
-            "type": _type_name(f.annotation),
-            "required": required,
-            "default": default,
-            "description": (f.description or "").strip(),
-        })
+        out.append(
+            {
+                "name": f.alias or name,
+                "type": _type_name(f.annotation),
+                "required": required,
+                "default": default,
+                "description": (f.description or "").strip(),
+            }
+        )
     return out
 
 
@@ -342,7 +353,9 @@ def template(stage: Stage, step_name: str | None = None) -> str:
 
     lines = [f"# {stage.name}: {stage.summary()}" if stage.summary() else f"# {stage.name}"]
     if stage.resources:
-        lines.append(f"# needs worker resources {dict(stage.resources)} (runs as its own task on a worker that has them)")
+        lines.append(
+            f"# needs worker resources {dict(stage.resources)} (runs as its own task on a worker that has them)"
+        )
     lines.append(f"- name: {step_name or stage.name}")
     lines.append(f"  stage: {stage.name}")
     if stage.inputs:
@@ -350,7 +363,11 @@ def template(stage: Stage, step_name: str | None = None) -> str:
         for slot in stage.inputs:
             need = "required" if slot.required else "optional"
             hint = f"  # {need}; accepts {', '.join(slot.kinds)}" + (f"; {slot.help}" if slot.help else "")
-            lines.append(f"    {slot.name}: STEP_OR_catalog:ENTRY{hint}" if slot.required else f"    # {slot.name}: STEP_OR_catalog:ENTRY{hint}")
+            lines.append(
+                f"    {slot.name}: STEP_OR_catalog:ENTRY{hint}"
+                if slot.required
+                else f"    # {slot.name}: STEP_OR_catalog:ENTRY{hint}"
+            )
     params = describe_params(stage.params_model())
     if params:
         lines.append("  params:")
@@ -371,10 +388,22 @@ def template(stage: Stage, step_name: str | None = None) -> str:
             if nested is not None and p["default"] is None:
                 lines.append(f"    # {p['name']}:   # its keys ({nested.__name__}):")
                 for q in describe_params(nested):
-                    shown = "REQUIRED" if q["required"] else yaml.safe_dump(q["default"], default_flow_style=True, width=1000).strip().removesuffix("...").strip()
-                    lines.append(f"    #   {q['name']}: {shown}" + (f"   # {q['description'].splitlines()[0]}" if q["description"] else ""))
+                    shown = (
+                        "REQUIRED"
+                        if q["required"]
+                        else yaml.safe_dump(q["default"], default_flow_style=True, width=1000)
+                        .strip()
+                        .removesuffix("...")
+                        .strip()
+                    )
+                    lines.append(
+                        f"    #   {q['name']}: {shown}"
+                        + (f"   # {q['description'].splitlines()[0]}" if q["description"] else "")
+                    )
     else:
         lines.append("  params: {}")
     suffix = stage.output_suffix or "/"
-    lines.append(f"  # output: {step_name or stage.name}{suffix}   # default: OUTPUT_DIR/<name>{suffix} ({stage.output})")
+    lines.append(
+        f"  # output: {step_name or stage.name}{suffix}   # default: OUTPUT_DIR/<name>{suffix} ({stage.output})"
+    )
     return "\n".join(lines) + "\n"

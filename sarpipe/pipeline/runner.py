@@ -31,9 +31,10 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from .. import __version__
 from ..atomic import atomic_path, sibling_path
@@ -52,7 +53,7 @@ log = logging.getLogger("sarpipe.run")
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 # ---------------------------------------------------------------------------------------------- the plan
@@ -137,8 +138,14 @@ def completion(output: Path, fingerprint: str) -> tuple[bool, str]:
     return True, "complete"
 
 
-def plan(pipeline: Pipeline, *, from_step: str | None = None, restart: bool = False, inner_scheduler: str = "threads",
-         overwrite: bool = False) -> list[PlannedStep]:
+def plan(
+    pipeline: Pipeline,
+    *,
+    from_step: str | None = None,
+    restart: bool = False,
+    inner_scheduler: str = "threads",
+    overwrite: bool = False,
+) -> list[PlannedStep]:
     """The steps to run for each batch entry (or once), in order, each marked run or skip with the reason."""
     names = [s.name for s in pipeline.steps]
     start = 0
@@ -147,11 +154,15 @@ def plan(pipeline: Pipeline, *, from_step: str | None = None, restart: bool = Fa
             import difflib
 
             close = difflib.get_close_matches(from_step, names, n=1)
-            raise InputError(f"--from-step {from_step}: no such step" + (f" (did you mean {close[0]!r}?)" if close else "") + f"; steps: {', '.join(names)}")
+            raise InputError(
+                f"--from-step {from_step}: no such step"
+                + (f" (did you mean {close[0]!r}?)" if close else "")
+                + f"; steps: {', '.join(names)}"
+            )
         start = names.index(from_step)
     device = pipeline.spec.device.kind
     out: list[PlannedStep] = []
-    for entry in (pipeline.entries if pipeline.entries is not None else [None]):
+    for entry in pipeline.entries if pipeline.entries is not None else [None]:
         by_name: dict[str, PlannedStep] = {}
         for k, step in enumerate(pipeline.steps):
             inputs: dict[str, dict[str, Any]] = {}
@@ -159,8 +170,13 @@ def plan(pipeline: Pipeline, *, from_step: str | None = None, restart: bool = Fa
             for slot, ref in step.inputs.items():
                 if ref.kind == "step":
                     up = by_name[ref.target]
-                    inputs[slot] = {"ref": str(ref), "kind": pipeline.step(ref.target).stage.output, "path": up.task.output,
-                                    "entry": None, "fingerprint": up.task.fingerprint}
+                    inputs[slot] = {
+                        "ref": str(ref),
+                        "kind": pipeline.step(ref.target).stage.output,
+                        "path": up.task.output,
+                        "entry": None,
+                        "fingerprint": up.task.fingerprint,
+                    }
                     deps.append(up.task.key)
                 elif ref.kind in ("catalog", "entry"):
                     name = entry if ref.kind == "entry" else ref.target
@@ -171,22 +187,50 @@ def plan(pipeline: Pipeline, *, from_step: str | None = None, restart: bool = Fa
                     if e.kind == "simulated" and e.config_file:
                         edict["config_file"] = os.fspath(p.absolute())
                     edict["catalog_root"] = os.fspath(cat.root.resolve())
-                    inputs[slot] = {"ref": str(ref) if ref.kind == "catalog" else f"catalog:{name}", "kind": e.product,
-                                    "path": os.fspath(p.absolute()) if (p is not None and e.kind != "simulated") else None,
-                                    "entry": edict, "fingerprint": cat.fingerprint(name)}
+                    inputs[slot] = {
+                        "ref": str(ref) if ref.kind == "catalog" else f"catalog:{name}",
+                        "kind": e.product,
+                        "path": os.fspath(p.absolute()) if (p is not None and e.kind != "simulated") else None,
+                        "entry": edict,
+                        "fingerprint": cat.fingerprint(name),
+                    }
                 else:
-                    inputs[slot] = {"ref": ref.target, "kind": "any", "path": os.fspath(Path(ref.target).absolute()), "entry": None,
-                                    "fingerprint": path_fingerprint(ref.target)}
+                    inputs[slot] = {
+                        "ref": ref.target,
+                        "kind": "any",
+                        "path": os.fspath(Path(ref.target).absolute()),
+                        "entry": None,
+                        "fingerprint": path_fingerprint(ref.target),
+                    }
             params = step.params_json
             extra = step.stage.fingerprint_extra(step.params) if step.stage.fingerprint_extra else None
-            fp = json_fingerprint({"stage": step.stage.name, "version": step.stage.version, "params": params, "extra": extra,
-                        "inputs": {s: v["fingerprint"] for s, v in sorted(inputs.items())}})
+            fp = json_fingerprint(
+                {
+                    "stage": step.stage.name,
+                    "version": step.stage.version,
+                    "params": params,
+                    "extra": extra,
+                    "inputs": {s: v["fingerprint"] for s, v in sorted(inputs.items())},
+                }
+            )
             output = _output_path(pipeline, step, entry)
             key = f"{entry}/{step.name}" if entry is not None else step.name
-            task = StepTask(key=key, step=step.name, entry=entry, stage=step.stage.name, plugins=list(pipeline.plugins),
-                            params=params, inputs=inputs, output=os.fspath(output), fingerprint=fp, device=device,
-                            pipeline=pipeline.name, resources=dict(step.resources), inner_scheduler=inner_scheduler,
-                            overwrite=overwrite)
+            task = StepTask(
+                key=key,
+                step=step.name,
+                entry=entry,
+                stage=step.stage.name,
+                plugins=list(pipeline.plugins),
+                params=params,
+                inputs=inputs,
+                output=os.fspath(output),
+                fingerprint=fp,
+                device=device,
+                pipeline=pipeline.name,
+                resources=dict(step.resources),
+                inner_scheduler=inner_scheduler,
+                overwrite=overwrite,
+            )
             if restart:
                 action, reason = "run", "--restart"
             elif k >= start and from_step is not None:
@@ -195,8 +239,10 @@ def plan(pipeline: Pipeline, *, from_step: str | None = None, restart: bool = Fa
                 done, reason = completion(output, fp)
                 action = "skip" if done else "run"
                 if from_step is not None and not done:
-                    raise InputError(f"--from-step {from_step}: earlier step {key!r} has no complete output ({reason}); "
-                                     "run without --from-step first")
+                    raise InputError(
+                        f"--from-step {from_step}: earlier step {key!r} has no complete output ({reason}); "
+                        "run without --from-step first"
+                    )
             ps = PlannedStep(task=task, deps=deps, action=action, reason=reason, index=k)
             by_name[step.name] = ps
             out.append(ps)
@@ -269,8 +315,10 @@ def check_outputs(pipeline: Pipeline, planned: list[PlannedStep], *, overwrite: 
             problems.append(f"{label}: {clash[0]} {clash[1]}; an output never replaces an input (always refused)")
             continue
         if out == out_dir or out in out_dir.parents:
-            problems.append(f"{label}: {'is' if out == out_dir else 'contains'} the output folder {pipeline.output_dir} "
-                            "(its run log and lock); give the step an output inside it")
+            problems.append(
+                f"{label}: {'is' if out == out_dir else 'contains'} the output folder {pipeline.output_dir} "
+                "(its run log and lock); give the step an output inside it"
+            )
             continue
         try:
             check_output(p.task.output, overwrite=overwrite, option=option, owned=has_marker, owner=PIPELINE_OWNER)
@@ -282,8 +330,10 @@ def check_outputs(pipeline: Pipeline, planned: list[PlannedStep], *, overwrite: 
         how = _nested(b, a)
         if how is not None:
             where = by_step[pb.task.step].output_where
-            problems.append(f"{where}: step {pb.task.key}: output {pb.task.output}: {how} the output of step "
-                            f"{pa.task.key}; each step needs its own output")
+            problems.append(
+                f"{where}: step {pb.task.key}: output {pb.task.output}: {how} the output of step "
+                f"{pa.task.key}; each step needs its own output"
+            )
     if problems:
         raise ConfigError(problems, title=f"{pipeline.source}: unsafe step outputs, nothing was run")
 
@@ -339,9 +389,19 @@ def _mark_publishing(task: StepTask) -> None:
     the completion marker then leaves an output the next run knows as the pipeline's (and redoes)."""
     output = Path(task.output)
     if not has_marker(output):
-        _write_json_atomic(marker_path(output), {"sarpipe_marker": 1, "state": "publishing", "pipeline": task.pipeline,
-                                                 "step": task.step, "entry": task.entry, "output": os.fspath(output),
-                                                 "fingerprint": None, "started": _now()})
+        _write_json_atomic(
+            marker_path(output),
+            {
+                "sarpipe_marker": 1,
+                "state": "publishing",
+                "pipeline": task.pipeline,
+                "step": task.step,
+                "entry": task.entry,
+                "output": os.fspath(output),
+                "fingerprint": None,
+                "started": _now(),
+            },
+        )
 
 
 class _ThreadCapture(logging.Handler):
@@ -353,7 +413,8 @@ class _ThreadCapture(logging.Handler):
         self.lines: list[str] = []
         fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
         fmt.formatTime = lambda record, datefmt=None: _dt.datetime.fromtimestamp(  # type: ignore[method-assign]
-            record.created, _dt.timezone.utc).isoformat(timespec="milliseconds")
+            record.created, _dt.UTC
+        ).isoformat(timespec="milliseconds")
         self.setFormatter(fmt)
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -401,17 +462,30 @@ def execute_step(task: StepTask) -> StepResult:
             path = Path(d["path"]) if d.get("path") else None
             if path is not None and not path.exists():
                 raise InputError(f"input {slot!r} ({d['ref']}) does not exist", where=os.fspath(path))
-            inputs[slot] = StageInput(ref=d["ref"], kind=d["kind"], path=path, entry=d.get("entry"), fingerprint=d["fingerprint"])
+            inputs[slot] = StageInput(
+                ref=d["ref"], kind=d["kind"], path=path, entry=d.get("entry"), fingerprint=d["fingerprint"]
+            )
         output = Path(task.output)
         # asked again here (the plan checked it too): something may have appeared at the output since
-        check_output(output, overwrite=task.overwrite, option=f"step {task.key}: output", owned=has_marker,
-                     owner=PIPELINE_OWNER)
+        check_output(
+            output, overwrite=task.overwrite, option=f"step {task.key}: output", owned=has_marker, owner=PIPELINE_OWNER
+        )
         remove_stale_temporaries(output)
         stage_log = logging.getLogger(f"sarpipe.stage.{task.step}")
         # the earlier marker stays until the new output is ready: a failed rerun keeps the earlier complete output
-        with staged_output(output, lambda: _mark_publishing(task)) as tmp, dask.config.set(scheduler=task.inner_scheduler):
-            ctx = StageContext(step=task.step, entry=task.entry, params=params, inputs=inputs, output=tmp,
-                               device=task.device, log=stage_log)
+        with (
+            staged_output(output, lambda: _mark_publishing(task)) as tmp,
+            dask.config.set(scheduler=task.inner_scheduler),
+        ):
+            ctx = StageContext(
+                step=task.step,
+                entry=task.entry,
+                params=params,
+                inputs=inputs,
+                output=tmp,
+                device=task.device,
+                log=stage_log,
+            )
             stage.run(ctx)
         seconds = time.perf_counter() - t0
         marker = {
@@ -423,8 +497,11 @@ def execute_step(task: StepTask) -> StepResult:
             "stage_version": stage.version,
             "stage_origin": stage.origin,
             "params": task.params,
-            "inputs": {s: {k: v for k, v in d.items() if k != "entry"} | ({"catalog_entry": d["entry"]["name"]} if d.get("entry") else {})
-                       for s, d in task.inputs.items()},
+            "inputs": {
+                s: {k: v for k, v in d.items() if k != "entry"}
+                | ({"catalog_entry": d["entry"]["name"]} if d.get("entry") else {})
+                for s, d in task.inputs.items()
+            },
             "fingerprint": task.fingerprint,
             "sarpipe_version": __version__,
             "started": started,
@@ -437,15 +514,37 @@ def execute_step(task: StepTask) -> StepResult:
         _write_json_atomic(marker_path(output), marker)
         return StepResult(task.key, "done", seconds, log=capture.lines, worker=worker)
     except InputError as exc:
-        return StepResult(task.key, "failed", time.perf_counter() - t0, error=str(exc), error_kind="input",
-                          log=capture.lines, worker=worker)
+        return StepResult(
+            task.key,
+            "failed",
+            time.perf_counter() - t0,
+            error=str(exc),
+            error_kind="input",
+            log=capture.lines,
+            worker=worker,
+        )
     except Exception as exc:  # noqa: BLE001 - reported in the summary, with the traceback in the log
         env = environment_message(exc)
         if env is not None:  # a full disk or a read-only folder: the user's to fix (exit 2)
-            return StepResult(task.key, "failed", time.perf_counter() - t0, error=env, error_kind="input",
-                              log=capture.lines, worker=worker)
-        return StepResult(task.key, "failed", time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}",
-                          error_kind="internal", traceback=traceback.format_exc(), log=capture.lines, worker=worker)
+            return StepResult(
+                task.key,
+                "failed",
+                time.perf_counter() - t0,
+                error=env,
+                error_kind="input",
+                log=capture.lines,
+                worker=worker,
+            )
+        return StepResult(
+            task.key,
+            "failed",
+            time.perf_counter() - t0,
+            error=f"{type(exc).__name__}: {exc}",
+            error_kind="internal",
+            traceback=traceback.format_exc(),
+            log=capture.lines,
+            worker=worker,
+        )
     finally:
         sar_log.removeHandler(capture)
         sar_log.setLevel(old_level)
@@ -492,7 +591,10 @@ class RunSummary:
         return 2 if all(r.error_kind == "input" for r in self.failed) else 1
 
     def to_json(self) -> dict[str, Any]:
-        return {**{k: v for k, v in asdict(self).items() if k != "records"}, "records": [asdict(r) for r in self.records]}
+        return {
+            **{k: v for k, v in asdict(self).items() if k != "records"},
+            "records": [asdict(r) for r in self.records],
+        }
 
 
 class RunLock:
@@ -502,7 +604,7 @@ class RunLock:
         self.path = folder / LOCK_NAME
         self.held = False
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         me = {"pid": os.getpid(), "host": socket.gethostname(), "since": _now()}
         for _ in range(2):
             try:
@@ -515,8 +617,11 @@ class RunLock:
                 if other.get("host") == socket.gethostname() and not _alive(int(other.get("pid", -1))):
                     self.path.unlink(missing_ok=True)  # stale: its process is gone
                     continue
-                raise InputError(f"another sarpipe run (pid {other.get('pid')} on {other.get('host')}, since {other.get('since')}) "
-                                 f"is writing here; if none is, delete {self.path}", where=os.fspath(self.path.parent))
+                raise InputError(
+                    f"another sarpipe run (pid {other.get('pid')} on {other.get('host')}, since {other.get('since')}) "
+                    f"is writing here; if none is, delete {self.path}",
+                    where=os.fspath(self.path.parent),
+                ) from None
             with os.fdopen(fd, "w") as fh:
                 json.dump(me, fh)
             self.held = True
@@ -563,13 +668,30 @@ def run_pipeline(
     inner = "synchronous" if (scheduler or pipeline.spec.dask.scheduler) == "synchronous" else "threads"
     planned = plan(pipeline, from_step=from_step, restart=restart, inner_scheduler=inner, overwrite=overwrite)
     check_outputs(pipeline, planned, overwrite=overwrite)
-    records = {p.task.key: StepRecord(p.task.key, p.task.entry, p.task.step, p.task.stage, p.task.output, p.action, p.reason,
-                                      status="skipped" if p.action == "skip" else "pending",
-                                      inputs=", ".join(f"{k}={v['ref']}" for k, v in p.task.inputs.items())) for p in planned}
+    records = {
+        p.task.key: StepRecord(
+            p.task.key,
+            p.task.entry,
+            p.task.step,
+            p.task.stage,
+            p.task.output,
+            p.action,
+            p.reason,
+            status="skipped" if p.action == "skip" else "pending",
+            inputs=", ".join(f"{k}={v['ref']}" for k, v in p.task.inputs.items()),
+        )
+        for p in planned
+    }
     out_dir = pipeline.output_dir
     if dry_run:
-        return RunSummary(pipeline.name, os.fspath(out_dir), None, dask_exec.describe(pipeline.spec.dask, scheduler),
-                          list(records.values()), dry_run=True)
+        return RunSummary(
+            pipeline.name,
+            os.fspath(out_dir),
+            None,
+            dask_exec.describe(pipeline.spec.dask, scheduler),
+            list(records.values()),
+            dry_run=True,
+        )
 
     t0 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -578,8 +700,16 @@ def run_pipeline(
         runlog.info(f"pipeline {pipeline.name} ({pipeline.source}), sarpipe {__version__}, output {out_dir}")
         for p in planned:
             runlog.info(f"plan {p.task.key}: {p.action} ({p.reason})")
-        backend = dask_exec.open_backend(pipeline.spec.dask, scheduler, pipeline.spec.device,
-                                         needs_gpu=any(p.task.resources.get("GPU") for p in to_run)) if to_run else None
+        backend = (
+            dask_exec.open_backend(
+                pipeline.spec.dask,
+                scheduler,
+                pipeline.spec.device,
+                needs_gpu=any(p.task.resources.get("GPU") for p in to_run),
+            )
+            if to_run
+            else None
+        )
         desc = backend.description if backend else dask_exec.describe(pipeline.spec.dask, scheduler)
         runlog.info(f"executing on {desc}")
         reporter.start(planned, desc)
@@ -595,14 +725,26 @@ def run_pipeline(
             if backend is not None:
                 backend.close()
             reporter.stop()
-        summary = RunSummary(pipeline.name, os.fspath(out_dir), os.fspath(runlog.path), desc, list(records.values()),
-                             seconds=time.perf_counter() - t0)
-        runlog.info(f"finished in {summary.seconds:.2f} s: " + ", ".join(
-            f"{sum(r.status == s for r in summary.records)} {s}" for s in ("done", "skipped", "failed", "not run")))
+        summary = RunSummary(
+            pipeline.name,
+            os.fspath(out_dir),
+            os.fspath(runlog.path),
+            desc,
+            list(records.values()),
+            seconds=time.perf_counter() - t0,
+        )
+        runlog.info(
+            f"finished in {summary.seconds:.2f} s: "
+            + ", ".join(
+                f"{sum(r.status == s for r in summary.records)} {s}" for s in ("done", "skipped", "failed", "not run")
+            )
+        )
     return summary
 
 
-def _drive(planned: list[PlannedStep], records: dict[str, StepRecord], backend: Any, reporter: Any, runlog: Any) -> None:
+def _drive(
+    planned: list[PlannedStep], records: dict[str, StepRecord], backend: Any, reporter: Any, runlog: Any
+) -> None:
     """Submit steps whose inputs are ready; a failed step marks everything downstream of it 'not run'."""
     waiting = {p.task.key: p for p in planned if p.action == "run"}
     status = {k: r.status for k, r in records.items()}
@@ -619,12 +761,16 @@ def _drive(planned: list[PlannedStep], records: dict[str, StepRecord], backend: 
                 reporter.finished(key, records[key])
                 del waiting[key]
                 continue
-            if all(s in ("done", "skipped") for s in dep_status) and (backend.capacity is None or len(running) < backend.capacity):
+            if all(s in ("done", "skipped") for s in dep_status) and (
+                backend.capacity is None or len(running) < backend.capacity
+            ):
                 fut = backend.submit(p.task)
                 running[fut] = p
                 status[key] = "running"
                 del waiting[key]
-                runlog.info(f"start {key} (stage {p.task.stage}){' resources ' + str(p.task.resources) if p.task.resources else ''}")
+                runlog.info(
+                    f"start {key} (stage {p.task.stage}){' resources ' + str(p.task.resources) if p.task.resources else ''}"
+                )
                 reporter.started(key)
         if not running:
             if waiting:  # nothing can start: should not happen (deps are earlier steps)
@@ -634,7 +780,13 @@ def _drive(planned: list[PlannedStep], records: dict[str, StepRecord], backend: 
             p = running.pop(fut)
             res = backend.result(fut, p.task)
             rec = records[p.task.key]
-            rec.status, rec.seconds, rec.error, rec.error_kind, rec.worker = res.status, res.seconds, res.error, res.error_kind, res.worker
+            rec.status, rec.seconds, rec.error, rec.error_kind, rec.worker = (
+                res.status,
+                res.seconds,
+                res.error,
+                res.error_kind,
+                res.worker,
+            )
             status[p.task.key] = res.status
             for line in res.log:
                 runlog.raw(f"    [{p.task.key}] {line}")

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..catalog import NOT_YET, Catalog, DEFAULT_CATALOG, load_catalog, empty_catalog
+from ..catalog import DEFAULT_CATALOG, NOT_YET, Catalog, empty_catalog, load_catalog
 from ..errors import InputError
 from ..yamlconf import ConfigError, YamlDocument, dotted, format_validation_error, load_yaml
 from .registry import REGISTRY, Stage
@@ -51,19 +51,27 @@ class ClusterSpec(_Strict):
     """A cluster sarpipe starts for the run and stops after it."""
 
     kind: Literal["local", "slurm", "pbs", "kubernetes"] = Field(
-        ..., description="local: dask.distributed.LocalCluster; slurm/pbs: dask-jobqueue; kubernetes: dask-kubernetes")
+        ..., description="local: dask.distributed.LocalCluster; slurm/pbs: dask-jobqueue; kubernetes: dask-kubernetes"
+    )
     n_workers: int | None = Field(None, ge=1, description="workers (local) or jobs (slurm/pbs/kubernetes) to start")
     threads_per_worker: int | None = Field(None, ge=1, description="local clusters only")
-    options: dict[str, Any] = Field(default_factory=dict, description="passed to the cluster class (queue, cores, memory, walltime, image, resources, ...)")
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="passed to the cluster class (queue, cores, memory, walltime, image, resources, ...)",
+    )
     adapt: AdaptSpec | None = Field(None, description="scale between minimum and maximum instead of n_workers")
 
 
 class DaskSpec(_Strict):
     """Where steps run. Default: the local threaded scheduler (nothing to start)."""
 
-    scheduler: str = Field("threads", description="threads | synchronous | local (a LocalCluster) | an address such as tcp://HOST:PORT")
+    scheduler: str = Field(
+        "threads", description="threads | synchronous | local (a LocalCluster) | an address such as tcp://HOST:PORT"
+    )
     cluster: ClusterSpec | None = Field(None, description="start a cluster for the run (instead of 'scheduler')")
-    max_parallel: int | None = Field(None, ge=1, description="threaded scheduler: steps (or batch scenes) at once; default min(4, CPUs)")
+    max_parallel: int | None = Field(
+        None, ge=1, description="threaded scheduler: steps (or batch scenes) at once; default min(4, CPUs)"
+    )
     connect_timeout: float = Field(30.0, gt=0, description="seconds to wait for a scheduler (and its workers)")
 
     @field_validator("scheduler")
@@ -74,7 +82,7 @@ class DaskSpec(_Strict):
         raise ValueError("must be 'threads', 'synchronous', 'local' or an address such as tcp://127.0.0.1:8786")
 
     @model_validator(mode="after")
-    def _either(self) -> "DaskSpec":
+    def _either(self) -> DaskSpec:
         if self.cluster is not None and self.scheduler not in ("threads",):
             raise ValueError("give either 'scheduler' or 'cluster', not both")
         return self
@@ -83,14 +91,18 @@ class DaskSpec(_Strict):
 class DeviceSpec(_Strict):
     """Which device GPU-capable stages use."""
 
-    kind: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda when a GPU step runs on a machine that has one")
+    kind: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto: cuda when a GPU step runs on a machine that has one"
+    )
     gpus: int = Field(1, ge=1, description="threaded scheduler: GPU steps at once")
 
 
 class BatchSpec(_Strict):
     """Run the steps once per catalog entry; ``$entry`` in a step's inputs stands for the current entry."""
 
-    entries: str | list[str] = Field(..., description="a glob over catalog entry names ('scene_*') or a list of names/globs")
+    entries: str | list[str] = Field(
+        ..., description="a glob over catalog entry names ('scene_*') or a list of names/globs"
+    )
 
 
 class StepSpec(_Strict):
@@ -115,7 +127,9 @@ class PipelineSpec(_Strict):
     description: str | None = None
     output_dir: str = Field("runs/{name}", description="where outputs go; {name} is the pipeline name")
     catalog: str | None = Field(None, description=f"data catalog file (default ./{DEFAULT_CATALOG} when present)")
-    plugins: list[str] = Field(default_factory=list, description="Python modules to import first (they register stages)")
+    plugins: list[str] = Field(
+        default_factory=list, description="Python modules to import first (they register stages)"
+    )
     dask: DaskSpec = Field(default_factory=DaskSpec)
     device: DeviceSpec = Field(default_factory=DeviceSpec)
     batch: BatchSpec | None = None
@@ -133,7 +147,9 @@ class Ref:
     target: str = ""
 
     def __str__(self) -> str:
-        return {"step": self.target, "catalog": f"catalog:{self.target}", "entry": ENTRY_REF, "file": self.target}[self.kind]
+        return {"step": self.target, "catalog": f"catalog:{self.target}", "entry": ENTRY_REF, "file": self.target}[
+            self.kind
+        ]
 
 
 @dataclass
@@ -219,7 +235,10 @@ def apply_overrides(doc: YamlDocument, sets: list[str]) -> list[str]:
                     idx = next((j for j, s in enumerate(node) if isinstance(s, dict) and s.get("name") == part), None)
                 if idx is None or not -len(node) <= idx < len(node):
                     names = [s.get("name") for s in node if isinstance(s, dict)]
-                    problems.append(f"{label}: {dotted(tuple(loc))} has no item {part!r}" + (f" (steps: {', '.join(map(str, names))})" if names else ""))
+                    problems.append(
+                        f"{label}: {dotted(tuple(loc))} has no item {part!r}"
+                        + (f" (steps: {', '.join(map(str, names))})" if names else "")
+                    )
                     ok = False
                     break
                 idx %= len(node)
@@ -264,7 +283,7 @@ def parse_ref(text: str, earlier: dict[str, int], later: set[str]) -> Ref:
     if text == ENTRY_REF:
         return Ref("entry")
     if text.startswith("catalog:"):
-        return Ref("catalog", text[len("catalog:"):])
+        return Ref("catalog", text[len("catalog:") :])
     if text in earlier or text in later:
         return Ref("step", text)
     # expanded once here, so validation, planning and fingerprints all see the same path
@@ -279,7 +298,10 @@ def validate_pipeline(doc: YamlDocument, *, sets: list[str] | None = None, catal
     for loc, (line, col) in doc.duplicates:
         problems.append(f"{doc.source}:{line}:{col}: {dotted(loc)}: key given twice (YAML would keep only the last)")
     if not isinstance(doc.data, dict):
-        raise ConfigError([f"{doc.where(())}: the pipeline file must be a mapping with a 'steps:' list"], title=f"{doc.source}: invalid pipeline")
+        raise ConfigError(
+            [f"{doc.where(())}: the pipeline file must be a mapping with a 'steps:' list"],
+            title=f"{doc.source}: invalid pipeline",
+        )
 
     try:
         spec = PipelineSpec.model_validate(doc.data)
@@ -298,17 +320,26 @@ def validate_pipeline(doc: YamlDocument, *, sets: list[str] | None = None, catal
     # dask extras that must be installed
     dask_data = data.get("dask") if isinstance(data.get("dask"), dict) else {}
     cluster = dask_data.get("cluster") if isinstance(dask_data.get("cluster"), dict) else {}
-    need = {"slurm": "dask_jobqueue", "pbs": "dask_jobqueue", "kubernetes": "dask_kubernetes"}.get(str(cluster.get("kind")))
+    need = {"slurm": "dask_jobqueue", "pbs": "dask_jobqueue", "kubernetes": "dask_kubernetes"}.get(
+        str(cluster.get("kind"))
+    )
     if need and importlib.util.find_spec(need) is None:
         pkg = need.replace("_", "-")
-        problems.append(_problem(doc, ("dask", "cluster", "kind"), f"needs {pkg}, which is not installed (pip install {pkg})"))
+        problems.append(
+            _problem(doc, ("dask", "cluster", "kind"), f"needs {pkg}, which is not installed (pip install {pkg})")
+        )
 
     # catalog: needed when a step says catalog:... or the pipeline is a batch
     raw_steps = data.get("steps") if isinstance(data.get("steps"), list) else []
     uses_catalog = bool(data.get("batch")) or any(
-        isinstance(s, dict) and isinstance(s.get("inputs"), (dict, str))
-        and any(isinstance(v, str) and v.startswith("catalog:") for v in (s["inputs"].values() if isinstance(s["inputs"], dict) else [s["inputs"]]))
-        for s in raw_steps)
+        isinstance(s, dict)
+        and isinstance(s.get("inputs"), (dict, str))
+        and any(
+            isinstance(v, str) and v.startswith("catalog:")
+            for v in (s["inputs"].values() if isinstance(s["inputs"], dict) else [s["inputs"]])
+        )
+        for s in raw_steps
+    )
     catalog = empty_catalog()
     cat_file = catalog_path or (spec.catalog if spec else data.get("catalog"))
     if cat_file is None and Path(DEFAULT_CATALOG).is_file():
@@ -324,7 +355,9 @@ def validate_pipeline(doc: YamlDocument, *, sets: list[str] | None = None, catal
             problems.append(_problem(doc, ("catalog",), f"{exc}") if "catalog" in data else f"{doc.source}: {exc}")
             catalog_ok = False
     elif uses_catalog:
-        problems.append(f"{doc.source}: this pipeline uses catalog entries but there is no {DEFAULT_CATALOG} here; set 'catalog:' or --catalog")
+        problems.append(
+            f"{doc.source}: this pipeline uses catalog entries but there is no {DEFAULT_CATALOG} here; set 'catalog:' or --catalog"
+        )
         catalog_ok = False
 
     # batch entries
@@ -332,7 +365,13 @@ def validate_pipeline(doc: YamlDocument, *, sets: list[str] | None = None, catal
     if spec is not None and spec.batch is not None and catalog_ok:
         entries = catalog.match(spec.batch.entries)
         if not entries:
-            problems.append(_problem(doc, ("batch", "entries"), f"matches no catalog entry (entries: {', '.join(sorted(catalog.entries)) or 'none'})"))
+            problems.append(
+                _problem(
+                    doc,
+                    ("batch", "entries"),
+                    f"matches no catalog entry (entries: {', '.join(sorted(catalog.entries)) or 'none'})",
+                )
+            )
 
     # steps
     all_names = [s.get("name") for s in raw_steps if isinstance(s, dict) and isinstance(s.get("name"), str)]
@@ -351,7 +390,9 @@ def validate_pipeline(doc: YamlDocument, *, sets: list[str] | None = None, catal
                 continue
             valid = False  # keep checking what can be checked, so every problem is reported at once
         if st.name in earlier:
-            problems.append(_problem(doc, loc + ("name",), f"duplicate step name {st.name!r} (also step {earlier[st.name]})"))
+            problems.append(
+                _problem(doc, loc + ("name",), f"duplicate step name {st.name!r} (also step {earlier[st.name]})")
+            )
             valid = False
         try:
             stage = REGISTRY.get(st.stage)
@@ -369,7 +410,7 @@ def validate_pipeline(doc: YamlDocument, *, sets: list[str] | None = None, catal
             params = None
 
         # inputs
-        later = set(all_names[i + 1:]) - set(earlier)
+        later = set(all_names[i + 1 :]) - set(earlier)
         inputs: dict[str, Ref] = {}
         given: dict[str, str]
         if isinstance(st.inputs, str):
@@ -378,7 +419,13 @@ def validate_pipeline(doc: YamlDocument, *, sets: list[str] | None = None, catal
                 given = {req[0].name: st.inputs}
             else:
                 slots = ", ".join(s.name for s in stage.inputs) or "none"
-                problems.append(_problem(doc, loc + ("inputs",), f"stage {stage.name} has inputs {slots}: give them as a mapping SLOT: SOURCE"))
+                problems.append(
+                    _problem(
+                        doc,
+                        loc + ("inputs",),
+                        f"stage {stage.name} has inputs {slots}: give them as a mapping SLOT: SOURCE",
+                    )
+                )
                 given = {}
         else:
             given = dict(st.inputs)
@@ -387,20 +434,40 @@ def validate_pipeline(doc: YamlDocument, *, sets: list[str] | None = None, catal
             slot = stage.slot(slot_name)
             if slot is None:
                 names = [s.name for s in stage.inputs]
-                problems.append(_problem(doc, iloc, f"stage {stage.name} has no input {slot_name!r}{_suggest(slot_name, names)} (its inputs: {', '.join(names) or 'none'})"))
+                problems.append(
+                    _problem(
+                        doc,
+                        iloc,
+                        f"stage {stage.name} has no input {slot_name!r}{_suggest(slot_name, names)} (its inputs: {', '.join(names) or 'none'})",
+                    )
+                )
                 continue
             ref = parse_ref(text, earlier, later)
-            kinds = _ref_kinds(ref, text, earlier, steps, catalog, entries, spec, doc, iloc, problems, later, catalog_ok)
+            kinds = _ref_kinds(
+                ref, text, earlier, steps, catalog, entries, spec, doc, iloc, problems, later, catalog_ok
+            )
             for kind in kinds:
                 if not slot.accepts(kind):
-                    problems.append(_problem(doc, iloc, f"{text!r} gives a {kind} product; input {slot_name!r} of stage {stage.name} accepts {', '.join(slot.kinds)}"))
+                    problems.append(
+                        _problem(
+                            doc,
+                            iloc,
+                            f"{text!r} gives a {kind} product; input {slot_name!r} of stage {stage.name} accepts {', '.join(slot.kinds)}",
+                        )
+                    )
                     break
             inputs[slot_name] = ref
         missing = [s.name for s in stage.required_slots if s.name not in given]
         for slot_name in missing:
             slot = stage.slot(slot_name)
             mloc = loc + ("inputs",) if "inputs" in (raw or {}) else loc
-            problems.append(_problem(doc, mloc, f"missing input {slot_name!r}: stage {stage.name} needs it (accepts {', '.join(slot.kinds)})"))
+            problems.append(
+                _problem(
+                    doc,
+                    mloc,
+                    f"missing input {slot_name!r}: stage {stage.name} needs it (accepts {', '.join(slot.kinds)})",
+                )
+            )
         if params is not None and stage.check is not None:
             for key, msg in stage.check(params, {k: str(v) for k, v in inputs.items()}):
                 problems.append(_problem(doc, loc + tuple(key), msg))
@@ -408,23 +475,49 @@ def validate_pipeline(doc: YamlDocument, *, sets: list[str] | None = None, catal
         # output
         if st.output is not None:
             if entries is not None and Path(st.output).is_absolute() and "{entry}" not in st.output:
-                problems.append(_problem(doc, loc + ("output",), "in a batch an absolute output path must contain {entry}"))
+                problems.append(
+                    _problem(doc, loc + ("output",), "in a batch an absolute output path must contain {entry}")
+                )
         out_key = st.output or f"{st.name}{stage.output_suffix}"
         if out_key in outputs and outputs[out_key][1] != st.name:  # (a duplicate name is reported already)
-            problems.append(_problem(doc, loc + ("output",) if st.output else loc, f"output {out_key!r} is also written by step {outputs[out_key][1]!r}"))
+            problems.append(
+                _problem(
+                    doc,
+                    loc + ("output",) if st.output else loc,
+                    f"output {out_key!r} is also written by step {outputs[out_key][1]!r}",
+                )
+            )
         outputs[out_key] = (i, st.name)
 
         earlier.setdefault(st.name, i)
         if params is not None and valid:
             res = dict(stage.resources) if st.resources is None else dict(st.resources)
-            steps.append(StepDef(i, st.name, stage, params, inputs, st.output, res,
-                                 output_where=doc.where(loc + ("output",) if st.output else loc)))
+            steps.append(
+                StepDef(
+                    i,
+                    st.name,
+                    stage,
+                    params,
+                    inputs,
+                    st.output,
+                    res,
+                    output_where=doc.where(loc + ("output",) if st.output else loc),
+                )
+            )
 
     if problems:
         raise ConfigError(_sorted(problems, doc.source), title=f"{doc.source}: invalid pipeline")
     assert spec is not None
-    return Pipeline(spec=spec, name=name, source=doc.source, steps=steps, catalog=catalog, entries=entries, plugins=list(spec.plugins),
-                    output_dir_where=doc.where(("output_dir",)) if "output_dir" in data else "")
+    return Pipeline(
+        spec=spec,
+        name=name,
+        source=doc.source,
+        steps=steps,
+        catalog=catalog,
+        entries=entries,
+        plugins=list(spec.plugins),
+        output_dir_where=doc.where(("output_dir",)) if "output_dir" in data else "",
+    )
 
 
 def _partial_step(raw: Any) -> StepSpec | None:
@@ -436,8 +529,15 @@ def _partial_step(raw: Any) -> StepSpec | None:
         inputs = {}
     params = raw.get("params") if isinstance(raw.get("params"), dict) else {}
     output = raw.get("output") if isinstance(raw.get("output"), str) else None
-    return StepSpec.model_construct(name=raw["name"], stage=raw["stage"], params=params, inputs=inputs, output=output,
-                                    resources=None, description=None)
+    return StepSpec.model_construct(
+        name=raw["name"],
+        stage=raw["stage"],
+        params=params,
+        inputs=inputs,
+        output=output,
+        resources=None,
+        description=None,
+    )
 
 
 _POS = re.compile(r"^(.*?):(\d+):(\d+): ")
@@ -445,6 +545,7 @@ _POS = re.compile(r"^(.*?):(\d+):(\d+): ")
 
 def _sorted(problems: list[str], source: str) -> list[str]:
     """Problems in the pipeline file by line and column, then the others in the order found."""
+
     def key(item: tuple[int, str]) -> tuple:
         k, text = item
         m = _POS.match(text)
@@ -455,8 +556,20 @@ def _sorted(problems: list[str], source: str) -> list[str]:
     return [t for _, t in sorted(enumerate(problems), key=key)]
 
 
-def _ref_kinds(ref: Ref, text: str, earlier: dict[str, int], steps: list[StepDef], catalog: Catalog, entries: list[str] | None,
-               spec: PipelineSpec | None, doc: YamlDocument, iloc: tuple, problems: list[str], later: set[str], catalog_ok: bool) -> list[str]:
+def _ref_kinds(
+    ref: Ref,
+    text: str,
+    earlier: dict[str, int],
+    steps: list[StepDef],
+    catalog: Catalog,
+    entries: list[str] | None,
+    spec: PipelineSpec | None,
+    doc: YamlDocument,
+    iloc: tuple,
+    problems: list[str],
+    later: set[str],
+    catalog_ok: bool,
+) -> list[str]:
     """The product kinds an input reference can give (one per batch entry); problems are appended."""
     if ref.kind == "step":
         if ref.target in later:
@@ -466,22 +579,36 @@ def _ref_kinds(ref: Ref, text: str, earlier: dict[str, int], steps: list[StepDef
         return [up.stage.output] if up is not None else []
     if ref.kind == "entry":
         if spec is not None and spec.batch is None:
-            problems.append(_problem(doc, iloc, f"{ENTRY_REF} means the current batch entry; this pipeline has no 'batch:' section"))
+            problems.append(
+                _problem(doc, iloc, f"{ENTRY_REF} means the current batch entry; this pipeline has no 'batch:' section")
+            )
             return []
         return [k for e in (entries or []) for k in _catalog_kinds(catalog, e, doc, iloc, problems)]
     if ref.kind == "catalog":
         if not catalog_ok:
             return []
         if ref.target not in catalog:
-            problems.append(_problem(doc, iloc, f"missing input: no catalog entry {ref.target!r}{_suggest(ref.target, list(catalog.entries))}"
-                                     + (f" in {catalog.path}" if catalog.path else "")))
+            problems.append(
+                _problem(
+                    doc,
+                    iloc,
+                    f"missing input: no catalog entry {ref.target!r}{_suggest(ref.target, list(catalog.entries))}"
+                    + (f" in {catalog.path}" if catalog.path else ""),
+                )
+            )
             return []
         return _catalog_kinds(catalog, ref.target, doc, iloc, problems)
     # a path
     p = Path(ref.target)
     if not p.exists():
         close = _suggest(text, list(earlier) + sorted(later))
-        problems.append(_problem(doc, iloc, f"missing input: {text!r} is no earlier step, catalog entry (catalog:NAME) or existing file{close}"))
+        problems.append(
+            _problem(
+                doc,
+                iloc,
+                f"missing input: {text!r} is no earlier step, catalog entry (catalog:NAME) or existing file{close}",
+            )
+        )
         return []
     return ["any"]
 
@@ -493,11 +620,15 @@ def _catalog_kinds(catalog: Catalog, name: str, doc: YamlDocument, iloc: tuple, 
         return []
     path = catalog.entry_path(name)
     if path is not None and not path.exists():
-        problems.append(_problem(doc, iloc, f"missing input: catalog entry {name!r} points to {path}, which does not exist"))
+        problems.append(
+            _problem(doc, iloc, f"missing input: catalog entry {name!r} points to {path}, which does not exist")
+        )
         return []
     return [e.product]
 
 
-def load_pipeline(path: str | os.PathLike, *, sets: list[str] | None = None, catalog_path: str | None = None) -> Pipeline:
+def load_pipeline(
+    path: str | os.PathLike, *, sets: list[str] | None = None, catalog_path: str | None = None
+) -> Pipeline:
     """Read and validate a pipeline file (see :func:`validate_pipeline`)."""
     return validate_pipeline(load_yaml(path), sets=sets, catalog_path=catalog_path)

@@ -8,8 +8,17 @@ in :mod:`.esf`, learned models later) -> subtract -> ISTFT -> replace only those
 """
 
 from .clean import CleanResult, DetectionSettings, RFIDetection, clean, clean_pulses, detect
-from .methods import (CleanupMethod, MethodContext, MethodOutput, create_method, register_lazy_method, register_sr,
-                     register_method, method_names, wrap_sr)
+from .methods import (
+    CleanupMethod,
+    MethodContext,
+    MethodOutput,
+    create_method,
+    method_names,
+    register_lazy_method,
+    register_method,
+    register_sr,
+    wrap_sr,
+)
 from .stft import STFTParams, istft, stft
 
 __all__ = [

@@ -36,8 +36,12 @@ class DetectParams(BaseModel):
 
     image_pfa: float = Field(1e-7, gt=0, lt=1, description="false-alarm rate per image line")
     range_block: int = Field(256, ge=1, description="range cells per block of the floor statistic and the mask")
-    background_quantile: float = Field(0.25, gt=0, lt=1, description="the floor null is fitted to the lines up to this quantile")
-    window_lines: int | None = Field(None, ge=1, description="fit the floor null over a running window of this many lines (default: all valid lines)")
+    background_quantile: float = Field(
+        0.25, gt=0, lt=1, description="the floor null is fitted to the lines up to this quantile"
+    )
+    window_lines: int | None = Field(
+        None, ge=1, description="fit the floor null over a running window of this many lines (default: all valid lines)"
+    )
     min_run: int = Field(8, ge=1, description="flagged runs shorter than this many lines are dropped")
     echo_pfa: float = Field(1e-5, gt=0, lt=1, description="false-alarm rate per pulse of the echo-domain refinement")
     refine: bool = Field(True, description="keep only candidate pulses the echo-domain detector confirms")
@@ -46,7 +50,9 @@ class DetectParams(BaseModel):
     close_gap: int = Field(2, ge=0, description="gaps of up to this many pulses between refined pulses are closed")
     exclude_edges: bool = Field(True, description="leave the first and last half aperture of lines out of the test")
     use_floor: bool = Field(False, description="also flag lines by the floor statistic (scene texture trips it)")
-    spectral_aperture: float = Field(0.25, gt=0, description="line spectra are averaged over this fraction of an aperture")
+    spectral_aperture: float = Field(
+        0.25, gt=0, description="line spectra are averaged over this fraction of an aperture"
+    )
 
     def settings(self) -> Any:
         """As the :class:`~sarpipe.rfi.clean.DetectionSettings` dataclass the chain takes."""
@@ -78,8 +84,10 @@ def check_method_options(method: str, options: Mapping[str, Any]) -> None:
     if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
         bad = [k for k in options if k not in params]
         if bad:
-            raise ValueError(f"{bad[0]}: cleanup method {method!r} has no option {', '.join(map(repr, bad))} "
-                             f"(its options: {', '.join(params)})")
+            raise ValueError(
+                f"{bad[0]}: cleanup method {method!r} has no option {', '.join(map(repr, bad))} "
+                f"(its options: {', '.join(params)})"
+            )
     try:
         hints = typing.get_type_hints(target)
     except Exception:  # noqa: BLE001 - unresolvable annotations: the method checks its own values
@@ -111,11 +119,13 @@ class CleanParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     method: str = Field("notch", description="cleanup method: notch | fnotch | esf | any registered one")
-    options: dict[str, Any] = Field(default_factory=dict, description="the method's own parameters",
-                                    json_schema_extra={"cli": "--param"})
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="the method's own parameters", json_schema_extra={"cli": "--param"}
+    )
     sr: float | None = Field(None, gt=1, description="wrap the method with the super-resolution model at this factor")
-    detection: DetectParams = Field(default_factory=DetectParams,
-                                    description="detection settings (when no detection input is given)")
+    detection: DetectParams = Field(
+        default_factory=DetectParams, description="detection settings (when no detection input is given)"
+    )
 
     @field_validator("method")
     @classmethod
@@ -177,16 +187,21 @@ def detection_summary(det) -> dict[str, Any]:
     }
 
 
-def detect_store(raw_path: str | os.PathLike, output: str | os.PathLike | None = None,
-                 params: DetectParams | None = None, *, slc_path: str | os.PathLike | None = None,
-                 json_path: str | os.PathLike | None = None, overwrite: bool = False) -> dict[str, Any]:
+def detect_store(
+    raw_path: str | os.PathLike,
+    output: str | os.PathLike | None = None,
+    params: DetectParams | None = None,
+    *,
+    slc_path: str | os.PathLike | None = None,
+    json_path: str | os.PathLike | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
     """Detect RFI in a raw store (its image focused here unless ``slc_path``); write the detection product to
     ``output`` (:mod:`sarpipe.rfi.detection`) and the summary as JSON to ``json_path`` when given. Returns the summary."""
     from ..atomic import atomic_path
+    from ..outputs import PRODUCT_ATTR, check_output
     from .clean import detect
     from .detection import save_detection
-
-    from ..outputs import PRODUCT_ATTR, check_output
 
     params = params or DetectParams()
     inputs = tuple(p for p in (raw_path, slc_path) if p is not None)
@@ -199,8 +214,15 @@ def detect_store(raw_path: str | os.PathLike, output: str | os.PathLike | None =
     det = detect(raw, slc, params.settings())
     if output is not None:
         grid = slc if slc is not None else raw
-        save_detection(det, output, attrs=raw.attrs, coords=grid.coords, params=params.model_dump(),
-                       overwrite=overwrite, inputs=inputs)
+        save_detection(
+            det,
+            output,
+            attrs=raw.attrs,
+            coords=grid.coords,
+            params=params.model_dump(),
+            overwrite=overwrite,
+            inputs=inputs,
+        )
     summary = detection_summary(det)
     if json_path is not None:
         with atomic_path(json_path, overwrite=overwrite, inputs=inputs, option="--json") as tmp:
@@ -208,9 +230,16 @@ def detect_store(raw_path: str | os.PathLike, output: str | os.PathLike | None =
     return summary
 
 
-def clean_store(raw_path: str | os.PathLike, out_path: str | os.PathLike, params: CleanParams | None = None, *,
-                slc_path: str | os.PathLike | None = None, detection_path: str | os.PathLike | None = None,
-                image_path: str | os.PathLike | None = None, overwrite: bool = False) -> dict[str, Any]:
+def clean_store(
+    raw_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    params: CleanParams | None = None,
+    *,
+    slc_path: str | os.PathLike | None = None,
+    detection_path: str | os.PathLike | None = None,
+    image_path: str | os.PathLike | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
     """Run the chain on a raw store and write the cleaned raw store (``echo``, ``rfi_pulses``, ``rfi_image_mask``).
 
     The RFI is taken from ``detection_path`` (a detection product) when given, else detected with
@@ -218,10 +247,9 @@ def clean_store(raw_path: str | os.PathLike, out_path: str | os.PathLike, params
     re-focused cleaned image is written too. Returns the detection summary.
     """
     from ..model import save_dataset
+    from ..outputs import check_output
     from .clean import clean
     from .detection import open_detection
-
-    from ..outputs import check_output
 
     params = params or CleanParams()
     inputs = tuple(p for p in (raw_path, slc_path, detection_path) if p is not None)
@@ -233,10 +261,19 @@ def clean_store(raw_path: str | os.PathLike, out_path: str | os.PathLike, params
     if detection_path is not None:
         detection = open_detection(detection_path)
         if detection.rfi_pulses.shape != (raw.sizes["azimuth"],) or detection.rfi_image_mask.shape != raw["echo"].shape:
-            raise InputError(f"the detection is for a {detection.rfi_image_mask.shape} scene, the echo is "
-                             f"{raw['echo'].shape}", where=os.fspath(detection_path))
-    result = clean(raw, params.method, params=params.options, sr=params.sr, slc=slc, detection=detection,
-                   settings=params.detection.settings())
+            raise InputError(
+                f"the detection is for a {detection.rfi_image_mask.shape} scene, the echo is {raw['echo'].shape}",
+                where=os.fspath(detection_path),
+            )
+    result = clean(
+        raw,
+        params.method,
+        params=params.options,
+        sr=params.sr,
+        slc=slc,
+        detection=detection,
+        settings=params.detection.settings(),
+    )
     save_dataset(result.raw, out_path, overwrite=overwrite, inputs=inputs)
     if image_path is not None:
         from ..focus import focus

@@ -9,8 +9,9 @@ bit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -20,10 +21,16 @@ from ..model import DIMS, check_image_of, validate, with_history
 from ..sensor import SensorParams
 from .detect import ImageDetection, detect_image
 from .echo_detect import EchoDetection, detect_echo
-from .metrics import estimate_mask
-from .pulses import (PulseMapping, aperture_geometry, map_lines_to_pulses, map_range_to_samples, processed_bandwidth,
-                     refine_pulses)
 from .methods import CleanupMethod, MethodContext, create_method
+from .metrics import estimate_mask
+from .pulses import (
+    PulseMapping,
+    aperture_geometry,
+    map_lines_to_pulses,
+    map_range_to_samples,
+    processed_bandwidth,
+    refine_pulses,
+)
 from .stft import STFTParams, istft, stft
 
 __all__ = ["DetectionSettings", "RFIDetection", "detect", "clean_pulses", "CleanResult", "clean", "pulse_runs"]
@@ -74,7 +81,9 @@ class RFIDetection:
         return self.image.mask
 
 
-def detect(raw: xr.Dataset, slc: xr.Dataset | None = None, settings: DetectionSettings = DetectionSettings()) -> RFIDetection:
+def detect(
+    raw: xr.Dataset, slc: xr.Dataset | None = None, settings: DetectionSettings = DetectionSettings()
+) -> RFIDetection:
     """Detect RFI in the focused image and map it back to the echo pulses.
 
     ``slc``: the focused image of ``raw`` (focused here, in memory, when None). Its attrs (Doppler centroid, the
@@ -89,7 +98,9 @@ def detect(raw: xr.Dataset, slc: xr.Dataset | None = None, settings: DetectionSe
     if "slc" not in slc.data_vars:
         raise InputError("no variable 'slc' in the focused image", where="variable 'slc'")
     if slc["slc"].shape != raw["echo"].shape:
-        raise InputError(f"image shape {slc['slc'].shape} differs from the echo's {raw['echo'].shape}", where="variable 'slc'")
+        raise InputError(
+            f"image shape {slc['slc'].shape} differs from the echo's {raw['echo'].shape}", where="variable 'slc'"
+        )
     img = np.asarray(slc["slc"].values)
     attrs = dict(raw.attrs)
     attrs.update({k: slc.attrs[k] for k in ("doppler_centroid", "history") if k in slc.attrs})
@@ -101,12 +112,19 @@ def detect(raw: xr.Dataset, slc: xr.Dataset | None = None, settings: DetectionSe
     valid = np.ones(n_az, bool)
     edge = int(np.ceil(far.length_pulses / 2)) if settings.exclude_edges else 0
     if edge and n_az - 2 * edge >= 16:
-        valid[:edge] = valid[n_az - edge:] = False
-    det = detect_image(img, pfa=settings.image_pfa, range_block=settings.range_block,
-                       background_quantile=settings.background_quantile, window_lines=settings.window_lines,
-                       min_run=settings.min_run, valid_lines=valid, sensor=sensor,
-                       use_floor=settings.use_floor,
-                       spectral_lines=max(4, int(settings.spectral_aperture * far.length_pulses)))
+        valid[:edge] = valid[n_az - edge :] = False
+    det = detect_image(
+        img,
+        pfa=settings.image_pfa,
+        range_block=settings.range_block,
+        background_quantile=settings.background_quantile,
+        window_lines=settings.window_lines,
+        min_run=settings.min_run,
+        valid_lines=valid,
+        sensor=sensor,
+        use_floor=settings.use_floor,
+        spectral_lines=max(4, int(settings.spectral_aperture * far.length_pulses)),
+    )
     cols = det.mask.any(axis=0)
     r0 = float(ranges[cols].max()) if cols.any() else float(ranges[-1])
     geom = aperture_geometry(sensor, r0, bandwidth)
@@ -114,12 +132,19 @@ def detect(raw: xr.Dataset, slc: xr.Dataset | None = None, settings: DetectionSe
     echo_det = None
     pulses = candidates
     if settings.refine and candidates.any():
-        echo_det = detect_echo(np.asarray(raw["echo"].values), rows=candidates, reference=~candidates, pfa=settings.echo_pfa,
-                               power_window=int(geom.length_pulses) | 1, sensor=sensor)
+        echo_det = detect_echo(
+            np.asarray(raw["echo"].values),
+            rows=candidates,
+            reference=~candidates,
+            pfa=settings.echo_pfa,
+            power_window=int(geom.length_pulses) | 1,
+            sensor=sensor,
+        )
         pulses = refine_pulses(candidates, echo_det.pulses, close_gap=settings.close_gap)
     samples = map_range_to_samples(cols, geom)
-    mapping = PulseMapping(pulses=pulses, candidates=candidates, samples=samples, geometry=geom,
-                           params=settings.as_dict())
+    mapping = PulseMapping(
+        pulses=pulses, candidates=candidates, samples=samples, geometry=geom, params=settings.as_dict()
+    )
     return RFIDetection(det, mapping, echo_det)
 
 
@@ -140,7 +165,7 @@ def _batches(flags: np.ndarray, method: CleanupMethod, batch_pulses: int) -> lis
             out.extend(np.arange(s, e) for s, e in zip(bounds[:-1], bounds[1:]) if e > s)
         return out
     idx = np.flatnonzero(flags)
-    return [idx[k:k + batch_pulses] for k in range(0, idx.size, batch_pulses)]
+    return [idx[k : k + batch_pulses] for k in range(0, idx.size, batch_pulses)]
 
 
 def clean_pulses(pulses: np.ndarray, method: CleanupMethod, ctx: MethodContext, *, return_mask: bool = False):
@@ -170,12 +195,21 @@ def clean_pulses(pulses: np.ndarray, method: CleanupMethod, ctx: MethodContext, 
 def _forced_detection(raw: xr.Dataset, flags: np.ndarray) -> RFIDetection:
     n_az, n_rg = raw["echo"].shape
     lines = np.zeros(n_az, bool)
-    image = ImageDetection(lines=lines, mask=np.zeros((n_az, n_rg), bool), z=np.full(n_az, np.nan, np.float32),
-                           z_floor=np.full(n_az, np.nan, np.float32), z_spectrum=np.full(n_az, np.nan, np.float32),
-                           threshold=float("inf"), params={"forced": True})
-    geom = aperture_geometry(SensorParams.from_attrs(raw.attrs), float(raw["slant_range"].values[-1]),
-                             processed_bandwidth(raw.attrs))
-    mapping = PulseMapping(pulses=flags, candidates=flags, samples=np.ones(n_rg, bool), geometry=geom, params={"forced": True})
+    image = ImageDetection(
+        lines=lines,
+        mask=np.zeros((n_az, n_rg), bool),
+        z=np.full(n_az, np.nan, np.float32),
+        z_floor=np.full(n_az, np.nan, np.float32),
+        z_spectrum=np.full(n_az, np.nan, np.float32),
+        threshold=float("inf"),
+        params={"forced": True},
+    )
+    geom = aperture_geometry(
+        SensorParams.from_attrs(raw.attrs), float(raw["slant_range"].values[-1]), processed_bandwidth(raw.attrs)
+    )
+    mapping = PulseMapping(
+        pulses=flags, candidates=flags, samples=np.ones(n_rg, bool), geometry=geom, params={"forced": True}
+    )
     return RFIDetection(image, mapping, None)
 
 
@@ -221,7 +255,9 @@ def clean(
     if pulses is not None:
         flags = np.asarray(pulses, bool)
         if flags.shape != (raw.sizes["azimuth"],):
-            raise InputError(f"pulses must hold one flag per pulse ({raw.sizes['azimuth']}), got shape {flags.shape}", where="pulses")
+            raise InputError(
+                f"pulses must hold one flag per pulse ({raw.sizes['azimuth']}), got shape {flags.shape}", where="pulses"
+            )
         det = _forced_detection(raw, flags)
     else:
         det = detection if detection is not None else detect(raw, slc, settings)

@@ -104,8 +104,16 @@ class ImageDetection:
     params: dict
 
 
-def line_spectral_scores(image: np.ndarray, rows: np.ndarray, *, sensor: SensorParams | None = None,
-                         nfft: int = 256, n_segments: int = 8, smooth: int = 1, shape_quantile: float = 0.25) -> np.ndarray:
+def line_spectral_scores(
+    image: np.ndarray,
+    rows: np.ndarray,
+    *,
+    sensor: SensorParams | None = None,
+    nfft: int = 256,
+    n_segments: int = 8,
+    smooth: int = 1,
+    shape_quantile: float = 0.25,
+) -> np.ndarray:
     """Spectral-peak score of the image lines ``rows`` (see the module docstring), as a standard normal quantile.
 
     Spectra (Welch, per-segment normalised) are averaged over ``smooth`` neighbouring rows and divided by the
@@ -176,32 +184,48 @@ def detect_image(
     of the flagged lines. A large image is thus read only in part.
     """
     if not 0 < pfa < 0.5 or not 0 < pfa_block < 0.5:
-        raise InputError(f"false-alarm rates must lie in (0, 0.5), got pfa={pfa}, pfa_block={pfa_block}", where="detect.pfa")
+        raise InputError(
+            f"false-alarm rates must lie in (0, 0.5), got pfa={pfa}, pfa_block={pfa_block}", where="detect.pfa"
+        )
     if not 0 < background_quantile < 1:
-        raise InputError(f"background_quantile must lie in (0, 1), got {background_quantile}", where="detect.background_quantile")
+        raise InputError(
+            f"background_quantile must lie in (0, 1), got {background_quantile}", where="detect.background_quantile"
+        )
     img = np.asarray(image)
     if img.ndim != 2 or 0 in img.shape:
         raise InputError(f"the image must be 2-D and non-empty, got shape {img.shape}", where="variable 'slc'")
     n_az, n_rg = img.shape
     valid = np.ones(n_az, bool) if valid_lines is None else np.asarray(valid_lines, bool)
     if valid.shape != (n_az,):
-        raise InputError(f"valid_lines must have one flag per line ({n_az}), got shape {valid.shape}", where="detect.valid_lines")
+        raise InputError(
+            f"valid_lines must have one flag per line ({n_az}), got shape {valid.shape}", where="detect.valid_lines"
+        )
     seg_samples = min(n_segments, max(1, n_rg // min(nfft, n_rg))) * min(nfft, n_rg)
     auto = -(-int(np.count_nonzero(valid)) * seg_samples // max(int(sample_budget), 1))
     step = max(1, int(line_step) if line_step is not None else min(auto, max(1, int(spectral_lines) // 4)))
     rows = np.flatnonzero(valid)[::step]
     if rows.size < 16:
-        raise InputError(f"only {rows.size} valid image lines to test: too few to learn the background from",
-                         where="variable 'slc'")
-    score = line_spectral_scores(img, rows, sensor=sensor, nfft=nfft, n_segments=n_segments,
-                                 smooth=max(1, round(spectral_lines / step)), shape_quantile=background_quantile)
+        raise InputError(
+            f"only {rows.size} valid image lines to test: too few to learn the background from", where="variable 'slc'"
+        )
+    score = line_spectral_scores(
+        img,
+        rows,
+        sensor=sensor,
+        nfft=nfft,
+        n_segments=n_segments,
+        smooth=max(1, round(spectral_lines / step)),
+        shape_quantile=background_quantile,
+    )
     z_spec = _nearest(score, rows, n_az, valid)
     z_floor = np.full(n_az, np.nan)
     if use_floor:
         # each block column against its own null first: texture and fields are local in range, RFI is not
         q = block_statistics(img, range_block, rows)
         floor = np.median(gaussian_scores(q, q=background_quantile, min_sigma=1e-3, window=window_lines), axis=1)
-        z_floor = _nearest(gaussian_scores(floor, q=background_quantile, min_sigma=1e-3, window=window_lines), rows, n_az, valid)
+        z_floor = _nearest(
+            gaussian_scores(floor, q=background_quantile, min_sigma=1e-3, window=window_lines), rows, n_az, valid
+        )
     z_line = np.fmax(z_floor, z_spec) if use_floor else z_spec
     thr = float(ndtri(1.0 - (pfa / 2 if use_floor else pfa)))
     lines = _drop_short_runs(np.nan_to_num(z_line, nan=-np.inf) > thr, min_run)
@@ -210,20 +234,42 @@ def detect_image(
     mask = np.zeros((n_az, n_rg), dtype=bool)
     if lines.any():
         flagged = np.flatnonzero(lines)
-        sampled = flagged[::2 * step]  # block statistics on a sample of the flagged lines, spread to the others
+        sampled = flagged[:: 2 * step]  # block statistics on a sample of the flagged lines, spread to the others
         ref = rows[~lines[rows]]
         ref = ref if ref.size >= 16 else rows
         ref = ref[:: max(1, ref.size // 128)]  # a hundred lines or so fix a column's null well enough
         q_ref = block_statistics(img, range_block, ref)
         q_hit = block_statistics(img, range_block, sampled)
-        z_blk = gaussian_scores(np.concatenate([q_ref, q_hit]), np.arange(ref.size + sampled.size) < ref.size,
-                                q=background_quantile, min_sigma=1e-3)[ref.size:]
+        z_blk = gaussian_scores(
+            np.concatenate([q_ref, q_hit]),
+            np.arange(ref.size + sampled.size) < ref.size,
+            q=background_quantile,
+            min_sigma=1e-3,
+        )[ref.size :]
         hit = z_blk > float(ndtri(1.0 - pfa_block))
         hit[~hit.any(axis=1)] = True
         nearest = np.clip(np.searchsorted(sampled, flagged, side="right") - 1, 0, sampled.size - 1)
         mask[flagged] = np.repeat(hit, block, axis=1)[nearest, :n_rg]
-    params = dict(pfa=pfa, range_block=range_block, background_quantile=background_quantile, window_lines=window_lines,
-                  min_run=min_run, pfa_block=pfa_block, use_floor=use_floor, nfft=nfft, n_segments=n_segments, spectral_lines=spectral_lines,
-                  line_step=step, sample_budget=sample_budget)
-    return ImageDetection(lines=lines, mask=mask, z=z_line.astype(np.float32), z_floor=z_floor.astype(np.float32),
-                          z_spectrum=z_spec.astype(np.float32), threshold=thr, params=params)
+    params = dict(
+        pfa=pfa,
+        range_block=range_block,
+        background_quantile=background_quantile,
+        window_lines=window_lines,
+        min_run=min_run,
+        pfa_block=pfa_block,
+        use_floor=use_floor,
+        nfft=nfft,
+        n_segments=n_segments,
+        spectral_lines=spectral_lines,
+        line_step=step,
+        sample_budget=sample_budget,
+    )
+    return ImageDetection(
+        lines=lines,
+        mask=mask,
+        z=z_line.astype(np.float32),
+        z_floor=z_floor.astype(np.float32),
+        z_spectrum=z_spec.astype(np.float32),
+        threshold=thr,
+        params=params,
+    )

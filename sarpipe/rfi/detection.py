@@ -38,7 +38,13 @@ from .clean import RFIDetection
 from .detect import ImageDetection
 from .pulses import ApertureGeometry, PulseMapping
 
-__all__ = ["DETECTION_LAYOUT_VERSION", "detection_dataset", "detection_from_dataset", "open_detection", "save_detection"]
+__all__ = [
+    "DETECTION_LAYOUT_VERSION",
+    "detection_dataset",
+    "detection_from_dataset",
+    "open_detection",
+    "save_detection",
+]
 
 DETECTION_LAYOUT_VERSION = 1
 _VERSION_ATTR = "rfi_detection_layout_version"
@@ -53,8 +59,9 @@ _AZIMUTH_VARS = {  # variable -> (object, field)
 }
 
 
-def detection_dataset(det: RFIDetection, attrs: Mapping[str, Any], coords: Mapping[str, Any],
-                      params: Mapping[str, Any] | None = None) -> xr.Dataset:
+def detection_dataset(
+    det: RFIDetection, attrs: Mapping[str, Any], coords: Mapping[str, Any], params: Mapping[str, Any] | None = None
+) -> xr.Dataset:
     """The detection product as a dataset: ``attrs`` are the raw store's, ``coords`` its ``azimuth_time`` and
     ``slant_range``; ``params`` go into the ``rfi_detect`` history record."""
     from ..model import DIMS, with_history
@@ -65,17 +72,31 @@ def detection_dataset(det: RFIDetection, attrs: Mapping[str, Any], coords: Mappi
         value = getattr(det.image if obj == "image" else det.mapping, fname)
         data[name] = (("azimuth",), np.asarray(value))
     data["rfi_range_samples"] = (("range",), np.asarray(det.mapping.samples, bool))
-    ds = xr.Dataset(data, coords={k: coords[k] for k in ("azimuth_time", "slant_range")},
-                    attrs={**attrs, _VERSION_ATTR: DETECTION_LAYOUT_VERSION,
-                           "rfi_line_threshold": float(det.image.threshold),
-                           "rfi_image_params": dict(det.image.params),
-                           "rfi_mapping_params": dict(det.mapping.params),
-                           "rfi_aperture": {k: getattr(g, k) for k in _APERTURE_FIELDS}})
+    ds = xr.Dataset(
+        data,
+        coords={k: coords[k] for k in ("azimuth_time", "slant_range")},
+        attrs={
+            **attrs,
+            _VERSION_ATTR: DETECTION_LAYOUT_VERSION,
+            "rfi_line_threshold": float(det.image.threshold),
+            "rfi_image_params": dict(det.image.params),
+            "rfi_mapping_params": dict(det.mapping.params),
+            "rfi_aperture": {k: getattr(g, k) for k in _APERTURE_FIELDS},
+        },
+    )
     return with_history(ds, "rfi_detect", dict(params or {}))
 
 
-def save_detection(det: RFIDetection, path: str | os.PathLike, *, attrs: Mapping[str, Any], coords: Mapping[str, Any],
-                   params: Mapping[str, Any] | None = None, overwrite: bool = False, inputs: tuple = ()) -> Path:
+def save_detection(
+    det: RFIDetection,
+    path: str | os.PathLike,
+    *,
+    attrs: Mapping[str, Any],
+    coords: Mapping[str, Any],
+    params: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    inputs: tuple = (),
+) -> Path:
     """Write the detection product (layout above) to the Zarr store ``path``, atomically."""
     from ..model import save_dataset
 
@@ -87,28 +108,45 @@ def detection_from_dataset(ds: xr.Dataset, where: str = "detection") -> RFIDetec
     """Rebuild the :class:`~sarpipe.rfi.clean.RFIDetection` from a loaded detection dataset (layout above)."""
     version = ds.attrs.get(_VERSION_ATTR)
     if version is None:
-        raise InputError(f"not an RFI detection store (no attribute {_VERSION_ATTR!r}); write one with "
-                         "`sarpipe rfi detect RAW -o DET.zarr` or a detect_rfi pipeline step", where=where)
+        raise InputError(
+            f"not an RFI detection store (no attribute {_VERSION_ATTR!r}); write one with "
+            "`sarpipe rfi detect RAW -o DET.zarr` or a detect_rfi pipeline step",
+            where=where,
+        )
     if version != DETECTION_LAYOUT_VERSION:
-        raise InputError(f"detection layout version {version!r} is not one this sarpipe reads (it reads version "
-                         f"{DETECTION_LAYOUT_VERSION}); write the detection again with this sarpipe", where=where)
+        raise InputError(
+            f"detection layout version {version!r} is not one this sarpipe reads (it reads version "
+            f"{DETECTION_LAYOUT_VERSION}); write the detection again with this sarpipe",
+            where=where,
+        )
     needed = ["rfi_image_mask", *_AZIMUTH_VARS, "rfi_range_samples"]
     missing = [v for v in needed if v not in ds.data_vars]
-    missing += [a for a in ("rfi_line_threshold", "rfi_image_params", "rfi_mapping_params", "rfi_aperture") if a not in ds.attrs]
+    missing += [
+        a for a in ("rfi_line_threshold", "rfi_image_params", "rfi_mapping_params", "rfi_aperture") if a not in ds.attrs
+    ]
     if missing:
         raise InputError(f"incomplete detection store: no {', '.join(map(repr, missing))}", where=where)
     aperture = ds.attrs["rfi_aperture"]
     if not isinstance(aperture, Mapping) or any(k not in aperture for k in _APERTURE_FIELDS):
         raise InputError(f"attribute 'rfi_aperture' must hold {', '.join(_APERTURE_FIELDS)}", where=where)
     values = {name: np.asarray(ds[name].values) for name in _AZIMUTH_VARS}
-    image = ImageDetection(lines=values["rfi_image_lines"].astype(bool), mask=np.asarray(ds["rfi_image_mask"].values, bool),
-                           z=values["rfi_line_z"], z_floor=values["rfi_line_z_floor"],
-                           z_spectrum=values["rfi_line_z_spectrum"], threshold=float(ds.attrs["rfi_line_threshold"]),
-                           params=dict(ds.attrs["rfi_image_params"]))
+    image = ImageDetection(
+        lines=values["rfi_image_lines"].astype(bool),
+        mask=np.asarray(ds["rfi_image_mask"].values, bool),
+        z=values["rfi_line_z"],
+        z_floor=values["rfi_line_z_floor"],
+        z_spectrum=values["rfi_line_z_spectrum"],
+        threshold=float(ds.attrs["rfi_line_threshold"]),
+        params=dict(ds.attrs["rfi_image_params"]),
+    )
     geometry = ApertureGeometry(**{k: aperture[k] for k in _APERTURE_FIELDS})
-    mapping = PulseMapping(pulses=values["rfi_pulses"].astype(bool), candidates=values["rfi_candidate_pulses"].astype(bool),
-                           samples=np.asarray(ds["rfi_range_samples"].values, bool), geometry=geometry,
-                           params=dict(ds.attrs["rfi_mapping_params"]))
+    mapping = PulseMapping(
+        pulses=values["rfi_pulses"].astype(bool),
+        candidates=values["rfi_candidate_pulses"].astype(bool),
+        samples=np.asarray(ds["rfi_range_samples"].values, bool),
+        geometry=geometry,
+        params=dict(ds.attrs["rfi_mapping_params"]),
+    )
     return RFIDetection(image, mapping, None)
 
 

@@ -72,7 +72,9 @@ def complex_rows(data: np.ndarray, rows: np.ndarray | None, what: str, where: st
     return x, idx
 
 
-def pulse_statistics(pulses: np.ndarray, nfft: int = 256, n_segments: int = 8, rows: np.ndarray | None = None) -> PulseStatistics:
+def pulse_statistics(
+    pulses: np.ndarray, nfft: int = 256, n_segments: int = 8, rows: np.ndarray | None = None
+) -> PulseStatistics:
     """Power and Welch spectrum of the pulses ``rows`` (int indices, default all) of ``pulses`` (complex,
     (n_pulses, n_samples)); only the ``n_segments`` segments of ``nfft`` samples spread over each pulse are read.
 

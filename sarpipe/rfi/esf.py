@@ -20,7 +20,9 @@ from .methods import CleanupMethod, MethodContext, MethodOutput, register_method
 __all__ = ["EigenSubspaceFilter", "rfi_subspace"]
 
 
-def rfi_subspace(x: np.ndarray, threshold_db: float = 10.0, max_rank: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def rfi_subspace(
+    x: np.ndarray, threshold_db: float = 10.0, max_rank: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvectors (columns, slow time) of the RFI subspace of ``x`` (pulses x cells) and all eigenvalues (descending)."""
     n_p = x.shape[0]
     xf = x.reshape(n_p, -1).astype(np.complex128)
@@ -41,7 +43,9 @@ class EigenSubspaceFilter(CleanupMethod):
     domain = "tf"
     whole_block = True
 
-    def __init__(self, threshold_db: float = 10.0, max_rank: int | None = None, block_pulses: int = 128, min_pulses: int = 8):
+    def __init__(
+        self, threshold_db: float = 10.0, max_rank: int | None = None, block_pulses: int = 128, min_pulses: int = 8
+    ):
         self.threshold_db = float(threshold_db)
         self.max_rank = max_rank
         self.block_pulses = int(block_pulses)

@@ -18,8 +18,9 @@ from __future__ import annotations
 import functools
 import importlib
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Literal, Mapping
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -168,6 +169,7 @@ def _load_entry_points() -> None:
 def _builtin() -> None:
     # the classical baselines register themselves on import
     from . import esf, notch  # noqa: F401
+
     register_lazy_method("difnet", "sarpipe.models.difnet:DIFNetMethod")
 
 
@@ -188,8 +190,10 @@ def create_method(name: str, **params: Any) -> CleanupMethod:
             try:
                 factory = getattr(importlib.import_module(module), attr)
             except (ImportError, AttributeError) as exc:
-                raise InputError(f"cleanup method {name!r} is registered as {_LAZY[name]!r} but cannot be loaded ({exc})",
-                                 where="--method") from exc
+                raise InputError(
+                    f"cleanup method {name!r} is registered as {_LAZY[name]!r} but cannot be loaded ({exc})",
+                    where="--method",
+                ) from exc
             _METHODS[name] = factory
     if name not in _METHODS:
         raise InputError(f"unknown cleanup method {name!r}; registered: {', '.join(method_names())}", where="--method")
@@ -198,7 +202,9 @@ def create_method(name: str, **params: Any) -> CleanupMethod:
     except InputError:
         raise  # the method already named what is wrong (e.g. --param weights)
     except (TypeError, ValueError) as exc:  # unknown keyword, or a value the method refuses
-        raise InputError(f"bad parameters for cleanup method {name!r}: {exc}", where="--param" if params else "--method") from exc
+        raise InputError(
+            f"bad parameters for cleanup method {name!r}: {exc}", where="--param" if params else "--method"
+        ) from exc
 
 
 def register_sr(name: str) -> Callable[[Callable[..., CleanupMethod]], Callable[..., CleanupMethod]]:
@@ -228,8 +234,9 @@ def _sr_factory(name: str) -> Callable[..., CleanupMethod]:
         try:
             _SR[name] = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as exc:
-            raise InputError(f"SR model {name!r} is registered as {_LAZY_SR[name]!r} but cannot be loaded ({exc})",
-                             where="--sr") from exc
+            raise InputError(
+                f"SR model {name!r} is registered as {_LAZY_SR[name]!r} but cannot be loaded ({exc})", where="--sr"
+            ) from exc
     return _SR[name]
 
 

@@ -91,7 +91,11 @@ def running_median(x: np.ndarray, window: int, segments: list[tuple[int, int]] |
     segs = segments or [(0, shape[-1])]
     out = np.empty_like(flat)
     _running_median_kernel(
-        flat, np.array([a for a, _ in segs], dtype=np.int64), np.array([b for _, b in segs], dtype=np.int64), max(window // 2, 0), out
+        flat,
+        np.array([a for a, _ in segs], dtype=np.int64),
+        np.array([b for _, b in segs], dtype=np.int64),
+        max(window // 2, 0),
+        out,
     )
     return out.reshape(shape)
 
@@ -107,7 +111,9 @@ def _segments(inside: np.ndarray) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
 
 
-def cfar_mask(power: np.ndarray, pfa: float, window_bins: int, segments: list[tuple[int, int]] | None = None) -> np.ndarray:
+def cfar_mask(
+    power: np.ndarray, pfa: float, window_bins: int, segments: list[tuple[int, int]] | None = None
+) -> np.ndarray:
     """Cells of ``power`` (last axis: frequency) above ``-ln(pfa)/ln(2)`` times the running median."""
     if not 0 < pfa < 1:
         raise ValueError(f"pfa must lie in (0, 1), got {pfa}")
@@ -141,7 +147,7 @@ class TFNotch(CleanupMethod):
     def __call__(self, x: np.ndarray, ctx: MethodContext) -> MethodOutput:
         # work on (pulse, frame, frequency) memory: stft() returns that layout behind the (pulse, freq, frame) view
         s = np.asarray(x).transpose(0, 2, 1)
-        power = (s.real.astype(np.float32) ** 2 + s.imag.astype(np.float32) ** 2)
+        power = s.real.astype(np.float32) ** 2 + s.imag.astype(np.float32) ** 2
         segs = _segments(in_band(ctx.frequencies, ctx.radar_band))
         mask = cfar_mask(power, self.pfa, self.window_bins, segs)
         if self.dilate_bins:

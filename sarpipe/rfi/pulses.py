@@ -21,8 +21,9 @@ echo-domain detector also flags (see :mod:`sarpipe.rfi.echo_detect`).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -30,8 +31,15 @@ from ..model import last_record
 from ..sensor import SensorParams
 from ..stripmap import antenna_doppler_bandwidth, azimuth_fm_rate, beam_centre_offset, squint_angle
 
-__all__ = ["ApertureGeometry", "aperture_geometry", "processed_bandwidth", "map_lines_to_pulses",
-           "map_range_to_samples", "refine_pulses", "PulseMapping"]
+__all__ = [
+    "ApertureGeometry",
+    "aperture_geometry",
+    "processed_bandwidth",
+    "map_lines_to_pulses",
+    "map_range_to_samples",
+    "refine_pulses",
+    "PulseMapping",
+]
 
 
 @dataclass(frozen=True)
@@ -122,7 +130,9 @@ def _dilate_circular(mask: np.ndarray, lo: int, hi: int, wrap: bool) -> np.ndarr
     return out
 
 
-def map_lines_to_pulses(lines: np.ndarray, geometry: ApertureGeometry, *, margin: float = 0.05, wrap: bool = True) -> np.ndarray:
+def map_lines_to_pulses(
+    lines: np.ndarray, geometry: ApertureGeometry, *, margin: float = 0.05, wrap: bool = True
+) -> np.ndarray:
     """Pulses that contribute to the flagged image ``lines`` (bool per line): ``i + shift +- T (1/2 + margin)``."""
     half = geometry.length_pulses * (0.5 + margin)
     lo = int(math.floor(geometry.shift_pulses - half))
@@ -144,7 +154,7 @@ def refine_pulses(candidates: np.ndarray, echo_flags: np.ndarray, *, close_gap: 
         gaps = np.diff(idx)
         for a, g in zip(idx[:-1], gaps):
             if 1 < g <= close_gap + 1:
-                keep[a + 1:a + g] = candidates[a + 1:a + g]
+                keep[a + 1 : a + g] = candidates[a + 1 : a + g]
     return keep
 
 

@@ -33,12 +33,15 @@ def _quantiles(x: np.ndarray, ps: tuple[float, float], window: int | None) -> tu
     if window is None or window >= n:
         return np.quantile(x, ps[0], axis=0), np.quantile(x, ps[1], axis=0)
     size = [int(window)] + [1] * (x.ndim - 1)
-    return (percentile_filter(x, 100 * ps[0], size=size, mode="nearest"),
-            percentile_filter(x, 100 * ps[1], size=size, mode="nearest"))
+    return (
+        percentile_filter(x, 100 * ps[0], size=size, mode="nearest"),
+        percentile_filter(x, 100 * ps[1], size=size, mode="nearest"),
+    )
 
 
-def gaussian_scores(x: np.ndarray, fit: np.ndarray | None = None, *, q: float = 0.25, min_sigma: float = 1e-6,
-                    window: int | None = None) -> np.ndarray:
+def gaussian_scores(
+    x: np.ndarray, fit: np.ndarray | None = None, *, q: float = 0.25, min_sigma: float = 1e-6, window: int | None = None
+) -> np.ndarray:
     """Scores of ``x`` (axis 0) under a Gaussian null fitted to the ``q / 5`` and ``q`` quantiles of ``x[fit]``
     (``fit``: bool mask along axis 0, default all; ``window``: running fit over that many samples, all-fit only).
     ``min_sigma`` floors the fitted scale."""
@@ -51,7 +54,9 @@ def gaussian_scores(x: np.ndarray, fit: np.ndarray | None = None, *, q: float = 
     return (x - median) / sigma
 
 
-def gumbel_scores(x: np.ndarray, fit: np.ndarray | None = None, *, q: float = 0.25, min_beta: float = 1e-6) -> np.ndarray:
+def gumbel_scores(
+    x: np.ndarray, fit: np.ndarray | None = None, *, q: float = 0.25, min_beta: float = 1e-6
+) -> np.ndarray:
     """Scores of ``x`` under a Gumbel (maximum) null fitted to the ``q / 2.5`` and ``q`` quantiles of ``x[fit]``."""
     x = np.asarray(x, dtype=np.float64)
     sample = x if fit is None else x[np.asarray(fit, bool)]

@@ -46,11 +46,13 @@ class STFTParams:
         # NOLA: every sample must be covered by a frame whose window is non-zero there
         cover = np.zeros(self.nperseg + self.hop)
         for m in range(0, self.nperseg + self.hop, self.hop):
-            seg = cover[m:m + self.nperseg]
+            seg = cover[m : m + self.nperseg]
             seg += (w**2)[: seg.size]
-        if np.min(cover[self.nperseg // 2: self.nperseg // 2 + self.hop]) <= 1e-10 * np.max(w**2):
-            raise InputError(f"window {self.window!r} with nperseg={self.nperseg}, hop={self.hop} cannot be inverted (NOLA fails)",
-                             where="stft.hop")
+        if np.min(cover[self.nperseg // 2 : self.nperseg // 2 + self.hop]) <= 1e-10 * np.max(w**2):
+            raise InputError(
+                f"window {self.window!r} with nperseg={self.nperseg}, hop={self.hop} cannot be inverted (NOLA fails)",
+                where="stft.hop",
+            )
 
     def as_dict(self) -> dict:
         return {"nperseg": self.nperseg, "hop": self.hop, "window": self.window}
@@ -127,9 +129,9 @@ def _norm(n_samples: int, p: STFTParams) -> np.ndarray:
     w2 = _window(p.window, p.nperseg) ** 2
     total = np.zeros(_padded_length(n_samples, p))
     for m in range(n_frames(n_samples, p)):
-        total[m * p.hop: m * p.hop + p.nperseg] += w2
+        total[m * p.hop : m * p.hop + p.nperseg] += w2
     pad = p.nperseg // 2
-    return total[pad: pad + n_samples].astype(np.float32)
+    return total[pad : pad + n_samples].astype(np.float32)
 
 
 _CHUNK = 32  # pulses per FFT batch: keeps the frames of a batch in cache
@@ -167,7 +169,9 @@ def stft(pulses: np.ndarray, p: STFTParams = STFTParams()) -> np.ndarray:
     if one:
         x = x[None, :]
     if x.ndim != 2 or x.shape[1] == 0 or x.shape[0] == 0:
-        raise InputError(f"pulses must be (n_pulses, n_samples) with samples, got shape {np.shape(pulses)}", where="stft input")
+        raise InputError(
+            f"pulses must be (n_pulses, n_samples) with samples, got shape {np.shape(pulses)}", where="stft input"
+        )
     x = np.ascontiguousarray(x, dtype=np.complex64)
     nt = n_frames(x.shape[1], p)
     out = np.empty((x.shape[0], nt, p.nperseg), dtype=np.complex64)

@@ -4,6 +4,7 @@
 ``echo``, ``echo_clean`` (and ``rfi`` when configured). See ``docs/simulation.md``.
 """
 
+from .antenna import synthetic_aperture_pulses
 from .config import (
     AntennaConfig,
     ExtendedConfig,
@@ -14,7 +15,6 @@ from .config import (
     TargetConfig,
     load_config,
 )
-from .antenna import synthetic_aperture_pulses
 from .presets import SENSORS
 from .scene import point_target_echoes, scene_attrs, simulate
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -33,26 +33,26 @@ class _Strict(BaseModel):
 class SensorConfig(_Strict):
     """A preset and/or explicit parameters; explicit values override the preset's."""
 
-    preset: Optional[PresetName] = None
-    carrier_frequency: Optional[float] = Field(None, gt=0, description="Hz")
-    range_sampling_rate: Optional[float] = Field(None, gt=0, description="Hz")
-    chirp_rate: Optional[float] = Field(None, description="Hz/s, signed")
-    pulse_duration: Optional[float] = Field(None, gt=0, description="s")
-    prf: Optional[float] = Field(None, gt=0, description="Hz")
-    velocity: Optional[float] = Field(None, gt=0, description="m/s, effective")
-    antenna_length: Optional[float] = Field(None, gt=0, description="m, azimuth")
-    look_side: Optional[Literal["right", "left"]] = None
-    name: Optional[str] = Field(None, description="free text stored as the 'sensor' attribute")
+    preset: PresetName | None = None
+    carrier_frequency: float | None = Field(None, gt=0, description="Hz")
+    range_sampling_rate: float | None = Field(None, gt=0, description="Hz")
+    chirp_rate: float | None = Field(None, description="Hz/s, signed")
+    pulse_duration: float | None = Field(None, gt=0, description="s")
+    prf: float | None = Field(None, gt=0, description="Hz")
+    velocity: float | None = Field(None, gt=0, description="m/s, effective")
+    antenna_length: float | None = Field(None, gt=0, description="m, azimuth")
+    look_side: Literal["right", "left"] | None = None
+    name: str | None = Field(None, description="free text stored as the 'sensor' attribute")
 
     @field_validator("chirp_rate")
     @classmethod
-    def _nonzero(cls, v: Optional[float]) -> Optional[float]:
+    def _nonzero(cls, v: float | None) -> float | None:
         if v is not None and (v == 0 or not math.isfinite(v)):
             raise ValueError("chirp_rate must be finite and non-zero (Hz/s, signed)")
         return v
 
     @model_validator(mode="after")
-    def _complete(self) -> "SensorConfig":
+    def _complete(self) -> SensorConfig:
         if self.preset is None:
             missing = [p for p in SENSOR_PARAMETERS if getattr(self, p) is None]
             if missing:
@@ -72,14 +72,14 @@ class SensorConfig(_Strict):
 class SceneConfig(_Strict):
     """The raw-data grid: pulses x fast-time samples, and where it starts."""
 
-    n_azimuth: Optional[int] = Field(None, gt=0, description="pulses (preset default)")
-    n_range: Optional[int] = Field(None, gt=0, description="fast-time samples (preset default)")
-    near_range: Optional[float] = Field(None, gt=0, description="m, slant range of sample 0")
-    centre_range: Optional[float] = Field(None, gt=0, description="m, slant range of the middle sample")
+    n_azimuth: int | None = Field(None, gt=0, description="pulses (preset default)")
+    n_range: int | None = Field(None, gt=0, description="fast-time samples (preset default)")
+    near_range: float | None = Field(None, gt=0, description="m, slant range of sample 0")
+    centre_range: float | None = Field(None, gt=0, description="m, slant range of the middle sample")
     azimuth_time0: float = Field(0.0, description="s, azimuth time of pulse 0")
 
     @model_validator(mode="after")
-    def _one_range(self) -> "SceneConfig":
+    def _one_range(self) -> SceneConfig:
         if self.near_range is not None and self.centre_range is not None:
             raise ValueError("give near_range or centre_range, not both")
         return self
@@ -88,15 +88,15 @@ class SceneConfig(_Strict):
 class TargetConfig(_Strict):
     """A point target: closest-approach range and zero-Doppler time (physical or as grid indices)."""
 
-    slant_range: Optional[float] = Field(None, gt=0, description="m, closest-approach range")
-    range_index: Optional[float] = Field(None, description="fractional range sample of the closest approach")
-    azimuth_time: Optional[float] = Field(None, description="s, zero-Doppler time")
-    azimuth_index: Optional[float] = Field(None, description="fractional pulse index of the zero-Doppler time")
+    slant_range: float | None = Field(None, gt=0, description="m, closest-approach range")
+    range_index: float | None = Field(None, description="fractional range sample of the closest approach")
+    azimuth_time: float | None = Field(None, description="s, zero-Doppler time")
+    azimuth_index: float | None = Field(None, description="fractional pulse index of the zero-Doppler time")
     amplitude: float = Field(1.0, ge=0)
     phase: float = Field(0.0, description="rad, added to the echo phase")
 
     @model_validator(mode="after")
-    def _one_of_each(self) -> "TargetConfig":
+    def _one_of_each(self) -> TargetConfig:
         if (self.slant_range is None) == (self.range_index is None):
             raise ValueError("give exactly one of slant_range or range_index")
         if (self.azimuth_time is None) == (self.azimuth_index is None):
@@ -120,17 +120,17 @@ class ExtendedConfig(_Strict):
 
 class AntennaConfig(_Strict):
     pattern: Literal["rect", "sinc2"] = "rect"
-    length: Optional[float] = Field(None, gt=0, description="m, overrides the sensor's antenna_length")
+    length: float | None = Field(None, gt=0, description="m, overrides the sensor's antenna_length")
 
 
 class NoiseConfig(_Strict):
     """Thermal noise: ``snr_db`` = mean |echo_clean|^2 over all raw samples / noise power per sample."""
 
-    snr_db: Optional[float] = None
-    power: Optional[float] = Field(None, ge=0, description="noise power per complex sample (instead of snr_db)")
+    snr_db: float | None = None
+    power: float | None = Field(None, ge=0, description="noise power per complex sample (instead of snr_db)")
 
     @model_validator(mode="after")
-    def _one(self) -> "NoiseConfig":
+    def _one(self) -> NoiseConfig:
         if (self.snr_db is None) == (self.power is None):
             raise ValueError("give exactly one of snr_db or power")
         return self
@@ -142,15 +142,15 @@ class SimulationConfig(_Strict):
     sensor: SensorConfig = SensorConfig(preset="sentinel1_sm")
     scene: SceneConfig = SceneConfig()
     targets: list[TargetConfig] = []
-    extended: Optional[ExtendedConfig] = None
+    extended: ExtendedConfig | None = None
     antenna: AntennaConfig = AntennaConfig()
     doppler_centroid: float = Field(0.0, description="Hz (squint)")
-    noise: Optional[NoiseConfig] = None
-    seed: Optional[int] = None
+    noise: NoiseConfig | None = None
+    seed: int | None = None
     if RFIConfig is not None:
-        rfi: Optional[RFIConfig] = None  # type: ignore[valid-type]
+        rfi: RFIConfig | None = None  # type: ignore[valid-type]
 
-    _base_dir: Optional[Path] = PrivateAttr(None)
+    _base_dir: Path | None = PrivateAttr(None)
 
     def resolve(self, path: Path) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -185,47 +185,83 @@ def scene_problems(cfg: SimulationConfig) -> list[tuple[tuple, str]]:
     if need > available:
         given = [k for k in ("n_azimuth", "n_range") if getattr(cfg.scene, k) is not None]
         loc = ("scene", given[0]) if len(given) == 1 else ("scene",)
-        problems.append((loc, f"scene.n_azimuth x scene.n_range = {n_az:,} x {n_rg:,} samples needs about "
-                              f"{gib(need)} of memory to simulate, {gib(available)} are available; make the scene "
-                              "smaller"))
+        problems.append(
+            (
+                loc,
+                f"scene.n_azimuth x scene.n_range = {n_az:,} x {n_rg:,} samples needs about "
+                f"{gib(need)} of memory to simulate, {gib(available)} are available; make the scene "
+                "smaller",
+            )
+        )
         return problems  # the other checks cost nothing, but one message is enough here
     if not cfg.targets and cfg.extended is None and cfg.noise is None:
-        problems.append(((), "the scene is empty: no targets, no extended scene and no noise (its echo would be "
-                             "all zeros); give targets:, extended: or noise:"))
+        problems.append(
+            (
+                (),
+                "the scene is empty: no targets, no extended scene and no noise (its echo would be "
+                "all zeros); give targets:, extended: or noise:",
+            )
+        )
     dr = range_pixel_spacing(attrs)
     near, far = float(attrs["near_range"]), float(attrs["near_range"]) + (n_rg - 1) * dr
     t_first, t_last = az0, az0 + (n_az - 1) / float(attrs["prf"])
     for i, t in enumerate(cfg.targets):
         if t.slant_range is not None and not near <= t.slant_range <= far:
-            problems.append((("targets", i, "slant_range"), f"{t.slant_range:.6g} m lies outside the scene's slant "
-                                                            f"ranges {near:.6g}..{far:.6g} m"))
+            problems.append(
+                (
+                    ("targets", i, "slant_range"),
+                    f"{t.slant_range:.6g} m lies outside the scene's slant ranges {near:.6g}..{far:.6g} m",
+                )
+            )
         if t.range_index is not None and not 0 <= t.range_index <= n_rg - 1:
-            problems.append((("targets", i, "range_index"), f"{t.range_index:g} lies outside the scene's range "
-                                                            f"samples 0..{n_rg - 1}"))
+            problems.append(
+                (
+                    ("targets", i, "range_index"),
+                    f"{t.range_index:g} lies outside the scene's range samples 0..{n_rg - 1}",
+                )
+            )
         if t.azimuth_time is not None and not t_first <= t.azimuth_time <= t_last:
-            problems.append((("targets", i, "azimuth_time"), f"{t.azimuth_time:.9g} s lies outside the scene's "
-                                                             f"azimuth times {t_first:.9g}..{t_last:.9g} s"))
+            problems.append(
+                (
+                    ("targets", i, "azimuth_time"),
+                    f"{t.azimuth_time:.9g} s lies outside the scene's azimuth times {t_first:.9g}..{t_last:.9g} s",
+                )
+            )
         if t.azimuth_index is not None and not 0 <= t.azimuth_index <= n_az - 1:
-            problems.append((("targets", i, "azimuth_index"), f"{t.azimuth_index:g} lies outside the scene's "
-                                                              f"pulses 0..{n_az - 1}"))
+            problems.append(
+                (("targets", i, "azimuth_index"), f"{t.azimuth_index:g} lies outside the scene's pulses 0..{n_az - 1}")
+            )
     if cfg.extended is not None:
         problems += _extended_aperture_problems(attrs, n_az, n_rg, near, dr)
     rfi = getattr(cfg, "rfi", None)
     if rfi is not None and rfi.pulses is not None:
         for i, (start, stop) in enumerate(rfi.pulses):
             if stop > n_az:
-                problems.append((("rfi", "pulses", i), f"pulse interval [{start}, {stop}) reaches beyond the "
-                                                       f"scene's {n_az} pulses (0..{n_az - 1})"))
+                problems.append(
+                    (
+                        ("rfi", "pulses", i),
+                        f"pulse interval [{start}, {stop}) reaches beyond the scene's {n_az} pulses (0..{n_az - 1})",
+                    )
+                )
     if rfi is not None and rfi.bursts is not None:
         b = rfi.bursts
         room = n_az - 2 * b.margin
         shortest = min(b.length) if isinstance(b.length, tuple) else b.length
         if room < 1:
-            problems.append((("rfi", "bursts", "margin"), f"a margin of {b.margin} pulses at each end leaves no "
-                                                          f"room in the scene's {n_az} pulses"))
+            problems.append(
+                (
+                    ("rfi", "bursts", "margin"),
+                    f"a margin of {b.margin} pulses at each end leaves no room in the scene's {n_az} pulses",
+                )
+            )
         elif shortest > room:
-            problems.append((("rfi", "bursts", "length"), f"bursts of {shortest} pulses do not fit the {room} pulses "
-                                                          f"between the margins ({n_az} pulses, margin {b.margin})"))
+            problems.append(
+                (
+                    ("rfi", "bursts", "length"),
+                    f"bursts of {shortest} pulses do not fit the {room} pulses "
+                    f"between the margins ({n_az} pulses, margin {b.margin})",
+                )
+            )
     return problems
 
 
@@ -241,8 +277,13 @@ def _extended_aperture_problems(attrs: dict[str, Any], n_az: int, n_rg: int, nea
     aperture = synthetic_aperture_length(geom, far, float(attrs.get("doppler_centroid", 0.0)))
     if aperture is None or n_az >= aperture:
         return []
-    return [(("scene", "n_azimuth"), f"an extended scene needs at least one synthetic aperture of pulses "
-                                     f"({math.ceil(aperture)} at the centre range), the scene has {n_az}")]
+    return [
+        (
+            ("scene", "n_azimuth"),
+            f"an extended scene needs at least one synthetic aperture of pulses "
+            f"({math.ceil(aperture)} at the centre range), the scene has {n_az}",
+        )
+    ]
 
 
 def check_scene(cfg: SimulationConfig, doc: Any = None) -> None:
@@ -276,29 +317,40 @@ def check_finite_product(ds: Any) -> None:
 
     for name in ds.data_vars:
         if np.iscomplexobj(ds[name].values) and not np.isfinite(ds[name].values).all():
-            raise InputError("the simulated samples contain NaN or Inf: amplitudes, powers or snr_db too large for "
-                             "complex64", where=f"variable '{name}'")
+            raise InputError(
+                "the simulated samples contain NaN or Inf: amplitudes, powers or snr_db too large for complex64",
+                where=f"variable '{name}'",
+            )
     for key, value in ds.attrs.items():
         bad = _non_finite(value, str(key))
         if bad:
-            raise InputError("the simulation produced a NaN or Inf value (a parameter too large or too small)",
-                             where=f"attribute '{bad}'")
+            raise InputError(
+                "the simulation produced a NaN or Inf value (a parameter too large or too small)",
+                where=f"attribute '{bad}'",
+            )
 
 
 def load_config(path: str | os.PathLike) -> SimulationConfig:
     """Read and check a simulator YAML file; errors name FILE:LINE:COL and the dotted key."""
     doc = load_yaml(path)
     if doc.empty or doc.data == {}:
-        raise InputError("empty configuration: it holds no keys (give at least sensor:, scene: and targets:, see "
-                         "examples/point_targets.yaml)", where=str(path))
+        raise InputError(
+            "empty configuration: it holds no keys (give at least sensor:, scene: and targets:, see "
+            "examples/point_targets.yaml)",
+            where=str(path),
+        )
     if not isinstance(doc.data, dict):
-        raise InputError("the simulator configuration must be a mapping (sensor:, scene:, targets:, ...)", where=str(path))
+        raise InputError(
+            "the simulator configuration must be a mapping (sensor:, scene:, targets:, ...)", where=str(path)
+        )
     doc.refuse_duplicates("invalid simulator configuration")
     cfg = parse_model(SimulationConfig, doc)
     cfg._base_dir = Path(path).resolve().parent
     if cfg.extended is not None:
         f = cfg.resolve(cfg.extended.file)
         if not f.is_file():
-            raise InputError(f"no such reflectivity file: {f}", where=f"{doc.where(('extended', 'file'))}: extended.file")
+            raise InputError(
+                f"no such reflectivity file: {f}", where=f"{doc.where(('extended', 'file'))}: extended.file"
+            )
     check_scene(cfg, doc)
     return cfg

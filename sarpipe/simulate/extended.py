@@ -55,7 +55,9 @@ def load_reflectivity(path: Path) -> np.ndarray:
                     img = img.convert("L")
                 data = np.asarray(img)
         else:
-            raise InputError(f"unsupported reflectivity file type {suffix!r} (use .npy or an image: png, tif, ...)", where=where)
+            raise InputError(
+                f"unsupported reflectivity file type {suffix!r} (use .npy or an image: png, tif, ...)", where=where
+            )
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - any read failure is bad input
@@ -115,7 +117,13 @@ def extended_echoes(
     if not np.iscomplexobj(refl) and cfg.speckle:
         refl = refl * (rng.standard_normal(refl.shape) + 1j * rng.standard_normal(refl.shape)) / math.sqrt(2.0)
 
-    prf, fs, v, lam, dr = sensor.prf, sensor.range_sampling_rate, sensor.velocity, sensor.wavelength, sensor.range_pixel_spacing
+    prf, fs, v, lam, dr = (
+        sensor.prf,
+        sensor.range_sampling_rate,
+        sensor.velocity,
+        sensor.wavelength,
+        sensor.range_pixel_spacing,
+    )
     f_dc, la = sensor.doppler_centroid, sensor.antenna_length
     far = sensor.near_range + n_rg * dr
     # padding: half an aperture + squint offset in azimuth, half a chirp + migration in range

@@ -21,7 +21,7 @@ and adds it to ``echo``; the truth per pulse is ``rfi_truth_pulses(ds)``.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
@@ -31,8 +31,8 @@ from ..errors import InputError
 from ..model import SPEED_OF_LIGHT
 from ..sensor import SensorParams
 
-Range = Union[float, tuple[float, float]]
-IntRange = Union[int, tuple[int, int]]
+Range = float | tuple[float, float]
+IntRange = int | tuple[int, int]
 
 __all__ = [
     "RFIConfig",
@@ -83,13 +83,13 @@ class RFISource(BaseModel):
     kind: Literal["narrowband", "chirp", "sinfm"]
     count: IntRange = 1
     #: centre frequency, offset from the carrier [Hz]; None: anywhere inside the radar band
-    frequency: Optional[Range] = None
+    frequency: Range | None = None
     #: occupied bandwidth [Hz] (narrowband: width of the slow sweep, 0 = pure tone)
     bandwidth: Range = 0.0
     #: chirp: period of the sawtooth sweep [s]; None: 0.5..4 receive windows (``n_range / fs``)
-    sweep_time: Optional[Range] = None
+    sweep_time: Range | None = None
     #: sinfm: modulation frequency f_m [Hz]; None: 0.25..1.5 periods per receive window
-    modulation_frequency: Optional[Range] = None
+    modulation_frequency: Range | None = None
     #: relative power of each emitter of this family (before the SIR scaling); a range gives a spread
     power: Range = (0.5, 2.0)
 
@@ -174,12 +174,12 @@ class RFIConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    preset: Optional[Literal["minisar", "sentinel1"]] = None
-    sources: Optional[list[RFISource]] = None
+    preset: Literal["minisar", "sentinel1"] | None = None
+    sources: list[RFISource] | None = None
     #: signal-to-interference ratio [dB]; a [low, high] pair is drawn once per scene
-    sir_db: Optional[Range] = None
-    pulses: Optional[list[tuple[int, int]]] = None
-    bursts: Optional[RFIBursts] = None
+    sir_db: Range | None = None
+    pulses: list[tuple[int, int]] | None = None
+    bursts: RFIBursts | None = None
     #: fraction of the receive window (fast time) on which each emitter is on: rect(t); 1 = whole window
     fast_time_duty: Range = 1.0
 
@@ -192,7 +192,7 @@ class RFIConfig(BaseModel):
     @classmethod
     def _duty(cls, v: Any) -> Any:
         v = _check_range(v, "fast_time_duty", positive=True)
-        lo, hi = (v if isinstance(v, tuple) else (v, v))
+        lo, hi = v if isinstance(v, tuple) else (v, v)
         if not (0 < float(lo) <= float(hi) <= 1):
             raise ValueError("fast_time_duty must lie in (0, 1]")
         return v
@@ -208,7 +208,7 @@ class RFIConfig(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _one_interval_source(self) -> "RFIConfig":
+    def _one_interval_source(self) -> RFIConfig:
         if self.pulses is not None and self.bursts is not None:
             raise ValueError("give either 'pulses' (explicit intervals) or 'bursts' (random), not both")
         if self.preset is None and self.sources is None:
@@ -231,7 +231,9 @@ class RFIConfig(BaseModel):
 # --------------------------------------------------------------------------------------------- emitters
 
 
-def resolve_sources(cfg: RFIConfig, sensor: SensorParams, rng: np.random.Generator, window: float) -> list[dict[str, Any]]:
+def resolve_sources(
+    cfg: RFIConfig, sensor: SensorParams, rng: np.random.Generator, window: float
+) -> list[dict[str, Any]]:
     """Draw the concrete emitters (kind, frequency [Hz], bandwidth [Hz], sweep/modulation, relative power).
 
     ``window``: length of the receive window [s] (n_range / fs), the time scale of the default sweeps.
@@ -248,15 +250,24 @@ def resolve_sources(cfg: RFIConfig, sensor: SensorParams, rng: np.random.Generat
                 f0 = float(rng.uniform(-half, half))
             else:
                 f0 = _draw(rng, fam.frequency)
-            em: dict[str, Any] = {"kind": fam.kind, "frequency": f0, "bandwidth": bw,
-                                  "power": _draw(rng, fam.power), "phase": float(rng.uniform(0, 2 * np.pi))}
+            em: dict[str, Any] = {
+                "kind": fam.kind,
+                "frequency": f0,
+                "bandwidth": bw,
+                "power": _draw(rng, fam.power),
+                "phase": float(rng.uniform(0, 2 * np.pi)),
+            }
             if fam.kind == "chirp":
-                em["sweep_time"] = _draw(rng, fam.sweep_time) if fam.sweep_time is not None else window * float(rng.uniform(0.5, 4.0))
+                em["sweep_time"] = (
+                    _draw(rng, fam.sweep_time) if fam.sweep_time is not None else window * float(rng.uniform(0.5, 4.0))
+                )
                 em["sweep_offset"] = float(rng.uniform(0, em["sweep_time"]))
                 em["sweep_sign"] = float(rng.choice([-1.0, 1.0]))
             elif fam.kind == "sinfm":
                 em["modulation_frequency"] = (
-                    _draw(rng, fam.modulation_frequency) if fam.modulation_frequency is not None else float(rng.uniform(0.25, 1.5)) / window
+                    _draw(rng, fam.modulation_frequency)
+                    if fam.modulation_frequency is not None
+                    else float(rng.uniform(0.25, 1.5)) / window
                 )
             out.append(em)
     return out
@@ -293,7 +304,9 @@ def _on_pulses(cfg: RFIConfig, n_az: int, rng: np.random.Generator) -> np.ndarra
     if cfg.pulses is not None:
         for start, stop in cfg.pulses:
             if stop > n_az:
-                raise InputError(f"pulse interval [{start}, {stop}) reaches beyond the scene's {n_az} pulses", where="rfi.pulses")
+                raise InputError(
+                    f"pulse interval [{start}, {stop}) reaches beyond the scene's {n_az} pulses", where="rfi.pulses"
+                )
             on[start:stop] = True
         return on
     bursts = cfg.bursts or RFIBursts()
@@ -303,12 +316,12 @@ def _on_pulses(cfg: RFIConfig, n_az: int, rng: np.random.Generator) -> np.ndarra
         length = min(_draw_int(rng, bursts.length), hi_free - lo_free)
         for _attempt in range(50):  # place without overlap when there is room
             start = int(rng.integers(lo_free, hi_free - length + 1))
-            if not on[max(start - 1, 0):start + length + 1].any():
+            if not on[max(start - 1, 0) : start + length + 1].any():
                 break
         seg = np.ones(length, dtype=bool)
         if bursts.duty < 1.0:
             seg = rng.random(length) < bursts.duty
-        on[start:start + length] |= seg
+        on[start : start + length] |= seg
     return on
 
 
@@ -345,11 +358,11 @@ def add_rfi(ds: xr.Dataset, cfg: RFIConfig | dict, rng: np.random.Generator) -> 
             length = max(1, int(round(duty * n_rg)))
             start = int(rng.integers(0, n_rg - length + 1))
             g = np.zeros(n_rg, dtype=bool)
-            g[start:start + length] = True
+            g[start : start + length] = True
             gates.append(g)
             em["gate"] = [start, start + length]
         for lo in range(0, rows.size, 256):
-            blk = rows[lo:lo + 256]
+            blk = rows[lo : lo + 256]
             t_abs = az_time[blk, None] + tau[None, :]
             acc = np.zeros((blk.size, n_rg), dtype=np.complex128)
             for em, a, g in zip(emitters, amps, gates):
@@ -371,7 +384,9 @@ def add_rfi(ds: xr.Dataset, cfg: RFIConfig | dict, rng: np.random.Generator) -> 
     edges = np.flatnonzero(np.diff(np.concatenate([[0], on.astype(np.int8), [0]])))
     out.attrs = dict(attrs)
     out.attrs["rfi_sir_db"] = float(sir_db)
-    out.attrs["rfi_sources"] = [{k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in em.items()} for em in emitters]
+    out.attrs["rfi_sources"] = [
+        {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in em.items()} for em in emitters
+    ]
     out.attrs["rfi_intervals"] = [[int(a), int(b)] for a, b in zip(edges[::2], edges[1::2])]
     return out
 

@@ -45,7 +45,12 @@ def _anchor(x, phase_c, a, chirp_rate, dt):
     """Exact sample value at chirp time x and its phase step to x + 4 dt (re, im pairs)."""
     ph = phase_c + math.pi * chirp_rate * x * x
     dph = math.pi * chirp_rate * (8.0 * x * dt + 16.0 * dt * dt)
-    return a.real * math.cos(ph) - a.imag * math.sin(ph), a.real * math.sin(ph) + a.imag * math.cos(ph), math.cos(dph), math.sin(dph)
+    return (
+        a.real * math.cos(ph) - a.imag * math.sin(ph),
+        a.real * math.sin(ph) + a.imag * math.cos(ph),
+        math.cos(dph),
+        math.sin(dph),
+    )
 
 
 @numba.njit(nogil=True, cache=True, parallel=True)
@@ -88,7 +93,9 @@ def add_point_echoes(
             t = eta[i] - eta0[k]
             if t < t_lo[k] or t > t_hi[k]:
                 continue
-            w = _pattern_weight(t, r0[k], velocity, wavelength, pattern, antenna_length, theta, doppler_centroid, bandwidth)
+            w = _pattern_weight(
+                t, r0[k], velocity, wavelength, pattern, antenna_length, theta, doppler_centroid, bandwidth
+            )
             if w == 0.0:
                 continue
             vt2 = velocity * velocity * t * t

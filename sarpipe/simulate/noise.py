@@ -17,7 +17,9 @@ def noise_power(echo_clean: np.ndarray, snr_db: float | None = None, power: floa
         return float(power)
     signal = float(np.mean(np.abs(echo_clean.astype(np.complex128)) ** 2)) if echo_clean.size else 0.0
     if signal == 0.0:
-        raise InputError("noise.snr_db needs a signal, but the scene has no echo (use noise.power instead)", where="noise.snr_db")
+        raise InputError(
+            "noise.snr_db needs a signal, but the scene has no echo (use noise.power instead)", where="noise.snr_db"
+        )
     return signal / 10.0 ** (float(snr_db) / 10.0)
 
 

@@ -7,8 +7,9 @@ kept below the PRF in every preset (no azimuth aliasing of the main beam).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 #: Parameter names a preset defines (all SI): the contract attrs except ``near_range`` (a scene property)
 #: plus the antenna length and the look side.

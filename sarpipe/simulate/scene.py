@@ -5,16 +5,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import xarray as xr
 from pydantic import ValidationError
 
 from ..errors import InputError
-from ..stripmap import antenna_doppler_bandwidth, squint_angle
 from ..model import SPEED_OF_LIGHT, range_pixel_spacing, sar_dataset, with_history
 from ..sensor import SensorParams
+from ..stripmap import antenna_doppler_bandwidth, squint_angle
 from ..yamlconf import ConfigError, format_validation_error
 from . import antenna
 from .config import SimulationConfig, check_finite_product, check_scene
@@ -45,7 +46,9 @@ def scene_attrs(config: SimulationConfig | Mapping[str, Any]) -> tuple[dict[str,
     n_rg = cfg.scene.n_range or p.get("n_range")
     if n_az is None or n_rg is None:
         raise InputError("scene.n_azimuth and scene.n_range are required without a sensor preset", where="scene")
-    attrs: dict[str, Any] = {k: p[k] for k in ("carrier_frequency", "range_sampling_rate", "chirp_rate", "pulse_duration", "prf", "velocity")}
+    attrs: dict[str, Any] = {
+        k: p[k] for k in ("carrier_frequency", "range_sampling_rate", "chirp_rate", "pulse_duration", "prf", "velocity")
+    }
     dr = range_pixel_spacing(attrs)
     if cfg.scene.near_range is not None:
         near = cfg.scene.near_range
@@ -68,7 +71,9 @@ def scene_attrs(config: SimulationConfig | Mapping[str, Any]) -> tuple[dict[str,
             where="sensor",
         )
     if abs(lam * cfg.doppler_centroid / (2 * sensor.velocity)) >= 0.5:
-        raise InputError(f"Doppler centroid {cfg.doppler_centroid} Hz implies a squint beyond 30 degrees", where="doppler_centroid")
+        raise InputError(
+            f"Doppler centroid {cfg.doppler_centroid} Hz implies a squint beyond 30 degrees", where="doppler_centroid"
+        )
     attrs.update(
         doppler_centroid=float(cfg.doppler_centroid),
         antenna_length=float(p["antenna_length"]),
@@ -170,7 +175,9 @@ def simulate(config: SimulationConfig | Mapping[str, Any]) -> xr.Dataset:
     if cfg.extended is not None:
         from .extended import extended_echoes
 
-        echo_clean += extended_echoes(cfg.extended, cfg.resolve(cfg.extended.file), sensor, (n_az, n_rg), az0, cfg.antenna.pattern, rng_ext)
+        echo_clean += extended_echoes(
+            cfg.extended, cfg.resolve(cfg.extended.file), sensor, (n_az, n_rg), az0, cfg.antenna.pattern, rng_ext
+        )
     point_target_echoes(targets, attrs, (n_az, n_rg), az0, cfg.antenna.pattern, out=echo_clean)
 
     echo = echo_clean.copy()
@@ -189,4 +196,3 @@ def simulate(config: SimulationConfig | Mapping[str, Any]) -> xr.Dataset:
         ds = add_rfi(ds, rfi_cfg, rng_rfi)
     check_finite_product(ds)
     return ds
-

@@ -21,8 +21,10 @@ class SimulateParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     config: SimulationConfig | None = Field(
-        None, description="inline simulator configuration: sensor, scene, targets, noise, rfi, seed, ...",
-        json_schema_extra={"cli": False})  # the command line takes the file (CONFIG.yaml) instead
+        None,
+        description="inline simulator configuration: sensor, scene, targets, noise, rfi, seed, ...",
+        json_schema_extra={"cli": False},
+    )  # the command line takes the file (CONFIG.yaml) instead
     config_file: LocalPath | None = Field(None, description="simulator YAML file (instead of config or a scene input)")
     seed: int | None = Field(None, description="overrides the configuration's seed")
 
@@ -36,8 +38,14 @@ class SimulateParams(BaseModel):
         return self
 
 
-def simulate_store(config: SimulationConfig, output: str | os.PathLike, *, seed: int | None = None,
-                   overwrite: bool = False, inputs: tuple = ()) -> xr.Dataset:
+def simulate_store(
+    config: SimulationConfig,
+    output: str | os.PathLike,
+    *,
+    seed: int | None = None,
+    overwrite: bool = False,
+    inputs: tuple = (),
+) -> xr.Dataset:
     """Simulate ``config`` (its seed replaced by ``seed`` when given) and write the raw store ``output``; returns the
     simulated dataset. ``inputs``: the files the scene came from (an output never replaces them)."""
     from ..model import save_dataset

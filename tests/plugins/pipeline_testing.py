@@ -29,7 +29,9 @@ def sarpipe_cmd(*args: str) -> list[str]:
 
 
 def run_cli(*args: str, cwd: os.PathLike, timeout: float = 300, extra_path=None) -> subprocess.CompletedProcess:
-    return subprocess.run(sarpipe_cmd(*args), cwd=cwd, env=env(extra_path), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        sarpipe_cmd(*args), cwd=cwd, env=env(extra_path), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def run_here(capsys, monkeypatch, folder: os.PathLike, *args: str) -> tuple[int, str, str]:
@@ -97,8 +99,12 @@ def make_scenes(folder: Path, n: int = 4, corrupt: int | None = 2) -> list[str]:
             chunk = sorted(p for p in (path / "echo").rglob("*") if p.is_file() and p.name != "zarr.json")[1]
             chunk.write_bytes(chunk.read_bytes()[: chunk.stat().st_size // 3])  # truncated, as by a failed copy
         names.append(f"scene_{k}")
-        lines += [f"  scene_{k}:", "    kind: raw", f"    path: scenes/scene_{k}.zarr",
-                  "    properties: {sar:instrument_mode: SM, sar:frequency_band: X, sar:polarizations: [HH]}"]
+        lines += [
+            f"  scene_{k}:",
+            "    kind: raw",
+            f"    path: scenes/scene_{k}.zarr",
+            "    properties: {sar:instrument_mode: SM, sar:frequency_band: X, sar:polarizations: [HH]}",
+        ]
     (folder / "data_catalog.yaml").write_text("\n".join(lines) + "\n")
     return names
 

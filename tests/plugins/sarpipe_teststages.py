@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,15 +36,15 @@ class MakeParams(_P):
     n_azimuth: int = Field(32, gt=0)
     n_range: int = Field(48, gt=0)
     seed: int = 0
-    calls_log: Optional[LocalPath] = None
+    calls_log: LocalPath | None = None
 
 
 class ScaleParams(_P):
     factor: float = 2.0
-    started_file: Optional[LocalPath] = None
-    gate: Optional[LocalPath] = Field(None, description="wait until this file exists")
+    started_file: LocalPath | None = None
+    gate: LocalPath | None = Field(None, description="wait until this file exists")
     gate_timeout: float = 120.0
-    calls_log: Optional[LocalPath] = None
+    calls_log: LocalPath | None = None
 
 
 def _log_call(path: str | None, step: str) -> None:
@@ -61,7 +60,9 @@ def make_array(ctx: StageContext) -> None:
     p = ctx.params
     _log_call(p.calls_log, ctx.step)
     rng = np.random.default_rng(p.seed)
-    echo = (rng.standard_normal((p.n_azimuth, p.n_range)) + 1j * rng.standard_normal((p.n_azimuth, p.n_range))).astype(np.complex64)
+    echo = (rng.standard_normal((p.n_azimuth, p.n_range)) + 1j * rng.standard_normal((p.n_azimuth, p.n_range))).astype(
+        np.complex64
+    )
     save_dataset(sar_dataset(echo, ATTRS), ctx.output)
 
 
@@ -107,7 +108,24 @@ def gpu_probe(ctx: StageContext) -> None:
 
 
 register(Stage("make_array", make_array, MakeParams, output="raw", origin="tests/plugins/sarpipe_teststages.py"))
-register(Stage("scale", scale, ScaleParams, inputs=(InputSlot("data", ("raw", "slc")),), output="raw",
-               origin="tests/plugins/sarpipe_teststages.py"))
-register(Stage("gpu_probe", gpu_probe, _P, inputs=(InputSlot("data", ("raw", "slc")),), output="raw", resources={"GPU": 1},
-               origin="tests/plugins/sarpipe_teststages.py"))
+register(
+    Stage(
+        "scale",
+        scale,
+        ScaleParams,
+        inputs=(InputSlot("data", ("raw", "slc")),),
+        output="raw",
+        origin="tests/plugins/sarpipe_teststages.py",
+    )
+)
+register(
+    Stage(
+        "gpu_probe",
+        gpu_probe,
+        _P,
+        inputs=(InputSlot("data", ("raw", "slc")),),
+        output="raw",
+        resources={"GPU": 1},
+        origin="tests/plugins/sarpipe_teststages.py",
+    )
+)

@@ -10,7 +10,9 @@ from sarpipe.pipeline import InputSlot, Stage, StageContext
 class GainParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    gain_db: float = Field(6.0, ge=-60, le=60, description="amplitude gain [dB]: samples are multiplied by 10**(gain_db/20)")
+    gain_db: float = Field(
+        6.0, ge=-60, le=60, description="amplitude gain [dB]: samples are multiplied by 10**(gain_db/20)"
+    )
     variable: str = Field("echo", description="variable to scale")
 
 
@@ -28,5 +30,11 @@ def run_gain(ctx: StageContext) -> None:
     save_dataset(ds, ctx.output)
 
 
-GAIN_STAGE = Stage("demo_gain", run_gain, GainParams, inputs=(InputSlot("data", ("raw", "slc")),), output="raw",
-                   help=run_gain.__doc__ or "")
+GAIN_STAGE = Stage(
+    "demo_gain",
+    run_gain,
+    GainParams,
+    inputs=(InputSlot("data", ("raw", "slc")),),
+    output="raw",
+    help=run_gain.__doc__ or "",
+)

@@ -45,6 +45,7 @@ __all__ = [
     "load_train_config",
     "time_training_step",
     "train_difnet",
+    "weights_from_checkpoint",
 ]
 
 
@@ -393,6 +394,34 @@ def train_difnet(config: DIFNetTrainConfig | Mapping[str, Any] | str | os.PathLi
         return TrainResult(step=step, loss=loss_value, validation=validation, weights=weights, log=log_path)
     finally:
         torch.set_num_threads(old_threads)
+
+
+def weights_from_checkpoint(run_dir: str | os.PathLike, folder: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write the weights folder of the newest checkpoint of the training run ``run_dir`` (a run stopped before its
+    ``steps``: the card says how many steps it reached). Returns the folder."""
+    import torch
+
+    from .difnet import DIFNet, count_parameters
+    from .torch_method import INPUT_TRANSFORM
+    from .weights import save_weights
+
+    run = Path(run_dir)
+    found = _checkpoints(run / "checkpoints")
+    if not found:
+        raise InputError(f"no checkpoints in {run / 'checkpoints'}", where=os.fspath(run))
+    state = torch.load(found[-1][1], map_location="cpu", weights_only=False)
+    cfg = DIFNetTrainConfig.model_validate(state["config"])
+    net = DIFNet(**cfg.model.model_dump())
+    net.load_state_dict(state["model"])
+    step, seconds, validation = int(state["step"]), float(state["seconds"]), list(state["validation"])
+    cfg_json = cfg.model_dump(mode="json")
+    return save_weights(
+        folder, model="difnet", architecture=net.architecture(), state_dict=net.state_dict(),
+        valid_for=cfg.data.valid_for(), input_transform=INPUT_TRANSFORM,
+        card=_card(cfg, count_parameters(net), step, seconds, validation, "cpu"), tile=[cfg.data.nperseg, cfg.data.frames],
+        training={"config": cfg_json, "steps": step, "seconds": seconds, "device": "cpu",
+                  "validation": validation[-1] if validation else None, "checkpoint": found[-1][1].name},
+        overwrite=overwrite)
 
 
 def time_training_step(arch: Mapping[str, int], height: int, width: int, batch: int = 4, repeats: int = 3,

@@ -125,3 +125,18 @@ def test_train_refuses_a_foreign_folder_unless_overwrite(tmp_path, capsys):
     assert recipe.is_file()
     assert main(["train", "difnet", str(recipe), "-o", str(run), "--overwrite"]) == 0
     assert not (run / "notes.txt").exists() and (run / "weights" / "model.safetensors").is_file()
+
+
+def test_weights_from_a_checkpoint_of_a_stopped_run(tmp_path):
+    from sarpipe.models.difnet import DIFNetMethod
+    from sarpipe.models.training import train_difnet, weights_from_checkpoint
+
+    run = tmp_path / "run"
+    recipe = dict(TINY, steps=4, checkpoint_every=2)
+    result = train_difnet(recipe, run, progress=False, stop_after=2)
+    assert result.weights is None and result.step == 2
+    w = weights_from_checkpoint(run, tmp_path / "w")
+    m = DIFNetMethod(weights=str(w), device="cpu")
+    assert m._bundle.training["steps"] == 2 and "2 steps" in (w / "README.md").read_text()
+    state = torch.load(run / "checkpoints" / "step_00000002.pt", weights_only=False)["model"]
+    assert all(torch.equal(v, m._model.state_dict()[k]) for k, v in state.items())

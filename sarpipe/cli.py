@@ -2,7 +2,7 @@
 
 Exit status: 0 on success, 2 on bad input or usage (the message names file, variable, key or YAML line) and on a
 refusal by the environment (full disk, read-only folder: one line naming the file), 130 when interrupted, 1 on an
-internal error. The operation commands (simulate, focus, rfi detect|clean, export, report) are generated from their
+internal error. The operation commands (simulate, focus, rfi detect|clean, export, report, train difnet) are generated from their
 operation's parameter model (:mod:`sarpipe.model_cli`), the same model their pipeline stage takes. Heavy modules (Dask, numba kernels, torch) are imported inside the commands.
 """
 
@@ -251,6 +251,40 @@ register_lazy("sarpipe", CommandSpec(
 ))
 
 
+# ------------------------------------------------------------------------------------------ train
+
+train_app = typer.Typer(help="Train learned cleanup methods (torch).", no_args_is_help=True, cls=LazyGroup)
+app.add_typer(train_app, name="train")
+
+
+def _run_train_difnet(params, *, config: Path, output: Path, overwrite: bool) -> None:
+    from .console import announce
+    from .models.training import load_train_config, train_difnet
+    from .outputs import check_output
+
+    # the input rules only (never into or over the recipe; a writable folder): the training folder is its own
+    # judge of what it holds (a run of this recipe is resumed; anything else needs --overwrite)
+    check_output(output, inputs=(config,), overwrite=True)
+    cfg = load_train_config(params.config_file)
+    announce(f"training DIFNet per {config} -> {output} ({cfg.steps} steps; a rerun on {output} resumes)")
+    result = train_difnet(cfg, output, overwrite=overwrite)
+    last = result.validation[-1] if result.validation else None
+    score = f", validation PA {100 * last['pa']:.2f} % IoU {100 * last['iou']:.2f} %" if last else ""
+    _echo_done(f"wrote {result.weights} ({result.step} steps{score})")
+
+
+register_lazy("train", CommandSpec(
+    name="difnet", stage="train_difnet",
+    model=lambda: _import("sarpipe.models.training", "TrainDIFNetParams"),
+    run=_run_train_difnet,
+    help="Train DIFNet from a recipe (YAML): simulated spectrograms, validation PA/IoU, resumable checkpoints, "
+         "log.jsonl; the weights land in OUTPUT/weights (use them with --method difnet --param weights=...).",
+    params=(CliParam("config", Path, typer.Argument(..., metavar="CONFIG.yaml", help="Training recipe (YAML)."),
+                     field="config_file"),
+            _output("Training folder (train_config.json, log.jsonl, checkpoints/, weights/)."), _OVERWRITE),
+))
+
+
 def _import(module: str, name: str):
     import importlib
 
@@ -259,7 +293,7 @@ def _import(module: str, name: str):
 
 #: command path -> (its spec): every command generated from an operation's parameter model.
 OPERATIONS = {f"{'' if group == 'sarpipe' else group + ' '}{name}": spec
-              for group in ("sarpipe", "rfi") for name, spec in lazy_specs(group).items()}
+              for group in ("sarpipe", "rfi", "train") for name, spec in lazy_specs(group).items()}
 
 
 # ------------------------------------------------------------------------------------------ pipelines, catalog

@@ -30,9 +30,9 @@ from sarpipe.rfi.methods import MethodContext, create_method, method_names
 from sarpipe.rfi.stft import STFTParams
 
 MINI = {"channels": 4, "levels": 1, "window": 4, "heads": 2}
-# a complete MiniSAR-like contract (MethodContext validates its sensor attributes)
+# a whole MiniSAR-like sensor: MethodContext validates the attributes (sarpipe.sensor.SensorParams)
 ATTRS = {"carrier_frequency": 9.6e9, "range_sampling_rate": 360e6, "chirp_rate": 300e6 / 1e-6, "pulse_duration": 1e-6,
-         "prf": 1000.0, "velocity": 100.0, "near_range": 5000.0}
+         "prf": 300.0, "velocity": 100.0, "near_range": 5000.0}
 
 
 # --------------------------------------------------------------------------------------------- architecture

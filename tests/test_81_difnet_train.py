@@ -165,7 +165,7 @@ def test_an_output_folder_of_another_recipe_is_refused(tmp_path):
 def test_the_committed_cpu_recipe_reads():
     from pathlib import Path
 
-    cfg = load_train_config(Path(__file__).parents[1] / "docs" / "models" / "difnet_cpu.yaml")
+    cfg = load_train_config(Path(__file__).parents[1] / "sarpipe" / "models" / "recipes" / "difnet_cpu.yaml")
     assert (cfg.model.channels, cfg.model.levels, cfg.data.nperseg, cfg.data.frames) == (16, 3, 128, 128)
     vf = cfg.data.valid_for()
     assert vf.range_sampling_rate == (50e6, 400e6) and vf.stft == {"nperseg": 128, "hop": 32, "window": "hann"}

@@ -36,6 +36,7 @@ __all__ = [
     "draw_emitters",
     "interference",
     "make_batch",
+    "make_pulse",
     "make_sample",
     "sensor_band",
 ]
@@ -309,8 +310,20 @@ def make_sample(cfg: DIFNetDataConfig, split: Literal["train", "validation"], in
     """(model input ``(nperseg, frames)`` float32, label ``(nperseg, frames)`` float32 in {0, 1}) of one sample."""
     from ..rfi.metrics import true_tf_mask
     from ..rfi.stft import stft
-    from ..simulate.noise import noise_power, thermal_noise
     from .torch_method import spectrogram_to_input
+
+    echo, rfi, _band = make_pulse(cfg, split, index)
+    p = cfg.stft_params()
+    label = true_tf_mask(rfi[None], echo[None], p)[0].astype(np.float32)
+    x = spectrogram_to_input(stft((echo + rfi)[None], p))[0]
+    return x, label
+
+
+def make_pulse(cfg: DIFNetDataConfig, split: Literal["train", "validation"], index: int
+               ) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    """The pulse behind :func:`make_sample`: (echo without RFI (clutter + targets + noise), RFI, both complex64
+    ``(n_samples,)``; (range sampling rate [Hz], chirp bandwidth [Hz], pulse duration [s]) of its sensor)."""
+    from ..simulate.noise import noise_power, thermal_noise
 
     rng = np.random.default_rng([int(cfg.seed), SPLITS[split], int(index)])
     fs, bw, tp = sensor_band(cfg.sensors[int(rng.integers(0, len(cfg.sensors)))], rng)
@@ -328,10 +341,7 @@ def make_sample(cfg: DIFNetDataConfig, split: Literal["train", "validation"], in
         if p_r > 0:
             p_s = float(np.mean(np.abs(echo.astype(np.complex128)) ** 2))
             rfi = (r * math.sqrt(p_s / p_r * 10 ** (-_u(rng, cfg.sir_db) / 10))).astype(np.complex64)
-    p = cfg.stft_params()
-    label = true_tf_mask(rfi[None], echo[None], p)[0].astype(np.float32)
-    x = spectrogram_to_input(stft((echo + rfi)[None], p))[0]
-    return x, label
+    return echo, rfi, (fs, bw, tp)
 
 
 def make_batch(cfg: DIFNetDataConfig, split: Literal["train", "validation"], indices: Any) -> tuple[np.ndarray, np.ndarray]:

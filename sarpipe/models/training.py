@@ -20,6 +20,7 @@ and the true mask; validation pixel accuracy and IoU (mask > 0.5, :mod:`sarpipe.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -27,10 +28,10 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import InputError
 from .difnet_data import DIFNetDataConfig, make_batch
@@ -39,11 +40,18 @@ __all__ = [
     "DIFNetArchConfig",
     "DIFNetTrainConfig",
     "OptimizerConfig",
+    "TrainDIFNetParams",
     "TrainResult",
     "load_train_config",
     "time_training_step",
     "train_difnet",
+    "weights_from_checkpoint",
 ]
+
+
+def _absolute_path(value: str) -> str:
+    # as sarpipe.pipeline.registry.LocalPath: a relative recipe resolves against the folder the run started in
+    return os.path.abspath(os.path.expandvars(os.path.expanduser(value)))
 
 
 class DIFNetArchConfig(BaseModel):
@@ -62,9 +70,25 @@ class OptimizerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    lr: float = Field(2e-4, gt=0)
+    lr: float = Field(2e-4, gt=0, description="peak learning rate")
     weight_decay: float = Field(0.02, ge=0)
     batch_size: int = Field(4, ge=1)
+    schedule: Literal["constant", "cosine"] = Field(
+        "constant", description="learning rate over the run: constant, or cosine decay from lr to min_lr_fraction * lr")
+    warmup_steps: int = Field(0, ge=0, description="linear warm-up from 0 to lr over this many steps")
+    min_lr_fraction: float = Field(0.0, ge=0, le=1)
+
+    def lr_at(self, step: int, steps: int) -> float:
+        """Learning rate of optimizer step ``step`` (0-based) of a run of ``steps`` steps (a function of the step
+        only, so a resumed run needs no scheduler state)."""
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        if self.schedule == "constant":
+            return self.lr
+        span = max(steps - self.warmup_steps, 1)
+        frac = min(max((step - self.warmup_steps) / span, 0.0), 1.0)
+        low = self.min_lr_fraction * self.lr
+        return low + 0.5 * (self.lr - low) * (1.0 + math.cos(math.pi * frac))
 
 
 class DIFNetTrainConfig(BaseModel):
@@ -83,6 +107,15 @@ class DIFNetTrainConfig(BaseModel):
     seed: int = Field(0, description="seeds the network's initial weights")
     device: str = "auto"
     threads: int | None = Field(None, ge=1, description="torch CPU threads (None: torch's default)")
+
+
+class TrainDIFNetParams(BaseModel):
+    """The ``train_difnet`` operation (``sarpipe train difnet`` and the pipeline stage): the recipe file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config_file: Annotated[str, AfterValidator(_absolute_path)] = Field(
+        ..., description="DIFNet training recipe (YAML), e.g. sarpipe/models/recipes/difnet_cpu.yaml")
 
 
 def load_train_config(path: str | os.PathLike) -> DIFNetTrainConfig:
@@ -212,19 +245,21 @@ Made by `sarpipe.models.training.train_difnet`; the full recipe is `training.con
 - Input: one pulse's spectrogram magnitude, transform `log1p-median-std/1`; trained on {cfg.data.nperseg} x {cfg.data.frames} tiles.
 - Valid for: STFT {vf.stft}; range sampling rate {vf.range_sampling_rate[0] / 1e6:g}..{vf.range_sampling_rate[1] / 1e6:g} MHz; chirp bandwidth {vf.chirp_bandwidth[0] / 1e6:g}..{vf.chirp_bandwidth[1] / 1e6:g} MHz.
 - Data: simulated on the fly (`sarpipe.models.difnet_data`), sensors {[s.model_dump(exclude_none=True) for s in cfg.data.sensors]}, SIR {list(cfg.data.sir_db)} dB, seed {cfg.data.seed}.
-- Training: {step} steps of batch {cfg.optimizer.batch_size}, AdamW lr {cfg.optimizer.lr:g}, weight decay {cfg.optimizer.weight_decay:g}; {seconds / 3600:.2f} h on {device}.
+- Training: {step} steps of batch {cfg.optimizer.batch_size}, AdamW lr {cfg.optimizer.lr:g} ({cfg.optimizer.schedule}, {cfg.optimizer.warmup_steps} warm-up steps), weight decay {cfg.optimizer.weight_decay:g}; {seconds / 3600:.2f} h on {device}.
 - Scores: {scores}. Benchmark scores: see docs/models/difnet.md (none are claimed here).
 """
 
 
 def train_difnet(config: DIFNetTrainConfig | Mapping[str, Any] | str | os.PathLike, out_dir: str | os.PathLike, *,
                  progress: bool | None = None, stop_after: int | None = None,
-                 on_step: Callable[[int, float], None] | None = None) -> TrainResult:
+                 on_step: Callable[[int, float], None] | None = None, overwrite: bool = False) -> TrainResult:
     """Train (or resume training) DIFNet per ``config`` into ``out_dir`` (module docstring).
 
     ``progress``: show a progress bar (None: when stderr is a terminal). ``stop_after``: return after this many
     steps of this call (a planned interruption; call again to resume). ``on_step(step, loss)``: called after every
-    step (an exception from it stops the run as a kill would, after the last checkpoint).
+    step (an exception from it stops the run as a kill would, after the last checkpoint). ``overwrite``: a folder
+    that holds something else (files, or a run of another configuration) is emptied and a new run started there
+    (without it that is an :class:`InputError`; a run of the same configuration is always resumed).
     """
     import torch
 
@@ -236,21 +271,26 @@ def train_difnet(config: DIFNetTrainConfig | Mapping[str, Any] | str | os.PathLi
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a folder", where="--output")
-    if out.is_dir() and any(out.iterdir()) and not (out / "train_config.json").is_file():
-        raise InputError(f"{out} is not empty and holds no DIFNet training run; give a new or empty folder",
-                         where="--output")
-    out.mkdir(parents=True, exist_ok=True)
     cfg_json = cfg.model_dump(mode="json")
     cfg_file = out / "train_config.json"
-    if cfg_file.is_file():
+    problem = None
+    if out.is_dir() and any(out.iterdir()) and not cfg_file.is_file():
+        problem = f"{out} is not empty and holds no DIFNet training run; give a new or empty folder"
+    elif cfg_file.is_file():
         try:
             earlier = json.loads(cfg_file.read_text())
-        except json.JSONDecodeError:
+        except (UnicodeDecodeError, json.JSONDecodeError):
             earlier = None
         if earlier != cfg_json:
-            raise InputError(f"{out} holds a run of another configuration ({cfg_file}); give a new output folder",
-                             where="--output")
-    else:
+            problem = f"{out} holds a run of another configuration ({cfg_file}); give a new output folder"
+    if problem and not overwrite:
+        raise InputError(problem + " (or pass --overwrite to replace it)", where="--output")
+    if problem:
+        import shutil
+
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not cfg_file.is_file():
         tmp = out / ".train_config.json.tmp"
         tmp.write_text(json.dumps(cfg_json, indent=2, sort_keys=True) + "\n")
         os.replace(tmp, cfg_file)
@@ -312,6 +352,9 @@ def train_difnet(config: DIFNetTrainConfig | Mapping[str, Any] | str | os.PathLi
                 t0 = time.monotonic()
                 x, y = train_batch(step)
                 xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+                lr = cfg.optimizer.lr_at(step, cfg.steps)
+                for group in opt.param_groups:
+                    group["lr"] = lr
                 opt.zero_grad(set_to_none=True)
                 loss = torch.mean((net(xt) - yt) ** 2)
                 loss.backward()
@@ -321,7 +364,7 @@ def train_difnet(config: DIFNetTrainConfig | Mapping[str, Any] | str | os.PathLi
                 loss_value = float(loss.detach())
                 seconds += time.monotonic() - t0
                 if step % cfg.log_every == 0 or step == cfg.steps:
-                    write({"event": "train", "step": step, "loss": loss_value, "seconds": seconds})
+                    write({"event": "train", "step": step, "loss": loss_value, "lr": lr, "seconds": seconds})
                 if step % cfg.steps_per_epoch == 0 or step == cfg.steps:
                     v = {"step": step, "epoch": step / cfg.steps_per_epoch, **_validate(net, cfg, val_data, device)}
                     validation.append(v)
@@ -351,6 +394,34 @@ def train_difnet(config: DIFNetTrainConfig | Mapping[str, Any] | str | os.PathLi
         return TrainResult(step=step, loss=loss_value, validation=validation, weights=weights, log=log_path)
     finally:
         torch.set_num_threads(old_threads)
+
+
+def weights_from_checkpoint(run_dir: str | os.PathLike, folder: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write the weights folder of the newest checkpoint of the training run ``run_dir`` (a run stopped before its
+    ``steps``: the card says how many steps it reached). Returns the folder."""
+    import torch
+
+    from .difnet import DIFNet, count_parameters
+    from .torch_method import INPUT_TRANSFORM
+    from .weights import save_weights
+
+    run = Path(run_dir)
+    found = _checkpoints(run / "checkpoints")
+    if not found:
+        raise InputError(f"no checkpoints in {run / 'checkpoints'}", where=os.fspath(run))
+    state = torch.load(found[-1][1], map_location="cpu", weights_only=False)
+    cfg = DIFNetTrainConfig.model_validate(state["config"])
+    net = DIFNet(**cfg.model.model_dump())
+    net.load_state_dict(state["model"])
+    step, seconds, validation = int(state["step"]), float(state["seconds"]), list(state["validation"])
+    cfg_json = cfg.model_dump(mode="json")
+    return save_weights(
+        folder, model="difnet", architecture=net.architecture(), state_dict=net.state_dict(),
+        valid_for=cfg.data.valid_for(), input_transform=INPUT_TRANSFORM,
+        card=_card(cfg, count_parameters(net), step, seconds, validation, "cpu"), tile=[cfg.data.nperseg, cfg.data.frames],
+        training={"config": cfg_json, "steps": step, "seconds": seconds, "device": "cpu",
+                  "validation": validation[-1] if validation else None, "checkpoint": found[-1][1].name},
+        overwrite=overwrite)
 
 
 def time_training_step(arch: Mapping[str, int], height: int, width: int, batch: int = 4, repeats: int = 3,

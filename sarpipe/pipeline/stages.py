@@ -7,6 +7,7 @@
 - ``export``: raw or SLC -> folder with a PNG quicklook and a GeoTIFF in radar geometry (not georeferenced).
 - ``report``: interfered/cleaned/reference images (+ the simulated raw) -> folder with metrics.json, report.md,
   a comparison figure, and the point-target analysis when the scene has point targets.
+- ``train_difnet``: a DIFNet training recipe (YAML) -> training folder (log, checkpoints, ``weights/``).
 
 Each stage's parameter model and work are its operation's (the same as the command line's); library modules are
 imported inside the stage functions so that listing stages stays cheap.
@@ -68,6 +69,13 @@ def report_params() -> type[BaseModel]:
     from ..report import ReportParams
 
     return ReportParams
+
+
+@functools.cache
+def train_difnet_params() -> type[BaseModel]:
+    from ..models.training import TrainDIFNetParams
+
+    return TrainDIFNetParams
 
 
 # ------------------------------------------------------------------------------------------- simulate
@@ -193,6 +201,28 @@ def run_report(ctx: StageContext) -> None:
     write_report(ctx.output, ctx.params, stores=stores, refs={k: v.ref for k, v in ctx.inputs.items()}, log=ctx.log)  # type: ignore[arg-type]
 
 
+# --------------------------------------------------------------------------------------------- train
+
+
+def _train_difnet_check(params: Any, inputs: dict[str, str]) -> list[tuple[tuple, str]]:
+    if not Path(params.config_file).is_file():
+        return [(("params", "config_file"), f"missing input: no such file {params.config_file!r}")]
+    return []
+
+
+def _recipe_fingerprint(params: Any) -> Any:
+    path = Path(params.config_file)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def run_train_difnet(ctx: StageContext) -> None:
+    """Train DIFNet from a recipe (YAML) into a folder: log.jsonl, checkpoints, and the weights in weights/."""
+    from ..models.training import train_difnet
+
+    result = train_difnet(ctx.params.config_file, ctx.output, progress=False)  # type: ignore[attr-defined]
+    ctx.log.info("trained DIFNet for %d steps -> %s", result.step, result.weights)
+
+
 # --------------------------------------------------------------------------------------------- registry
 
 _RAWISH = ("raw",)
@@ -218,4 +248,6 @@ BUILTIN_STAGES: list[Stage] = [
                   InputSlot("raw", ("raw",), required=False, help="simulated raw with ground truth (rfi)"),
                   InputSlot("cleaned_raw", ("raw",), required=False, help="output of clean_rfi")),
           output="files", output_suffix="", help=run_report.__doc__ or ""),
+    Stage("train_difnet", run_train_difnet, train_difnet_params, output="files", output_suffix="",
+          help=run_train_difnet.__doc__ or "", check=_train_difnet_check, fingerprint_extra=_recipe_fingerprint),
 ]

@@ -51,20 +51,29 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
-                                 help="Print the sarpipe version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Print the sarpipe version and exit."
+    ),
 ) -> None:
     """SAR raw echoes to focused images, with RFI detection and cleanup."""
 
 
 _OUTPUT_HELP = "Zarr store to write."
-_OVERWRITE = CliParam("overwrite", bool, typer.Option(False, "--overwrite",
-                      help="Replace an existing output that sarpipe did not write (an input is never replaced)."))
+_OVERWRITE = CliParam(
+    "overwrite",
+    bool,
+    typer.Option(
+        False, "--overwrite", help="Replace an existing output that sarpipe did not write (an input is never replaced)."
+    ),
+)
 
 
 def _output(help_text: str, required: bool = True) -> CliParam:
-    return CliParam("output", Path if required else Path | None,
-                    typer.Option(... if required else None, "-o", "--output", help=help_text))
+    return CliParam(
+        "output",
+        Path if required else Path | None,
+        typer.Option(... if required else None, "-o", "--output", help=help_text),
+    )
 
 
 # ------------------------------------------------------------------------------------------ simulate / focus
@@ -72,10 +81,9 @@ def _output(help_text: str, required: bool = True) -> CliParam:
 
 def _run_simulate(params, *, config: Path, output: Path, overwrite: bool) -> None:
     from .console import announce, kernels_notice
+    from .outputs import check_output
     from .simulate import load_config
     from .simulate.simulate_operation import simulate_store
-
-    from .outputs import check_output
 
     check_output(output, inputs=(config,), overwrite=overwrite)  # refuse before announcing any work
     cfg = load_config(config)
@@ -85,15 +93,26 @@ def _run_simulate(params, *, config: Path, output: Path, overwrite: bool) -> Non
     _echo_done(f"wrote {output} ({ds.sizes['azimuth']} pulses x {ds.sizes['range']} samples)")
 
 
-register_lazy("sarpipe", CommandSpec(
-    name="simulate", stage="simulate",
-    model=lambda: _import("sarpipe.simulate.simulate_operation", "SimulateParams"),
-    run=_run_simulate,
-    help="Simulate stripmap raw echoes (point targets, extended scenes, noise, RFI) into a raw Zarr store.",
-    params=(CliParam("config", Path, typer.Argument(..., metavar="CONFIG.yaml", help="Simulator configuration (YAML)."),
-                     field="config_file"),
-            _output("Raw-echo Zarr store to write."), _OVERWRITE),
-))
+register_lazy(
+    "sarpipe",
+    CommandSpec(
+        name="simulate",
+        stage="simulate",
+        model=lambda: _import("sarpipe.simulate.simulate_operation", "SimulateParams"),
+        run=_run_simulate,
+        help="Simulate stripmap raw echoes (point targets, extended scenes, noise, RFI) into a raw Zarr store.",
+        params=(
+            CliParam(
+                "config",
+                Path,
+                typer.Argument(..., metavar="CONFIG.yaml", help="Simulator configuration (YAML)."),
+                field="config_file",
+            ),
+            _output("Raw-echo Zarr store to write."),
+            _OVERWRITE,
+        ),
+    ),
+)
 
 
 def _run_focus(params, *, raw: Path, output: Path, overwrite: bool) -> None:
@@ -102,21 +121,30 @@ def _run_focus(params, *, raw: Path, output: Path, overwrite: bool) -> None:
     from .outputs import check_output
 
     check_output(output, inputs=(raw,), overwrite=overwrite)  # refuse before announcing any work
-    announce(f"focusing {raw} -> {output} (range-Doppler{'' if params.variable == 'echo' else ', variable ' + params.variable})")
+    announce(
+        f"focusing {raw} -> {output} (range-Doppler{'' if params.variable == 'echo' else ', variable ' + params.variable})"
+    )
     kernels_notice("sarpipe.focus.kernels")
     with dask_progress():
         focus_store(raw, output, params, overwrite=overwrite)
     _echo_done(f"wrote {output}")
 
 
-register_lazy("sarpipe", CommandSpec(
-    name="focus", stage="focus",
-    model=lambda: _import("sarpipe.focus.focus_operation", "FocusParams"),
-    run=_run_focus,
-    help="Focus raw echoes with the range-Doppler algorithm (Dask, persisted corner turn).",
-    params=(CliParam("raw", Path, typer.Argument(..., metavar="RAW.zarr", help="Raw-echo Zarr store.")),
-            _output("SLC Zarr store to write."), _OVERWRITE),
-))
+register_lazy(
+    "sarpipe",
+    CommandSpec(
+        name="focus",
+        stage="focus",
+        model=lambda: _import("sarpipe.focus.focus_operation", "FocusParams"),
+        run=_run_focus,
+        help="Focus raw echoes with the range-Doppler algorithm (Dask, persisted corner turn).",
+        params=(
+            CliParam("raw", Path, typer.Argument(..., metavar="RAW.zarr", help="Raw-echo Zarr store.")),
+            _output("SLC Zarr store to write."),
+            _OVERWRITE,
+        ),
+    ),
+)
 
 
 @app.command()
@@ -134,42 +162,70 @@ def defocus(
 
 # ------------------------------------------------------------------------------------------ rfi
 
-rfi_app = typer.Typer(help="RFI: detect it in the image, map it to the echo pulses, clean them.", no_args_is_help=True,
-                      cls=LazyGroup)
+rfi_app = typer.Typer(
+    help="RFI: detect it in the image, map it to the echo pulses, clean them.", no_args_is_help=True, cls=LazyGroup
+)
 app.add_typer(rfi_app, name="rfi")
 
 
-def _run_rfi_clean(params, *, raw: Path, output: Path, slc: Path | None, detection: Path | None,
-                   image: Path | None, overwrite: bool) -> None:
+def _run_rfi_clean(
+    params, *, raw: Path, output: Path, slc: Path | None, detection: Path | None, image: Path | None, overwrite: bool
+) -> None:
     from .console import announce, kernels_notice
     from .outputs import check_output
     from .rfi.chain_io import clean_store
 
     check_output(output, inputs=tuple(p for p in (raw, slc, detection) if p is not None), overwrite=overwrite)
-    source = f"detection {detection}" if detection else "detecting in " + (str(slc) if slc else "the image focused here")
+    source = (
+        f"detection {detection}" if detection else "detecting in " + (str(slc) if slc else "the image focused here")
+    )
     announce(f"cleaning RFI in {raw} with {params.method} ({source}) -> {output}")
     kernels_notice("sarpipe.rfi.notch", "sarpipe.rfi.stft", "sarpipe.focus.kernels")
-    summary = clean_store(raw, output, params, slc_path=slc, detection_path=detection, image_path=image, overwrite=overwrite)
-    _echo_done(f"wrote {output}: {summary['n_rfi_pulses']} pulses cleaned in {len(summary['rfi_pulses'])} runs ({params.method})")
+    summary = clean_store(
+        raw, output, params, slc_path=slc, detection_path=detection, image_path=image, overwrite=overwrite
+    )
+    _echo_done(
+        f"wrote {output}: {summary['n_rfi_pulses']} pulses cleaned in {len(summary['rfi_pulses'])} runs ({params.method})"
+    )
 
 
-register_lazy("rfi", CommandSpec(
-    name="clean", stage="clean_rfi",
-    model=lambda: _import("sarpipe.rfi.chain_io", "CleanParams"),
-    run=_run_rfi_clean,
-    help="Detect RFI in the focused image, map it to pulses, clean only those pulses, write the cleaned raw store.",
-    params=(CliParam("raw", Path, typer.Argument(..., metavar="RAW.zarr", help="Raw-echo Zarr store.")),
+register_lazy(
+    "rfi",
+    CommandSpec(
+        name="clean",
+        stage="clean_rfi",
+        model=lambda: _import("sarpipe.rfi.chain_io", "CleanParams"),
+        run=_run_rfi_clean,
+        help="Detect RFI in the focused image, map it to pulses, clean only those pulses, write the cleaned raw store.",
+        params=(
+            CliParam("raw", Path, typer.Argument(..., metavar="RAW.zarr", help="Raw-echo Zarr store.")),
             _output("Cleaned raw Zarr store (echo, rfi_pulses, rfi_image_mask)."),
-            CliParam("slc", Path | None, typer.Option(None, "--slc", help="Focused image of RAW (default: focus it here).")),
-            CliParam("detection", Path | None, typer.Option(
-                None, "--detection", help="RFI detection store of RAW (from `sarpipe rfi detect -o`); else detected here.")),
-            CliParam("image", Path | None, typer.Option(None, "--image", help="Also write the re-focused cleaned image here.")),
-            _OVERWRITE),
-))
+            CliParam(
+                "slc", Path | None, typer.Option(None, "--slc", help="Focused image of RAW (default: focus it here).")
+            ),
+            CliParam(
+                "detection",
+                Path | None,
+                typer.Option(
+                    None,
+                    "--detection",
+                    help="RFI detection store of RAW (from `sarpipe rfi detect -o`); else detected here.",
+                ),
+            ),
+            CliParam(
+                "image",
+                Path | None,
+                typer.Option(None, "--image", help="Also write the re-focused cleaned image here."),
+            ),
+            _OVERWRITE,
+        ),
+    ),
+)
 
 
-def _run_rfi_detect(params, *, raw: Path, output: Path | None, slc: Path | None, json_out: Path | None,
-                    overwrite: bool) -> None:
+def _run_rfi_detect(
+    params, *, raw: Path, output: Path | None, slc: Path | None, json_out: Path | None, overwrite: bool
+) -> None:
     import json
 
     from .rfi.chain_io import detect_store
@@ -180,18 +236,28 @@ def _run_rfi_detect(params, *, raw: Path, output: Path | None, slc: Path | None,
         _echo_done(f"wrote {output}")
 
 
-register_lazy("rfi", CommandSpec(
-    name="detect", stage="detect_rfi",
-    model=lambda: _import("sarpipe.rfi.chain_io", "DetectParams"),
-    run=_run_rfi_detect,
-    help="Detect RFI: print the flagged image lines and the echo pulses they map to (runs [start, stop)); with -o "
-         "also write the detection store `sarpipe rfi clean --detection` reads.",
-    params=(CliParam("raw", Path, typer.Argument(..., metavar="RAW.zarr", help="Raw-echo Zarr store.")),
+register_lazy(
+    "rfi",
+    CommandSpec(
+        name="detect",
+        stage="detect_rfi",
+        model=lambda: _import("sarpipe.rfi.chain_io", "DetectParams"),
+        run=_run_rfi_detect,
+        help="Detect RFI: print the flagged image lines and the echo pulses they map to (runs [start, stop)); with -o "
+        "also write the detection store `sarpipe rfi clean --detection` reads.",
+        params=(
+            CliParam("raw", Path, typer.Argument(..., metavar="RAW.zarr", help="Raw-echo Zarr store.")),
             _output("RFI detection Zarr store to write (the detect_rfi stage's product).", required=False),
-            CliParam("slc", Path | None, typer.Option(None, "--slc", help="Focused image of RAW (default: focus it here).")),
-            CliParam("json_out", Path | None, typer.Option(None, "--json", help="Write the detection summary as JSON here.")),
-            _OVERWRITE),
-))
+            CliParam(
+                "slc", Path | None, typer.Option(None, "--slc", help="Focused image of RAW (default: focus it here).")
+            ),
+            CliParam(
+                "json_out", Path | None, typer.Option(None, "--json", help="Write the detection summary as JSON here.")
+            ),
+            _OVERWRITE,
+        ),
+    ),
+)
 
 
 # ------------------------------------------------------------------------------------------ export, report
@@ -207,27 +273,55 @@ def _run_export(params, *, image: Path, output: Path, reference: Path | None, ov
     _echo_done(f"wrote {output}: " + ", ".join(info[k]["file"] for k in ("png", "geotiff") if k in info))
 
 
-register_lazy("sarpipe", CommandSpec(
-    name="export", stage="export",
-    model=lambda: _import("sarpipe.export", "ExportParams"),
-    run=_run_export,
-    help="Export an image: PNG quicklook (multilooked dB) and GeoTIFF in radar geometry (no georeferencing).",
-    params=(CliParam("image", Path, typer.Argument(..., metavar="IMAGE.zarr", help="SLC or raw Zarr store.")),
+register_lazy(
+    "sarpipe",
+    CommandSpec(
+        name="export",
+        stage="export",
+        model=lambda: _import("sarpipe.export", "ExportParams"),
+        run=_run_export,
+        help="Export an image: PNG quicklook (multilooked dB) and GeoTIFF in radar geometry (no georeferencing).",
+        params=(
+            CliParam("image", Path, typer.Argument(..., metavar="IMAGE.zarr", help="SLC or raw Zarr store.")),
             _output("Folder to write (STEM.png, STEM.tif, export.json)."),
-            CliParam("reference", Path | None, typer.Option(None, "--reference", help="Store whose quicklook sets the dB scale.")),
-            _OVERWRITE),
-))
+            CliParam(
+                "reference",
+                Path | None,
+                typer.Option(None, "--reference", help="Store whose quicklook sets the dB scale."),
+            ),
+            _OVERWRITE,
+        ),
+    ),
+)
 
 
-def _run_report(params, *, output: Path, interfered: Path, cleaned: Path | None, reference: Path | None,
-                raw: Path | None, cleaned_raw: Path | None, overwrite: bool) -> None:
+def _run_report(
+    params,
+    *,
+    output: Path,
+    interfered: Path,
+    cleaned: Path | None,
+    reference: Path | None,
+    raw: Path | None,
+    cleaned_raw: Path | None,
+    overwrite: bool,
+) -> None:
     import json
 
     from .atomic import atomic_path
     from .report import write_report
 
-    stores = {k: v for k, v in (("interfered", interfered), ("cleaned", cleaned), ("reference", reference),
-                                ("raw", raw), ("cleaned_raw", cleaned_raw)) if v is not None}
+    stores = {
+        k: v
+        for k, v in (
+            ("interfered", interfered),
+            ("cleaned", cleaned),
+            ("reference", reference),
+            ("raw", raw),
+            ("cleaned_raw", cleaned_raw),
+        )
+        if v is not None
+    }
     with atomic_path(output, overwrite=overwrite, inputs=tuple(stores.values())) as tmp:
         result = write_report(tmp, params, stores=stores)
     shown = {k: v for k, v in result.items() if isinstance(v, (int, float)) or v is None}
@@ -235,20 +329,37 @@ def _run_report(params, *, output: Path, interfered: Path, cleaned: Path | None,
     _echo_done(f"wrote {output}")
 
 
-register_lazy("sarpipe", CommandSpec(
-    name="report", stage="report",
-    model=lambda: _import("sarpipe.report", "ReportParams"),
-    run=_run_report,
-    help="RFI metrics (PSNR, ME, SIR before/after, pulse recall) and point-target analysis, as JSON and markdown.",
-    params=(_output("Folder to write (metrics.json, report.md, comparison.png, point_targets_*/)."),
+register_lazy(
+    "sarpipe",
+    CommandSpec(
+        name="report",
+        stage="report",
+        model=lambda: _import("sarpipe.report", "ReportParams"),
+        run=_run_report,
+        help="RFI metrics (PSNR, ME, SIR before/after, pulse recall) and point-target analysis, as JSON and markdown.",
+        params=(
+            _output("Folder to write (metrics.json, report.md, comparison.png, point_targets_*/)."),
             CliParam("interfered", Path, typer.Option(..., "--interfered", help="Image before cleaning (SLC store).")),
             CliParam("cleaned", Path | None, typer.Option(None, "--cleaned", help="Image after cleaning.")),
-            CliParam("reference", Path | None, typer.Option(
-                None, "--reference", help="Image focused from the clean echo (`sarpipe focus --variable echo_clean`).")),
-            CliParam("raw", Path | None, typer.Option(None, "--raw", help="Simulated raw store with the ground truth (rfi).")),
-            CliParam("cleaned_raw", Path | None, typer.Option(None, "--cleaned-raw", help="Output of `sarpipe rfi clean`.")),
-            _OVERWRITE),
-))
+            CliParam(
+                "reference",
+                Path | None,
+                typer.Option(
+                    None,
+                    "--reference",
+                    help="Image focused from the clean echo (`sarpipe focus --variable echo_clean`).",
+                ),
+            ),
+            CliParam(
+                "raw", Path | None, typer.Option(None, "--raw", help="Simulated raw store with the ground truth (rfi).")
+            ),
+            CliParam(
+                "cleaned_raw", Path | None, typer.Option(None, "--cleaned-raw", help="Output of `sarpipe rfi clean`.")
+            ),
+            _OVERWRITE,
+        ),
+    ),
+)
 
 
 # ------------------------------------------------------------------------------------------ train
@@ -273,16 +384,27 @@ def _run_train_difnet(params, *, config: Path, output: Path, overwrite: bool) ->
     _echo_done(f"wrote {result.weights} ({result.step} steps{score})")
 
 
-register_lazy("train", CommandSpec(
-    name="difnet", stage="train_difnet",
-    model=lambda: _import("sarpipe.models.training", "TrainDIFNetParams"),
-    run=_run_train_difnet,
-    help="Train DIFNet from a recipe (YAML): simulated spectrograms, validation PA/IoU, resumable checkpoints, "
-         "log.jsonl; the weights land in OUTPUT/weights (use them with --method difnet --param weights=...).",
-    params=(CliParam("config", Path, typer.Argument(..., metavar="CONFIG.yaml", help="Training recipe (YAML)."),
-                     field="config_file"),
-            _output("Training folder (train_config.json, log.jsonl, checkpoints/, weights/)."), _OVERWRITE),
-))
+register_lazy(
+    "train",
+    CommandSpec(
+        name="difnet",
+        stage="train_difnet",
+        model=lambda: _import("sarpipe.models.training", "TrainDIFNetParams"),
+        run=_run_train_difnet,
+        help="Train DIFNet from a recipe (YAML): simulated spectrograms, validation PA/IoU, resumable checkpoints, "
+        "log.jsonl; the weights land in OUTPUT/weights (use them with --method difnet --param weights=...).",
+        params=(
+            CliParam(
+                "config",
+                Path,
+                typer.Argument(..., metavar="CONFIG.yaml", help="Training recipe (YAML)."),
+                field="config_file",
+            ),
+            _output("Training folder (train_config.json, log.jsonl, checkpoints/, weights/)."),
+            _OVERWRITE,
+        ),
+    ),
+)
 
 
 def _import(module: str, name: str):
@@ -292,8 +414,11 @@ def _import(module: str, name: str):
 
 
 #: command path -> (its spec): every command generated from an operation's parameter model.
-OPERATIONS = {f"{'' if group == 'sarpipe' else group + ' '}{name}": spec
-              for group in ("sarpipe", "rfi", "train") for name, spec in lazy_specs(group).items()}
+OPERATIONS = {
+    f"{'' if group == 'sarpipe' else group + ' '}{name}": spec
+    for group in ("sarpipe", "rfi", "train")
+    for name, spec in lazy_specs(group).items()
+}
 
 
 # ------------------------------------------------------------------------------------------ pipelines, catalog
@@ -301,22 +426,44 @@ OPERATIONS = {f"{'' if group == 'sarpipe' else group + ' '}{name}": spec
 
 @app.command()
 def run(
-    pipeline: Path = typer.Argument(..., metavar="PIPELINE.yaml", help="Pipeline file (YAML), e.g. pipelines/quickstart.yaml."),
-    set_: list[str] = typer.Option([], "--set", help="Override a key: steps.NAME.params.KEY=VALUE (repeatable; value read as YAML)."),
+    pipeline: Path = typer.Argument(
+        ..., metavar="PIPELINE.yaml", help="Pipeline file (YAML), e.g. pipelines/quickstart.yaml."
+    ),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Override a key: steps.NAME.params.KEY=VALUE (repeatable; value read as YAML)."
+    ),
     from_step: str | None = typer.Option(None, "--from-step", help="Rerun this step and every step listed after it."),
     restart: bool = typer.Option(False, "--restart", help="Rerun every step, ignoring complete outputs."),
-    scheduler: str | None = typer.Option(None, "--scheduler", help="threads | synchronous | local | tcp://HOST:PORT (overrides dask:)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and print the plan (what would run or be skipped); write nothing."),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="threads | synchronous | local | tcp://HOST:PORT (overrides dask:)."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Validate and print the plan (what would run or be skipped); write nothing."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars and no summary (errors only)."),
-    catalog: Path | None = typer.Option(None, "--catalog", help="Data catalog file (default: the pipeline's catalog:, else ./data_catalog.yaml)."),
+    catalog: Path | None = typer.Option(
+        None, "--catalog", help="Data catalog file (default: the pipeline's catalog:, else ./data_catalog.yaml)."
+    ),
     summary_json: Path | None = typer.Option(None, "--summary-json", help="Also write the run summary as JSON here."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing step outputs the pipeline did not write."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace existing step outputs the pipeline did not write."
+    ),
 ) -> None:
     """Run a pipeline: validate it, skip complete steps, run the rest (threads or a Dask cluster), summarise."""
     from .pipeline import cli_impl
 
-    code = cli_impl.run(pipeline, sets=set_, from_step=from_step, restart=restart, scheduler=scheduler, dry_run=dry_run,
-                        quiet=quiet, catalog=catalog, summary_json=summary_json, overwrite=overwrite)
+    code = cli_impl.run(
+        pipeline,
+        sets=set_,
+        from_step=from_step,
+        restart=restart,
+        scheduler=scheduler,
+        dry_run=dry_run,
+        quiet=quiet,
+        catalog=catalog,
+        summary_json=summary_json,
+        overwrite=overwrite,
+    )
     if code:
         raise typer.Exit(code)
 
@@ -395,7 +542,10 @@ def main(argv: list[str] | None = None) -> int:
         code = 2
     except click.exceptions.Exit as exc:
         code = exc.exit_code
-    except (click.exceptions.ClickException, _TyperClickException) as exc:  # usage errors (click's or typer's own click)
+    except (
+        click.exceptions.ClickException,
+        _TyperClickException,
+    ) as exc:  # usage errors (click's or typer's own click)
         exc.show()
         code = 2 if isinstance(exc, (click.exceptions.UsageError, _TyperUsageError)) else exc.exit_code
     except (click.exceptions.Abort, _TyperAbort) as exc:

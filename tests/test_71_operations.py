@@ -20,8 +20,15 @@ from pipeline_testing import REPO, write
 
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 
-ATTRS = {"carrier_frequency": 1.25e9, "range_sampling_rate": 100e6, "chirp_rate": 4e13, "pulse_duration": 2e-6,
-         "prf": 100.0, "velocity": 200.0, "near_range": 10_000.0}
+ATTRS = {
+    "carrier_frequency": 1.25e9,
+    "range_sampling_rate": 100e6,
+    "chirp_rate": 4e13,
+    "pulse_duration": 2e-6,
+    "prf": 100.0,
+    "velocity": 200.0,
+    "near_range": 10_000.0,
+}
 
 #: model fields with no command-line form, and why: the command takes the file (CONFIG.yaml) instead
 PIPELINE_ONLY = {("simulate", "config")}
@@ -110,11 +117,14 @@ def test_focus_azimuth_bandwidth_on_the_command_line_and_in_a_pipeline(tmp_path,
 
     from sarpipe.pipeline.schema import load_pipeline
 
-    write(tmp_path / "p.yaml", f"""
+    write(
+        tmp_path / "p.yaml",
+        f"""
         output_dir: {tmp_path / "out"}
         steps:
           - {{name: slc, stage: focus, inputs: {{raw: {raw}}}, params: {{azimuth_bandwidth: 60}}}}
-        """)
+        """,
+    )
     assert load_pipeline(tmp_path / "p.yaml").step("slc").params.azimuth_bandwidth == 60.0
 
 
@@ -216,8 +226,22 @@ def test_report_command(tmp_path, capsys):
     for name, x in (("ref", ref), ("noisy", noisy)):
         save_dataset(sar_dataset(x, ATTRS, name="slc"), tmp_path / f"{name}.zarr")
     out = tmp_path / "report"
-    assert main(["report", "-o", str(out), "--interfered", str(tmp_path / "noisy.zarr"),
-                 "--reference", str(tmp_path / "ref.zarr"), "--max-size", "32"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "-o",
+                str(out),
+                "--interfered",
+                str(tmp_path / "noisy.zarr"),
+                "--reference",
+                str(tmp_path / "ref.zarr"),
+                "--max-size",
+                "32",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["psnr_interfered_db"] == pytest.approx(m.psnr(noisy, ref))
     assert (out / "comparison.png").exists() and "PSNR" in (out / "report.md").read_text()
@@ -264,8 +288,10 @@ def test_simulate_seed_option_matches_the_stage_parameter(tmp_path, capsys):
     """`sarpipe simulate --seed` is the stage's `seed`: the scene is the one the configuration with that seed gives."""
     from sarpipe.model import open_raw
 
-    text = ("sensor: {preset: minisar}\nscene: {n_azimuth: 64, n_range: 128}\n"
-            "targets:\n  - {range_index: 64, azimuth_index: 32}\nnoise: {snr_db: 10}\nseed: {seed}\n")
+    text = (
+        "sensor: {preset: minisar}\nscene: {n_azimuth: 64, n_range: 128}\n"
+        "targets:\n  - {range_index: 64, azimuth_index: 32}\nnoise: {snr_db: 10}\nseed: {seed}\n"
+    )
     (tmp_path / "a.yaml").write_text(text.replace("{seed}", "1"))
     (tmp_path / "b.yaml").write_text(text.replace("{seed}", "7"))
     assert main(["simulate", str(tmp_path / "a.yaml"), "-o", str(tmp_path / "a7.zarr"), "--seed", "7"]) == 0

@@ -31,8 +31,15 @@ from sarpipe.rfi.stft import STFTParams
 
 MINI = {"channels": 4, "levels": 1, "window": 4, "heads": 2}
 # a whole MiniSAR-like sensor: MethodContext validates the attributes (sarpipe.sensor.SensorParams)
-ATTRS = {"carrier_frequency": 9.6e9, "range_sampling_rate": 360e6, "chirp_rate": 300e6 / 1e-6, "pulse_duration": 1e-6,
-         "prf": 300.0, "velocity": 100.0, "near_range": 5000.0}
+ATTRS = {
+    "carrier_frequency": 9.6e9,
+    "range_sampling_rate": 360e6,
+    "chirp_rate": 300e6 / 1e-6,
+    "pulse_duration": 1e-6,
+    "prf": 300.0,
+    "velocity": 100.0,
+    "near_range": 5000.0,
+}
 
 
 # --------------------------------------------------------------------------------------------- architecture
@@ -86,7 +93,10 @@ def test_attention_is_local_to_windows():
     x2 = x.clone()
     x2[..., 0:4, 0:4] += 1.0  # change only window (0, 0)
     with torch.no_grad():
-        a, b = net.attn(D.window_partition(x.permute(0, 2, 3, 1), 4)), net.attn(D.window_partition(x2.permute(0, 2, 3, 1), 4))
+        a, b = (
+            net.attn(D.window_partition(x.permute(0, 2, 3, 1), 4)),
+            net.attn(D.window_partition(x2.permute(0, 2, 3, 1), 4)),
+        )
     assert not torch.allclose(a[0], b[0])
     assert torch.equal(a[1:], b[1:])
 
@@ -224,13 +234,26 @@ def _save(folder, arch=MINI, stft=None, model="difnet", **kw):
     vf = ValidFor(stft=stft.as_dict(), range_sampling_rate=(300e6, 400e6), chirp_bandwidth=(200e6, 300e6))
     from sarpipe.models.torch_method import INPUT_TRANSFORM
 
-    save_weights(folder, model=model, architecture=arch, state_dict=net.state_dict(), valid_for=vf,
-                 input_transform=INPUT_TRANSFORM, card="# test weights\n", tile=[128, 64], **kw)
+    save_weights(
+        folder,
+        model=model,
+        architecture=arch,
+        state_dict=net.state_dict(),
+        valid_for=vf,
+        input_transform=INPUT_TRANSFORM,
+        card="# test weights\n",
+        tile=[128, 64],
+        **kw,
+    )
     return net
 
 
 def test_tensor_file_round_trip_and_layout(tmp_path):
-    t = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.array([1, -2], np.int64), "c": np.zeros((0, 4), np.float32)}
+    t = {
+        "a": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "b": np.array([1, -2], np.int64),
+        "c": np.zeros((0, 4), np.float32),
+    }
     write_tensors(tmp_path / "x.safetensors", t, {"k": "v"})
     back, meta = read_tensors(tmp_path / "x.safetensors")
     assert meta == {"k": "v"} and set(back) == set(t)
@@ -238,7 +261,7 @@ def test_tensor_file_round_trip_and_layout(tmp_path):
         assert back[k].dtype == v.dtype and np.array_equal(back[k], v)
     raw = (tmp_path / "x.safetensors").read_bytes()
     n = int.from_bytes(raw[:8], "little")
-    header = json.loads(raw[8:8 + n])
+    header = json.loads(raw[8 : 8 + n])
     assert header["a"] == {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]} and (8 + n) % 8 == 0
     try:
         from safetensors.numpy import load_file
@@ -325,7 +348,9 @@ def test_weights_made_for_another_stft_or_sampling_rate(tmp_path):
     assert err.value.where == "--param weights"
     _save(tmp_path / "v")
     m = D.DIFNetMethod(weights=str(tmp_path / "v"))
-    low = MethodContext(attrs={**ATTRS, "range_sampling_rate": 100e6}, stft=STFTParams(), pulse_indices=np.arange(1), n_samples=4000)
+    low = MethodContext(
+        attrs={**ATTRS, "range_sampling_rate": 100e6}, stft=STFTParams(), pulse_indices=np.arange(1), n_samples=4000
+    )
     with pytest.raises(InputError, match="sampling rate 100 MHz lies outside"):
         m(spec, low)
     m(spec, _ctx(1))  # inside: fine
@@ -347,16 +372,31 @@ def test_difnet_in_the_rfi_chain(tmp_path):
     from sarpipe.simulate import simulate
     from sarpipe.simulate.interference import rfi_truth_pulses
 
-    raw = simulate({"sensor": {"preset": "minisar"}, "scene": {"n_azimuth": 16, "n_range": 600},
-                    "targets": [{"range_index": 300, "azimuth_index": 8, "amplitude": 1.0}], "noise": {"snr_db": 10},
-                    "rfi": {"preset": "minisar", "pulses": [[4, 12]]}, "seed": 3})
+    raw = simulate(
+        {
+            "sensor": {"preset": "minisar"},
+            "scene": {"n_azimuth": 16, "n_range": 600},
+            "targets": [{"range_index": 300, "azimuth_index": 8, "amplitude": 1.0}],
+            "noise": {"snr_db": 10},
+            "rfi": {"preset": "minisar", "pulses": [[4, 12]]},
+            "seed": 3,
+        }
+    )
     torch.manual_seed(0)
     net = D.DIFNet(**MINI)
     from sarpipe.models.torch_method import INPUT_TRANSFORM
 
     vf = ValidFor(stft=STFTParams().as_dict(), range_sampling_rate=(360e6, 360e6), chirp_bandwidth=(300e6, 300e6))
-    save_weights(tmp_path / "w", model="difnet", architecture=MINI, state_dict=net.state_dict(), valid_for=vf,
-                 input_transform=INPUT_TRANSFORM, card="# test\n", tile=[128, 16])
+    save_weights(
+        tmp_path / "w",
+        model="difnet",
+        architecture=MINI,
+        state_dict=net.state_dict(),
+        valid_for=vf,
+        input_transform=INPUT_TRANSFORM,
+        card="# test\n",
+        tile=[128, 16],
+    )
     flags = rfi_truth_pulses(raw)
     res = clean(raw, "difnet", params={"weights": str(tmp_path / "w")}, pulses=flags, return_masks=True)
     echo, before = np.asarray(res.raw["echo"].values), np.asarray(raw["echo"].values)
@@ -386,14 +426,23 @@ def test_cli_difnet_errors_exit_2(tmp_path, capsys):
 
     rng = np.random.default_rng(0)
     echo = (rng.standard_normal((16, 256)) + 1j * rng.standard_normal((16, 256))).astype(np.complex64)
-    attrs = {"carrier_frequency": 9.6e9, "range_sampling_rate": 360e6, "chirp_rate": 3e14, "pulse_duration": 1e-7,
-                 "prf": 300.0, "velocity": 100.0, "near_range": 5000.0}
+    attrs = {
+        "carrier_frequency": 9.6e9,
+        "range_sampling_rate": 360e6,
+        "chirp_rate": 3e14,
+        "pulse_duration": 1e-7,
+        "prf": 300.0,
+        "velocity": 100.0,
+        "near_range": 5000.0,
+    }
     raw = tmp_path / "raw.zarr"
     save_dataset(sar_dataset(echo, attrs), raw)
     base = ["rfi", "clean", str(raw), "-o", str(tmp_path / "out.zarr"), "--method", "difnet"]
-    cases = [([], "no shipped DIFNet weights yet" if not D.SHIPPED_WEIGHTS.exists() else None),
-             (["--param", f"weights={tmp_path / 'none'}"], "no weights folder"),
-             (["--param", "device=cuda"] if not torch.cuda.is_available() else None, "no CUDA GPU")]
+    cases = [
+        ([], "no shipped DIFNet weights yet" if not D.SHIPPED_WEIGHTS.exists() else None),
+        (["--param", f"weights={tmp_path / 'none'}"], "no weights folder"),
+        (["--param", "device=cuda"] if not torch.cuda.is_available() else None, "no CUDA GPU"),
+    ]
     for extra, text in cases:
         if extra is None or text is None:
             continue

@@ -19,9 +19,16 @@ TINY_DATA = {"nperseg": 16, "hop": 4, "frames": 16, "train_samples": 4, "validat
 
 
 def _tiny(**kw):
-    cfg = {"model": {"channels": 8, "levels": 1, "window": 4, "heads": 1}, "data": dict(TINY_DATA),
-           "optimizer": {"lr": 1e-2, "batch_size": 4}, "steps": 100, "steps_per_epoch": 100,
-           "checkpoint_every": 100, "log_every": 1, "threads": 1}
+    cfg = {
+        "model": {"channels": 8, "levels": 1, "window": 4, "heads": 1},
+        "data": dict(TINY_DATA),
+        "optimizer": {"lr": 1e-2, "batch_size": 4},
+        "steps": 100,
+        "steps_per_epoch": 100,
+        "checkpoint_every": 100,
+        "log_every": 1,
+        "threads": 1,
+    }
     cfg.update(kw)
     return cfg
 
@@ -55,8 +62,11 @@ def test_valid_for_spans_the_training_sensors():
     assert vf.range_sampling_rate == (100e6, 360e6)
     assert vf.chirp_bandwidth == pytest.approx((87.6e6, 300e6))
     assert vf.stft == {"nperseg": 128, "hop": 32, "window": "hann"}
-    family = DIFNetDataConfig(sensors=[{"range_sampling_rate": [50e6, 400e6], "chirp_bandwidth": [40e6, 300e6],
-                                        "pulse_duration": [1e-6, 40e-6]}])
+    family = DIFNetDataConfig(
+        sensors=[
+            {"range_sampling_rate": [50e6, 400e6], "chirp_bandwidth": [40e6, 300e6], "pulse_duration": [1e-6, 40e-6]}
+        ]
+    )
     assert family.valid_for().range_sampling_rate == (50e6, 400e6)
     x, _ = make_sample(family, "train", 0)
     assert x.shape == (128, 128) and np.isfinite(x).all()
@@ -119,7 +129,10 @@ def test_resume_after_a_kill_gives_the_same_weights(tmp_path):
     with pytest.raises(_Kill):
         train_difnet(cfg, tmp_path / "killed", on_step=kill_at_7, progress=False)
     assert not (tmp_path / "killed" / "weights").exists()
-    assert sorted(p.name for p in (tmp_path / "killed" / "checkpoints").glob("*.pt")) == ["step_00000003.pt", "step_00000006.pt"]
+    assert sorted(p.name for p in (tmp_path / "killed" / "checkpoints").glob("*.pt")) == [
+        "step_00000003.pt",
+        "step_00000006.pt",
+    ]
     res = train_difnet(cfg, tmp_path / "killed", progress=False)  # resumes from step 6
     assert res.step == 8
     a, b = _state(tmp_path / "straight"), _state(tmp_path / "killed")

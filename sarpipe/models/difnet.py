@@ -117,8 +117,10 @@ class DIFNetBlock(nn.Module):
         self.attn = LocalWindowAttention(dim, heads, window)
         self.norm2 = nn.LayerNorm(dim)
         self.cnn = nn.Sequential(
-            nn.Conv2d(dim, dim, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(dim, dim, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(dim, dim, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(dim, dim, 3, padding=1),
+            nn.ReLU(inplace=True),
             nn.Conv2d(dim, dim, 3, padding=1),
         )
 
@@ -143,9 +145,12 @@ class DIFNet(nn.Module):
         self.channels, self.levels, self.window, self.heads = channels, levels, window, heads
         c = channels
         self.input_proj = nn.Sequential(
-            nn.Conv2d(1, c, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(c, c, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(c, c, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(1, c, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c, c, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c, c, 3, padding=1),
+            nn.ReLU(inplace=True),
         )
         self.encoders = nn.ModuleList([DIFNetBlock(c << i, heads << i, window) for i in range(levels)])
         self.downs = nn.ModuleList([nn.Conv2d(c << i, c << (i + 1), 4, stride=2, padding=1) for i in range(levels)])
@@ -206,9 +211,11 @@ class DIFNetMethod(TorchMethod):
         super().__init__(**kw)
         if weights is None:
             if not (SHIPPED_WEIGHTS / "config.json").is_file():
-                raise InputError("no shipped DIFNet weights yet; train with sarpipe.models.training.train_difnet(config, "
-                                 "out_dir) (`sarpipe train difnet CONFIG.yaml -o DIR`) and pass --param weights=DIR/weights",
-                                 where="--param weights")
+                raise InputError(
+                    "no shipped DIFNet weights yet; train with sarpipe.models.training.train_difnet(config, "
+                    "out_dir) (`sarpipe train difnet CONFIG.yaml -o DIR`) and pass --param weights=DIR/weights",
+                    where="--param weights",
+                )
             path = SHIPPED_WEIGHTS
         else:
             path = Path(str(weights)).expanduser()
@@ -216,7 +223,9 @@ class DIFNetMethod(TorchMethod):
         try:
             net = DIFNet(**bundle.architecture)
         except (TypeError, ValueError) as exc:
-            raise InputError(f"bad architecture in {path / 'config.json'}: {exc}", where=str(path / "config.json")) from exc
+            raise InputError(
+                f"bad architecture in {path / 'config.json'}: {exc}", where=str(path / "config.json")
+            ) from exc
         load_state(net, bundle)
         self.weights = str(path)
         self.strict = bool(strict)
@@ -242,4 +251,3 @@ class DIFNetMethod(TorchMethod):
         k = net.multiple
         hp, wp = math.ceil(height / k) * k, math.ceil(width / k) * k
         return int(4 * hp * wp * net.channels * 48)
-

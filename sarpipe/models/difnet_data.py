@@ -202,8 +202,11 @@ class DIFNetDataConfig(BaseModel):
         spans = [s.spans() for s in self.sensors]
         fs = [v for sp in spans for v in sp[0]]
         bw = [min(b, sp[0][1]) for sp in spans for b in sp[1]]
-        return ValidFor(stft=self.stft_params().as_dict(), range_sampling_rate=(min(fs), max(fs)),
-                        chirp_bandwidth=(min(bw), max(bw)))
+        return ValidFor(
+            stft=self.stft_params().as_dict(),
+            range_sampling_rate=(min(fs), max(fs)),
+            chirp_bandwidth=(min(bw), max(bw)),
+        )
 
 
 def _u(rng: np.random.Generator, v: Any) -> float:
@@ -229,7 +232,7 @@ def _clean_echo(cfg: DIFNetDataConfig, rng: np.random.Generator, fs: float, bw: 
     power = texture * 10 ** (prof_db / 10)
     if rng.random() < cfg.dark_fraction:  # a radar shadow or calm water
         a = int(rng.integers(0, m))
-        power[a:a + int(rng.integers(m // 16 + 1, m // 3 + 2))] *= 10 ** (-rng.uniform(10, 25) / 10)
+        power[a : a + int(rng.integers(m // 16 + 1, m // 3 + 2))] *= 10 ** (-rng.uniform(10, 25) / 10)
     refl = np.sqrt(power / 2) * (rng.standard_normal(m) + 1j * rng.standard_normal(m))
     for _ in range(_ui(rng, cfg.strong_targets)):
         k = int(rng.integers(0, m))
@@ -238,7 +241,7 @@ def _clean_echo(cfg: DIFNetDataConfig, rng: np.random.Generator, fs: float, bw: 
     k_r = float(rng.choice([-1.0, 1.0])) * bw / tp
     replica = np.exp(1j * np.pi * k_r * t**2)
     echo = scipy.signal.fftconvolve(refl, replica, mode="full")
-    return echo[n_chirp - 1:n_chirp - 1 + n] / math.sqrt(n_chirp)
+    return echo[n_chirp - 1 : n_chirp - 1 + n] / math.sqrt(n_chirp)
 
 
 def draw_emitters(cfg: DIFNetDataConfig, rng: np.random.Generator, bw: float, window: float) -> list[dict[str, Any]]:
@@ -257,9 +260,15 @@ def draw_emitters(cfg: DIFNetDataConfig, rng: np.random.Generator, bw: float, wi
         else:
             kind = str(rng.choice(["chirp", "sinfm"]))
         half = max(bw / 2 - width / 2, 0.0)
-        em: dict[str, Any] = {"kind": kind, "frequency": float(rng.uniform(-half, half)), "bandwidth": width,
-                              "phase": float(rng.uniform(0, 2 * np.pi)), "power": float(rng.uniform(0.5, 2.0)),
-                              "gate": None, "drift": 0.0}
+        em: dict[str, Any] = {
+            "kind": kind,
+            "frequency": float(rng.uniform(-half, half)),
+            "bandwidth": width,
+            "phase": float(rng.uniform(0, 2 * np.pi)),
+            "power": float(rng.uniform(0.5, 2.0)),
+            "gate": None,
+            "drift": 0.0,
+        }
         if kind == "chirp":
             em["sweep_time"] = window * float(rng.uniform(0.5, 4.0))
             em["sweep_offset"] = float(rng.uniform(0, em["sweep_time"]))
@@ -272,13 +281,23 @@ def draw_emitters(cfg: DIFNetDataConfig, rng: np.random.Generator, bw: float, wi
             period = window * _u(rng, cfg.pulsed_period)
             em["gate"] = (period, _u(rng, cfg.pulsed_duty), float(rng.uniform(0, period)))
         em["fluctuation_db"] = _u(rng, cfg.fluctuation_db)
-        em["modulation"] = (_u(rng, cfg.modulation_depth), float(rng.uniform(0.2, 2.0)) / window, float(rng.uniform(0, 2 * np.pi)))
+        em["modulation"] = (
+            _u(rng, cfg.modulation_depth),
+            float(rng.uniform(0.2, 2.0)) / window,
+            float(rng.uniform(0, 2 * np.pi)),
+        )
         out.append(em)
     return out
 
 
-def interference(emitters: list[dict[str, Any]], t_abs: np.ndarray, t_rel: np.ndarray, window: float, bw: float,
-                 rng: np.random.Generator) -> np.ndarray:
+def interference(
+    emitters: list[dict[str, Any]],
+    t_abs: np.ndarray,
+    t_rel: np.ndarray,
+    window: float,
+    bw: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Sum of the emitters at absolute times ``t_abs`` [s] of one pulse (``t_rel`` from the window start), before
     the SIR scaling (complex128)."""
     from ..simulate.interference import (
@@ -306,7 +325,9 @@ def interference(emitters: list[dict[str, Any]], t_abs: np.ndarray, t_rel: np.nd
     return out
 
 
-def make_sample(cfg: DIFNetDataConfig, split: Literal["train", "validation"], index: int) -> tuple[np.ndarray, np.ndarray]:
+def make_sample(
+    cfg: DIFNetDataConfig, split: Literal["train", "validation"], index: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(model input ``(nperseg, frames)`` float32, label ``(nperseg, frames)`` float32 in {0, 1}) of one sample."""
     from ..rfi.metrics import true_tf_mask
     from ..rfi.stft import stft
@@ -319,8 +340,9 @@ def make_sample(cfg: DIFNetDataConfig, split: Literal["train", "validation"], in
     return x, label
 
 
-def make_pulse(cfg: DIFNetDataConfig, split: Literal["train", "validation"], index: int
-               ) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+def make_pulse(
+    cfg: DIFNetDataConfig, split: Literal["train", "validation"], index: int
+) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
     """The pulse behind :func:`make_sample`: (echo without RFI (clutter + targets + noise), RFI, both complex64
     ``(n_samples,)``; (range sampling rate [Hz], chirp bandwidth [Hz], pulse duration [s]) of its sensor)."""
     from ..simulate.noise import noise_power, thermal_noise
@@ -344,7 +366,9 @@ def make_pulse(cfg: DIFNetDataConfig, split: Literal["train", "validation"], ind
     return echo, rfi, (fs, bw, tp)
 
 
-def make_batch(cfg: DIFNetDataConfig, split: Literal["train", "validation"], indices: Any) -> tuple[np.ndarray, np.ndarray]:
+def make_batch(
+    cfg: DIFNetDataConfig, split: Literal["train", "validation"], indices: Any
+) -> tuple[np.ndarray, np.ndarray]:
     """Stacked :func:`make_sample` results: inputs ``(B, 1, H, W)`` and labels ``(B, 1, H, W)``, float32."""
     pairs = [make_sample(cfg, split, int(i)) for i in indices]
     return (np.stack([p[0] for p in pairs])[:, None], np.stack([p[1] for p in pairs])[:, None])

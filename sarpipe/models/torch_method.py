@@ -67,11 +67,15 @@ def resolve_device(device: str) -> Any:
         return torch.device("cpu")
     if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise InputError(f"device {device!r} asked for, but no CUDA GPU is available here (use device=auto or cpu)",
-                             where="--param device")
+            raise InputError(
+                f"device {device!r} asked for, but no CUDA GPU is available here (use device=auto or cpu)",
+                where="--param device",
+            )
         dev = torch.device(name)
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise InputError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here", where="--param device")
+            raise InputError(
+                f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here", where="--param device"
+            )
         return dev
     raise InputError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N", where="--param device")
 
@@ -84,7 +88,9 @@ def _pair(value: Any, name: str) -> tuple[int, int] | None:
     elif isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, np.integer)) for v in value):
         out = (int(value[0]), int(value[1]))
     else:
-        raise InputError(f"{name} must be an integer or a [freq, frames] pair of integers, got {value!r}", where=f"--param {name}")
+        raise InputError(
+            f"{name} must be an integer or a [freq, frames] pair of integers, got {value!r}", where=f"--param {name}"
+        )
     if min(out) < (1 if name == "tile" else 0):
         raise InputError(f"{name} must be positive, got {value!r}", where=f"--param {name}")
     return out
@@ -109,7 +115,7 @@ def blend_window(tile: int, overlap: int, first: bool, last: bool) -> np.ndarray
         if not first:
             w[:o] = ramp
         if not last:
-            w[tile - o:] = ramp[::-1]
+            w[tile - o :] = ramp[::-1]
     return w
 
 
@@ -120,7 +126,8 @@ def _is_out_of_memory(exc: BaseException) -> bool:
         return True
     text = str(exc).lower()
     return isinstance(exc, (RuntimeError, MemoryError)) and (
-        "out of memory" in text or "can't allocate memory" in text or isinstance(exc, MemoryError))
+        "out of memory" in text or "can't allocate memory" in text or isinstance(exc, MemoryError)
+    )
 
 
 def _available_memory(device: Any) -> int:
@@ -156,9 +163,19 @@ class TorchMethod(CleanupMethod):
 
     domain = "tf"
 
-    def __init__(self, *, device: str = "auto", batch_size: int | None = None, tile: Any = None, overlap: Any = None,
-                 compile: bool = False, amp: bool = True):
-        if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1):
+    def __init__(
+        self,
+        *,
+        device: str = "auto",
+        batch_size: int | None = None,
+        tile: Any = None,
+        overlap: Any = None,
+        compile: bool = False,
+        amp: bool = True,
+    ):
+        if batch_size is not None and (
+            not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1
+        ):
             raise InputError(f"batch_size must be a positive integer, got {batch_size!r}", where="--param batch_size")
         self.device = str(device)
         self.batch_size = None if batch_size is None else int(batch_size)
@@ -206,7 +223,9 @@ class TorchMethod(CleanupMethod):
                 try:
                     self._runner = torch.compile(self._model)
                 except Exception as exc:  # noqa: BLE001 - compile is an optimisation; eager gives the same numbers
-                    warnings.warn(f"{self.name}: torch.compile failed ({exc}); running eagerly", RuntimeWarning, stacklevel=2)
+                    warnings.warn(
+                        f"{self.name}: torch.compile failed ({exc}); running eagerly", RuntimeWarning, stacklevel=2
+                    )
                     self._runner = self._model
         return self._runner
 
@@ -221,7 +240,9 @@ class TorchMethod(CleanupMethod):
             if fn is self._model or _is_out_of_memory(exc):
                 raise
             # torch.compile fails lazily, on the first call; eager gives the same numbers
-            warnings.warn(f"{self.name}: the compiled model failed ({exc}); running eagerly", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"{self.name}: the compiled model failed ({exc}); running eagerly", RuntimeWarning, stacklevel=2
+            )
             self._runner = self._model
             y = self._forward(self._model, t)
         return y[:, 0].float().cpu().numpy()
@@ -259,8 +280,11 @@ class TorchMethod(CleanupMethod):
 
                     torch.cuda.empty_cache()
                 if bs == 1:
-                    raise InputError(f"one {tiles.shape[1]} x {tiles.shape[2]} input does not fit in memory on {self._device}; "
-                                     f"give a smaller tile (--param tile=...)", where="--param tile") from exc
+                    raise InputError(
+                        f"one {tiles.shape[1]} x {tiles.shape[2]} input does not fit in memory on {self._device}; "
+                        f"give a smaller tile (--param tile=...)",
+                        where="--param tile",
+                    ) from exc
                 bs = max(1, bs // 2)
                 continue
             lo = hi
@@ -286,19 +310,18 @@ class TorchMethod(CleanupMethod):
         weight = np.zeros((hp, wp))
         for y in ys:
             for x in xs:
-                weight[y:y + th, x:x + tw] += np.outer(wy[y], wx[x])
+                weight[y : y + th, x : x + tw] += np.outer(wy[y], wx[x])
         places = [(i, y, x) for i in range(n) for y in ys for x in xs]
         acc = np.zeros((n, hp, wp))
         chunk = max(1, 1024 // max(len(ys) * len(xs), 1)) * len(ys) * len(xs)  # bounds the host copy of tiles
         for lo in range(0, len(places), chunk):
-            part = places[lo:lo + chunk]
-            tiles = np.stack([z[i, y:y + th, x:x + tw] for i, y, x in part])
+            part = places[lo : lo + chunk]
+            tiles = np.stack([z[i, y : y + th, x : x + tw] for i, y, x in part])
             pred = self._run_all(tiles)
             for (i, y, x), p in zip(part, pred):
-                acc[i, y:y + th, x:x + tw] += p * np.outer(wy[y], wx[x])
+                acc[i, y : y + th, x : x + tw] += p * np.outer(wy[y], wx[x])
         out = (acc / weight)[:, :h, :w]
         return out.astype(np.float32)
 
     def params(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
-

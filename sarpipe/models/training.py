@@ -74,7 +74,8 @@ class OptimizerConfig(BaseModel):
     weight_decay: float = Field(0.02, ge=0)
     batch_size: int = Field(4, ge=1)
     schedule: Literal["constant", "cosine"] = Field(
-        "constant", description="learning rate over the run: constant, or cosine decay from lr to min_lr_fraction * lr")
+        "constant", description="learning rate over the run: constant, or cosine decay from lr to min_lr_fraction * lr"
+    )
     warmup_steps: int = Field(0, ge=0, description="linear warm-up from 0 to lr over this many steps")
     min_lr_fraction: float = Field(0.0, ge=0, le=1)
 
@@ -115,7 +116,8 @@ class TrainDIFNetParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     config_file: Annotated[str, AfterValidator(_absolute_path)] = Field(
-        ..., description="DIFNet training recipe (YAML), e.g. sarpipe/models/recipes/difnet_cpu.yaml")
+        ..., description="DIFNet training recipe (YAML), e.g. sarpipe/models/recipes/difnet_cpu.yaml"
+    )
 
 
 def load_train_config(path: str | os.PathLike) -> DIFNetTrainConfig:
@@ -166,7 +168,9 @@ class _Progress:
         eta = rate * (self.total - step)
         frac = step / self.total
         bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
-        sys.stderr.write(f"\rdifnet [{bar}] {step}/{self.total} loss {loss:.4g} {rate:.2f} s/step eta {eta / 60:.1f} min ")
+        sys.stderr.write(
+            f"\rdifnet [{bar}] {step}/{self.total} loss {loss:.4g} {rate:.2f} s/step eta {eta / 60:.1f} min "
+        )
         sys.stderr.flush()
 
     def close(self) -> None:
@@ -224,18 +228,28 @@ def _validate(net: Any, cfg: DIFNetTrainConfig, data: tuple[np.ndarray, np.ndarr
     net.eval()
     with torch.inference_mode():
         for lo in range(0, x_all.shape[0], cfg.optimizer.batch_size):
-            preds.append(net(torch.from_numpy(x_all[lo:lo + cfg.optimizer.batch_size]).to(device)).float().cpu().numpy())
+            preds.append(
+                net(torch.from_numpy(x_all[lo : lo + cfg.optimizer.batch_size]).to(device)).float().cpu().numpy()
+            )
     net.train()
     pred = np.concatenate(preds)
-    return {"loss": float(np.mean((pred - y_all) ** 2)), "pa": pixel_accuracy(pred > 0.5, y_all > 0.5),
-            "iou": iou(pred > 0.5, y_all > 0.5)}
+    return {
+        "loss": float(np.mean((pred - y_all) ** 2)),
+        "pa": pixel_accuracy(pred > 0.5, y_all > 0.5),
+        "iou": iou(pred > 0.5, y_all > 0.5),
+    }
 
 
-def _card(cfg: DIFNetTrainConfig, n_params: int, step: int, seconds: float, validation: list[dict[str, Any]], device: str) -> str:
+def _card(
+    cfg: DIFNetTrainConfig, n_params: int, step: int, seconds: float, validation: list[dict[str, Any]], device: str
+) -> str:
     last = validation[-1] if validation else None
-    scores = (f"validation ({cfg.data.validation_samples} simulated spectrograms, mask > 0.5): "
-              f"PA {100 * last['pa']:.2f} %, IoU {100 * last['iou']:.2f} %, L2 {last['loss']:.4g} at step {last['step']}"
-              if last else "no validation was run")
+    scores = (
+        f"validation ({cfg.data.validation_samples} simulated spectrograms, mask > 0.5): "
+        f"PA {100 * last['pa']:.2f} %, IoU {100 * last['iou']:.2f} %, L2 {last['loss']:.4g} at step {last['step']}"
+        if last
+        else "no validation was run"
+    )
     vf = cfg.data.valid_for()
     return f"""# DIFNet weights (sarpipe)
 
@@ -250,9 +264,15 @@ Made by `sarpipe.models.training.train_difnet`; the full recipe is `training.con
 """
 
 
-def train_difnet(config: DIFNetTrainConfig | Mapping[str, Any] | str | os.PathLike, out_dir: str | os.PathLike, *,
-                 progress: bool | None = None, stop_after: int | None = None,
-                 on_step: Callable[[int, float], None] | None = None, overwrite: bool = False) -> TrainResult:
+def train_difnet(
+    config: DIFNetTrainConfig | Mapping[str, Any] | str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    progress: bool | None = None,
+    stop_after: int | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+    overwrite: bool = False,
+) -> TrainResult:
     """Train (or resume training) DIFNet per ``config`` into ``out_dir`` (module docstring).
 
     ``progress``: show a progress bar (None: when stderr is a terminal). ``stop_after``: return after this many
@@ -311,7 +331,11 @@ def train_difnet(config: DIFNetTrainConfig | Mapping[str, Any] | str | os.PathLi
             try:
                 state = torch.load(found[-1][1], map_location=device, weights_only=False)
             except Exception as exc:  # noqa: BLE001 - a damaged file (full disk, ...): fall back to the one before
-                warnings.warn(f"checkpoint {found[-1][1]} cannot be read ({exc}); trying an older one", RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"checkpoint {found[-1][1]} cannot be read ({exc}); trying an older one",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
                 found.pop()
         if state is not None:
             net.load_state_dict(state["model"])
@@ -320,12 +344,20 @@ def train_difnet(config: DIFNetTrainConfig | Mapping[str, Any] | str | os.PathLi
             step, seconds, validation = int(state["step"]), float(state["seconds"]), list(state["validation"])
             loss_value = float(state["loss"])
             _trim_log(log_path, step)
+
         def write(rec: dict[str, Any]) -> None:
             with open(log_path, "a") as fh:  # reopened per record: a kill loses at most the line being written
                 fh.write(json.dumps(rec) + "\n")
 
-        write({"event": "resume" if found else "start", "step": step, "device": str(device),
-               "threads": torch.get_num_threads(), "time": time.time()})
+        write(
+            {
+                "event": "resume" if found else "start",
+                "step": step,
+                "device": str(device),
+                "threads": torch.get_num_threads(),
+                "time": time.time(),
+            }
+        )
         val_data = make_batch(cfg.data, "validation", range(cfg.data.validation_samples))
         bs = cfg.optimizer.batch_size
         # a fixed training set small enough is kept in memory (it is the same every epoch)
@@ -370,9 +402,16 @@ def train_difnet(config: DIFNetTrainConfig | Mapping[str, Any] | str | os.PathLi
                     validation.append(v)
                     write({"event": "validation", **v})
                 if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                    state = {"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                             "seconds": seconds, "loss": loss_value, "validation": validation,
-                             "torch_rng": torch.get_rng_state(), "config": cfg_json}
+                    state = {
+                        "model": net.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "step": step,
+                        "seconds": seconds,
+                        "loss": loss_value,
+                        "validation": validation,
+                        "torch_rng": torch.get_rng_state(),
+                        "config": cfg_json,
+                    }
                     path = _save_checkpoint(ckpt_dir, step, state, cfg.keep_checkpoints)
                     write({"event": "checkpoint", "step": step, "path": str(path)})
                 bar.update(step, loss_value)
@@ -383,13 +422,23 @@ def train_difnet(config: DIFNetTrainConfig | Mapping[str, Any] | str | os.PathLi
         weights = None
         if step >= cfg.steps:
             weights = save_weights(
-                out / "weights", model="difnet", architecture=net.architecture(), state_dict=net.state_dict(),
-                valid_for=cfg.data.valid_for(), input_transform=INPUT_TRANSFORM,
+                out / "weights",
+                model="difnet",
+                architecture=net.architecture(),
+                state_dict=net.state_dict(),
+                valid_for=cfg.data.valid_for(),
+                input_transform=INPUT_TRANSFORM,
                 card=_card(cfg, count_parameters(net), step, seconds, validation, str(device)),
                 tile=[cfg.data.nperseg, cfg.data.frames],
-                training={"config": cfg_json, "steps": step, "seconds": seconds, "device": str(device),
-                          "validation": validation[-1] if validation else None},
-                overwrite=True)
+                training={
+                    "config": cfg_json,
+                    "steps": step,
+                    "seconds": seconds,
+                    "device": str(device),
+                    "validation": validation[-1] if validation else None,
+                },
+                overwrite=True,
+            )
             write({"event": "done", "step": step, "weights": str(weights)})
         return TrainResult(step=step, loss=loss_value, validation=validation, weights=weights, log=log_path)
     finally:
@@ -416,16 +465,29 @@ def weights_from_checkpoint(run_dir: str | os.PathLike, folder: str | os.PathLik
     step, seconds, validation = int(state["step"]), float(state["seconds"]), list(state["validation"])
     cfg_json = cfg.model_dump(mode="json")
     return save_weights(
-        folder, model="difnet", architecture=net.architecture(), state_dict=net.state_dict(),
-        valid_for=cfg.data.valid_for(), input_transform=INPUT_TRANSFORM,
-        card=_card(cfg, count_parameters(net), step, seconds, validation, "cpu"), tile=[cfg.data.nperseg, cfg.data.frames],
-        training={"config": cfg_json, "steps": step, "seconds": seconds, "device": "cpu",
-                  "validation": validation[-1] if validation else None, "checkpoint": found[-1][1].name},
-        overwrite=overwrite)
+        folder,
+        model="difnet",
+        architecture=net.architecture(),
+        state_dict=net.state_dict(),
+        valid_for=cfg.data.valid_for(),
+        input_transform=INPUT_TRANSFORM,
+        card=_card(cfg, count_parameters(net), step, seconds, validation, "cpu"),
+        tile=[cfg.data.nperseg, cfg.data.frames],
+        training={
+            "config": cfg_json,
+            "steps": step,
+            "seconds": seconds,
+            "device": "cpu",
+            "validation": validation[-1] if validation else None,
+            "checkpoint": found[-1][1].name,
+        },
+        overwrite=overwrite,
+    )
 
 
-def time_training_step(arch: Mapping[str, int], height: int, width: int, batch: int = 4, repeats: int = 3,
-                       threads: int | None = 1) -> float:
+def time_training_step(
+    arch: Mapping[str, int], height: int, width: int, batch: int = 4, repeats: int = 3, threads: int | None = 1
+) -> float:
     """Median seconds of one optimizer step (forward, L2 loss, backward, AdamW) on random data, on CPU."""
     import torch
 

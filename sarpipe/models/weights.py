@@ -50,15 +50,26 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
 
-_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
-           "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+_DTYPES = {
+    "F64": np.float64,
+    "F32": np.float32,
+    "F16": np.float16,
+    "I64": np.int64,
+    "I32": np.int32,
+    "I16": np.int16,
+    "I8": np.int8,
+    "U8": np.uint8,
+    "BOOL": np.bool_,
+}
 _CODES = {np.dtype(v).str: k for k, v in _DTYPES.items()}
 
 
 # --------------------------------------------------------------------------------------------- tensor file
 
 
-def write_tensors(path: str | os.PathLike, tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = None) -> None:
+def write_tensors(
+    path: str | os.PathLike, tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = None
+) -> None:
     """Write named arrays (numpy or torch, CPU) to ``path`` in the safetensors layout."""
     header: dict[str, Any] = {}
     if metadata:
@@ -97,13 +108,13 @@ def read_tensors(path: str | os.PathLike, *, where: str | None = None) -> tuple[
     if n > len(raw) - 8:
         raise InputError(f"{p} is truncated (header of {n} bytes, file of {len(raw)})", where=where)
     try:
-        header = json.loads(raw[8:8 + n])
+        header = json.loads(raw[8 : 8 + n])
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{p} is not a safetensors file (header unreadable: {exc})", where=where) from exc
     if not isinstance(header, dict):
         raise InputError(f"{p} is not a safetensors file (header is not a mapping)", where=where)
     meta = header.pop("__metadata__", {}) or {}
-    data = memoryview(raw)[8 + n:]
+    data = memoryview(raw)[8 + n :]
     out: dict[str, np.ndarray] = {}
     for name, info in header.items():
         try:
@@ -113,10 +124,14 @@ def read_tensors(path: str | os.PathLike, *, where: str | None = None) -> tuple[
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{p}: tensor {name!r} has a bad header entry ({exc})", where=where) from exc
         if hi > len(data) or lo > hi:
-            raise InputError(f"{p} is truncated (tensor {name!r} needs bytes {lo}..{hi}, the file holds {len(data)})", where=where)
+            raise InputError(
+                f"{p} is truncated (tensor {name!r} needs bytes {lo}..{hi}, the file holds {len(data)})", where=where
+            )
         count = int(np.prod(shape)) if shape else 1
         if (hi - lo) != count * dtype.itemsize:
-            raise InputError(f"{p}: tensor {name!r} has {hi - lo} bytes for shape {list(shape)} {info['dtype']}", where=where)
+            raise InputError(
+                f"{p}: tensor {name!r} has {hi - lo} bytes for shape {list(shape)} {info['dtype']}", where=where
+            )
         out[name] = np.frombuffer(data[lo:hi], dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
     return out, {str(k): str(v) for k, v in meta.items()}
 
@@ -134,13 +149,19 @@ class ValidFor:
     chirp_bandwidth: tuple[float, float]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"stft": dict(self.stft), "range_sampling_rate": list(self.range_sampling_rate),
-                "chirp_bandwidth": list(self.chirp_bandwidth)}
+        return {
+            "stft": dict(self.stft),
+            "range_sampling_rate": list(self.range_sampling_rate),
+            "chirp_bandwidth": list(self.chirp_bandwidth),
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ValidFor:
-        return cls(stft=dict(d["stft"]), range_sampling_rate=tuple(float(v) for v in d["range_sampling_rate"]),  # type: ignore[arg-type]
-                   chirp_bandwidth=tuple(float(v) for v in d["chirp_bandwidth"]))  # type: ignore[arg-type]
+        return cls(
+            stft=dict(d["stft"]),
+            range_sampling_rate=tuple(float(v) for v in d["range_sampling_rate"]),  # type: ignore[arg-type]
+            chirp_bandwidth=tuple(float(v) for v in d["chirp_bandwidth"]),
+        )  # type: ignore[arg-type]
 
     def problems(self, stft: Mapping[str, Any], fs: float, bandwidth: float) -> list[str]:
         """Reasons (empty when none) why these weights do not apply to ``stft`` / ``fs`` / ``bandwidth``."""
@@ -152,10 +173,14 @@ class ValidFor:
         rel = 1e-6
         lo, hi = self.range_sampling_rate
         if not lo * (1 - rel) <= fs <= hi * (1 + rel):
-            out.append(f"the range sampling rate {fs / 1e6:.6g} MHz lies outside the trained {lo / 1e6:.6g}..{hi / 1e6:.6g} MHz")
+            out.append(
+                f"the range sampling rate {fs / 1e6:.6g} MHz lies outside the trained {lo / 1e6:.6g}..{hi / 1e6:.6g} MHz"
+            )
         lo, hi = self.chirp_bandwidth
         if not lo * (1 - rel) <= bandwidth <= hi * (1 + rel):
-            out.append(f"the chirp bandwidth {bandwidth / 1e6:.6g} MHz lies outside the trained {lo / 1e6:.6g}..{hi / 1e6:.6g} MHz")
+            out.append(
+                f"the chirp bandwidth {bandwidth / 1e6:.6g} MHz lies outside the trained {lo / 1e6:.6g}..{hi / 1e6:.6g} MHz"
+            )
         return out
 
 
@@ -181,9 +206,19 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_weights(folder: str | os.PathLike, *, model: str, architecture: Mapping[str, Any], state_dict: Mapping[str, Any],
-                 valid_for: ValidFor, input_transform: str, card: str, tile: list[int] | None = None,
-                 training: Mapping[str, Any] | None = None, overwrite: bool = False) -> Path:
+def save_weights(
+    folder: str | os.PathLike,
+    *,
+    model: str,
+    architecture: Mapping[str, Any],
+    state_dict: Mapping[str, Any],
+    valid_for: ValidFor,
+    input_transform: str,
+    card: str,
+    tile: list[int] | None = None,
+    training: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write a weights folder atomically (nothing that looks finished is left by a failure). Returns its path."""
     from ..atomic import atomic_path
 
@@ -208,7 +243,9 @@ def save_weights(folder: str | os.PathLike, *, model: str, architecture: Mapping
     return final
 
 
-def load_weights(folder: str | os.PathLike, *, model: str, input_transform: str, where: str = "--param weights") -> WeightsBundle:
+def load_weights(
+    folder: str | os.PathLike, *, model: str, input_transform: str, where: str = "--param weights"
+) -> WeightsBundle:
     """Read and check a weights folder made for ``model`` with ``input_transform``; every problem is an
     :class:`InputError` naming the file (``where`` names the option that gave the folder)."""
     root = Path(folder)
@@ -225,10 +262,15 @@ def load_weights(folder: str | os.PathLike, *, model: str, input_transform: str,
     if not isinstance(cfg, dict) or cfg.get("format") != WEIGHTS_FORMAT:
         raise InputError(f"{cfg_path} is not a {WEIGHTS_FORMAT} config", where=os.fspath(cfg_path))
     if cfg.get("model") != model:
-        raise InputError(f"{root} holds weights of model {cfg.get('model')!r}, not {model!r}", where=os.fspath(cfg_path))
+        raise InputError(
+            f"{root} holds weights of model {cfg.get('model')!r}, not {model!r}", where=os.fspath(cfg_path)
+        )
     if cfg.get("input_transform") != input_transform:
-        raise InputError(f"{root} was trained on input transform {cfg.get('input_transform')!r}, this code makes "
-                         f"{input_transform!r}", where=os.fspath(cfg_path))
+        raise InputError(
+            f"{root} was trained on input transform {cfg.get('input_transform')!r}, this code makes "
+            f"{input_transform!r}",
+            where=os.fspath(cfg_path),
+        )
     try:
         valid = ValidFor.from_dict(cfg["valid_for"])
         arch = dict(cfg["architecture"])
@@ -237,11 +279,20 @@ def load_weights(folder: str | os.PathLike, *, model: str, input_transform: str,
     tensors, _meta = read_tensors(w_path, where=os.fspath(w_path))
     digest = cfg.get("weights_sha256")
     if digest and digest != _sha256(w_path):
-        raise InputError(f"{w_path} does not match the hash in {cfg_path.name} (changed or damaged)", where=os.fspath(w_path))
+        raise InputError(
+            f"{w_path} does not match the hash in {cfg_path.name} (changed or damaged)", where=os.fspath(w_path)
+        )
     tile = cfg.get("tile")
-    return WeightsBundle(path=root, model=model, architecture=arch, input_transform=input_transform,
-                         tile=list(tile) if tile else None, valid_for=valid, tensors=tensors,
-                         training=dict(cfg.get("training") or {}))
+    return WeightsBundle(
+        path=root,
+        model=model,
+        architecture=arch,
+        input_transform=input_transform,
+        tile=list(tile) if tile else None,
+        valid_for=valid,
+        tensors=tensors,
+        training=dict(cfg.get("training") or {}),
+    )
 
 
 def load_state(module: Any, bundle: WeightsBundle) -> None:
@@ -251,8 +302,11 @@ def load_state(module: Any, bundle: WeightsBundle) -> None:
     own = module.state_dict()
     missing = sorted(set(own) - set(bundle.tensors))
     extra = sorted(set(bundle.tensors) - set(own))
-    shapes = [f"{k}: {list(bundle.tensors[k].shape)} vs {list(own[k].shape)}"
-              for k in sorted(set(own) & set(bundle.tensors)) if tuple(bundle.tensors[k].shape) != tuple(own[k].shape)]
+    shapes = [
+        f"{k}: {list(bundle.tensors[k].shape)} vs {list(own[k].shape)}"
+        for k in sorted(set(own) & set(bundle.tensors))
+        if tuple(bundle.tensors[k].shape) != tuple(own[k].shape)
+    ]
     if missing or extra or shapes:
         parts = []
         if missing:
@@ -262,6 +316,8 @@ def load_state(module: Any, bundle: WeightsBundle) -> None:
         if shapes:
             parts.append(f"other shapes ({'; '.join(shapes[:3])})")
         w = bundle.path / WEIGHTS_FILE
-        raise InputError(f"{w} does not fit the {bundle.model} architecture {bundle.architecture}: {', '.join(parts)}",
-                         where=os.fspath(w))
+        raise InputError(
+            f"{w} does not fit the {bundle.model} architecture {bundle.architecture}: {', '.join(parts)}",
+            where=os.fspath(w),
+        )
     module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in bundle.tensors.items()})

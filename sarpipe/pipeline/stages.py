@@ -82,10 +82,23 @@ def train_difnet_params() -> type[BaseModel]:
 
 
 def _simulate_check(params: Any, inputs: dict[str, str]) -> list[tuple[tuple, str]]:
-    given = [n for n, v in (("inputs.scene", inputs.get("scene")), ("params.config", params.config), ("params.config_file", params.config_file)) if v is not None]
+    given = [
+        n
+        for n, v in (
+            ("inputs.scene", inputs.get("scene")),
+            ("params.config", params.config),
+            ("params.config_file", params.config_file),
+        )
+        if v is not None
+    ]
     if len(given) != 1:
         what = " and ".join(given) if given else "none"
-        return [((), f"give exactly one scene: an input 'scene' (catalog:ENTRY), params.config or params.config_file (got {what})")]
+        return [
+            (
+                (),
+                f"give exactly one scene: an input 'scene' (catalog:ENTRY), params.config or params.config_file (got {what})",
+            )
+        ]
     if params.config_file is not None and not Path(params.config_file).is_file():
         return [(("params", "config_file"), f"missing input: no such file {params.config_file!r}")]
     return []
@@ -118,7 +131,9 @@ def run_simulate(ctx: StageContext) -> None:
     else:
         cfg = p.config if isinstance(p.config, SimulationConfig) else _config_from_dict(p.config, "params.config")
     ds = simulate_store(cfg, ctx.output, seed=p.seed)
-    ctx.log.info("simulated %d pulses x %d samples (%s)", ds.sizes["azimuth"], ds.sizes["range"], ds.attrs.get("sensor", ""))
+    ctx.log.info(
+        "simulated %d pulses x %d samples (%s)", ds.sizes["azimuth"], ds.sizes["range"], ds.attrs.get("sensor", "")
+    )
 
 
 def _config_from_dict(data: dict, where: str) -> Any:
@@ -130,8 +145,10 @@ def _config_from_dict(data: dict, where: str) -> Any:
     try:
         return SimulationConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([f"{where}.{dotted(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()],
-                          title=f"{where}: invalid simulator configuration") from exc
+        raise ConfigError(
+            [f"{where}.{dotted(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()],
+            title=f"{where}: invalid simulator configuration",
+        ) from exc
 
 
 # ---------------------------------------------------------------------------------------------- focus
@@ -164,7 +181,11 @@ def run_detect_rfi(ctx: StageContext) -> None:
 
     raw, slc = load_dataset(ctx.path("raw"), "raw"), load_dataset(ctx.path("slc"), "slc")
     det = detect(raw, slc, ctx.params.settings())  # type: ignore[attr-defined]
-    ctx.log.info("RFI on %d image lines, %d pulses flagged", int(np.count_nonzero(det.image.lines)), int(np.count_nonzero(det.rfi_pulses)))
+    ctx.log.info(
+        "RFI on %d image lines, %d pulses flagged",
+        int(np.count_nonzero(det.image.lines)),
+        int(np.count_nonzero(det.rfi_pulses)),
+    )
     save_detection(det, ctx.output, attrs=raw.attrs, coords=slc.coords, params=ctx.params.model_dump())
 
 
@@ -173,9 +194,13 @@ def run_clean_rfi(ctx: StageContext) -> None:
     from ..rfi.chain_io import clean_store
 
     p = ctx.params
-    summary = clean_store(ctx.path("raw"), ctx.output, p,  # type: ignore[arg-type]
-                          slc_path=ctx.path("slc") if ctx.has("slc") else None,
-                          detection_path=ctx.path("detection") if ctx.has("detection") else None)
+    summary = clean_store(
+        ctx.path("raw"),
+        ctx.output,
+        p,  # type: ignore[arg-type]
+        slc_path=ctx.path("slc") if ctx.has("slc") else None,
+        detection_path=ctx.path("detection") if ctx.has("detection") else None,
+    )
     ctx.log.info("cleaned %d pulses with %s", summary["n_rfi_pulses"], p.method)
 
 
@@ -186,8 +211,13 @@ def run_export(ctx: StageContext) -> None:
     """Export an image: PNG quicklook (multilooked dB) and GeoTIFF in radar geometry (no georeferencing)."""
     from ..export import export_image
 
-    export_image(ctx.path("image"), ctx.output, ctx.params,  # type: ignore[arg-type]
-                 reference=ctx.path("reference") if ctx.has("reference") else None, stem=ctx.step)
+    export_image(
+        ctx.path("image"),
+        ctx.output,
+        ctx.params,  # type: ignore[arg-type]
+        reference=ctx.path("reference") if ctx.has("reference") else None,
+        stem=ctx.step,
+    )
 
 
 # --------------------------------------------------------------------------------------------- report
@@ -227,27 +257,87 @@ def run_train_difnet(ctx: StageContext) -> None:
 
 _RAWISH = ("raw",)
 BUILTIN_STAGES: list[Stage] = [
-    Stage("simulate", run_simulate, simulate_params, inputs=(InputSlot("scene", ("scene",), required=False, help="a simulated catalog entry"),),
-          output="raw", help=run_simulate.__doc__ or "", check=_simulate_check, fingerprint_extra=_simulate_fingerprint),
-    Stage("focus", run_focus, focus_params, inputs=(InputSlot("raw", _RAWISH),), output="slc", help=run_focus.__doc__ or ""),
-    Stage("detect_rfi", run_detect_rfi, detection_params,
-          inputs=(InputSlot("raw", _RAWISH), InputSlot("slc", ("slc",), help="the focused image of raw")),
-          output="rfi", help=run_detect_rfi.__doc__ or "", fingerprint_extra=_detection_layout),
-    Stage("clean_rfi", run_clean_rfi, clean_params,
-          inputs=(InputSlot("raw", _RAWISH),
-                  InputSlot("detection", ("rfi",), required=False, help="from detect_rfi (else detected here)"),
-                  InputSlot("slc", ("slc",), required=False, help="focused image of raw, used to detect when no detection is given")),
-          output="raw", help=run_clean_rfi.__doc__ or ""),
-    Stage("export", run_export, export_params,
-          inputs=(InputSlot("image", ("slc", "raw", "zarr")), InputSlot("reference", ("slc", "raw", "zarr"), required=False, help="quicklook uses its dB scale")),
-          output="files", output_suffix="", help=run_export.__doc__ or ""),
-    Stage("report", run_report, report_params,
-          inputs=(InputSlot("interfered", ("slc",), help="image before cleaning"),
-                  InputSlot("cleaned", ("slc",), required=False, help="image after cleaning"),
-                  InputSlot("reference", ("slc",), required=False, help="image focused from the clean echo (focus with variable: echo_clean)"),
-                  InputSlot("raw", ("raw",), required=False, help="simulated raw with ground truth (rfi)"),
-                  InputSlot("cleaned_raw", ("raw",), required=False, help="output of clean_rfi")),
-          output="files", output_suffix="", help=run_report.__doc__ or ""),
-    Stage("train_difnet", run_train_difnet, train_difnet_params, output="files", output_suffix="",
-          help=run_train_difnet.__doc__ or "", check=_train_difnet_check, fingerprint_extra=_recipe_fingerprint),
+    Stage(
+        "simulate",
+        run_simulate,
+        simulate_params,
+        inputs=(InputSlot("scene", ("scene",), required=False, help="a simulated catalog entry"),),
+        output="raw",
+        help=run_simulate.__doc__ or "",
+        check=_simulate_check,
+        fingerprint_extra=_simulate_fingerprint,
+    ),
+    Stage(
+        "focus",
+        run_focus,
+        focus_params,
+        inputs=(InputSlot("raw", _RAWISH),),
+        output="slc",
+        help=run_focus.__doc__ or "",
+    ),
+    Stage(
+        "detect_rfi",
+        run_detect_rfi,
+        detection_params,
+        inputs=(InputSlot("raw", _RAWISH), InputSlot("slc", ("slc",), help="the focused image of raw")),
+        output="rfi",
+        help=run_detect_rfi.__doc__ or "",
+        fingerprint_extra=_detection_layout,
+    ),
+    Stage(
+        "clean_rfi",
+        run_clean_rfi,
+        clean_params,
+        inputs=(
+            InputSlot("raw", _RAWISH),
+            InputSlot("detection", ("rfi",), required=False, help="from detect_rfi (else detected here)"),
+            InputSlot(
+                "slc", ("slc",), required=False, help="focused image of raw, used to detect when no detection is given"
+            ),
+        ),
+        output="raw",
+        help=run_clean_rfi.__doc__ or "",
+    ),
+    Stage(
+        "export",
+        run_export,
+        export_params,
+        inputs=(
+            InputSlot("image", ("slc", "raw", "zarr")),
+            InputSlot("reference", ("slc", "raw", "zarr"), required=False, help="quicklook uses its dB scale"),
+        ),
+        output="files",
+        output_suffix="",
+        help=run_export.__doc__ or "",
+    ),
+    Stage(
+        "report",
+        run_report,
+        report_params,
+        inputs=(
+            InputSlot("interfered", ("slc",), help="image before cleaning"),
+            InputSlot("cleaned", ("slc",), required=False, help="image after cleaning"),
+            InputSlot(
+                "reference",
+                ("slc",),
+                required=False,
+                help="image focused from the clean echo (focus with variable: echo_clean)",
+            ),
+            InputSlot("raw", ("raw",), required=False, help="simulated raw with ground truth (rfi)"),
+            InputSlot("cleaned_raw", ("raw",), required=False, help="output of clean_rfi"),
+        ),
+        output="files",
+        output_suffix="",
+        help=run_report.__doc__ or "",
+    ),
+    Stage(
+        "train_difnet",
+        run_train_difnet,
+        train_difnet_params,
+        output="files",
+        output_suffix="",
+        help=run_train_difnet.__doc__ or "",
+        check=_train_difnet_check,
+        fingerprint_extra=_recipe_fingerprint,
+    ),
 ]

@@ -54,6 +54,27 @@ def _blocks(n: int, size: int) -> list[tuple[int, int]]:
     return [(a, min(n, a + size)) for a in range(0, n, size)]
 
 
+# ------------------------------------------------------------------------------------------------ tasks
+
+
+def _captured(task, *args):
+    """Run ``task``; return ``(True, result)`` or ``(False, exception)`` instead of raising, so that one failing
+    block (a damaged chunk, say) does not leave the other blocks writing into a store already removed."""
+    try:
+        return True, task(*args)
+    except Exception as exc:  # noqa: BLE001 - re-raised by _compute_all once every block has finished
+        return False, exc
+
+
+def _compute_all(tasks: list) -> list:
+    """Compute ``_captured`` tasks to the end, then raise the first failure (else return the results)."""
+    outcomes = dask.compute(*tasks)
+    for ok, value in outcomes:
+        if not ok:
+            raise value
+    return [value for _, value in outcomes]
+
+
 # ------------------------------------------------------------------------------------------------ range pass
 
 
@@ -84,10 +105,10 @@ def _range_pass(
         zarr_format=3,
     )
     tasks = [
-        dask.delayed(_range_task, pure=False)(str(raw_store), name, a0, a1, spectrum, str(ct_store))
+        dask.delayed(_captured, pure=False)(_range_task, str(raw_store), name, a0, a1, spectrum, str(ct_store))
         for a0, a1 in _blocks(n_az, rows)
     ]
-    results = dask.compute(*tasks)
+    results = _compute_all(tasks)
     total = 0j
     finite = True
     for i, (lag_one, first, _last, ok) in enumerate(results):
@@ -257,10 +278,12 @@ def _write_blocks(
     with atomic_path(out_path, inputs=inputs, overwrite=overwrite) as tmp:
         _write_template(template, tmp, encoding)
         tasks = [
-            dask.delayed(_azimuth_task, pure=False)(str(src_store), g0, g1, plan, geom, n_rg, inverse, str(tmp / name))
+            dask.delayed(_captured, pure=False)(
+                _azimuth_task, str(src_store), g0, g1, plan, geom, n_rg, inverse, str(tmp / name)
+            )
             for g0, g1 in _blocks(n_rg, width)
         ]
-        dask.compute(*tasks)
+        _compute_all(tasks)
 
 
 # ------------------------------------------------------------------------------------------------ defocus
@@ -311,12 +334,12 @@ def defocus_zarr(
             zarr_format=3,
         )
         tasks = [
-            dask.delayed(_azimuth_task, pure=False)(
-                str(slc_path / "slc"), g0, g1, plan, geom, n_rg, True, str(ct_store)
+            dask.delayed(_captured, pure=False)(
+                _azimuth_task, str(slc_path / "slc"), g0, g1, plan, geom, n_rg, True, str(ct_store)
             )
             for g0, g1 in _blocks(n_rg, width)
         ]
-        dask.compute(*tasks)
+        _compute_all(tasks)
         attrs = dict(ds.attrs)
         attrs["doppler_centroid"] = float(settings.doppler_centroid)
         template = with_history(_template(ds, "echo", attrs), "defocus", settings.record(geom, n_az, n_rg))
@@ -326,10 +349,10 @@ def defocus_zarr(
         with atomic_path(out_path, inputs=(slc_path,), overwrite=overwrite) as tmp:
             _write_template(template, tmp, encoding)
             tasks = [
-                dask.delayed(_range_decompress_task, pure=False)(str(ct_store), a0, a1, spectrum, str(tmp))
+                dask.delayed(_captured, pure=False)(_range_decompress_task, str(ct_store), a0, a1, spectrum, str(tmp))
                 for a0, a1 in _blocks(n_az, rows)
             ]
-            dask.compute(*tasks)
+            _compute_all(tasks)
     except OSError as exc:
         named = with_output_name(exc, out_path)  # a full disk while writing the corner turn: name the output
         if named is not None:

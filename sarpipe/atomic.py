@@ -41,7 +41,8 @@ def sibling_path(final: str | os.PathLike, tag: str) -> Path:
     return final.parent / f".{final.name}.{tag}-{os.getpid()}-{HOST_TAG}-{uuid.uuid4().hex[:8]}"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True while process ``pid`` of this machine exists (a signal-0 probe; one we may not signal counts as alive)."""
     if pid <= 0:
         return False
     try:
@@ -70,7 +71,7 @@ def _owner_gone(pid: int, made: float) -> bool:
     """True when no living process can own a sibling made at ``made`` by ``pid`` (gone, or its pid reused)."""
     if pid == os.getpid():
         return made < _IMPORTED - 2.0
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         return True
     start = _process_start(pid)
     return start is not None and start > made + 2.0

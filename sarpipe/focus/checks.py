@@ -18,12 +18,9 @@ from __future__ import annotations
 import math
 
 from ..errors import InputError
+from ..model import _where
 from ..sensor import SensorParams
 from ..stripmap import antenna_doppler_bandwidth, azimuth_fm_rate
-
-
-def _where(source: str | None, what: str) -> str:
-    return f"{source}: {what}" if source else what
 
 
 def synthetic_aperture_length(geom: SensorParams, slant_range: float, doppler_centroid: float = 0.0) -> float | None:

@@ -28,12 +28,14 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..atomic import atomic_path
 from ..errors import InputError
+from ..pipeline.registry import LocalPath
 from .difnet_data import DIFNetDataConfig, make_batch
 
 __all__ = [
@@ -47,11 +49,6 @@ __all__ = [
     "train_difnet",
     "weights_from_checkpoint",
 ]
-
-
-def _absolute_path(value: str) -> str:
-    # as sarpipe.pipeline.registry.LocalPath: a relative recipe resolves against the folder the run started in
-    return os.path.abspath(os.path.expandvars(os.path.expanduser(value)))
 
 
 class DIFNetArchConfig(BaseModel):
@@ -115,7 +112,7 @@ class TrainDIFNetParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    config_file: Annotated[str, AfterValidator(_absolute_path)] = Field(
+    config_file: LocalPath = Field(
         ..., description="DIFNet training recipe (YAML), e.g. sarpipe/models/recipes/difnet_cpu.yaml"
     )
 
@@ -193,9 +190,8 @@ def _save_checkpoint(folder: Path, step: int, state: dict[str, Any], keep: int) 
 
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"step_{step:08d}.pt"
-    tmp = folder / f".{final.name}.tmp-{os.getpid()}"
-    torch.save(state, tmp)
-    os.replace(tmp, final)
+    with atomic_path(final, overwrite=True) as tmp:  # the run folder is this run's own
+        torch.save(state, tmp)
     for _s, old in _checkpoints(folder)[:-keep]:
         old.unlink(missing_ok=True)
     return final
@@ -213,9 +209,8 @@ def _trim_log(log: Path, step: int) -> None:
             continue  # a line cut by the kill
         if int(rec.get("step", 0)) <= step:
             keep.append(line)
-    tmp = log.with_name(f".{log.name}.tmp")
-    tmp.write_text("".join(k + "\n" for k in keep))
-    os.replace(tmp, log)
+    with atomic_path(log, overwrite=True) as tmp:
+        tmp.write_text("".join(k + "\n" for k in keep))
 
 
 def _validate(net: Any, cfg: DIFNetTrainConfig, data: tuple[np.ndarray, np.ndarray], device: Any) -> dict[str, float]:
@@ -311,9 +306,8 @@ def train_difnet(
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     if not cfg_file.is_file():
-        tmp = out / ".train_config.json.tmp"
-        tmp.write_text(json.dumps(cfg_json, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, cfg_file)
+        with atomic_path(cfg_file, overwrite=True) as tmp:
+            tmp.write_text(json.dumps(cfg_json, indent=2, sort_keys=True) + "\n")
     ckpt_dir, log_path = out / "checkpoints", out / "log.jsonl"
     device = resolve_device(cfg.device)
     old_threads = torch.get_num_threads()

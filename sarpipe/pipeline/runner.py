@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..atomic import atomic_path, sibling_path
+from ..atomic import atomic_path, pid_alive, sibling_path
 from ..catalog import json_fingerprint, path_fingerprint
 from ..errors import InputError, environment_message
 from ..outputs import check_output, has_marker, marker_path
@@ -614,7 +614,7 @@ class RunLock:
                     other = json.loads(self.path.read_text())
                 except (OSError, ValueError):
                     other = {}
-                if other.get("host") == socket.gethostname() and not _alive(int(other.get("pid", -1))):
+                if other.get("host") == socket.gethostname() and not pid_alive(int(other.get("pid", -1))):
                     self.path.unlink(missing_ok=True)  # stale: its process is gone
                     continue
                 raise InputError(
@@ -631,18 +631,6 @@ class RunLock:
     def __exit__(self, *exc: Any) -> None:
         if self.held:
             self.path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def run_pipeline(

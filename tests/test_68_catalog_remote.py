@@ -844,3 +844,73 @@ def test_stac_search_posts_the_query_and_fetches_the_data_asset(serve, tmp_path,
     )
     assert code == 0, err
     assert json.loads(s.received("POST", "/search")[-1]["body"])["ids"] == ["S1A_SM_1"]
+
+
+def test_a_dropped_connection_is_resumed_within_the_run(serve, tmp_path, capsys, monkeypatch, waits):
+    answers = iter([lambda req: drop_after(req, 90_000), lambda req: (503, {}, b"busy")])
+
+    def download(req):
+        return next(answers, file_answer)(req)
+
+    s = serve(cdse(download))
+    cat = cdse_catalog(tmp_path, s.url, retry="{attempts: 5, backoff_s: 0.25}")
+    monkeypatch.setenv("SARPIPE_CDSE_USER", "alice")
+    monkeypatch.setenv("SARPIPE_CDSE_PASSWORD", PASSWORD)
+    code, out, err = run_here(
+        capsys, monkeypatch, tmp_path, "catalog", "fetch", "rotterdam_sm", "-o", tmp_path / "d", "--catalog", cat, "-q"
+    )
+    assert code == 0, err
+    first, second, third = s.received("GET", f"/odata/v1/Products({PRODUCT_ID})/$value")
+    assert "range" not in first["headers"]
+    kept = int(second["headers"]["range"].removeprefix("bytes=").rstrip("-"))
+    assert 0 < kept <= 90_000 and third["headers"]["range"] == f"bytes={kept}-", "each new try resumes"
+    assert waits == [0.25, 0.5], "exponential backoff between the tries"
+    assert hashlib.md5((tmp_path / "d" / f"{PRODUCT_NAME}.SAFE.zip").read_bytes()).hexdigest() == MD5
+
+
+def test_third_party_provider_from_the_entry_point_group(tmp_path, monkeypatch, capsys):
+    """A provider registered under ``sarpipe.catalog_providers`` is validated and searched like a built-in."""
+    import importlib.metadata as md
+    import types
+
+    from sarpipe.catalog_remote import providers
+    from sarpipe.catalog_remote.providers import PROVIDER_ENTRY_POINT_GROUP, CatalogProvider
+    from sarpipe.catalog_remote.records import ProductRecord
+
+    class ArchiveProvider(CatalogProvider):
+        name = "archive"
+        default_url = "http://127.0.0.1:9"
+
+        def search(self, limit=None):
+            return [
+                ProductRecord(
+                    id=f"{self.query.collection}-{i}", provider=self.name, name="n", href="", filename="f", mode="SM"
+                )
+                for i in range(limit or 2)
+            ]
+
+    mod = types.ModuleType("fake_archive_provider")
+    mod.ArchiveProvider = ArchiveProvider
+    monkeypatch.setitem(sys.modules, "fake_archive_provider", mod)
+    ep = md.EntryPoint("archive", "fake_archive_provider:ArchiveProvider", PROVIDER_ENTRY_POINT_GROUP)
+    real = md.entry_points
+    monkeypatch.setattr(
+        md, "entry_points", lambda **kw: [ep] if kw.get("group") == PROVIDER_ENTRY_POINT_GROUP else real(**kw)
+    )
+    monkeypatch.setattr(providers, "_ENTRY_POINTS_LOADED", False)
+    monkeypatch.setattr(providers, "_REGISTERED", {})
+    monkeypatch.setattr(providers, "_LOADED", {})
+    assert "archive" in providers.provider_names()
+    cat = write(tmp_path / "cat.yaml", "entries:\n  a: {kind: remote, provider: archive, query: {collection: X}}\n")
+    code, out, err = run_here(capsys, monkeypatch, tmp_path, "catalog", "search", "a", "--catalog", cat, "--limit", "3")
+    assert code == 0, err
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["X-0", "X-1", "X-2"]
+
+
+def test_credentials_follow_redirects_only_within_the_site():
+    from sarpipe.catalog_remote.download import _same_site
+
+    a = "https://download.dataspace.copernicus.eu/odata/v1/Products(1)/$value"
+    assert _same_site(a, "https://zipper.dataspace.copernicus.eu/download/1")
+    assert not _same_site(a, "https://s3.example.com/bucket/1")
+    assert not _same_site("http://127.0.0.1:80/x", "http://127.0.0.2:80/x")

@@ -582,6 +582,8 @@ def test_catalog_input_is_the_fetched_product(serve, tmp_path, capsys, monkeypat
     assert out.strip() == str(product), "without -o the entry's download_dir (default downloads/NAME)"
     pipeline = load_pipeline(pipe)
     assert pipeline.catalog.entry_path("rotterdam_sm") == product
+    code, out, err = run_here(capsys, monkeypatch, tmp_path, "run", pipe, "--dry-run")
+    assert code == 0 and "would run 1 step" in out, err
     code, out, err = run_here(capsys, monkeypatch, tmp_path, "catalog", "show", "rotterdam_sm", "--catalog", cat)
     assert code == 0 and f"downloaded: {product}" in out
 

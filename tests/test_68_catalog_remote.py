@@ -623,7 +623,9 @@ def dhus_entry(uuid, title):
     }
 
 
-def dhus(url_box):
+def dhus(url_box, busy=0):
+    busy_left = [busy]
+
     def authorised(req):
         import base64
 
@@ -633,6 +635,9 @@ def dhus(url_box):
         if not authorised(req):
             return 401, {"WWW-Authenticate": 'Basic realm="DHuS"'}, b"<html><body>Unauthorized</body></html>"
         p = req["path"]
+        if p == "/dhus/search" and busy_left[0]:
+            busy_left[0] -= 1
+            return 503, {"Retry-After": "2"}, b"<html><body>Service Unavailable</body></html>"
         if p == "/dhus/search":
             entry = json.loads(json.dumps(dhus_entry(PRODUCT_ID, PRODUCT_NAME)).replace("{url}", url_box[0]))
             # DHuS sends a single entry as an object, not a list
@@ -680,7 +685,7 @@ def dhus(url_box):
 
 def test_dhus_search_and_fetch_through_sentinelsat(serve, tmp_path, capsys, monkeypatch, waits):
     box = [""]
-    s = serve(dhus(box))
+    s = serve(dhus(box, busy=1))
     box[0] = s.url
     cat = write(
         tmp_path / "cat.yaml",
@@ -704,7 +709,9 @@ def test_dhus_search_and_fetch_through_sentinelsat(serve, tmp_path, capsys, monk
     monkeypatch.setenv("DHUS_PASSWORD", PASSWORD)
     code, out, err = run_here(capsys, monkeypatch, tmp_path, "catalog", "search", "hub", "--catalog", cat)
     assert code == 0, err
-    (q,) = s.received("GET", "/dhus/search")
+    assert waits == [2.0], "the hub's 503 is retried after its Retry-After"
+    busy, q = s.received("GET", "/dhus/search")
+    assert busy["query"] == q["query"]
     # DHuS full-text (Solr) search syntax: quoted values, keywords sorted as sentinelsat writes them, the area last
     assert q["query"]["q"] == (
         'beginPosition:["2024-06-01T00:00:00.000Z" TO "2024-06-30T23:59:59.999Z"] platformname:"Sentinel-1"'

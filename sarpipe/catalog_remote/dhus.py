@@ -48,7 +48,6 @@ class DhusProvider(CatalogProvider):
             self._api = SentinelAPI(
                 creds.user, creds.password, self.url + "/", show_progressbars=False, timeout=self.timeout
             )
-            self._api.session.trust_env = False
         return self._api
 
     def keywords(self) -> dict[str, Any]:

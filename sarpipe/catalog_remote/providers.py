@@ -79,6 +79,10 @@ def provider_class(name: str) -> type[CatalogProvider]:
     return cls
 
 
+def _no_implicit_auth(request: Any) -> Any:
+    return request
+
+
 class DownloadAuth:
     """How the downloader authenticates: extra ``headers`` (a bearer token), or HTTP ``basic`` (user, password);
     :meth:`refresh` is called once after a 401 (e.g. a token that expired during a long download)."""
@@ -112,7 +116,9 @@ class CatalogProvider:
         if not self.url:
             raise InputError(f"provider {self.name!r} needs 'url' (there is no default endpoint)", where=entry_name)
         self.session = session or requests.Session()
-        self.session.trust_env = False  # no implicit ~/.netrc or proxy: credentials are chosen here, explicitly
+        # credentials are chosen here, explicitly: no implicit ~/.netrc basic auth from requests (it would replace
+        # a bearer token); proxies and CA bundles from the environment still apply
+        self.session.auth = _no_implicit_auth
         self.timeout = entry.retry.timeout_s
         self._credentials: Credentials | None = None
 

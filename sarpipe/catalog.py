@@ -5,9 +5,10 @@ simulated scenes (a simulator configuration inline or in a file) and remote sear
 Metadata use STAC names (``sar:instrument_mode``, ``sar:polarizations``, ``sat:orbit_state``, ...), so a catalog
 entry and a STAC item describe a product the same way.
 
-Relative paths in a catalog are relative to the folder of the catalog file. Remote providers (and the SAFE and
-Level-0 readers) arrive with the Sentinel-1 issue: such entries can be listed and shown, and a pipeline that uses one
-stops at validation with a message saying so.
+Relative paths in a catalog are relative to the folder of the catalog file. A remote entry is searched and
+downloaded by a catalog provider (:mod:`sarpipe.catalog_remote`: ``sarpipe catalog search|fetch``); a pipeline
+input ``catalog:NAME`` of a remote entry is the product ``fetch`` downloaded into the entry's ``download_dir``.
+Credentials are never part of a catalog: a key such as ``password`` is refused.
 """
 
 from __future__ import annotations
@@ -157,7 +158,23 @@ class RemoteQuery(Properties):
     collection: str | None = Field(None, description="e.g. SENTINEL-1")
     bbox: list[float] | None = Field(None, description="west, south, east, north in degrees (WGS84)")
     intersects: dict[str, Any] | None = Field(None, description="GeoJSON geometry")
-    limit: int | None = Field(None, ge=1)
+    wkt: str | None = Field(None, description="search area as WKT (POINT, POLYGON or MULTIPOLYGON), lon/lat degrees")
+    limit: int | None = Field(None, ge=1, description="most products a search returns (default 20)")
+
+    @field_validator("wkt")
+    @classmethod
+    def _wkt(cls, v: str | None) -> str | None:
+        if v is not None:
+            from .catalog_remote.records import wkt_to_geojson  # noqa: PLC0415
+
+            wkt_to_geojson(v)  # raises ValueError with the reason
+        return v
+
+    @model_validator(mode="after")
+    def _one_area(self) -> RemoteQuery:
+        if sum(x is not None for x in (self.bbox, self.intersects, self.wkt)) > 1:
+            raise ValueError("give one search area: bbox, intersects or wkt")
+        return self
 
     @field_validator("bbox")
     @classmethod
@@ -172,16 +189,68 @@ class RemoteQuery(Properties):
         return v
 
 
+class RetryPolicy(BaseModel):
+    """Retries of catalog requests and downloads (429, 5xx, dropped connections): the n-th wait is
+    ``backoff_s * 2**n`` s capped at ``max_backoff_s`` (or the server's ``Retry-After``), at most ``attempts``
+    tries and ``max_total_s`` of waiting in all."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attempts: int = Field(6, ge=1, description="tries in all, the first included")
+    backoff_s: float = Field(2.0, ge=0, description="first wait, s")
+    max_backoff_s: float = Field(120.0, ge=0, description="longest single wait, s")
+    max_total_s: float = Field(900.0, ge=0, description="most waiting in all, s")
+    timeout_s: float = Field(60.0, gt=0, description="connect/read timeout of one request, s")
+
+
 class RemoteEntry(_Entry):
-    """A remote search (provider + query). The providers come with the Sentinel-1 issue."""
+    """A remote search: a catalog provider, its endpoint and a query; ``sarpipe catalog fetch`` downloads the
+    products into ``download_dir`` (default ``downloads/NAME`` beside the catalog)."""
 
     kind: Literal["remote"]
-    provider: Literal["cdse", "dhus", "asf", "stac"] = Field(
-        ..., description="cdse: Copernicus Data Space; dhus: legacy hubs (sentinelsat); asf; stac: any STAC API (url)"
+    provider: str = Field(
+        ...,
+        description="cdse (Copernicus Data Space), dhus (any DHuS; url required), stac (any STAC API; url), or a plugin's",
     )
-    url: str | None = None
+    url: str | None = Field(None, description="service root; overrides the provider's default (dhus, stac: required)")
+    download_url: str | None = Field(None, description="cdse: download service root (default: url if given)")
+    auth_url: str | None = Field(
+        None, description="cdse: token endpoint (default: url + the CDSE token path if url is given)"
+    )
+    asset: str | None = Field(None, description="stac: the asset to download (default: the first with role data)")
     query: RemoteQuery = Field(default_factory=RemoteQuery)
-    download_dir: str | None = None
+    download_dir: str | None = Field(None, description="where fetch puts the products (default downloads/NAME)")
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    product: str | None = "any"
+
+    @field_validator("provider")
+    @classmethod
+    def _provider(cls, v: str) -> str:
+        from .catalog_remote.providers import provider_names  # noqa: PLC0415
+
+        names = provider_names()
+        if v not in names:
+            raise ValueError(f"unknown catalog provider {v!r}; registered: {', '.join(names)}")
+        return v
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> RemoteEntry:
+        from .catalog_remote.providers import provider_class  # noqa: PLC0415
+
+        try:
+            cls = provider_class(self.provider)
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+        if self.url is None and cls.default_url is None:
+            raise ValueError(
+                f"provider {self.provider!r} has no default endpoint: give 'url'"
+                + (
+                    " (the DHuS api_url, e.g. https://HOST/dhus/; the original Open Access Hub is closed)"
+                    if self.provider == "dhus"
+                    else ""
+                )
+            )
+        return self
 
     def location(self) -> str:
         return f"{self.provider}" + (f" {self.url}" if self.url else "")
@@ -197,7 +266,6 @@ ENTRY_KINDS = ("raw", "slc", "safe", "level0", "simulated", "remote")
 NOT_YET = {
     "safe": "reading SAFE products comes with the Sentinel-1 issue; sarpipe cannot use this entry yet",
     "level0": "decoding Sentinel-1 Level-0 comes with the Sentinel-1 issue; sarpipe cannot use this entry yet",
-    "remote": "remote search providers (CDSE, DHuS, ASF, STAC) come with the Sentinel-1 issue; sarpipe cannot run this search yet",
 }
 
 
@@ -237,13 +305,43 @@ class Catalog:
         return p if p.is_absolute() else (self.root / p)
 
     def entry_path(self, name: str) -> Path | None:
-        """The local file or folder behind entry ``name`` (None for simulated inline configs and remote searches)."""
+        """The local file or folder behind entry ``name`` (None for simulated inline configs and for remote searches
+        not downloaded yet)."""
         e = self.get(name)
         if isinstance(e, _LocalEntry):
             return self.resolve(e.path)
         if isinstance(e, SimulatedEntry) and e.config_file:
             return self.resolve(e.config_file)
+        if isinstance(e, RemoteEntry):  # the product `sarpipe catalog fetch` downloaded, once there is one
+            try:
+                return self.downloaded_product(name)
+            except InputError:
+                return None
         return None
+
+    def download_dir(self, name: str) -> Path:
+        """Where ``sarpipe catalog fetch NAME`` puts the products of remote entry ``name``."""
+        e = self.get(name)
+        return self.resolve(getattr(e, "download_dir", None) or f"downloads/{name}")
+
+    def downloaded_product(self, name: str) -> Path:
+        """The product ``fetch`` downloaded and verified for remote entry ``name``: exactly one, else bad input
+        (none yet: run the fetch; several: narrow the query)."""
+        from .catalog_remote.manifest import downloaded_files  # noqa: PLC0415
+
+        folder = self.download_dir(name)
+        files = downloaded_files(folder)
+        if not files:
+            raise InputError(
+                f"catalog entry {name!r} is a remote search with nothing downloaded in {folder} yet; "
+                f"run `sarpipe catalog fetch {name}` first"
+            )
+        if len(files) > 1:
+            raise InputError(
+                f"catalog entry {name!r} has {len(files)} downloaded products in {folder}; a pipeline input needs "
+                "one: set query.limit: 1 (and fetch again) or give the file as the input"
+            )
+        return files[0]
 
     def match(self, patterns: str | list[str]) -> list[str]:
         """Entry names matching a glob (``"scene_*"``) or a list of names/globs, in catalog order, no repeats."""
@@ -313,8 +411,10 @@ def path_fingerprint(path: str | os.PathLike) -> str:
 def parse_catalog(doc: YamlDocument, path: Path | None = None) -> Catalog:
     """Validate a parsed catalog document; every problem is reported at once with its line."""
     problems: list[str] = doc.duplicate_problems()
+    data_for_model, secret_problems = _without_credentials(doc)
+    problems.extend(secret_problems)
     try:
-        model = CatalogFile.model_validate(doc.data)
+        model = CatalogFile.model_validate(data_for_model)
     except ValidationError as exc:
         problems.extend(_problems(exc, doc))
         model = None
@@ -336,6 +436,36 @@ def parse_catalog(doc: YamlDocument, path: Path | None = None) -> Catalog:
         raise ConfigError(problems, title=f"{doc.source}: invalid data catalog")
     assert model is not None
     return Catalog(model, path)
+
+
+def _without_credentials(doc: YamlDocument) -> tuple[Any, list[str]]:
+    """The catalog data without credential keys (``password``, ``user``, ``token``, ...), and one problem per key
+    found: credentials come from the environment or ``~/.netrc``, never from a catalog (its value is not shown)."""
+    from .catalog_remote.credentials import SECRET_KEYS  # noqa: PLC0415
+
+    problems: list[str] = []
+
+    def strip(node: Any, loc: tuple) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for k, v in node.items():
+                if str(k).lower() in SECRET_KEYS:
+                    problems.append(
+                        f"{doc.where(loc + (k,))}: {dotted(loc + (k,))}: credentials are never read from the catalog "
+                        "file; remove this key and use the environment or ~/.netrc (see docs/catalog.md)"
+                    )
+                    continue
+                skip = k == "config" and node.get("kind") == "simulated"  # a simulator configuration, not ours
+                out[k] = v if skip else strip(v, loc + (k,))
+            return out
+        if isinstance(node, list):
+            return [strip(v, loc + (i,)) for i, v in enumerate(node)]
+        return node
+
+    data = doc.data
+    if isinstance(data, dict) and isinstance(data.get("entries"), dict):
+        data = {**data, "entries": strip(data["entries"], ("entries",))}
+    return data, problems
 
 
 def _without_tags(loc: tuple, data: Any) -> tuple:

@@ -519,6 +519,41 @@ def catalog_show(
     cli_impl.catalog_show(name, catalog)
 
 
+@catalog_app.command("search")
+def catalog_search(
+    name: str = typer.Argument(..., metavar="NAME", help="A remote entry (kind: remote)."),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="Most products to list (default: the query's limit, else 20)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print a STAC FeatureCollection instead of the table."),
+    catalog: Path | None = typer.Option(None, "--catalog", help="Catalog file (default ./data_catalog.yaml)."),
+) -> None:
+    """Run a remote entry's search: id, time, mode, polarisations, orbit, size, footprint of each product."""
+    from .pipeline import cli_impl
+
+    cli_impl.catalog_search(name, catalog, limit, as_json)
+
+
+@catalog_app.command("fetch")
+def catalog_fetch(
+    target: str = typer.Argument(..., metavar="NAME|ID", help="A remote entry (all its search finds) or a product id."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Download folder (default: the entry's download_dir)."
+    ),
+    entry: str | None = typer.Option(None, "--entry", help="For a product ID: the remote entry whose provider to ask."),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="Most products to download (default: the query's limit)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    catalog: Path | None = typer.Option(None, "--catalog", help="Catalog file (default ./data_catalog.yaml)."),
+) -> None:
+    """Download products, verified (checksum, size), resuming partial downloads; credentials from the environment
+    or ~/.netrc (see docs/catalog.md)."""
+    from .pipeline import cli_impl
+
+    cli_impl.catalog_fetch(target, catalog, output, entry, limit, quiet)
+
+
 # ------------------------------------------------------------------------------------------ entry point
 
 

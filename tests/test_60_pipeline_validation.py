@@ -209,7 +209,7 @@ def test_catalog_problems_are_reported_from_the_catalog_file(here, capsys):
     ), err
 
 
-def test_remote_entry_says_providers_come_later(here, capsys):
+def test_remote_entry_not_fetched_says_how_to_fetch_it(here, capsys):
     write(
         here / "data_catalog.yaml",
         """
@@ -231,7 +231,7 @@ def test_remote_entry_says_providers_come_later(here, capsys):
         """,
     )
     probs = _fails(capsys, path)
-    _has(probs, path, line_of(path, "catalog:s1"), "steps[0].inputs.raw", "Sentinel-1 issue")
+    _has(probs, path, line_of(path, "catalog:s1"), "steps[0].inputs.raw", "run `sarpipe catalog fetch s1` first")
 
 
 def test_template_parses_back_to_the_defaults():

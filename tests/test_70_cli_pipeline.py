@@ -65,7 +65,7 @@ def test_catalog_list_and_show(cli):
     assert shown["properties"]["sar:instrument_mode"] == "SM" and shown["config"]["sensor"]["preset"] == "minisar"
     assert "catalog:quickstart_minisar" in out
     code, out, _ = cli("catalog", "show", "s1_stripmap_level0")
-    assert code == 0 and "Sentinel-1 issue" in out
+    assert code == 0 and "sarpipe catalog fetch s1_stripmap_level0" in out
     code, _, err = cli("catalog", "show", "nope")
     assert code == 2 and "no catalog entry 'nope'" in err and "quickstart_minisar" in err
     code, _, err = cli("catalog", "list", "--catalog", "missing.yaml")

@@ -1,4 +1,5 @@
-"""The bodies of the pipeline commands (``sarpipe run``, ``stages``, ``config template``, ``catalog list|show``);
+"""The bodies of the pipeline commands (``sarpipe run``, ``stages``, ``config template``,
+``catalog list|show|search|fetch``);
 ``sarpipe/cli.py`` declares the options and calls these."""
 
 from __future__ import annotations
@@ -182,6 +183,31 @@ def catalog_show(name: str, path: Path | None) -> None:
         notes.append(f"path: {p.resolve()} ({'exists' if p.exists() else 'MISSING'})")
     if e.kind in NOT_YET:
         notes.append(f"note: {NOT_YET[e.kind]}")
+    elif e.kind == "remote":
+        folder = cat.download_dir(name)
+        try:
+            notes.append(f"downloaded: {cat.downloaded_product(name)}")
+            notes.append(f"use in a pipeline as: catalog:{name}  (the downloaded product)")
+        except InputError:
+            notes.append(f"search with: sarpipe catalog search {name}; download with: sarpipe catalog fetch {name}")
+            notes.append(f"downloads go to: {folder}")
     else:
         notes.append(f"use in a pipeline as: catalog:{name}  (gives a {e.product} input)")
     sys.stdout.write(text + "\n".join(f"# {n}" for n in notes) + "\n")
+
+
+def catalog_search(name: str, path: Path | None, limit: int | None, as_json: bool) -> None:
+    from ..catalog import load_catalog
+    from ..catalog_remote import commands
+
+    records = commands.search(load_catalog(path), name, limit)
+    commands.print_search(records, as_json)
+
+
+def catalog_fetch(
+    target: str, path: Path | None, output: Path | None, entry: str | None, limit: int | None, quiet: bool
+) -> None:
+    from ..catalog import load_catalog
+    from ..catalog_remote import commands
+
+    commands.fetch(load_catalog(path), target, output=output, entry=entry, limit=limit, quiet=quiet)

@@ -618,6 +618,13 @@ def _catalog_kinds(catalog: Catalog, name: str, doc: YamlDocument, iloc: tuple, 
     if e.kind in NOT_YET:
         problems.append(_problem(doc, iloc, f"catalog entry {name!r} ({e.kind}): {NOT_YET[e.kind]}"))
         return []
+    if e.kind == "remote":  # the product `sarpipe catalog fetch NAME` downloaded
+        try:
+            catalog.downloaded_product(name)
+        except InputError as exc:
+            problems.append(_problem(doc, iloc, f"missing input: {exc}"))
+            return []
+        return [e.product or "any"]
     path = catalog.entry_path(name)
     if path is not None and not path.exists():
         problems.append(

@@ -11,7 +11,7 @@ import xarray as xr
 
 from sarpipe.cli import main
 from sarpipe.errors import InputError
-from sarpipe.focus import defocus, focus, focus_zarr
+from sarpipe.focus import defocus, defocus_zarr, focus, focus_zarr
 from sarpipe.model import (
     CF_ATTRS,
     SPEED_OF_LIGHT,
@@ -319,3 +319,4 @@ def test_focus_keeps_the_acquisition_items_in_memory_and_streaming(tmp_path):
     np.testing.assert_allclose(streamed["slc"].values, slc["slc"].values, rtol=0, atol=1e-4 * abs(slc["slc"]).max())
     for name in ("slc", "azimuth_time", "pulse_pri", "orbit_position"):
         assert streamed[name].attrs["units"] == CF_ATTRS[name][0], name
+    _assert_carried(open_raw(defocus_zarr(tmp_path / "slc.zarr", tmp_path / "back.zarr")), raw)

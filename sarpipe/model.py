@@ -1,8 +1,13 @@
-"""The raw-echo and SLC dataset contract: construction, validation, Zarr v3 open/save, history records.
+"""The raw-echo and SLC dataset contract: construction, validation, Zarr v3 open/save, processing records.
 
 Conventions (docs/design.md section 2): ``echo``/``slc`` are complex64 with dims ``("azimuth", "range")``;
-``azimuth_time`` is in seconds (one per pulse), ``slant_range`` in metres (one per fast-time sample,
-``near_range + j * c / (2 * range_sampling_rate)``); every attribute is in SI units.
+``azimuth_time`` is float64 seconds (one per pulse) from the root attribute ``azimuth_time_epoch`` (UTC, ISO 8601;
+absent for relative time, the simulator's case), ``slant_range`` in metres (one per fast-time sample,
+``near_range + j * c / (2 * range_sampling_rate)``); every attribute is in SI units. Variables and coordinates
+carry CF ``units`` / ``long_name`` (:data:`CF_ATTRS`, added on saving). Processing records live in the list
+attribute ``processing_history``; a CF string ``history`` from a source file is kept as it is. Real acquisitions
+may add per-pulse ``pulse_*`` coordinates, orbit and attitude, calibration pulses and noise lines on their own
+dims, and a range-varying Doppler centroid; each is validated when present (:func:`validate`).
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ import itertools
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import xarray as xr
@@ -47,7 +53,59 @@ OPTIONAL_ATTRS: dict[str, str] = {
     "antenna_length": "m",
     "look_side": "'right' | 'left'",
     "sensor": "free text",
-    "history": "list of processing records",
+    "azimuth_time_epoch": "UTC ISO 8601, e.g. 2022-09-18T07:49:21.123456Z: the instant where azimuth_time is 0 s",
+    "polarisation": "transmit then receive: 'HH' | 'HV' | 'VH' | 'VV' (R/L for a circular transmit)",
+    "swath": "free text (e.g. 'S3', 'IW1')",
+    "mission": "free text (e.g. 'Sentinel-1A')",
+    "acquisition_mode": "free text (e.g. 'SM', 'IW')",
+    "doppler_centroid_method": "free text: how doppler_centroid / doppler_centroid_range was obtained",
+    "processing_history": "list of processing records (with_history)",
+    "history": "CF history string, kept as it is (a list here is a store written before processing_history)",
+}
+
+#: Root attribute giving the UTC instant at which ``azimuth_time`` (and ``orbit_time``, ``attitude_time``) is 0.
+EPOCH_ATTR = "azimuth_time_epoch"
+#: Root attribute holding the processing records (a list of dicts); ``history`` is CF's free-text string.
+RECORDS_ATTR = "processing_history"
+
+#: CF ``units`` and ``long_name`` of the variables and coordinates sarpipe knows (added by :func:`with_cf_attrs`;
+#: a known item stored with other ``units`` is refused by :func:`validate`). Times are ``s`` from
+#: ``azimuth_time_epoch``, not CF's ``seconds since ...``: xarray would decode that into datetime64 on opening,
+#: and the kernels want float64 seconds (:func:`azimuth_datetime` gives the absolute times).
+CF_ATTRS: dict[str, tuple[str, str]] = {
+    "echo": ("1", "received echo, complex baseband samples (I + jQ)"),
+    "echo_clean": ("1", "simulated echo without noise or interference"),
+    "rfi": ("1", "simulated radio-frequency interference in the echo"),
+    "slc": ("1", "single-look complex image"),
+    "azimuth_time": ("s", "pulse time (image: zero-Doppler time) from azimuth_time_epoch"),
+    "slant_range": ("m", "slant range of the fast-time sample (image: closest-approach range)"),
+    "rfi_pulses": ("1", "pulses cleaned of radio-frequency interference"),
+    "rfi_image_mask": ("1", "image pixels where radio-frequency interference was detected"),
+    "rfi_candidate_pulses": ("1", "pulses mapped from the flagged image lines"),
+    "rfi_image_lines": ("1", "image lines flagged as holding radio-frequency interference"),
+    "rfi_line_z": ("1", "image line score, robust standard deviations"),
+    "rfi_line_z_floor": ("1", "image line floor score, robust standard deviations"),
+    "rfi_line_z_spectrum": ("1", "image line spectral-peak score, robust standard deviations"),
+    "rfi_range_samples": ("1", "range samples holding radio-frequency interference"),
+    "pulse_pri": ("s", "pulse repetition interval"),
+    "pulse_swst": ("s", "sampling window start time"),
+    "pulse_rank": ("1", "rank: pulse repetition intervals between a pulse and its echo"),
+    "pulse_sample_count": ("1", "complex samples recorded in the pulse's echo"),
+    "pulse_decimation_code": ("1", "range decimation filter code"),
+    "pulse_signal_type": ("1", "signal type code (echo, noise, calibration)"),
+    "pulse_baq_mode": ("1", "block adaptive quantisation mode"),
+    "pulse_count": ("1", "pulse (space packet) counter"),
+    "pulse_tx_pulse_length": ("s", "transmitted pulse length"),
+    "pulse_tx_ramp_rate": ("Hz/s", "transmitted chirp ramp rate"),
+    "pulse_tx_start_frequency": ("Hz", "transmitted chirp start frequency"),
+    "orbit_time": ("s", "orbit state vector time from azimuth_time_epoch"),
+    "orbit_position": ("m", "platform position, Earth-centred Earth-fixed"),
+    "orbit_velocity": ("m/s", "platform velocity, Earth-centred Earth-fixed"),
+    "attitude_time": ("s", "attitude time from azimuth_time_epoch"),
+    "attitude_quaternion": ("1", "platform attitude quaternion"),
+    "cal_pulse": ("1", "instrument calibration pulses, complex samples"),
+    "noise_line": ("1", "instrument noise measurement lines, complex samples"),
+    "doppler_centroid_range": ("Hz", "absolute Doppler centroid over slant range"),
 }
 
 
@@ -110,13 +168,31 @@ def _plain_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return {str(k): _plain(v) for k, v in attrs.items()}
 
 
+def processing_records(attrs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The processing records of ``attrs``, oldest first, as new dicts: the list ``processing_history``, else a
+    list ``history`` (stores written before ``processing_history``). A CF string ``history`` holds no records (it
+    is never split into characters); entries that are not mappings are skipped."""
+    return [dict(r) for r in _stored_records(attrs) if isinstance(r, Mapping)]
+
+
+def _stored_records(attrs: Mapping[str, Any]) -> list[Any]:
+    for key in (RECORDS_ATTR, "history"):
+        value = attrs.get(key)
+        if isinstance(value, (list, tuple)):
+            return list(value)
+        if key == RECORDS_ATTR and value is not None:
+            return []  # not a list: validate_attrs refuses it; never iterate a string
+    return []
+
+
 def with_history(
     ds: xr.Dataset, step: str, params: Mapping[str, Any] | None = None, *, source: xr.Dataset | None = None
 ) -> xr.Dataset:
-    """Return ``ds`` with a processing record appended to ``attrs['history']``.
+    """Return ``ds`` with a processing record appended to ``attrs['processing_history']``.
 
     A record holds the step name, its parameters, the sarpipe version and the UTC time; with ``source`` (the
-    dataset the step read) also ``input_fingerprint``, its :func:`scene_fingerprint`.
+    dataset the step read) also ``input_fingerprint``, its :func:`scene_fingerprint`. The records of a legacy list
+    ``history`` move into ``processing_history``; a CF string ``history`` stays as it is.
     """
     record = {
         "step": step,
@@ -128,17 +204,105 @@ def with_history(
         record["input_fingerprint"] = scene_fingerprint(source)
     out = ds.copy(deep=False)
     out.attrs = dict(ds.attrs)
-    out.attrs["history"] = list(ds.attrs.get("history", [])) + [record]
+    out.attrs[RECORDS_ATTR] = _stored_records(ds.attrs) + [record]
+    if isinstance(out.attrs.get("history"), (list, tuple)):
+        del out.attrs["history"]  # its records are now in processing_history
     return out
 
 
 def last_record(attrs: Mapping[str, Any], step: str) -> dict[str, Any] | None:
-    """The last processing record of ``attrs['history']`` whose step is exactly ``step`` (so ``focus`` does not
-    match ``defocus``), as a new dict; None when there is none."""
-    for record in reversed(list(attrs.get("history") or [])):
-        if isinstance(record, Mapping) and record.get("step") == step:
-            return dict(record)
+    """The last processing record (:func:`processing_records`) whose step is exactly ``step`` (so ``focus`` does
+    not match ``defocus``), as a new dict; None when there is none."""
+    for record in reversed(processing_records(attrs)):
+        if record.get("step") == step:
+            return record
     return None
+
+
+# --------------------------------------------------------------------------------------------- time and CF
+
+
+_ISO_UTC = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?")
+
+
+def parse_epoch(text: Any, where: str = f"attribute '{EPOCH_ATTR}'") -> np.datetime64:
+    """An ISO 8601 UTC time (``2022-09-18T07:49:21.123456Z``; up to nanoseconds; ``Z``, ``+00:00`` or no suffix)
+    as ``datetime64[ns]``; raises :class:`InputError` naming ``where`` otherwise."""
+    match = _ISO_UTC.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise InputError(
+            f"must be a UTC time in ISO 8601 (e.g. 2022-09-18T07:49:21.123456Z), got {text!r}", where=where
+        )
+    zone = match.group(3)
+    if zone not in (None, "Z") and zone.replace(":", "")[1:] != "0000":
+        raise InputError(f"must be in UTC (suffix Z), got the offset {zone} in {text!r}", where=where)
+    try:
+        return np.datetime64(match.group(1) + (match.group(2) or ""), "ns")
+    except ValueError as exc:
+        raise InputError(f"is not a valid date and time ({exc}): {text!r}", where=where) from exc
+
+
+def azimuth_datetime(ds: xr.Dataset, coord: str = "azimuth_time") -> np.ndarray:
+    """Absolute UTC times (``datetime64[ns]``) of the seconds coordinate ``coord`` (``azimuth_time``,
+    ``orbit_time``, ``attitude_time``): ``azimuth_time_epoch`` plus the seconds, rounded to the nanosecond.
+    Raises :class:`InputError` when the dataset has no epoch (relative time, e.g. a simulated scene)."""
+    source = ds.encoding.get("source")
+    if EPOCH_ATTR not in ds.attrs:
+        raise InputError(
+            "is missing: the times are relative (a simulated scene has none); absolute times need the epoch",
+            where=_where(source, f"attribute '{EPOCH_ATTR}'"),
+        )
+    epoch = parse_epoch(ds.attrs[EPOCH_ATTR], _where(source, f"attribute '{EPOCH_ATTR}'"))
+    seconds = np.asarray(ds[coord].values, dtype=np.float64)
+    return epoch + np.rint(seconds * 1e9).astype(np.int64).astype("timedelta64[ns]")
+
+
+def with_cf_attrs(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` (a shallow copy) with CF ``units`` and ``long_name`` on every variable and coordinate named in
+    :data:`CF_ATTRS` that lacks them; values untouched, attributes already there kept."""
+    out = ds.copy(deep=False)
+    for name, var in out.variables.items():
+        known = CF_ATTRS.get(str(name))
+        if known is not None:
+            var.attrs = {"units": known[0], "long_name": known[1], **var.attrs}
+    return out
+
+
+def with_acquisition_items(out: xr.Dataset, src: xr.Dataset) -> xr.Dataset:
+    """``out`` (a product on ``src``'s grid, e.g. the image of ``src``) with ``src``'s acquisition metadata that it
+    lacks: every coordinate (``pulse_*`` on ``azimuth``, ``orbit_time`` ...) and every variable not on ``azimuth``
+    (orbit, attitude, ``cal_pulse``, ``noise_line``, ``doppler_centroid_range``), loaded, attributes kept. Items on
+    ``range`` are cut to ``out``'s ``slant_range`` samples (a trimmed image); items on ``azimuth`` are carried only
+    when the number of pulses is the same. Per-pulse or per-pixel products (``echo``, ``rfi_pulses`` ...) are not
+    carried: each step makes its own."""
+    rows = _range_rows_of(out, src)
+    coords: dict[str, xr.Variable] = {}
+    data: dict[str, xr.Variable] = {}
+    for name, var in src.variables.items():
+        name = str(name)
+        is_coord = name in src.coords
+        if name in out.variables or (not is_coord and "azimuth" in var.dims):
+            continue
+        if "azimuth" in var.dims and out.sizes.get("azimuth") != src.sizes["azimuth"]:
+            continue
+        if "range" in var.dims:
+            if rows is None:
+                continue
+            var = var.isel(range=rows)
+        (coords if is_coord else data)[name] = xr.Variable(var.dims, np.asarray(var.values), dict(var.attrs))
+    return out.assign_coords(coords).assign(data) if coords or data else out
+
+
+def _range_rows_of(out: xr.Dataset, src: xr.Dataset) -> slice | None:
+    """The samples of ``src``'s range axis that ``out``'s ``slant_range`` holds (a contiguous run), else None."""
+    if "range" not in out.dims or "slant_range" not in out.coords or "slant_range" not in src.coords:
+        return None
+    mine, theirs = np.asarray(out["slant_range"].values), np.asarray(src["slant_range"].values)
+    if mine.size == 0 or mine.size > theirs.size:
+        return None
+    first = int(np.argmin(np.abs(theirs - mine[0])))
+    part = theirs[first : first + mine.size]
+    return slice(first, first + mine.size) if part.size == mine.size and np.allclose(part, mine, atol=1e-6) else None
 
 
 # --------------------------------------------------------------------------------------------- provenance
@@ -146,8 +310,9 @@ def last_record(attrs: Mapping[str, Any], step: str) -> dict[str, Any] | None:
 
 def scene_fingerprint(ds: xr.Dataset) -> str:
     """A short hash naming a scene: its grid (shape, first and last ``azimuth_time`` and ``slant_range``), the
-    required sensor attributes and the processing history. Attributes a writer adds on saving (e.g.
-    ``sarpipe_product``) are left out, so a dataset and the store written from it have the same fingerprint."""
+    required sensor attributes, the ``azimuth_time_epoch`` when there is one and the processing records. Attributes a
+    writer adds on saving (e.g. ``sarpipe_product``) are left out, so a dataset and the store written from it have
+    the same fingerprint (and a store written before ``processing_history`` keeps its fingerprint)."""
 
     def ends(name: str) -> list[float]:
         values = np.asarray(ds[name].values, dtype=np.float64) if name in ds.coords else np.zeros(0)
@@ -158,8 +323,10 @@ def scene_fingerprint(ds: xr.Dataset) -> str:
         "azimuth_time": ends("azimuth_time"),
         "slant_range": ends("slant_range"),
         "attrs": {k: _plain(ds.attrs.get(k)) for k in REQUIRED_ATTRS},
-        "history": _plain(list(ds.attrs.get("history", []) or [])),
+        "history": _plain(processing_records(ds.attrs)),
     }
+    if EPOCH_ATTR in ds.attrs:
+        doc[EPOCH_ATTR] = str(ds.attrs[EPOCH_ATTR])
     text = json.dumps(doc, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -235,8 +402,27 @@ def validate_attrs(attrs: Mapping[str, Any], source: str | os.PathLike | None = 
         raise InputError(
             f"must be 'right' or 'left', got {attrs['look_side']!r}", where=_where(source, "attribute 'look_side'")
         )
-    if "history" in attrs and not isinstance(attrs["history"], (list, tuple)):
-        raise InputError("must be a list of processing records", where=_where(source, "attribute 'history'"))
+    if RECORDS_ATTR in attrs and not isinstance(attrs[RECORDS_ATTR], (list, tuple)):
+        raise InputError("must be a list of processing records", where=_where(source, f"attribute '{RECORDS_ATTR}'"))
+    if "history" in attrs and not isinstance(attrs["history"], (str, list, tuple)):
+        raise InputError(
+            "must be a CF history string (a list is read as the processing records of an older store), "
+            f"got {type(attrs['history']).__name__}",
+            where=_where(source, "attribute 'history'"),
+        )
+    if EPOCH_ATTR in attrs:
+        parse_epoch(attrs[EPOCH_ATTR], _where(source, f"attribute '{EPOCH_ATTR}'"))
+    for key in ("polarisation", "swath", "mission", "acquisition_mode", "doppler_centroid_method"):
+        if key in attrs and (not isinstance(attrs[key], str) or not attrs[key].strip()):
+            raise InputError(
+                f"must be a non-empty string ({OPTIONAL_ATTRS[key]}), got {attrs[key]!r}",
+                where=_where(source, f"attribute '{key}'"),
+            )
+    if "polarisation" in attrs and re.fullmatch(r"[HVRL][HV]", attrs["polarisation"]) is None:
+        raise InputError(
+            f"must be {OPTIONAL_ATTRS['polarisation']}, got {attrs['polarisation']!r}",
+            where=_where(source, "attribute 'polarisation'"),
+        )
 
 
 def validate(
@@ -294,11 +480,114 @@ def validate(
             v = ds[extra]
             if tuple(v.dims) != DIMS or v.dtype != np.complex64:
                 raise InputError(f"must be complex64 with dims {DIMS}", where=_where(source, f"variable '{extra}'"))
+    validate_acquisition(ds, source, check_values=check_values)
     if check_values:
         finite = np.isfinite(var.data).all()
         if not bool(finite.compute() if hasattr(finite, "compute") else finite):
             raise InputError("contains NaN or Inf samples", where=_where(source, f"variable '{name}'"))
     return ds
+
+
+def validate_acquisition(ds: xr.Dataset, source: str | os.PathLike | None = None, *, check_values: bool = True) -> None:
+    """Check the real-acquisition items a dataset may carry (docs/design.md section 2), each only when present:
+    ``pulse_*`` coordinates (dim ``azimuth``, finite; ``pulse_pri`` agreeing with ``prf`` when constant), the
+    orbit (``orbit_position``, ``orbit_velocity`` on ``("orbit_time", "xyz")``), the attitude
+    (``attitude_quaternion`` on ``("attitude_time", "quaternion")``, unit norm, attr ``convention``), ``cal_pulse``
+    and ``noise_line`` (complex, 2-D, never on ``azimuth``; scanned for NaN/Inf with ``check_values``),
+    ``doppler_centroid_range`` (dim ``range``, Hz), and the ``units`` of every item named in :data:`CF_ATTRS`.
+    Raises :class:`InputError` naming the first item at fault."""
+
+    def fail(what: str, message: str) -> NoReturn:
+        raise InputError(message, where=_where(source, what))
+
+    for name, var in ds.variables.items():
+        known = CF_ATTRS.get(str(name))
+        if known is not None and "units" in var.attrs and var.attrs["units"] != known[0]:
+            kind = "coordinate" if name in ds.coords else "variable"
+            fail(f"{kind} '{name}'", f"units must be {known[0]!r}, got {var.attrs['units']!r}")
+    for name in ds.coords:
+        if not str(name).startswith("pulse_"):
+            continue
+        c = ds[name]
+        if tuple(c.dims) != ("azimuth",):
+            fail(f"coordinate '{name}'", f"a per-pulse coordinate must have dims ('azimuth',), got {tuple(c.dims)}")
+        if np.issubdtype(c.dtype, np.number) and not np.all(np.isfinite(np.asarray(c.values))):
+            fail(f"coordinate '{name}'", "contains NaN or Inf")
+    if "pulse_pri" in ds.coords and ds.sizes["azimuth"] > 0:
+        pri = np.asarray(ds["pulse_pri"].values, dtype=np.float64)
+        if np.all(pri == pri[0]) and not math.isclose(1.0 / pri[0], float(ds.attrs["prf"]), rel_tol=1e-6):
+            fail(
+                "coordinate 'pulse_pri'",
+                f"1 / pulse_pri = {1.0 / pri[0]:.9g} Hz disagrees with the attribute prf = {ds.attrs['prf']!r} Hz",
+            )
+    _check_time_series(ds, "orbit_time", {"orbit_position": 3, "orbit_velocity": 3}, "xyz", fail)
+    _check_time_series(ds, "attitude_time", {"attitude_quaternion": 4}, "quaternion", fail)
+    if "attitude_quaternion" in ds.data_vars:
+        q = np.asarray(ds["attitude_quaternion"].values, dtype=np.float64)
+        norm = np.sqrt((q * q).sum(axis=1))
+        if not np.all(np.abs(norm - 1.0) < 0.01):
+            fail(
+                "variable 'attitude_quaternion'",
+                f"must hold unit quaternions (norms {norm.min():.6g}..{norm.max():.6g})",
+            )
+        convention = ds["attitude_quaternion"].attrs.get("convention")
+        if not isinstance(convention, str) or not convention.strip():
+            fail(
+                "variable 'attitude_quaternion'",
+                "needs the attribute 'convention' (a string: component order q0..q3 and the frames it rotates)",
+            )
+    for name in ("cal_pulse", "noise_line"):
+        if name not in ds.data_vars:
+            continue
+        v = ds[name]
+        if v.ndim != 2 or "azimuth" in v.dims:
+            fail(
+                f"variable '{name}'",
+                f"must be 2-D on its own dims (one row per {name.replace('_', ' ')}, never rows of 'echo' on "
+                f"'azimuth'), got dims {tuple(v.dims)}",
+            )
+        if not np.issubdtype(v.dtype, np.complexfloating):
+            fail(f"variable '{name}'", f"dtype must be complex, got {v.dtype}")
+        if check_values and not bool(np.isfinite(np.asarray(v.values)).all()):
+            fail(f"variable '{name}'", "contains NaN or Inf samples")
+    if "doppler_centroid_range" in ds.data_vars:
+        v = ds["doppler_centroid_range"]
+        if tuple(v.dims) != ("range",):
+            fail(
+                "variable 'doppler_centroid_range'",
+                f"must have dims ('range',) (Hz over slant_range), got {tuple(v.dims)}",
+            )
+        if not np.issubdtype(v.dtype, np.floating) or not np.all(np.isfinite(np.asarray(v.values))):
+            fail("variable 'doppler_centroid_range'", "must be finite real numbers in Hz")
+
+
+def _check_time_series(ds: xr.Dataset, time: str, widths: Mapping[str, int], component: str, fail) -> None:
+    """An orbit or attitude: the variables ``widths`` (name -> components) on dims ``(time, component)``, real and
+    finite, and the coordinate ``time`` [s], finite and strictly increasing; all there when one is."""
+    present = [n for n in (time, *widths) if n in ds.variables]
+    if not present:
+        return
+    for name, width in widths.items():
+        if name not in ds.data_vars:
+            fail(
+                f"variable '{name}'",
+                f"is missing: {', '.join(map(repr, present))} given, an {time.split('_')[0]} needs {time!r} and {', '.join(map(repr, widths))}",
+            )
+        v = ds[name]
+        if tuple(v.dims) != (time, component) or v.sizes[component] != width:
+            fail(
+                f"variable '{name}'",
+                f"must have dims ('{time}', '{component}') with {width} components, got {dict(v.sizes)}",
+            )
+        if not np.issubdtype(v.dtype, np.floating) or not np.all(np.isfinite(np.asarray(v.values))):
+            fail(f"variable '{name}'", "must be finite real numbers")
+    if time not in ds.coords or tuple(ds[time].dims) != (time,):
+        fail(f"coordinate '{time}'", f"is missing (one time [s from {EPOCH_ATTR}] per row, dims ('{time}',))")
+    t = np.asarray(ds[time].values, dtype=np.float64)
+    if not np.all(np.isfinite(t)):
+        fail(f"coordinate '{time}'", "contains NaN or Inf")
+    if t.size > 1 and not np.all(np.diff(t) > 0):
+        fail(f"coordinate '{time}'", "must increase strictly")
 
 
 def dataset_kind(ds: xr.Dataset) -> str:
@@ -509,12 +798,12 @@ def save_dataset(
 
     The path is checked first (:func:`sarpipe.outputs.check_output`): it must not be, contain or lie inside one of
     ``inputs``, and an existing path is replaced only if sarpipe wrote it or ``overwrite``. The store carries the
-    root attribute ``sarpipe_product`` (how sarpipe recognises its own stores) and consolidated metadata.
-    Complex variables are stored uncompressed (SAR phase does not compress and zstd would only cost time).
+    root attribute ``sarpipe_product`` (how sarpipe recognises its own stores), consolidated metadata and the CF
+    ``units`` / ``long_name`` of :data:`CF_ATTRS` (:func:`with_cf_attrs`; values are untouched). Complex variables are stored uncompressed (SAR phase does not compress and zstd would only cost time).
     ``chunks`` sets the on-disk chunking (default: the dataset's Dask chunks, else one chunk per 1024 lines).
     ``compute=False`` writes the metadata only (the variables' chunks are left to the caller).
     """
-    out = ds.copy(deep=False)
+    out = with_cf_attrs(ds)
     out.attrs = _plain_attrs(ds.attrs)
     out.attrs[PRODUCT_ATTR] = product_name(ds)
     encoding: dict[str, dict[str, Any]] = {}

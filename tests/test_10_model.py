@@ -96,7 +96,7 @@ def test_zarr_v3_round_trip_keeps_values_attrs_and_history(tmp_path, small_raw):
     back = open_raw(path)
     np.testing.assert_array_equal(back.echo.values, small_raw.echo.values)
     assert back.echo.dtype == np.complex64
-    record = back.attrs["history"][-1]
+    record = back.attrs["processing_history"][-1]
     assert record["step"] == "unit-test" and record["params"] == {"window": "hamming:0.75", "n": 3}
     assert record["sarpipe_version"] == __version__
     assert not list(tmp_path.glob(".*tmp*"))

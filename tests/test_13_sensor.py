@@ -76,7 +76,7 @@ def test_uneven_pulses_are_refused_naming_the_coordinate(base_attrs):
 def test_last_record_matches_the_step_exactly(small_raw):
     ds = with_history(small_raw, "focus", {"range_window": "hamming:0.75"})
     ds = with_history(ds, "defocus", {"range_window": "rect"})
-    ds.attrs["history"] = ["not a record"] + ds.attrs["history"]
+    ds.attrs["processing_history"] = ["not a record"] + ds.attrs["processing_history"]
     assert last_record(ds.attrs, "focus")["params"] == {"range_window": "hamming:0.75"}
     assert last_record(ds.attrs, "defocus")["params"] == {"range_window": "rect"}
     assert last_record(ds.attrs, "foc") is None

@@ -262,7 +262,7 @@ def test_image_without_fingerprint_is_accepted(here, capsys):
 
     raw = _scene(seed=1)
     slc = focus(raw)
-    del slc.attrs["history"][-1]["input_fingerprint"]  # an image written before fingerprints
+    del slc.attrs["processing_history"][-1]["input_fingerprint"]  # an image written before fingerprints
     _store(raw, here / "a.zarr")
     _store(slc, here / "a_slc.zarr")
     assert main(["rfi", "detect", "a.zarr", "--slc", "a_slc.zarr"]) == 0

@@ -140,7 +140,7 @@ def test_console_script_good_and_bad(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     slc = open_slc(tmp_path / "slc.zarr")
-    record = slc.attrs["history"][-1]["params"]
+    record = slc.attrs["processing_history"][-1]["params"]
     assert record["azimuth_window"] == "hamming:0.75"
     assert record["doppler_centroid"] == -12.5 and record["doppler_centroid_source"] == "argument"
     assert slc.attrs["doppler_centroid"] == -12.5

@@ -218,7 +218,7 @@ def test_doppler_centroid_estimate_on_point_target_scene():
     assert abs(estimate_doppler_centroid(sar_dataset(echo, ATTRS)) - f_dc) < 2.0
     slc = focus(sar_dataset(echo, ATTRS))  # no attr: estimated, recorded
     assert abs(slc.attrs["doppler_centroid"] - f_dc) < 2.0
-    assert slc.attrs["history"][-1]["params"]["doppler_centroid_source"] == "estimated"
+    assert slc.attrs["processing_history"][-1]["params"]["doppler_centroid_source"] == "estimated"
 
 
 def test_doppler_centroid_estimate_on_simulated_scene():
@@ -339,7 +339,7 @@ CASES = [("rect", "rect", None), ("hamming:0.75", "kaiser:2.5", 80.0)]
 @pytest.mark.parametrize("range_window,azimuth_window,bandwidth", CASES)
 def test_focus_agrees_with_numpy_reference(random_raw, range_window, azimuth_window, bandwidth):
     slc = focus(random_raw, range_window=range_window, azimuth_window=azimuth_window, azimuth_bandwidth=bandwidth)
-    p = slc.attrs["history"][-1]["params"]
+    p = slc.attrs["processing_history"][-1]["params"]
     assert p["range_window"] == range_window and p["azimuth_window"] == azimuth_window
     ref = reference_rda(
         random_raw["echo"].values,
@@ -363,7 +363,7 @@ def test_spaceborne_focus_agrees_with_numpy_reference():
     echo = (rng.standard_normal((256, 384)) + 1j * rng.standard_normal((256, 384))).astype(np.complex64)
     raw = sar_dataset(echo, SPACEBORNE)
     slc = focus(raw, doppler_centroid=-600.0, range_window="kaiser:2.5")
-    p = slc.attrs["history"][-1]["params"]
+    p = slc.attrs["processing_history"][-1]["params"]
     ref = reference_rda(
         echo, SPACEBORNE, -600.0, "kaiser:2.5", "rect", p["azimuth_bandwidth"], p["rcmc_taps"], p["rcmc_kaiser_beta"]
     )
@@ -405,7 +405,7 @@ def test_focus_zarr_with_several_chunks_agrees_with_numpy_reference(random_raw, 
     )
     slc = open_slc(tmp_path / "slc.zarr")
     assert len(slc["slc"].chunks[1]) > 3  # several range blocks (open_zarr chunks = the stored chunks)
-    p = slc.attrs["history"][-1]["params"]
+    p = slc.attrs["processing_history"][-1]["params"]
     ref = reference_rda(
         raw["echo"].values, raw.attrs, 31.0, "hamming:0.75", "kaiser:2.5", 80.0, p["rcmc_taps"], p["rcmc_kaiser_beta"]
     )
@@ -455,7 +455,7 @@ def test_focus_of_defocus_returns_the_extended_scene(tmp_path):
     y = extended_scene(256, 384, 30.0, 68.0, 78e6, margin=0, seed=1)
     plain = sar_dataset(y, attrs, name="slc")
     back_y = focus(defocus(plain))
-    edge = back_y.attrs["history"][-1]["params"]["rcm_margin"]
+    edge = back_y.attrs["processing_history"][-1]["params"]["rcm_margin"]
     inner = slice(edge, -edge)
     assert np.linalg.norm((back_y["slc"].values - y)[:, inner]) / np.linalg.norm(y[:, inner]) < 1e-3
     # and streaming, store to store

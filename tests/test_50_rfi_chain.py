@@ -61,8 +61,8 @@ def test_notch_chain_raises_psnr_and_touches_only_flagged_pulses(contaminated, d
     np.testing.assert_array_equal(out["echo"].values[~flags], contaminated["echo"].values[~flags])
     assert not np.array_equal(out["echo"].values[flags], contaminated["echo"].values[flags])
     assert out["rfi_image_mask"].dims == ("azimuth", "range") and out["rfi_image_mask"].values.any()
-    assert "rfi" not in out and out.attrs["history"][-1]["step"] == "rfi_clean"
-    assert out.attrs["history"][-1]["params"]["method"] == "notch"
+    assert "rfi" not in out and out.attrs["processing_history"][-1]["step"] == "rfi_clean"
+    assert out.attrs["processing_history"][-1]["params"]["method"] == "notch"
 
 
 def test_strong_point_target_survives_the_notch(contaminated, detection):

@@ -57,7 +57,7 @@ def test_clean_writes_a_valid_raw_store_with_the_rfi_products(raw_store, tmp_pat
     assert flags.dtype == bool and ds["rfi_image_mask"].dtype == bool
     assert np.count_nonzero(flags & truth) >= 0.95 * truth.sum()
     np.testing.assert_array_equal(ds["echo"].values[~flags], before["echo"].values[~flags])
-    record = ds.attrs["history"][-1]
+    record = ds.attrs["processing_history"][-1]
     assert record["step"] == "rfi_clean" and record["params"]["params"]["pfa"] == 1e-3
     assert img.exists()
 
@@ -96,7 +96,7 @@ def test_detect_writes_the_product_clean_reads_it(raw_store, tmp_path, capsys):
 
     stored = xr.open_zarr(det_path, consolidated=False)
     assert stored.attrs["rfi_detection_layout_version"] == DETECTION_LAYOUT_VERSION
-    assert stored.attrs["history"][-1]["step"] == "rfi_detect"
+    assert stored.attrs["processing_history"][-1]["step"] == "rfi_detect"
 
     a, b = tmp_path / "a.zarr", tmp_path / "b.zarr"
     assert main(["rfi", "clean", str(path), "-o", str(a), "--detection", str(det_path)]) == 0
@@ -104,7 +104,7 @@ def test_detect_writes_the_product_clean_reads_it(raw_store, tmp_path, capsys):
     ra, rb = open_raw(a), open_raw(b)
     np.testing.assert_array_equal(ra["echo"].values, rb["echo"].values)
     np.testing.assert_array_equal(ra["rfi_pulses"].values, rb["rfi_pulses"].values)
-    rec_a, rec_b = ra.attrs["history"][-1]["params"], rb.attrs["history"][-1]["params"]
+    rec_a, rec_b = ra.attrs["processing_history"][-1]["params"], rb.attrs["processing_history"][-1]["params"]
     assert rec_a["sr"] is None and rec_a["method"] == "notch" and rec_a["detection"] == rec_b["detection"]
 
 

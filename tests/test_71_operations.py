@@ -113,7 +113,7 @@ def test_focus_azimuth_bandwidth_on_the_command_line_and_in_a_pipeline(tmp_path,
     assert f"focusing {raw}" in err, "a long command says what it does"
     from sarpipe.model import open_slc
 
-    assert open_slc(tmp_path / "slc.zarr").attrs["history"][-1]["params"]["azimuth_bandwidth"] == 60.0
+    assert open_slc(tmp_path / "slc.zarr").attrs["processing_history"][-1]["params"]["azimuth_bandwidth"] == 60.0
 
     from sarpipe.pipeline.schema import load_pipeline
 

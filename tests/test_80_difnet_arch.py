@@ -403,7 +403,7 @@ def test_difnet_in_the_rfi_chain(tmp_path):
     assert np.array_equal(echo[~flags], before[~flags])  # pulses not flagged pass bit for bit
     assert not np.array_equal(echo[flags], before[flags])
     assert sorted(res.masks) == list(np.flatnonzero(flags))
-    assert res.raw.attrs["history"][-1]["params"]["params"]["weights"] == str(tmp_path / "w")
+    assert res.raw.attrs["processing_history"][-1]["params"]["params"]["weights"] == str(tmp_path / "w")
 
 
 def test_a_failing_compiled_model_falls_back_to_eager():

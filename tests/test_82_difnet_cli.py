@@ -73,7 +73,7 @@ def test_train_command_writes_weights_that_rfi_clean_loads(tmp_path, capsys):
     from sarpipe.model import load_dataset
 
     cleaned = load_dataset(out, "raw")
-    assert cleaned.attrs["history"][-1]["params"]["params"]["weights"] == str(run / "weights")
+    assert cleaned.attrs["processing_history"][-1]["params"]["params"]["weights"] == str(run / "weights")
     # the same folder again resumes (nothing to do) instead of refusing or starting over
     before = (run / "weights" / "model.safetensors").read_bytes()
     assert main(["train", "difnet", str(recipe), "-o", str(run)]) == 0

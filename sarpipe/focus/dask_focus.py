@@ -30,8 +30,9 @@ import zarr
 
 from ..atomic import atomic_path, remove_stale_siblings, sibling_path
 from ..errors import InputError, with_output_name
-from ..model import DIMS, consolidate_store, open_raw, open_slc, with_history
+from ..model import DIMS, consolidate_store, open_raw, open_slc, with_acquisition_items, with_cf_attrs, with_history
 from ..outputs import PRODUCT_ATTR, check_output
+from ..segments import check_one_segment
 from ..sensor import SensorParams
 from .checks import check_focusable
 from .chunkio import ChunkedArray
@@ -177,6 +178,7 @@ def focus_zarr(
         raise InputError(
             f"no such variable (found {sorted(map(str, ds.data_vars))})", where=f"{raw_path}: variable '{variable}'"
         )
+    check_one_segment(ds, raw_path)
     geom = SensorParams.from_dataset(ds, str(raw_path))
     check_focusable(
         geom,
@@ -248,14 +250,18 @@ def _template(ds: xr.Dataset, name: str, attrs: dict[str, Any]) -> xr.Dataset:
     shape = (ds.sizes["azimuth"], ds.sizes["range"])
     data = da.zeros(shape, dtype=np.complex64, chunks=shape)
     coords = {c: (ds[c].dims, ds[c].values) for c in ("azimuth_time", "slant_range")}
-    return xr.Dataset(
+    out = xr.Dataset(
         {name: (DIMS, data)}, coords=coords, attrs={**attrs, PRODUCT_ATTR: "slc" if name == "slc" else "raw"}
     )
+    return with_cf_attrs(with_acquisition_items(out, ds))
 
 
 def _write_template(template: xr.Dataset, tmp: Path, encoding: dict[str, Any]) -> None:
     """The output store's metadata and coordinates (consolidated); the tasks then write the chunks."""
-    template.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False, encoding=encoding, compute=False)
+    # write_empty_chunks: a carried variable equal to the fill value still gets its chunk (a missing one is damage)
+    template.to_zarr(
+        tmp, mode="w-", zarr_format=3, consolidated=False, encoding=encoding, compute=False, write_empty_chunks=True
+    )
     consolidate_store(tmp)
 
 

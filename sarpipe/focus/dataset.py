@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..model import DIMS, validate, with_history
+from ..model import DIMS, validate, with_acquisition_items, with_history
+from ..segments import check_one_segment
 from ..sensor import SensorParams
 from .checks import check_focusable
 from .doppler import estimate_doppler_centroid
@@ -22,7 +23,7 @@ def _product(
     used and a ``step`` history record of ``settings``."""
     attrs = {**src.attrs, "doppler_centroid": float(settings.doppler_centroid)}
     coords = {c: src.coords[c] for c in ("azimuth_time", "slant_range")}
-    out = xr.Dataset({name: (DIMS, data)}, coords=coords, attrs=attrs)
+    out = with_acquisition_items(xr.Dataset({name: (DIMS, data)}, coords=coords, attrs=attrs), src)
     return with_history(out, step, settings.record(geom, *data.shape), source=src)
 
 
@@ -46,6 +47,7 @@ def focus(
     Windows: ``rect`` | ``hamming:ALPHA`` | ``kaiser:BETA``. Raises InputError on data outside the contract.
     """
     validate(raw, "raw")
+    check_one_segment(raw)
     geom = SensorParams.from_dataset(raw)
     check_focusable(
         geom,

@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError
-from ..model import DIMS, check_image_of, validate, with_history
+from ..model import DIMS, RECORDS_ATTR, check_image_of, processing_records, validate, with_history
 from ..sensor import SensorParams
 from .detect import ImageDetection, detect_image
 from .echo_detect import EchoDetection, detect_echo
@@ -103,7 +103,8 @@ def detect(
         )
     img = np.asarray(slc["slc"].values)
     attrs = dict(raw.attrs)
-    attrs.update({k: slc.attrs[k] for k in ("doppler_centroid", "history") if k in slc.attrs})
+    attrs.update({k: slc.attrs[k] for k in ("doppler_centroid",) if k in slc.attrs})
+    attrs[RECORDS_ATTR] = processing_records(slc.attrs)
     sensor = SensorParams.from_attrs(attrs)
     bandwidth = processed_bandwidth(attrs)
     ranges = np.asarray(slc["slant_range"].values)

@@ -56,7 +56,7 @@ class ApertureGeometry:
 
 
 def processed_bandwidth(attrs: Mapping[str, Any]) -> float | None:
-    """The processed Doppler bandwidth [Hz] of the last ``focus`` record in ``attrs['history']``, None without one."""
+    """The processed Doppler bandwidth [Hz] of the last ``focus`` processing record, None without one."""
     record = last_record(attrs, "focus")
     bw = (record.get("params") or {}).get("azimuth_bandwidth") if record else None
     return float(bw) if bw else None

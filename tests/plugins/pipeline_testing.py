@@ -69,8 +69,10 @@ def assert_same_store(a: os.PathLike, b: os.PathLike) -> None:
         np.testing.assert_array_equal(x, y, err_msg=f"{a} vs {b}: {name}")
 
     def strip(attrs):
+        from sarpipe.model import RECORDS_ATTR, processing_records
+
         out = dict(attrs)
-        out["history"] = [{k: v for k, v in rec.items() if k != "time"} for rec in out.get("history", [])]
+        out[RECORDS_ATTR] = [{k: v for k, v in rec.items() if k != "time"} for rec in processing_records(attrs)]
         return out
 
     assert strip(da.attrs) == strip(db.attrs)

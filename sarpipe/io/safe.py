@@ -31,7 +31,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError
-from ..model import DIMS, validate
+from ..model import DIMS, SPEED_OF_LIGHT, validate
 from .s1_annotation import TOPS_MODES, S1Annotation, contract_attrs, read_annotation, seconds_since
 
 LINES_PER_CHUNK = 1024
@@ -237,7 +237,7 @@ def _dataset(
     l0, nl, s0, ns = grid
     row0, col0 = tiff_origin if tiff_origin is not None else (l0, s0)
     attrs, epoch, dc_range, azimuth_time = contract_attrs(ann, first_line=l0, n_lines=nl, first_sample=s0, n_samples=ns)
-    slant_range = attrs["near_range"] + np.arange(ns) * (299_792_458.0 / (2 * attrs["range_sampling_rate"]))
+    slant_range = attrs["near_range"] + np.arange(ns) * (SPEED_OF_LIGHT / (2 * attrs["range_sampling_rate"]))
     geo = ann.geolocation
     ds = xr.Dataset(
         {
@@ -251,6 +251,8 @@ def _dataset(
             "geolocation_longitude": (("geolocation_point",), geo["longitude"]),
             "geolocation_height": (("geolocation_point",), geo["height"]),
             "geolocation_incidence_angle": (("geolocation_point",), geo["incidence_angle"]),
+            "geolocation_azimuth_time": (("geolocation_point",), seconds_since(geo["azimuth_time"], epoch)),
+            "geolocation_slant_range": (("geolocation_point",), geo["slant_range_time"] * SPEED_OF_LIGHT / 2),
         },
         coords={
             "azimuth_time": ("azimuth", azimuth_time),

@@ -292,10 +292,10 @@ def write_geotiff(
     gcps = ground_control_points(ds) if georeference else None
     if gcps is None:
         profile["transform"] = radar_transform(ds)
+    else:
+        profile["gcps"], profile["crs"] = gcps[0], CRS.from_epsg(4326)
     with atomic_path(path) as tmp:
         with rasterio.open(tmp, "w", **profile) as dst:
-            if gcps is not None:
-                dst.gcps = (gcps[0], CRS.from_epsg(4326))
             dst.update_tags(**geotiff_tags(ds, var, mode, gcps[1] if gcps is not None else "none"))
             dst.set_band_description(1, f"{var} ({mode})")
             for r0 in range(0, n_az, block_lines):

@@ -216,7 +216,7 @@ def gcp_grid(ds: xr.Dataset, n_lines: int = 6, n_samples: int = 8) -> dict[str, 
         lat = annotation_grid_at(ds, rows, cols, "latitude")
         lon = annotation_grid_at(ds, rows, cols, "longitude")
         h = annotation_grid_at(ds, rows, cols, "height")
-        method = "annotation geolocation grid (bilinear)"
+        method = "annotation geolocation grid, bilinear in (azimuth time, slant range)"
     elif "orbit_position" in ds.variables:
         lat, lon, h = dataset_geolocation(ds, rows, cols)
         method = "orbit state vectors, range-Doppler intersection with the WGS84 ellipsoid (height 0)"

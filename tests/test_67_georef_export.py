@@ -239,7 +239,7 @@ def test_gcp_reprojection_puts_a_pixel_where_the_grid_says(crop, tmp_path):
     )
     labels, n = ndimage.label(out > 0)
     assert n == len(spikes)
-    found = [transform * (j + 0.5, i + 0.5) for i, j in ndimage.center_of_mass(out > 0, labels, range(1, n + 1))]
+    found = [transform @ (j + 0.5, i + 0.5) for i, j in ndimage.center_of_mass(out > 0, labels, range(1, n + 1))]
     for r, c in spikes:
         lat = g.at(r + crop.attrs["first_line"], c + crop.attrs["first_sample"], "latitude")
         lon = g.at(r + crop.attrs["first_line"], c + crop.attrs["first_sample"], "longitude")
@@ -332,6 +332,7 @@ def test_quicklook_figure_and_mask_export(base_attrs, tmp_path):
     np.testing.assert_array_equal(block_mask(mask, (32, 32)), ref)
 
 
+@pytest.mark.slow  # a 1024 x 1024 simulation and focus (~15 s on the loaded 2-core machine)
 def test_point_target_cut_in_metres_follows_the_theory_curve(tmp_path):
     from sarpipe.figures import point_target_figure_for, window_response_db
     from sarpipe.focus import focus

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio  # noqa: F401 - named in a warning filter
+import rasterio
 
 from sarpipe.errors import InputError
 
@@ -95,7 +95,6 @@ def test_crop_attributes_equal_the_annotation(crop):
 
 @needs_crop
 def test_crop_image_shape_dtype_samples_and_coordinates(crop):
-    import rasterio
 
     tiff, xml, _ = crop_files()
     assert crop["slc"].shape == (601, 1401) and crop["slc"].dtype == np.complex64

@@ -94,6 +94,7 @@ def test_crop_attributes_equal_the_annotation(crop):
 
 
 @needs_crop
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # the crop itself has none
 def test_crop_image_shape_dtype_samples_and_coordinates(crop):
 
     tiff, xml, _ = crop_files()

@@ -78,7 +78,6 @@ class S1Annotation:
     swath: str  # S3, IW1, ...
     polarisation: str
     pass_direction: str
-    ipf_version: str | None
     carrier_frequency: float
     range_sampling_rate: float
     radar_prf: float
@@ -202,7 +201,6 @@ def read_annotation(path: str | os.PathLike) -> S1Annotation:
     lines_per_burst = int(root.findtext("swathTiming/linesPerBurst") or 0)
 
     pulse = gi + "downlinkInformationList/downlinkInformation/"
-    ipf = None
     return S1Annotation(
         source=where,
         mission=_text(root, "adsHeader/missionId", where),
@@ -211,7 +209,6 @@ def read_annotation(path: str | os.PathLike) -> S1Annotation:
         swath=_text(root, "adsHeader/swath", where),
         polarisation=_text(root, "adsHeader/polarisation", where),
         pass_direction=root.findtext(gi + "productInformation/pass") or "",
-        ipf_version=ipf,
         carrier_frequency=_float(root, gi + "productInformation/radarFrequency", where),
         range_sampling_rate=_float(root, gi + "productInformation/rangeSamplingRate", where),
         radar_prf=_float(root, pulse + "prf", where),

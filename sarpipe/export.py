@@ -1,21 +1,33 @@
-"""Export images: GeoTIFF in radar geometry and PNG quicklooks. Every file is written atomically.
+"""Export images: GeoTIFF (georeferenced by ground control points where the scene allows) and PNG quicklooks.
+Every file is written atomically.
 
-Radar geometry: rows are pulses (azimuth time increasing downwards), columns are slant-range samples (near range
-on the left). The GeoTIFFs carry **no georeferencing** (no CRS, no geotransform): their tags give the azimuth time
-and slant range of the first pixel and the spacings, so the grid can be rebuilt, but GIS tools will place them at
-pixel coordinates. Terrain-corrected (geocoded) products are not part of sarpipe yet.
+Rows are pulses / image lines (azimuth time increasing downwards), columns are slant-range samples (near range on
+the left); the GeoTIFF is never resampled. Georeferencing (docs/export.md):
+
+- a SAFE-derived scene (annotation geolocation grid): GCPs interpolated from the grid in (azimuth time, slant range),
+  CRS EPSG:4326 (WGS84 lon/lat, height in the GCP's z);
+- a scene with orbit state vectors (Level-0, NISAR, ...): GCPs by range-Doppler intersection with the WGS84
+  ellipsoid at height 0 (:mod:`sarpipe.georef`), CRS EPSG:4326;
+- otherwise (a simulated scene): **not georeferenced**; the affine transform maps pixels to radar coordinates in
+  metres (x = slant range, y = along-track distance ``azimuth_time * velocity``) with no CRS, so GIS tools show
+  true-scale metres and no ``NotGeoreferencedWarning``; the tags say so.
+
+Tiled 256 x 256, deflate-compressed (float predictor for amplitude/dB), with overviews (averaged; nearest for
+masks). Values: ``amplitude`` |x|, ``db`` 10 log10 |x|^2, ``complex`` (CFloat32, uncompressed), or a boolean
+variable (e.g. ``rfi_image_mask``) as a 0/1 ``mask`` (uint8).
 
 Quicklooks are multilooked intensity in dB (mean of |x|^2 over blocks), scaled to ``dynamic_range_db`` below a top
 value (the 99.9th percentile by default, or a given ``top_db`` so several images share one scale), with block sizes
 chosen so that pixels are roughly square on the ground (azimuth spacing ``velocity / prf``, slant-range spacing
-``c / (2 fs)``) and the image fits in ``max_size`` pixels.
+``c / (2 fs)``) and the image fits in ``max_size`` pixels. ``STEM.png`` is the bare image (one pixel per block);
+``STEM_figure.png`` (:mod:`sarpipe.figures`) has axes in seconds and metres, a dB colour bar naming its reference,
+and optionally the RFI mask overlaid.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -139,15 +151,22 @@ def write_quicklook(
     return write_png(to_uint8(db, top=t, dynamic_range_db=dynamic_range_db), path, colormap=colormap), t
 
 
-def geotiff_tags(ds: xr.Dataset, variable: str, mode: str) -> dict[str, str]:
+def geotiff_tags(ds: xr.Dataset, variable: str, mode: str, georef: str) -> dict[str, str]:
     a = ds.attrs
     tags = {
-        "SARPIPE_GEOMETRY": "radar geometry: rows = azimuth time (increasing down), columns = slant range (increasing right); NOT georeferenced",
+        "SARPIPE_GEOMETRY": "radar geometry: rows = azimuth time (increasing down), columns = slant range "
+        "(increasing right); "
+        + (
+            f"georeferenced by GCPs ({georef}), EPSG:4326"
+            if georef != "none"
+            else "NOT georeferenced (transform: slant range and along-track distance in metres, no CRS)"
+        ),
         "SARPIPE_VARIABLE": variable,
         "SARPIPE_VALUES": {
             "amplitude": "|x| (linear amplitude)",
             "db": "10*log10(|x|^2) [dB]",
             "complex": "complex samples",
+            "mask": "1 where the mask is set, else 0",
         }[mode],
     }
     if "azimuth_time" in ds.coords and ds.sizes.get("azimuth", 0):
@@ -169,10 +188,61 @@ def geotiff_tags(ds: xr.Dataset, variable: str, mode: str) -> dict[str, str]:
         "doppler_centroid",
         "look_side",
         "sensor",
+        "azimuth_time_epoch",
+        "polarisation",
+        "swath",
+        "acquisition_mode",
     ):
         if key in a and a[key] is not None:
             tags[key.upper()] = str(a[key])
     return tags
+
+
+def radar_transform(ds: xr.Dataset):
+    """Affine pixel -> (slant range [m], along-track distance [m]) of a scene that is not georeferenced; pixel
+    corners, so the centre of pixel (0, 0) is at ``near_range`` and ``azimuth_time[0] * velocity``."""
+    from rasterio.transform import Affine
+
+    a = ds.attrs
+    if not {"range_sampling_rate", "prf", "velocity", "near_range"} <= set(a):
+        return Affine(1.0, 0.0, -0.5, 0.0, 1.0, -0.5)  # pixel indices at pixel centres
+    dr, dx = range_pixel_spacing(a), azimuth_pixel_spacing(a)
+    r0 = float(ds["slant_range"].values[0]) if "slant_range" in ds.coords else float(a["near_range"])
+    y0 = float(ds["azimuth_time"].values[0]) * float(a["velocity"]) if "azimuth_time" in ds.coords else 0.0
+    return Affine(dr, 0.0, r0 - dr / 2, 0.0, dx, y0 - dx / 2)
+
+
+def ground_control_points(ds: xr.Dataset) -> tuple[list, str] | None:
+    """rasterio GCPs (pixel corners convention) over ``ds`` and how they were found, or None (see module doc)."""
+    from rasterio.control import GroundControlPoint
+
+    from .georef import gcp_grid
+
+    grid = gcp_grid(ds)
+    if grid is None:
+        return None
+    gcps = [
+        GroundControlPoint(row=float(r), col=float(c), x=float(lon), y=float(lat), z=float(h), id=str(k))
+        for k, (r, c, lat, lon, h) in enumerate(
+            zip(
+                grid["row"].ravel(),
+                grid["col"].ravel(),
+                grid["lat"].ravel(),
+                grid["lon"].ravel(),
+                grid["height"].ravel(),
+            )
+        )
+    ]
+    return gcps, grid["method"]
+
+
+def overview_factors(n_az: int, n_rg: int, smallest: int = 256) -> list[int]:
+    """Powers of two until the overview's longer side is at most ``smallest`` pixels."""
+    factors, f = [], 2
+    while max(n_az, n_rg) / (f // 2) > smallest:
+        factors.append(f)
+        f *= 2
+    return factors
 
 
 def write_geotiff(
@@ -182,14 +252,17 @@ def write_geotiff(
     *,
     mode: str = "amplitude",
     block_lines: int = 1024,
+    georeference: bool = True,
+    overviews: bool = True,
 ) -> Path:
-    """Write ``ds[variable]`` as a single-band GeoTIFF in radar geometry (no georeferencing; see module doc).
-
-    ``mode``: ``amplitude`` (float32 |x|), ``db`` (float32 10 log10 |x|^2) or ``complex`` (complex64, CFloat32).
-    Written in blocks of ``block_lines`` rows (bounded memory), to a temporary name renamed when complete.
-    """
+    """Write ``ds[variable]`` as a single-band tiled, compressed GeoTIFF in radar geometry, georeferenced by GCPs
+    where the scene allows (module doc; ``georeference=False`` never). ``mode``: ``amplitude`` (float32 |x|),
+    ``db`` (float32 10 log10 |x|^2) or ``complex`` (complex64); a boolean variable is written as a uint8 mask
+    whatever ``mode``. Written in blocks of ``block_lines`` rows (bounded memory), then overviews, to a temporary
+    name renamed when complete."""
     import rasterio
-    from rasterio.errors import NotGeoreferencedWarning
+    from rasterio.crs import CRS
+    from rasterio.enums import Resampling
 
     if mode not in ("amplitude", "db", "complex"):
         raise InputError(f"GeoTIFF mode must be amplitude, db or complex, got {mode!r}")
@@ -197,8 +270,10 @@ def write_geotiff(
     arr = ds[var]
     if arr.ndim != 2:
         raise InputError(f"variable {var!r} must be 2-D (azimuth, range), got dims {arr.dims}")
+    if arr.dtype == bool:
+        mode = "mask"
     n_az, n_rg = arr.shape
-    dtype = "complex64" if mode == "complex" else "float32"
+    dtype = {"complex": "complex64", "mask": "uint8"}.get(mode, "float32")
     path = Path(path)
     profile: dict[str, Any] = dict(
         driver="GTiff",
@@ -213,10 +288,15 @@ def write_geotiff(
     )
     if mode != "complex":
         profile["compress"] = "deflate"
-    with atomic_path(path) as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        profile["predictor"] = 3 if dtype == "float32" else 2
+    gcps = ground_control_points(ds) if georeference else None
+    if gcps is None:
+        profile["transform"] = radar_transform(ds)
+    else:
+        profile["gcps"], profile["crs"] = gcps[0], CRS.from_epsg(4326)
+    with atomic_path(path) as tmp:
         with rasterio.open(tmp, "w", **profile) as dst:
-            dst.update_tags(**geotiff_tags(ds, var, mode))
+            dst.update_tags(**geotiff_tags(ds, var, mode, gcps[1] if gcps is not None else "none"))
             dst.set_band_description(1, f"{var} ({mode})")
             for r0 in range(0, n_az, block_lines):
                 r1 = min(n_az, r0 + block_lines)
@@ -226,9 +306,16 @@ def write_geotiff(
                 elif mode == "db":
                     with np.errstate(divide="ignore"):
                         out = (10.0 * np.log10(np.abs(block).astype(np.float64) ** 2)).astype(np.float32)
+                elif mode == "mask":
+                    out = block.astype(np.uint8)
                 else:
                     out = block.astype(np.complex64)
                 dst.write(out, 1, window=rasterio.windows.Window(0, r0, n_rg, r1 - r0))
+        factors = overview_factors(n_az, n_rg) if overviews and mode != "complex" else []
+        if factors:
+            with rasterio.open(tmp, "r+") as dst:
+                dst.build_overviews(factors, Resampling.nearest if mode == "mask" else Resampling.average)
+                dst.update_tags(ns="rio_overview", resampling="nearest" if mode == "mask" else "average")
     return path
 
 
@@ -236,15 +323,23 @@ def write_geotiff(
 
 
 class ExportParams(BaseModel):
-    """What ``sarpipe export`` and the ``export`` stage write: a PNG quicklook and/or a GeoTIFF in radar geometry."""
+    """What ``sarpipe export`` and the ``export`` stage write: a PNG quicklook, a figure with axes, and/or a GeoTIFF
+    (georeferenced by GCPs where the scene has a geolocation grid or an orbit; module doc)."""
 
     model_config = ConfigDict(extra="forbid")
 
     variable: str | None = Field(None, description="variable to export (default: slc, else echo)")
-    png: bool = Field(True, description="write a PNG quicklook")
-    geotiff: Literal["none", "amplitude", "db", "complex"] = Field(
-        "amplitude", description="GeoTIFF in radar geometry (not georeferenced): amplitude, db, complex, or none"
+    png: bool = Field(True, description="write a PNG quicklook (bare image, one pixel per multilook block)")
+    figure: bool = Field(True, description="write STEM_figure.png: the quicklook with time/range axes and dB bar")
+    rfi_mask: bool = Field(
+        False,
+        description="overlay the store's rfi_image_mask on the figure and write it as STEM_rfi_mask.tif "
+        "(a cleaned raw store or a detection product holds it)",
     )
+    geotiff: Literal["none", "amplitude", "db", "complex"] = Field(
+        "amplitude", description="GeoTIFF in radar geometry (GCPs where possible): amplitude, db, complex, or none"
+    )
+    georeference: bool = Field(True, description="GeoTIFF: GCPs from the geolocation grid or the orbit if present")
     max_size: int = Field(1024, ge=16, description="quicklook: longest side in pixels")
     dynamic_range_db: float = Field(50.0, gt=0, description="quicklook: dB range below the top value shown")
     square_pixels: bool = Field(True, description="quicklook: multilook so pixels are roughly square on the ground")
@@ -260,9 +355,10 @@ def export_image(
     reference: str | os.PathLike | None = None,
     stem: str | None = None,
 ) -> dict[str, Any]:
-    """Export the image store ``image`` into the new folder ``out_dir``: ``STEM.png``, ``STEM.tif`` and
-    ``export.json`` (what was written). ``reference``: a store whose quicklook sets the dB scale, so several images
-    share one. ``stem``: file name stem when ``params.name`` is not set (default: the image's name)."""
+    """Export the image store ``image`` into the new folder ``out_dir``: ``STEM.png``, ``STEM_figure.png``,
+    ``STEM.tif`` (and ``STEM_rfi_mask.tif``) and ``export.json`` (what was written). ``reference``: a store whose
+    quicklook sets the dB scale, so several images share one. ``stem``: file name stem when ``params.name`` is not
+    set (default: the image's name)."""
     import json
 
     from .model import open_dataset
@@ -271,24 +367,29 @@ def export_image(
     ds = open_dataset(image)  # a raw or SLC store, validated (NaN/Inf, damaged chunks) before anything is drawn
     var = image_variable(ds, params.variable)
     stem = params.name or stem or Path(image).name.removesuffix(".zarr")
+    mask = None
+    if params.rfi_mask:
+        if "rfi_image_mask" not in ds.data_vars:
+            raise InputError(
+                "has no rfi_image_mask to overlay (give a cleaned raw store or a detection product)",
+                where=f"{os.fspath(image)}: variable 'rfi_image_mask'",
+            )
+        mask = np.asarray(ds["rfi_image_mask"].values, dtype=bool)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True)
-    info: dict[str, Any] = {
-        "variable": var,
-        "geometry": "radar (rows: azimuth, columns: slant range); not georeferenced",
-    }
-    if params.png:
-        top = None
-        if reference is not None:
-            ref = open_dataset(reference)
-            top = top_db(
-                multilook_db(
-                    ref,
-                    image_variable(ref, params.variable if params.variable in ref.data_vars else None),
-                    max_size=params.max_size,
-                    square_pixels=params.square_pixels,
-                )
+    info: dict[str, Any] = {"variable": var, "geometry": "radar (rows: azimuth, columns: slant range)"}
+    top = None
+    if reference is not None and (params.png or params.figure):
+        ref = open_dataset(reference)
+        top = top_db(
+            multilook_db(
+                ref,
+                image_variable(ref, params.variable if params.variable in ref.data_vars else None),
+                max_size=params.max_size,
+                square_pixels=params.square_pixels,
             )
+        )
+    if params.png:
         path, used = write_quicklook(
             ds,
             out_dir / f"{stem}.png",
@@ -300,8 +401,33 @@ def export_image(
             colormap=params.colormap,
         )
         info["png"] = {"file": path.name, "top_db": used, "dynamic_range_db": params.dynamic_range_db}
+    if params.figure:
+        from .figures import quicklook_figure
+
+        path, used = quicklook_figure(
+            ds,
+            out_dir / f"{stem}_figure.png",
+            var,
+            max_size=params.max_size,
+            dynamic_range_db=params.dynamic_range_db,
+            top=top,
+            reference_name=Path(reference).name if reference is not None else None,
+            mask=mask,
+            square_pixels=params.square_pixels,
+        )
+        info["figure"] = {"file": path.name, "top_db": used, "rfi_mask": mask is not None}
     if params.geotiff != "none":
-        path = write_geotiff(ds, out_dir / f"{stem}.tif", var, mode=params.geotiff)
-        info["geotiff"] = {"file": path.name, "values": params.geotiff}
+        path = write_geotiff(ds, out_dir / f"{stem}.tif", var, mode=params.geotiff, georeference=params.georeference)
+        info["geotiff"] = {"file": path.name, "values": params.geotiff, "georeferencing": _georef_of(path)}
+    if mask is not None:
+        path = write_geotiff(ds, out_dir / f"{stem}_rfi_mask.tif", "rfi_image_mask", georeference=params.georeference)
+        info["rfi_mask_geotiff"] = {"file": path.name, "values": "mask"}
     (out_dir / "export.json").write_text(json.dumps(info, indent=1) + "\n")
     return info
+
+
+def _georef_of(path: Path) -> str:
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return src.tags().get("SARPIPE_GEOMETRY", "").split("; ", 1)[-1]

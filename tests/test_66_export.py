@@ -1,5 +1,5 @@
-"""Export: GeoTIFF in radar geometry (values read back equal the image, no georeferencing, grid in the tags) and PNG
-quicklooks (multilooked intensity in dB against a plain-numpy reference, square-ish pixels, scaling), written
+"""Export: GeoTIFF in radar geometry (values read back equal the image; a simulated scene is not georeferenced: its
+transform maps pixels to slant range and along-track metres, no CRS, grid in the tags) and PNG quicklooks (multilooked intensity in dB against a plain-numpy reference, square-ish pixels, scaling), written
 atomically."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sarpipe.errors import InputError
 from sarpipe.export import look_factors, multilook_db, to_uint8, write_geotiff, write_quicklook
 from sarpipe.model import SPEED_OF_LIGHT, sar_dataset
 
-pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # expected: radar geometry
+pytestmark = pytest.mark.filterwarnings("error::rasterio.errors.NotGeoreferencedWarning")  # never: issue 12
 
 
 @pytest.fixture
@@ -30,7 +30,16 @@ def test_geotiff_amplitude_reads_back(slc, tmp_path, block_lines):
     x = slc["slc"].values
     with rasterio.open(path) as src:
         data = src.read(1)
-        assert src.crs is None and src.transform == rasterio.Affine.identity(), "radar geometry: not georeferenced"
+        assert src.crs is None and not src.gcps[0], "a simulated scene: not georeferenced"
+        dr = SPEED_OF_LIGHT / (2 * slc.attrs["range_sampling_rate"])
+        dx = slc.attrs["velocity"] / slc.attrs["prf"]
+        # pixel (i, j) centre -> (slant_range[j], azimuth_time[i] * velocity), in metres
+        rg_m, az_m = src.transform @ (3.5, 2.5)
+        assert rg_m == pytest.approx(slc["slant_range"].values[3]) and az_m == pytest.approx(
+            slc["azimuth_time"].values[2] * slc.attrs["velocity"]
+        )
+        assert src.transform.a == pytest.approx(dr) and src.transform.e == pytest.approx(dx)
+        assert src.block_shapes == [(256, 256)] or max(src.shape) < 256
         tags = src.tags()
         assert src.dtypes == ("float32",)
     np.testing.assert_allclose(data, np.hypot(x.real.astype(np.float64), x.imag.astype(np.float64)), rtol=1e-6)

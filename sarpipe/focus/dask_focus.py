@@ -312,6 +312,9 @@ def defocus_zarr(
     slc_path, out_path = Path(slc_path), Path(out_path)
     check_output(out_path, inputs=(slc_path,), overwrite=overwrite)
     ds = open_slc(slc_path)
+    from ..io.safe import check_defocus_supported  # a TOPS (IW/EW) SLC cannot be defocused (issue 12)
+
+    check_defocus_supported(ds.attrs, str(slc_path))
     geom = SensorParams.from_dataset(ds, str(slc_path))
     settings = settings_from_history(
         ds.attrs,

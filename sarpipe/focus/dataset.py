@@ -85,6 +85,9 @@ def defocus(
     Returns a raw dataset (``echo``) with the SLC's attrs and a ``defocus`` history record.
     """
     validate(slc_ds, "slc")
+    from ..io.safe import check_defocus_supported  # a TOPS (IW/EW) SLC cannot be defocused (issue 12)
+
+    check_defocus_supported(slc_ds.attrs, slc_ds.encoding.get("source"))
     geom = SensorParams.from_dataset(slc_ds)
     settings = settings_from_history(
         slc_ds.attrs,

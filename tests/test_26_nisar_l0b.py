@@ -195,7 +195,7 @@ def test_alos_part_survives_a_store_round_trip(alos_parts, tmp_path):
 # ------------------------------------------------------------------------------------------ synthetic files
 
 
-def write_l0b(path: Path, *, times, cal_type, n_samples=64, window=None, lut_nan_index=None, drop=()):
+def write_l0b(path: Path, *, times, cal_type, n_samples=64, window=None, lut_nan_index=None, drop=(), chunk_lines=None):
     """A minimal L0B file with the datasets the reader needs; ``window`` (n, 3) gives RD, WD, WL per line."""
     n = len(times)
     rng = np.random.default_rng(0)
@@ -223,7 +223,10 @@ def write_l0b(path: Path, *, times, cal_type, n_samples=64, window=None, lut_nan
         tx["slantRange"] = 9e5 + np.arange(n_samples) * C / (2 * 24e6)
         tx["validSamplesSubSwath1"] = np.tile([2, 10_000], (n, 1))
         rx = tx.create_group("rxH")
-        rx["HH"] = raw
+        if chunk_lines:
+            rx.create_dataset("HH", data=raw, chunks=(chunk_lines, n_samples), compression="gzip")
+        else:
+            rx["HH"] = raw
         rx["BFPQLUT"] = lut
         if window is not None:
             w = np.asarray(window)
@@ -320,6 +323,25 @@ def test_truncated_file_is_refused(tmp_path):
     with pytest.raises(InputError) as err:
         read_nisar_l0b(cut)
     assert str(cut) in str(err.value)
+
+
+def test_damaged_lines_raise_or_are_skipped_and_listed(tmp_path):
+    n = 1100  # two read blocks of 1024 lines
+    path = tmp_path / "damaged.h5"
+    write_l0b(path, times=np.arange(n) * 5e-4, cal_type=np.zeros(n, int), n_samples=16, chunk_lines=50)
+    with h5py.File(path, "r") as f:
+        info = f[f"{TX}/rxH/HH"].id.get_chunk_info(21)  # lines 1050..1099, in the second block
+    with open(path, "r+b") as fh:
+        fh.seek(info.byte_offset)
+        fh.write(b"\xff" * info.size)
+    with pytest.raises(InputError, match="range lines 1024..1099 cannot be read") as err:
+        read_nisar_l0b(path)
+    assert str(path) in str(err.value) and "rxH/HH" in str(err.value)
+    parts = read_nisar_l0b(path, on_error="skip")
+    assert list(parts) == ["A-hh-echo"]
+    assert parts["A-hh-echo"].sizes["azimuth"] == 1024
+    record = model.last_record(parts["A-hh-echo"].attrs, "ingest")
+    assert record["params"]["unreadable_lines"] == list(range(1024, 1100))
 
 
 def test_bad_on_error_option_is_refused(tmp_path):

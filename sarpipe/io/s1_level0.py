@@ -229,7 +229,7 @@ def _read_file(path: Path, on_error: str) -> dict[str, xr.Dataset]:
         skipped.append(_problem(k, offsets[k], PACKET_PROBLEMS[int(problems[k])]))
     idx = np.flatnonzero(good)
     if idx.size == 0:
-        raise InputError(f"no Sentinel-1 packet found ({skipped[0]['reason']} at byte offset 0)", where=str(path))
+        raise _packet_error(path, skipped[0], len(skipped), "no intact Sentinel-1 packet: ")
     h = decode_headers(buf, offsets[idx])
     for k, reason in enumerate(_header_problems(h, lengths[idx])):
         if reason is not None:
@@ -277,10 +277,10 @@ def _read_file(path: Path, on_error: str) -> dict[str, xr.Dataset]:
     return parts
 
 
-def _packet_error(path: Path, first: dict[str, Any], count: int) -> InputError:
+def _packet_error(path: Path, first: dict[str, Any], count: int, prefix: str = "") -> InputError:
     more = f" ({count} damaged packets in all; --on-error skip keeps the others)" if count > 1 else (
         " (--on-error skip keeps the other packets)")  # fmt: skip
-    return InputError(f"packet {first['index']} at byte offset {first['offset']}: {first['reason']}{more}",
+    return InputError(f"{prefix}packet {first['index']} at byte offset {first['offset']}: {first['reason']}{more}",
                       where=str(path))  # fmt: skip
 
 

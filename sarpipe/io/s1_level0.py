@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -400,17 +401,19 @@ def read_s1_level0(path: str | os.PathLike, *, on_error: str = "raise") -> dict[
     return parts
 
 
-def check_not_tops(ds: xr.Dataset, source: str | None = None) -> None:
+def check_not_tops(ds: xr.Dataset | Mapping[str, Any], source: str | None = None) -> None:
     """Refuse to focus what a Level-0 part cannot give a stripmap image of: TOPS bursts (IW/EW acquisitions decode,
-    but sarpipe has no TOPS focuser) and calibration or noise parts. Datasets without these attributes pass."""
+    but sarpipe has no TOPS focuser) and calibration or noise parts. ``ds``: a dataset or its attributes; without
+    these attributes (simulated scenes, other readers) it passes."""
     where = f"{source}: attribute" if source else "attribute"
-    mode = ds.attrs.get("acquisition_mode")
+    attrs = ds.attrs if isinstance(ds, xr.Dataset) else ds
+    mode = attrs.get("acquisition_mode")
     if mode in ("IW", "EW"):
         raise InputError(
             f"TOPS focusing is not supported: this is a {mode} (TOPS burst) acquisition; sarpipe focuses stripmap "
             "only (the bursts decode, their azimuth steering is not compensated)",
             where=f"{where} 'acquisition_mode'",
         )
-    signal = ds.attrs.get("signal_type")
+    signal = attrs.get("signal_type")
     if signal is not None and signal != "echo":
         raise InputError(f"a {signal} part holds no echoes to focus", where=f"{where} 'signal_type'")

@@ -173,9 +173,35 @@ def _peek(buf: np.ndarray, bitpos: int, nbits: int) -> int:
     return (v >> (24 - (bitpos & 7) - nbits)) & ((1 << nbits) - 1)
 
 
+# The kernels below read bits through a 64-bit accumulator ``acc`` holding ``nacc`` unread bits (refilled a byte at a
+# time up to 56 bits): one shift and mask per symbol instead of three byte loads. ``byte`` is the next byte to load,
+# so the bit position is ``8 byte - nacc``.
+
+
 @nb.njit(inline="always")
-def _align16(bitpos: int, start_bit: int) -> int:
-    return start_bit + ((bitpos - start_bit + 15) // 16) * 16
+def _refill(buf, byte, acc, nacc):
+    n = buf.size
+    while nacc <= 48:
+        acc = (acc << 8) | (np.int64(buf[byte]) if byte < n else np.int64(0))
+        byte += 1
+        nacc += 8
+    return byte, acc & ((np.int64(1) << nacc) - 1), nacc
+
+
+@nb.njit(cache=True)
+def _unpack_fixed(buf, byte, count, width, codes, first) -> None:
+    """``count`` codes of ``width`` bits from byte ``byte`` into ``codes[first:first + count]``."""
+    acc = np.int64(0)
+    nacc = 0
+    mask = (1 << width) - 1
+    for i in range(first, first + count):
+        if nacc < width:
+            byte, acc, nacc = _refill(buf, byte, acc, nacc)
+        nacc -= width
+        codes[i] = (acc >> nacc) & mask
+
+
+_SLOT = np.array([0, 2, 1, 3], dtype=np.int64)  # IE, IO, QE, QO -> float index within a quad (re/im of 2 samples)
 
 
 @nb.njit(cache=True)
@@ -183,48 +209,50 @@ def _decode_bypass(buf, start, end, nq, row) -> int:
     words = (10 * nq + 15) // 16
     if start + 8 * words > end:
         return 1
+    codes = np.empty(nq, np.int64)
     for ch in range(4):
-        pos = (start + 2 * words * ch) * 8
-        slot = (0, 2, 1, 3)[ch]  # IE, IO, QE, QO -> float index within a quad
+        _unpack_fixed(buf, start + 2 * words * ch, nq, 10, codes, 0)
+        slot = _SLOT[ch]
         for i in range(nq):
-            code = _peek(buf, pos, 10)
-            pos += 10
-            v = np.float32(code & 0x1FF)
-            row[4 * i + slot] = -v if code & 0x200 else v
+            v = np.float32(codes[i] & 0x1FF)
+            row[4 * i + slot] = -v if codes[i] & 0x200 else v
     return 0
 
 
 @nb.njit(cache=True)
 def _decode_baq(buf, start, end, nq, bits, row, sf, nrl, simple_a, simple_max) -> int:
-    if start + (2 * (3 * ((bits * nq + 15) // 16) + (bits * nq + 8 * ((nq + 127) // 128) + 15) // 16)) > end:
-        return 1
     words = (bits * nq + 15) // 16
     n_blocks = (nq + BLOCK_QUADS - 1) // BLOCK_QUADS
-    qe_start = (start + 4 * words) * 8
+    qe_words = (bits * nq + 8 * n_blocks + 15) // 16
+    if start + 2 * (3 * words + qe_words) > end:
+        return 1
+    block_bytes = (8 + bits * BLOCK_QUADS) // 8  # THIDX + 128 codes: whole bytes, so every run is byte-aligned
+    qe_start = start + 4 * words
+    codes = np.empty((4, nq), np.int64)
+    thidx = np.empty(n_blocks, np.int64)
+    _unpack_fixed(buf, start, nq, bits, codes[0], 0)
+    _unpack_fixed(buf, start + 2 * words, nq, bits, codes[1], 0)
+    for b in range(n_blocks):
+        at = qe_start + b * block_bytes
+        thidx[b] = buf[at]
+        _unpack_fixed(buf, at + 1, min(BLOCK_QUADS, nq - b * BLOCK_QUADS), bits, codes[2], b * BLOCK_QUADS)
+    _unpack_fixed(buf, qe_start + 2 * qe_words, nq, bits, codes[3], 0)
     levels = 1 << (bits - 1)
     lut = np.empty(2 * levels, np.float32)
     for b in range(n_blocks):
-        thidx = _peek(buf, qe_start + b * (8 + bits * BLOCK_QUADS), 8)
+        t = thidx[b]
         for m in range(levels):
-            if thidx <= simple_max[bits]:
-                v = np.float32(m) if m < levels - 1 else simple_a[bits, thidx]
+            if t <= simple_max[bits]:
+                v = np.float32(m) if m < levels - 1 else simple_a[bits, t]
             else:
-                v = nrl[bits, m] * sf[thidx]
+                v = nrl[bits, m] * sf[t]
             lut[m] = v
             lut[levels + m] = -v
-        i0 = b * BLOCK_QUADS
-        i1 = min(nq, i0 + BLOCK_QUADS)
-        for ch in range(4):
-            slot = (0, 2, 1, 3)[ch]
-            if ch < 2:
-                pos = (start + 2 * words * ch) * 8 + i0 * bits
-            elif ch == 2:
-                pos = qe_start + b * (8 + bits * BLOCK_QUADS) + 8
-            else:
-                pos = (start + 2 * (2 * words + (bits * nq + 8 * n_blocks + 15) // 16)) * 8 + i0 * bits
-            for i in range(i0, i1):
-                row[4 * i + slot] = lut[_peek(buf, pos, bits)]
-                pos += bits
+        for i in range(b * BLOCK_QUADS, min(nq, (b + 1) * BLOCK_QUADS)):
+            row[4 * i] = lut[codes[0, i]]
+            row[4 * i + 2] = lut[codes[1, i]]
+            row[4 * i + 1] = lut[codes[2, i]]
+            row[4 * i + 3] = lut[codes[3, i]]
     return 0
 
 
@@ -234,26 +262,33 @@ def _decode_fdbaq(buf, start, end, nq, row, huffman, sf, nrl, simple_b, simple_m
     brc = np.empty(n_blocks, np.int64)
     thidx = np.empty(n_blocks, np.int64)
     codes = np.empty((4, nq), np.uint8)  # sign << 4 | magnitude
-    start_bit = start * 8
-    pos = start_bit
+    byte = start
     for ch in range(4):
-        ch_start = pos
+        ch_start = byte
+        acc = np.int64(0)
+        nacc = 0
         for b in range(n_blocks):
+            if nacc < 8:
+                byte, acc, nacc = _refill(buf, byte, acc, nacc)
             if ch == 0:
-                brc[b] = _peek(buf, pos, 3)
-                pos += 3
+                nacc -= 3
+                brc[b] = (acc >> nacc) & 7
                 if brc[b] > 4:
                     return 2
             elif ch == 2:
-                thidx[b] = _peek(buf, pos, 8)
-                pos += 8
+                nacc -= 8
+                thidx[b] = (acc >> nacc) & 0xFF
             table = huffman[brc[b]]
+            out = codes[ch]
             for i in range(b * BLOCK_QUADS, min(nq, (b + 1) * BLOCK_QUADS)):
-                e = table[_peek(buf, pos, _PEEK)]
-                pos += e >> 8
-                codes[ch, i] = e & 0x1F
-        pos = _align16(pos, ch_start)
-        if pos > end * 8:
+                if nacc < _PEEK:
+                    byte, acc, nacc = _refill(buf, byte, acc, nacc)
+                e = table[(acc >> (nacc - _PEEK)) & ((1 << _PEEK) - 1)]
+                nacc -= e >> 8
+                out[i] = e & 0x1F
+        used = 8 * (byte - ch_start) - nacc
+        byte = ch_start + 2 * ((used + 15) // 16)
+        if byte > end:
             return 1
     lut = np.empty(32, np.float32)
     for b in range(n_blocks):
@@ -283,6 +318,7 @@ def _decode_all(
         nq = nqs[k]
         mode = modes[k]
         row = out[k]
+        row[4 * max(nq, 0) :] = 0.0  # zero padding of a shorter row (the output is not pre-zeroed)
         if nq <= 0:
             status[k] = 4
         elif mode == 0:
@@ -317,7 +353,7 @@ def decode_user_data(
     nqs = np.ascontiguousarray(number_of_quads, dtype=np.int64)
     modes = np.ascontiguousarray(baq_mode, dtype=np.int64)
     width = int(n_samples if n_samples is not None else (2 * nqs.max() if nqs.size else 0))
-    out = np.zeros((starts.size, 2 * width), dtype=np.float32)
+    out = np.empty((starts.size, 2 * width), dtype=np.float32)
     status = np.zeros(starts.size, dtype=np.int8)
     if starts.size:
         _decode_all(

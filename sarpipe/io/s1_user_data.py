@@ -257,6 +257,28 @@ def _decode_baq(buf, start, end, nq, bits, row, sf, nrl, simple_a, simple_max) -
 
 
 @nb.njit(cache=True)
+def _fdbaq_reconstruct(codes, brc, thidx, nq, row, sf, nrl, simple_b, simple_max, n_levels) -> None:
+    """Codes (sign << 4 | magnitude) of the four channels -> interleaved float32 samples, per-block tables."""
+    lut = np.empty(32, np.float32)
+    for b in range(brc.size):
+        r = brc[b]
+        t = thidx[b]
+        top = n_levels[r] - 1
+        for m in range(n_levels[r]):
+            if t <= simple_max[r]:
+                v = np.float32(m) if m < top else simple_b[r, t]
+            else:
+                v = nrl[r, m] * sf[t]
+            lut[m] = v
+            lut[16 + m] = -v
+        for i in range(b * BLOCK_QUADS, min(nq, (b + 1) * BLOCK_QUADS)):
+            row[4 * i] = lut[codes[0, i]]
+            row[4 * i + 2] = lut[codes[1, i]]
+            row[4 * i + 1] = lut[codes[2, i]]
+            row[4 * i + 3] = lut[codes[3, i]]
+
+
+@nb.njit(cache=True)
 def _decode_fdbaq(buf, start, end, nq, row, huffman, sf, nrl, simple_b, simple_max, n_levels) -> int:
     n_blocks = (nq + BLOCK_QUADS - 1) // BLOCK_QUADS
     brc = np.empty(n_blocks, np.int64)
@@ -290,47 +312,112 @@ def _decode_fdbaq(buf, start, end, nq, row, huffman, sf, nrl, simple_b, simple_m
         byte = ch_start + 2 * ((used + 15) // 16)
         if byte > end:
             return 1
-    lut = np.empty(32, np.float32)
-    for b in range(n_blocks):
-        r = brc[b]
-        t = thidx[b]
-        top = n_levels[r] - 1
-        for m in range(n_levels[r]):
-            if t <= simple_max[r]:
-                v = np.float32(m) if m < top else simple_b[r, t]
-            else:
-                v = nrl[r, m] * sf[t]
-            lut[m] = v
-            lut[16 + m] = -v
-        for i in range(b * BLOCK_QUADS, min(nq, (b + 1) * BLOCK_QUADS)):
-            row[4 * i] = lut[codes[0, i]]
-            row[4 * i + 2] = lut[codes[1, i]]
-            row[4 * i + 1] = lut[codes[2, i]]
-            row[4 * i + 3] = lut[codes[3, i]]
+    _fdbaq_reconstruct(codes, brc, thidx, nq, row, sf, nrl, simple_b, simple_max, n_levels)
     return 0
+
+
+@nb.njit(cache=True)
+def _decode_fdbaq_pair(buf, start0, end0, start1, end1, nq, row0, row1, huffman, sf, nrl, simple_b, simple_max,
+                       n_levels) -> int:  # fmt: skip
+    """Two FDBAQ packets of the same quad count in lockstep: two independent bit-reading chains in one loop keep
+    the core busy while each waits on its table load (the Huffman decode is latency-bound). Nonzero: a packet
+    failed (the caller decodes both alone to tell which)."""
+    n_blocks = (nq + BLOCK_QUADS - 1) // BLOCK_QUADS
+    brc0 = np.empty(n_blocks, np.int64)
+    brc1 = np.empty(n_blocks, np.int64)
+    thidx0 = np.empty(n_blocks, np.int64)
+    thidx1 = np.empty(n_blocks, np.int64)
+    codes0 = np.empty((4, nq), np.uint8)
+    codes1 = np.empty((4, nq), np.uint8)
+    byte0, byte1 = start0, start1
+    mask = (1 << _PEEK) - 1
+    for ch in range(4):
+        ch0, ch1 = byte0, byte1
+        acc0 = np.int64(0)
+        acc1 = np.int64(0)
+        nacc0 = 0
+        nacc1 = 0
+        for b in range(n_blocks):
+            if nacc0 < 8:
+                byte0, acc0, nacc0 = _refill(buf, byte0, acc0, nacc0)
+            if nacc1 < 8:
+                byte1, acc1, nacc1 = _refill(buf, byte1, acc1, nacc1)
+            if ch == 0:
+                nacc0 -= 3
+                nacc1 -= 3
+                brc0[b] = (acc0 >> nacc0) & 7
+                brc1[b] = (acc1 >> nacc1) & 7
+                if brc0[b] > 4 or brc1[b] > 4:
+                    return 2
+            elif ch == 2:
+                nacc0 -= 8
+                nacc1 -= 8
+                thidx0[b] = (acc0 >> nacc0) & 0xFF
+                thidx1[b] = (acc1 >> nacc1) & 0xFF
+            t0 = huffman[brc0[b]]
+            t1 = huffman[brc1[b]]
+            out0 = codes0[ch]
+            out1 = codes1[ch]
+            for i in range(b * BLOCK_QUADS, min(nq, (b + 1) * BLOCK_QUADS)):
+                if nacc0 < _PEEK:
+                    byte0, acc0, nacc0 = _refill(buf, byte0, acc0, nacc0)
+                if nacc1 < _PEEK:
+                    byte1, acc1, nacc1 = _refill(buf, byte1, acc1, nacc1)
+                e0 = t0[(acc0 >> (nacc0 - _PEEK)) & mask]
+                e1 = t1[(acc1 >> (nacc1 - _PEEK)) & mask]
+                nacc0 -= e0 >> 8
+                nacc1 -= e1 >> 8
+                out0[i] = e0 & 0x1F
+                out1[i] = e1 & 0x1F
+        byte0 = ch0 + 2 * ((8 * (byte0 - ch0) - nacc0 + 15) // 16)
+        byte1 = ch1 + 2 * ((8 * (byte1 - ch1) - nacc1 + 15) // 16)
+        if byte0 > end0 or byte1 > end1:
+            return 1
+    _fdbaq_reconstruct(codes0, brc0, thidx0, nq, row0, sf, nrl, simple_b, simple_max, n_levels)
+    _fdbaq_reconstruct(codes1, brc1, thidx1, nq, row1, sf, nrl, simple_b, simple_max, n_levels)
+    return 0
+
+
+@nb.njit(cache=True)
+def _decode_one(buf, k, starts, ends, nqs, modes, out, status, huffman, sf, fd_nrl, fd_b, fd_max, fd_levels,
+                baq_nrl, baq_a, baq_max) -> None:  # fmt: skip
+    nq = nqs[k]
+    mode = modes[k]
+    row = out[k]
+    if nq <= 0:
+        status[k] = 4
+    elif mode == 0:
+        status[k] = _decode_bypass(buf, starts[k], ends[k], nq, row)
+    elif mode == 3 or mode == 4 or mode == 5:
+        status[k] = _decode_baq(buf, starts[k], ends[k], nq, mode, row, sf, baq_nrl, baq_a, baq_max)
+    elif mode == 12 or mode == 13 or mode == 14:
+        status[k] = _decode_fdbaq(buf, starts[k], ends[k], nq, row, huffman, sf, fd_nrl, fd_b, fd_max, fd_levels)
+    else:
+        status[k] = 3
 
 
 @nb.njit(parallel=True, cache=True)
 def _decode_all(
     buf, starts, ends, nqs, modes, out, status, huffman, sf, fd_nrl, fd_b, fd_max, fd_levels, baq_nrl, baq_a, baq_max
 ):
-    for k in nb.prange(starts.size):
-        nq = nqs[k]
-        mode = modes[k]
-        row = out[k]
-        row[4 * max(nq, 0) :] = 0.0  # zero padding of a shorter row (the output is not pre-zeroed)
-        if nq <= 0:
-            status[k] = 4
-        elif mode == 0:
-            status[k] = _decode_bypass(buf, starts[k], ends[k], nq, row)
-        elif mode == 3 or mode == 4 or mode == 5:
-            status[k] = _decode_baq(buf, starts[k], ends[k], nq, mode, row, sf, baq_nrl, baq_a, baq_max)
-        elif mode == 12 or mode == 13 or mode == 14:
-            status[k] = _decode_fdbaq(
-                buf, starts[k], ends[k], nq, row, huffman, sf, fd_nrl, fd_b, fd_max, fd_levels
-            )
-        else:
-            status[k] = 3
+    n = starts.size
+    for j in nb.prange((n + 1) // 2):
+        k0 = 2 * j
+        k1 = k0 + 1
+        out[k0, 4 * max(nqs[k0], 0) :] = 0.0  # zero padding of a shorter row (the output is not pre-zeroed)
+        if k1 < n:
+            out[k1, 4 * max(nqs[k1], 0) :] = 0.0
+        paired = (
+            k1 < n and nqs[k0] == nqs[k1] and nqs[k0] > 0 and 12 <= modes[k0] <= 14 and 12 <= modes[k1] <= 14
+        )
+        if paired and _decode_fdbaq_pair(buf, starts[k0], ends[k0], starts[k1], ends[k1], nqs[k0], out[k0], out[k1],
+                                         huffman, sf, fd_nrl, fd_b, fd_max, fd_levels) == 0:  # fmt: skip
+            status[k0] = 0
+            status[k1] = 0
+            continue
+        for k in range(k0, min(k1 + 1, n)):
+            _decode_one(buf, k, starts, ends, nqs, modes, out, status, huffman, sf, fd_nrl, fd_b, fd_max, fd_levels,
+                        baq_nrl, baq_a, baq_max)  # fmt: skip
 
 
 def decode_user_data(

@@ -16,6 +16,7 @@ Reports packets/s, Msamples/s (complex samples), the speed ratio, and cycles per
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import time
@@ -68,7 +69,7 @@ def main() -> None:
     stream = np.concatenate([np.fromfile(DATA / f"{name}.dat", np.uint8) for name in KINDS.values()
                              for _ in range(args.repeat)])  # fmt: skip
     # warm up (numba compiles or loads its cache)
-    o, l_, _ = index_packets(stream[: 200_000])
+    o, l_, _ = index_packets(stream[:200_000])
     h = decode_headers(stream, o)
     decode_user_data(stream, o + USER_DATA_OFFSET, o + l_, h["number_of_quads"], h["baq_mode"])
 
@@ -91,7 +92,9 @@ def main() -> None:
         sel = np.flatnonzero(h["baq_mode"] == mode)
         nq = int(h["number_of_quads"][sel[0]])
         starts, ends = offsets[sel] + USER_DATA_OFFSET, offsets[sel] + lengths[sel]
-        ours_call = lambda: decode_user_data(stream, starts, ends, h["number_of_quads"][sel], h["baq_mode"][sel])  # noqa: E731
+        ours_call = functools.partial(
+            decode_user_data, stream, starts, ends, h["number_of_quads"][sel], h["baq_mode"][sel]
+        )
         t_ours, (ours, status) = _best(ours_call, 1)
         assert not status.any()
         n_samples = sel.size * 2 * nq
@@ -108,11 +111,11 @@ def main() -> None:
         if s1d is not None:
             payloads = [stream[a:b].tobytes() for a, b in zip(starts, ends)]
             if kind == "fdbaq":
-                call = lambda: s1d.decode_batched_fdbaq_packets(payloads, nq)  # noqa: E731
+                call = functools.partial(s1d.decode_batched_fdbaq_packets, payloads, nq)
             elif kind == "bypass":
-                call = lambda: s1d.decode_batched_bypass_packets(payloads, nq)  # noqa: E731
+                call = functools.partial(s1d.decode_batched_bypass_packets, payloads, nq)
             else:
-                call = lambda: s1d.decode_batched_baq_packets(payloads, nq, 5)  # noqa: E731
+                call = functools.partial(s1d.decode_batched_baq_packets, payloads, nq, 5)
             t_peer, theirs = _best(call, 1)
             for _ in range(args.runs - 1):  # interleaved, so both see the same load on a shared machine
                 t_ours = min(t_ours, _best(ours_call, 1)[0])

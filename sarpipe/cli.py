@@ -174,7 +174,9 @@ register_lazy(
         help="Ingest a real acquisition (Sentinel-1 Level-0, NISAR L0B, Sentinel-1 SLC; format detected) into "
         "contract stores: one part to OUT, several to OUT-<key>.zarr beside it.",
         params=(
-            CliParam("source", Path, typer.Argument(..., metavar="SOURCE", help="File or folder to ingest."), field="source"),
+            CliParam(
+                "source", Path, typer.Argument(..., metavar="SOURCE", help="File or folder to ingest."), field="source"
+            ),
             _output("Store to write (several parts: OUT-<key>.zarr beside it).", required=False),
             CliParam("list_parts", bool, typer.Option(False, "--list", help="Print the parts and write nothing.")),
             _OVERWRITE,

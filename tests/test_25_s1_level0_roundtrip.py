@@ -8,14 +8,13 @@ import functools
 
 import numpy as np
 import pytest
+from test_25_s1_level0_packets import reference_decode  # tests/ is on sys.path (pytest rootdir)
 
 from sarpipe.io.s1_encoder import encode_level0, level0_attrs
 from sarpipe.io.s1_level0 import check_not_tops, read_s1_level0
 from sarpipe.quality import point_target_analysis, processed_bandwidths, theoretical_response
 from sarpipe.sensor import SensorParams
 from sarpipe.simulate import scene_attrs, simulate
-
-from test_25_s1_level0_packets import reference_decode  # tests/ is on sys.path (pytest rootdir)
 
 N_AZ, N_RG = 2048, 2048
 RANGES = (400.3, 1024.3, 1600.7)
@@ -74,6 +73,7 @@ def test_numba_baq_decoder_equals_plain_python_reference(tmp_path, baq_mode):
         np.testing.assert_array_equal(ds["echo"].values[k], reference_decode(packet[68:], 300, baq_mode))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("baq_mode", [0, 5])
 def test_level0_round_trip_focuses_to_point_target_theory(tmp_path, baq_mode):
     from sarpipe.focus import focus

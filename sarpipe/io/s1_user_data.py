@@ -407,9 +407,7 @@ def _decode_all(
         out[k0, 4 * max(nqs[k0], 0) :] = 0.0  # zero padding of a shorter row (the output is not pre-zeroed)
         if k1 < n:
             out[k1, 4 * max(nqs[k1], 0) :] = 0.0
-        paired = (
-            k1 < n and nqs[k0] == nqs[k1] and nqs[k0] > 0 and 12 <= modes[k0] <= 14 and 12 <= modes[k1] <= 14
-        )
+        paired = k1 < n and nqs[k0] == nqs[k1] and nqs[k0] > 0 and 12 <= modes[k0] <= 14 and 12 <= modes[k1] <= 14
         if paired and _decode_fdbaq_pair(buf, starts[k0], ends[k0], starts[k1], ends[k1], nqs[k0], out[k0], out[k1],
                                          huffman, sf, fd_nrl, fd_b, fd_max, fd_levels) == 0:  # fmt: skip
             status[k0] = 0

@@ -172,7 +172,9 @@ def _ingest_fingerprint(params: Any) -> Any:
     """Size and modification time of the source's files (hashing gigabytes of raw data would cost a read)."""
     src = Path(params.source)
     files = sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src] if src.is_file() else []
-    return [(str(p.relative_to(src)) if src.is_dir() else p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    return [
+        (str(p.relative_to(src)) if src.is_dir() else p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files
+    ]
 
 
 def run_ingest(ctx: StageContext) -> None:

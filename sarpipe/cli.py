@@ -149,7 +149,7 @@ register_lazy(
 
 def _run_ingest(params, *, source: Path, output: Path | None, list_parts: bool, overwrite: bool) -> None:
     from .console import announce
-    from .ingest import describe_parts, ingest_store, read_parts
+    from .ingest import describe_parts, detect_format, ingest_store, read_parts
 
     if list_parts:
         fmt, parts = read_parts(params)
@@ -159,7 +159,10 @@ def _run_ingest(params, *, source: Path, output: Path | None, list_parts: bool, 
         return
     if output is None:
         raise InputError("give the store to write (or --list to see the parts)", where="--output")
-    announce(f"ingesting {params.source} -> {output}")
+    if not source.exists():
+        raise InputError("no such file or folder", where=str(source))
+    fmt = detect_format(Path(params.source), params.format)  # refuse a file of another type before announcing
+    announce(f"ingesting {params.source} ({fmt.name}) -> {output}")
     written = ingest_store(output, params, overwrite=overwrite)
     _echo_done("wrote " + ", ".join(f"{p} ({k})" for k, p in written.items()))
 

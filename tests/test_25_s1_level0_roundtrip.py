@@ -191,3 +191,16 @@ def test_tops_parts_decode_but_focus_refuses(tmp_path):
     assert key == "iw2-vv-echo" and ds.attrs["acquisition_mode"] == "IW"
     with pytest.raises(InputError, match="TOPS focusing is not supported"):
         check_not_tops(ds)
+
+
+def test_ingest_stage_in_a_pipeline_writes_the_part(tmp_path, capsys):
+    from sarpipe.model import open_raw
+
+    path, _, expected = _encoded(tmp_path)
+    (tmp_path / "p.yaml").write_text(
+        f"output_dir: {tmp_path / 'out'}\nsteps:\n  - {{name: l0, stage: ingest, params: {{source: {path}}}}}\n"
+    )
+    assert _cli("run", str(tmp_path / "p.yaml"), "--quiet") == 0, capsys.readouterr().err
+    ds = open_raw(tmp_path / "out" / "l0.zarr")
+    np.testing.assert_array_equal(ds["echo"].values, expected)
+    assert ds.attrs["swath"] == "S3" and ds.attrs["acquisition_mode"] == "SM"

@@ -147,6 +147,47 @@ register_lazy(
 )
 
 
+def _run_ingest(params, *, source: Path, output: Path | None, list_parts: bool, overwrite: bool) -> None:
+    from .console import announce
+    from .ingest import describe_parts, detect_format, ingest_store, read_parts
+
+    if list_parts:
+        fmt, parts = read_parts(params)
+        typer.echo(f"{params.source}: {fmt.name}, {len(parts)} part(s)")
+        for line in describe_parts(parts):
+            typer.echo(line)
+        return
+    if output is None:
+        raise InputError("give the store to write (or --list to see the parts)", where="--output")
+    if not source.exists():
+        raise InputError("no such file or folder", where=str(source))
+    fmt = detect_format(Path(params.source), params.format)  # refuse a file of another type before announcing
+    announce(f"ingesting {params.source} ({fmt.name}) -> {output}")
+    written = ingest_store(output, params, overwrite=overwrite)
+    _echo_done("wrote " + ", ".join(f"{p} ({k})" for k, p in written.items()))
+
+
+register_lazy(
+    "sarpipe",
+    CommandSpec(
+        name="ingest",
+        stage="ingest",
+        model=lambda: _import("sarpipe.ingest", "IngestParams"),
+        run=_run_ingest,
+        help="Ingest a real acquisition (Sentinel-1 Level-0, NISAR L0B, Sentinel-1 SLC; format detected) into "
+        "contract stores: one part to OUT, several to OUT-<key>.zarr beside it.",
+        params=(
+            CliParam(
+                "source", Path, typer.Argument(..., metavar="SOURCE", help="File or folder to ingest."), field="source"
+            ),
+            _output("Store to write (several parts: OUT-<key>.zarr beside it).", required=False),
+            CliParam("list_parts", bool, typer.Option(False, "--list", help="Print the parts and write nothing.")),
+            _OVERWRITE,
+        ),
+    ),
+)
+
+
 @app.command()
 def defocus(
     slc: Path = typer.Argument(..., metavar="SLC.zarr", help="SLC Zarr store."),

@@ -56,7 +56,16 @@ def _cli_params(cmd):
 def test_every_model_field_is_a_cli_option_and_a_stage_parameter():
     from sarpipe.pipeline.registry import REGISTRY
 
-    assert set(OPERATIONS) == {"simulate", "focus", "rfi detect", "rfi clean", "export", "report", "train difnet"}
+    assert set(OPERATIONS) == {
+        "ingest",
+        "simulate",
+        "focus",
+        "rfi detect",
+        "rfi clean",
+        "export",
+        "report",
+        "train difnet",
+    }
     seen_exempt = set()
     for path, spec in OPERATIONS.items():
         model = spec.model()

@@ -1,5 +1,6 @@
 """Built-in stages. Each is thin: it reads its inputs, calls the library, writes one product to ``ctx.output``.
 
+- ``ingest``: a real acquisition (Sentinel-1 Level-0, NISAR L0B, SAFE SLC; format detected) -> one contract store.
 - ``simulate``: a simulator configuration (inline, a file, or a simulated catalog entry) -> raw Zarr.
 - ``focus``: raw Zarr -> SLC Zarr (range-Doppler; ``variable: echo_clean`` focuses the simulator's ground truth).
 - ``detect_rfi``: SLC (+ raw) -> RFI detection store (:mod:`sarpipe.rfi.detection`; ``rfi_image_mask``, ``rfi_pulses``).
@@ -34,6 +35,13 @@ def simulate_params() -> type[BaseModel]:
     from ..simulate.simulate_operation import SimulateParams
 
     return SimulateParams
+
+
+@functools.cache
+def ingest_params() -> type[BaseModel]:
+    from ..ingest import IngestParams
+
+    return IngestParams
 
 
 @functools.cache
@@ -151,6 +159,32 @@ def _config_from_dict(data: dict, where: str) -> Any:
         ) from exc
 
 
+# --------------------------------------------------------------------------------------------- ingest
+
+
+def _ingest_check(params: Any, inputs: dict[str, str]) -> list[tuple[tuple, str]]:
+    if not Path(params.source).exists():
+        return [(("params", "source"), f"missing input: no such file or folder {params.source!r}")]
+    return []
+
+
+def _ingest_fingerprint(params: Any) -> Any:
+    """Size and modification time of the source's files (hashing gigabytes of raw data would cost a read)."""
+    src = Path(params.source)
+    files = sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src] if src.is_file() else []
+    return [
+        (str(p.relative_to(src)) if src.is_dir() else p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files
+    ]
+
+
+def run_ingest(ctx: StageContext) -> None:
+    """Ingest a real acquisition into one contract store (params.select picks the part when there are several)."""
+    from ..ingest import ingest_store
+
+    written = ingest_store(ctx.output, ctx.params, single=True)  # type: ignore[arg-type]
+    ctx.log.info("ingested %s (%s)", ctx.params.source, ", ".join(written))  # type: ignore[attr-defined]
+
+
 # ---------------------------------------------------------------------------------------------- focus
 
 
@@ -257,6 +291,15 @@ def run_train_difnet(ctx: StageContext) -> None:
 
 _RAWISH = ("raw",)
 BUILTIN_STAGES: list[Stage] = [
+    Stage(
+        "ingest",
+        run_ingest,
+        ingest_params,
+        output="raw",
+        help=run_ingest.__doc__ or "",
+        check=_ingest_check,
+        fingerprint_extra=_ingest_fingerprint,
+    ),
     Stage(
         "simulate",
         run_simulate,

@@ -5,7 +5,7 @@
 - ``focus``: raw Zarr -> SLC Zarr (range-Doppler; ``variable: echo_clean`` focuses the simulator's ground truth).
 - ``detect_rfi``: SLC (+ raw) -> RFI detection store (:mod:`sarpipe.rfi.detection`; ``rfi_image_mask``, ``rfi_pulses``).
 - ``clean_rfi``: raw (+ detection) -> cleaned raw Zarr (``echo`` cleaned, plus ``rfi_pulses``/``rfi_image_mask``).
-- ``export``: raw or SLC -> folder with a PNG quicklook and a GeoTIFF in radar geometry (not georeferenced).
+- ``export``: raw or SLC -> folder with a PNG quicklook and a GeoTIFF georeferenced by GCPs (annotation grid or orbit + ellipsoid; radar metres without a CRS for a simulated scene with no orbit).
 - ``report``: interfered/cleaned/reference images (+ the simulated raw) -> folder with metrics.json, report.md,
   a comparison figure, and the point-target analysis when the scene has point targets.
 - ``train_difnet``: a DIFNet training recipe (YAML) -> training folder (log, checkpoints, ``weights/``).
@@ -242,7 +242,7 @@ def run_clean_rfi(ctx: StageContext) -> None:
 
 
 def run_export(ctx: StageContext) -> None:
-    """Export an image: PNG quicklook (multilooked dB) and GeoTIFF in radar geometry (no georeferencing)."""
+    """Export an image: PNG quicklook (multilooked dB) and GeoTIFF georeferenced by GCPs where the scene has a geolocation grid or an orbit."""
     from ..export import export_image
 
     export_image(

@@ -3,8 +3,8 @@
 A pixel (azimuth time ``t`` [s], slant range ``R`` [m]) lies where the sphere ``|X - S(t)| = R`` around the
 satellite, the Doppler cone ``V(t) . (X - S(t)) = lambda R f_D / 2`` (``f_D = 0`` for a zero-Doppler SLC) and the
 ellipsoid raised by ``h``, ``(x^2 + y^2) / (a + h)^2 + z^2 / (b + h)^2 = 1``, meet, on the look side. ``S``, ``V``
-are ECEF [m, m/s], interpolated from state vectors by cubic Hermite splines (position and velocity at both ends
-of the interval, so exact for the 10 s Sentinel-1 spacing to well below a centimetre). Solved by Newton's method
+are ECEF [m, m/s], interpolated from state vectors by :func:`sarpipe.orbit.interpolate_orbit` (8th-order
+Lagrange over the nearest 9, well below a centimetre at the 10 s Sentinel-1 spacing). Solved by Newton's method
 from a guess on the look side. Results: geodetic latitude/longitude [deg] (WGS84, EPSG:4326) and height [m].
 
 ``(x^2 + y^2)/(a+h)^2 + z^2/(b+h)^2 = 1`` is not exactly the surface at geodetic height ``h`` (the error grows as
@@ -22,38 +22,13 @@ import xarray as xr
 
 from .errors import InputError
 from .model import SPEED_OF_LIGHT
+from .orbit import interpolate_orbit
 
 WGS84_A = 6_378_137.0
 WGS84_F = 1 / 298.257223563
 WGS84_B = WGS84_A * (1 - WGS84_F)
 WGS84_E2 = WGS84_F * (2 - WGS84_F)
 EARTH_ROTATION_RATE = 7.2921151467e-5  # rad/s (WGS84)
-
-
-def interpolate_orbit(
-    orbit_time: np.ndarray, position: np.ndarray, velocity: np.ndarray, t: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """ECEF position and velocity at times ``t`` [s] by cubic Hermite interpolation between state vectors."""
-    orbit_time = np.asarray(orbit_time, dtype=np.float64)
-    t = np.atleast_1d(np.asarray(t, dtype=np.float64))
-    if orbit_time.size < 2:
-        raise InputError("at least two state vectors are needed", where="variable 'orbit_position'")
-    if t.min() < orbit_time[0] - 1e-6 or t.max() > orbit_time[-1] + 1e-6:
-        raise InputError(
-            f"azimuth times {t.min():.3f}..{t.max():.3f} s lie outside the orbit's {orbit_time[0]:.3f}.."
-            f"{orbit_time[-1]:.3f} s",
-            where="coordinate 'orbit_time'",
-        )
-    k = np.clip(np.searchsorted(orbit_time, t) - 1, 0, orbit_time.size - 2)
-    t0, t1 = orbit_time[k], orbit_time[k + 1]
-    h = (t1 - t0)[:, None]
-    s = ((t - t0) / (t1 - t0))[:, None]
-    p0, p1, v0, v1 = position[k], position[k + 1], velocity[k] * h, velocity[k + 1] * h
-    h00, h10, h01, h11 = 2 * s**3 - 3 * s**2 + 1, s**3 - 2 * s**2 + s, -2 * s**3 + 3 * s**2, s**3 - s**2
-    pos = h00 * p0 + h10 * v0 + h01 * p1 + h11 * v1
-    d00, d10, d01, d11 = 6 * s**2 - 6 * s, 3 * s**2 - 4 * s + 1, -6 * s**2 + 6 * s, 3 * s**2 - 2 * s
-    vel = (d00 * p0 + d10 * v0 + d01 * p1 + d11 * v1) / h
-    return pos, vel
 
 
 def ecef_to_geodetic(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -114,9 +114,9 @@ def test_crop_image_shape_dtype_samples_and_coordinates(crop):
 
 @needs_crop
 def test_orbit_file_state_vectors_and_window(crop):
-    from sarpipe.georef import interpolate_orbit
     from sarpipe.io.s1_annotation import seconds_since
     from sarpipe.io.s1_orbit_file import read_orbit_file
+    from sarpipe.orbit import interpolate_orbit
 
     _, xml, eof = crop_files()
     root = ET.parse(eof).getroot()

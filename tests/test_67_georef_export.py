@@ -26,9 +26,9 @@ from sarpipe.georef import (
     circular_orbit,
     dataset_geolocation,
     ecef_to_geodetic,
-    interpolate_orbit,
     range_doppler_to_ecef,
 )
+from sarpipe.orbit import interpolate_orbit
 
 pytestmark = pytest.mark.filterwarnings("error::rasterio.errors.NotGeoreferencedWarning")
 
@@ -78,7 +78,7 @@ def test_circular_orbit_point_matches_an_independent_solution(doppler, height):
     assert (x - sat[0]) @ np.cross(vel[0], sat[0]) > 0
 
 
-def test_circular_orbit_velocity_and_hermite_interpolation():
+def test_circular_orbit_velocity_and_orbit_interpolation():
     t = np.arange(0.0, 101.0, 10.0)
     pos, vel = circular_orbit(t, radius=7_071_000.0, inclination_deg=98.18)
     fine = np.array([3.3, 47.0, 95.5])

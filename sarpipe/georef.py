@@ -22,11 +22,8 @@ import xarray as xr
 
 from .errors import InputError
 from .model import SPEED_OF_LIGHT
-from .orbit import interpolate_orbit
+from .orbit import WGS84_A, WGS84_B, WGS84_F, interpolate_orbit
 
-WGS84_A = 6_378_137.0
-WGS84_F = 1 / 298.257223563
-WGS84_B = WGS84_A * (1 - WGS84_F)
 WGS84_E2 = WGS84_F * (2 - WGS84_F)
 EARTH_ROTATION_RATE = 7.2921151467e-5  # rad/s (WGS84)
 

@@ -31,6 +31,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError
+from ..orbit import effective_velocity
 from .s1_ancillary import Ephemeris, reassemble_ancillary
 from .s1_packets import PACKET_PROBLEMS, REFERENCE_FREQUENCY, USER_DATA_OFFSET, decode_headers, index_packets
 from .s1_user_data import USER_DATA_PROBLEMS, baq_user_data_bytes, bypass_user_data_bytes, decode_user_data
@@ -48,7 +49,6 @@ CARRIER_FREQUENCY = 5.405e9
 ANTENNA_LENGTH = 12.3
 #: used only when the packets hold no complete ephemeris cycle (recorded in ``velocity_source``)
 NOMINAL_EFFECTIVE_VELOCITY = 7200.0
-WGS84_A, WGS84_B = 6_378_137.0, 6_356_752.314245
 GPS_EPOCH = _dt.datetime(1980, 1, 6, tzinfo=_dt.UTC)
 #: GPS - UTC [s] from each date on (IERS bulletins); Sentinel-1 flies after 2014.
 _LEAP_SECONDS = ((_dt.datetime(2012, 7, 1, tzinfo=_dt.UTC), 16), (_dt.datetime(2015, 7, 1, tzinfo=_dt.UTC), 17),
@@ -115,17 +115,12 @@ def gps_to_utc_iso(gps_seconds: float) -> str:
     return (t - _dt.timedelta(seconds=leap)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def effective_velocity(eph: Ephemeris, gps_time: float) -> tuple[float, float] | None:
+def ephemeris_velocity(eph: Ephemeris, gps_time: float) -> tuple[float, float] | None:
     """(effective velocity, platform speed) [m/s] at ``gps_time`` from the nearest orbit record, or None."""
     if eph.empty:
         return None
     k = int(np.argmin(np.abs(eph.orbit_time - gps_time)))
-    r = eph.position[k]
-    speed = float(np.linalg.norm(eph.velocity[k]))
-    radius = float(np.linalg.norm(r))
-    lat = np.arcsin(r[2] / radius)
-    earth = WGS84_A * WGS84_B / np.hypot(WGS84_B * np.cos(lat), WGS84_A * np.sin(lat))
-    return speed * float(np.sqrt(earth / radius)), speed
+    return effective_velocity(eph.position[k], eph.velocity[k]), float(np.linalg.norm(eph.velocity[k]))
 
 
 # ------------------------------------------------------------------------------------------- files
@@ -312,7 +307,7 @@ def _part(buf, offsets, lengths, packet_index, h, key, datation, epoch_gps, eph,
     tp = float(h["tx_pulse_length"][0]) / REFERENCE_FREQUENCY
     near_range = SPEED_OF_LIGHT / 2.0 * (rank * pri + swst + DECIMATION_FILTER_DELAY)
     times, time_method = _azimuth_times(datation - epoch_gps, h["pri_count"], pri)
-    v = effective_velocity(eph, float(np.median(datation)))
+    v = ephemeris_velocity(eph, float(np.median(datation)))
     attrs: dict[str, Any] = {
         "carrier_frequency": CARRIER_FREQUENCY,
         "range_sampling_rate": fs,

@@ -24,12 +24,12 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError
+from ..orbit import WGS84_A
 from .s1_level0 import (
     CARRIER_FREQUENCY,
     DECIMATION_FILTER_DELAY,
     RANGE_DECIMATION,
     SPEED_OF_LIGHT,
-    WGS84_A,
 )
 from .s1_packets import HEADER_FIELDS, REFERENCE_FREQUENCY, SYNC_MARKER, USER_DATA_OFFSET
 from .s1_user_data import BAQ_NRL, BLOCK_QUADS, SIGMA_FACTORS

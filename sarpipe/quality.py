@@ -376,7 +376,7 @@ def point_target_report(
     ``targets``: mappings with ``slant_range`` [m] and ``azimuth_time`` [s] (default: the simulator's
     ``attrs['point_targets']``). Windows default to those the focusing step recorded in the history.
     Writes ``point_targets.md`` (markdown table), ``point_targets.json`` and ``point_targets.png`` (oversampled
-    chips and cuts). Returns one dict per target: measured and theoretical values and the position error
+    chips on metre axes and cuts against the window's theoretical response, :mod:`sarpipe.figures`). Returns one dict per target: measured and theoretical values and the position error
     [pixels].
     """
     attrs = dict(slc_ds.attrs)
@@ -439,7 +439,20 @@ def point_target_report(
         (out / "point_targets.json").write_text(
             json.dumps({"range_window": rw, "azimuth_window": aw, "targets": rows}, indent=1)
         )
-        _plot(results, rows, out / "point_targets.png")
+        from .figures import point_target_figure
+
+        point_target_figure(
+            results,
+            rows,
+            out / "point_targets.png",
+            range_window=rw,
+            azimuth_window=aw,
+            range_spacing_m=dr,
+            azimuth_spacing_m=dx,
+            range_cell_m=SPEED_OF_LIGHT / (2 * b_r),
+            azimuth_cell_m=sensor.velocity / b_a,
+            oversampling=OVERSAMPLING,
+        )
     return rows
 
 
@@ -459,39 +472,3 @@ def _markdown_table(rows: Iterable[Mapping[str, Any]], rw: str, aw: str) -> str:
             f"| {r['azimuth_islr_db']:.2f} / {r['azimuth_islr_theory_db']:.2f} |\n"
         )
     return head + body
-
-
-def _plot(results: Sequence[PointTargetResult], rows: Sequence[Mapping[str, Any]], path: Path) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    n = max(1, len(results))
-    fig = Figure(figsize=(12, 3.4 * n))
-    FigureCanvasAgg(fig)
-    for k, (res, row) in enumerate(zip(results, rows)):
-        ax = fig.add_subplot(n, 3, 3 * k + 1)
-        a0, r0 = res.chip_origin
-        size = res.chip_power_db.shape[0] / OVERSAMPLING
-        ax.imshow(
-            np.maximum(res.chip_power_db, -40),
-            cmap="viridis",
-            aspect="auto",
-            origin="lower",
-            extent=(r0, r0 + size, a0, a0 + size),
-        )
-        ax.set_title(f"target {row['target']}: chip, {OVERSAMPLING}x oversampled [dB]")
-        ax.set_xlabel("range sample")
-        ax.set_ylabel("azimuth sample")
-        for j, (name, cut) in enumerate((("range", res.range_cut_db), ("azimuth", res.azimuth_cut_db))):
-            ax = fig.add_subplot(n, 3, 3 * k + 2 + j)
-            x = (np.arange(cut.size) - np.argmax(cut)) / OVERSAMPLING
-            ax.plot(x, np.maximum(cut, -60), lw=0.8)
-            m = getattr(res, name)
-            ax.set_title(
-                f"{name}: IRW {m.irw_samples:.3f} px, PSLR {m.pslr_db:.2f}, ISLR {m.islr_db:.2f} dB", fontsize=8
-            )
-            ax.set_xlabel("samples from peak")
-            ax.set_ylim(-60, 3)
-            ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)

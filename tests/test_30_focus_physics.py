@@ -26,7 +26,7 @@ from sarpipe.focus import (
     parse_window,
     range_compress,
 )
-from sarpipe.model import open_raw, open_slc, sar_dataset, save_dataset
+from sarpipe.model import last_record, open_raw, open_slc, sar_dataset, save_dataset
 from sarpipe.sensor import SensorParams
 
 C = 299_792_458.0
@@ -519,7 +519,7 @@ def test_linear_focus_of_defocus_is_exact_away_from_the_swath_edges():
     attrs = {**ATTRS, "doppler_centroid": 30.0}
     y = extended_scene(256, 384, 30.0, 68.0, 78e6, margin=0, seed=1)
     back = focus(defocus(sar_dataset(y, attrs, name="slc")))
-    p = back.attrs["history"][-1]["params"]
+    p = last_record(back.attrs, "focus")["params"]
     assert p["range_correlation"] == "linear"
     first, stop = back.attrs["valid_range_samples"]
     migration = p["rcm_margin"] - p["rcmc_taps"] // 2 - 1

@@ -244,3 +244,48 @@ def test_range_varying_centroid_is_estimated_and_used_in_memory_and_streaming(tm
     np.testing.assert_allclose(s["doppler_polynomial"], poly, rtol=1e-6, atol=1e-9)
     err = np.linalg.norm(streamed["slc"].values - slc["slc"].values) / np.linalg.norm(slc["slc"].values)
     assert err < 1e-5
+
+
+# ------------------------------------------------------------------------- geometric centroid, command line
+
+
+def test_geometric_centroid_picks_the_ambiguity_when_orbit_and_attitude_are_there(monkeypatch):
+    """With orbit/attitude variables and ``sarpipe.orbit.geometric_doppler_centroid`` (a stand-in here: the NISAR
+    side writes the real one), the ambiguity number comes from the geometric value, not from MLCC: a stand-in one
+    PRF off moves N by one, and the method says so."""
+    import sys
+    import types
+
+    raw, _ = real_like_scene("C", -2.3, noise=False)
+    blind = without_centroid(raw).assign(
+        orbit_position=(("orbit_time", "xyz"), np.zeros((4, 3))),
+        attitude_quaternion=(("attitude_time", "quaternion"), np.zeros((4, 4))),
+    )
+    for offset, expected in ((0.0, -2), (PRF, -1)):
+        stub = types.ModuleType("sarpipe.orbit")
+        stub.geometric_doppler_centroid = lambda ds, value=-2.3 * PRF + offset: value
+        monkeypatch.setitem(sys.modules, "sarpipe.orbit", stub)
+        slc = focus(blind)
+        p = last_record(slc.attrs, "focus")["params"]
+        assert slc.attrs["doppler_centroid_method"] == "correlation+geometric"
+        assert p["doppler_ambiguity"] == expected and p["doppler_geometric"] == pytest.approx(-2.3 * PRF + offset)
+    monkeypatch.setitem(sys.modules, "sarpipe.orbit", types.ModuleType("sarpipe.orbit"))  # no such function
+    assert focus(blind).attrs["doppler_centroid_method"] == "correlation+mlcc"
+
+
+def test_command_line_options_reach_the_focus_record(tmp_path):
+    from sarpipe.cli import main
+
+    raw, _ = real_like_scene("C", 0.4, noise=False)
+    save_dataset(without_centroid(raw), tmp_path / "raw.zarr")
+    args = ["--range-correlation", "circular", "--range-edges", "trim", "--doppler-ambiguity", "baseband"]
+    assert main(["focus", str(tmp_path / "raw.zarr"), "-o", str(tmp_path / "slc.zarr"), *args]) == 0
+    slc = open_slc(tmp_path / "slc.zarr")
+    p = last_record(slc.attrs, "focus")["params"]
+    assert (p["range_correlation"], p["range_edges"], p["doppler_centroid_method"]) == (
+        "circular",
+        "trim",
+        "correlation",
+    )
+    assert slc.sizes["range"] == p["valid_range_samples"][1] - p["valid_range_samples"][0]
+    assert main(["focus", str(tmp_path / "raw.zarr"), "-o", str(tmp_path / "x.zarr"), "--range-edges", "cut"]) == 2

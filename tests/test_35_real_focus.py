@@ -289,3 +289,20 @@ def test_command_line_options_reach_the_focus_record(tmp_path):
     )
     assert slc.sizes["range"] == p["valid_range_samples"][1] - p["valid_range_samples"][0]
     assert main(["focus", str(tmp_path / "raw.zarr"), "-o", str(tmp_path / "x.zarr"), "--range-edges", "cut"]) == 2
+
+
+def test_pure_noise_keeps_the_baseband_solution_instead_of_a_random_ambiguity():
+    """White noise has no azimuth correlation: MLCC's phase difference would be random and, magnified by
+    f0 / (f_hi - f_lo), pick a random ambiguity (and a huge squint). Below the coherence threshold N stays 0."""
+    from sarpipe.model import sar_dataset
+
+    sensor, near, n_rg = BANDS["C"]
+    rng = np.random.default_rng(3)
+    echo = (rng.standard_normal((512, n_rg)) + 1j * rng.standard_normal((512, n_rg))).astype(np.complex64)
+    attrs = {k: sensor[k] for k in ("carrier_frequency", "range_sampling_rate", "chirp_rate", "pulse_duration")}
+    raw = sar_dataset(echo, {**attrs, "prf": PRF, "velocity": sensor["velocity"], "near_range": near})
+    slc = focus(raw)
+    p = last_record(slc.attrs, "focus")["params"]
+    assert slc.attrs["doppler_centroid_method"] == "correlation"
+    assert p["doppler_ambiguity"] == 0 and p["doppler_mlcc"] is None
+    assert abs(slc.attrs["doppler_centroid"]) <= PRF / 2

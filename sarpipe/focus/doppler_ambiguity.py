@@ -57,6 +57,7 @@ class CentroidSums:
     high: np.ndarray
     power: np.ndarray
     look_moments: np.ndarray  # [sum P f (low), sum P (low), sum P f (high), sum P (high)]
+    look_power: np.ndarray  # [sum |x_lo|^2, sum |x_hi|^2] over the samples the looks use (pairs of pulses)
 
     def __add__(self, other: CentroidSums) -> CentroidSums:
         return CentroidSums(
@@ -65,6 +66,7 @@ class CentroidSums:
             self.high + other.high,
             self.power + other.power,
             self.look_moments + other.look_moments,
+            self.look_power + other.look_power,
         )
 
 
@@ -80,6 +82,12 @@ def centroid_sums(pulses: np.ndarray, sensor: SensorParams) -> CentroidSums:
     n_az, n_rg = pulses.shape
     n_blocks = -(-n_rg // RANGE_BLOCK_BINS)
     n_fft = range_fft_length(sensor, n_rg, "linear")
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf samples: the caller refuses non-finite sums
+        return _centroid_sums(pulses, sensor, n_fft, n_blocks)
+
+
+def _centroid_sums(pulses: np.ndarray, sensor: SensorParams, n_fft: int, n_blocks: int) -> CentroidSums:
+    n_az, n_rg = pulses.shape
     spectrum = scipy.fft.fft(np.asarray(pulses, dtype=np.complex64), n=n_fft, axis=1, workers=1)
     spectrum *= range_filter(sensor, n_fft, parse_window("rect"))
     f = range_frequencies(sensor, n_fft)
@@ -97,17 +105,23 @@ def centroid_sums(pulses: np.ndarray, sensor: SensorParams) -> CentroidSums:
     whole = np.zeros(n_rg, dtype=bool)
     whole[m : max(m, n_rg - m)] = True
 
-    def lag_one(mask: np.ndarray | None) -> np.ndarray:
+    look_power = np.zeros(2)
+
+    def lag_one(mask: np.ndarray | None, look: int = -1) -> np.ndarray:
         spec = spectrum if mask is None else spectrum * mask
         x = scipy.fft.ifft(spec, axis=1, workers=1)[:, :n_rg]
         if n_az < 2:
             return np.zeros(n_blocks, dtype=np.complex128)
         per_column = (x[1:] * np.conj(x[:-1])).sum(axis=0, dtype=np.complex128)
+        if look >= 0:
+            p2 = np.abs(x[1:]) * np.abs(x[:-1])
+            look_power[look] = float(p2[:, whole].sum())
         return _block_sums(per_column if mask is None else np.where(whole, per_column, 0), n_blocks)
 
     full_x = scipy.fft.ifft(spectrum, axis=1, workers=1)[:, :n_rg]
     power = _block_sums((np.abs(full_x) ** 2).sum(axis=0, dtype=np.float64), n_blocks)
-    return CentroidSums(lag_one(None), lag_one(low), lag_one(high), power, moments)
+    full, lo, hi = lag_one(None), lag_one(low, 0), lag_one(high, 1)
+    return CentroidSums(full, lo, hi, power, moments, look_power)
 
 
 def scene_centroid_sums(echo: Any, sensor: SensorParams) -> CentroidSums:
@@ -126,11 +140,21 @@ def block_ranges(sensor: SensorParams, n_range: int) -> np.ndarray:
     return sensor.near_range + 0.5 * (starts + stops - 1) * sensor.range_pixel_spacing
 
 
+#: Smallest lag-one correlation coefficient |C_look| / sum |x[i+1]| |x[i]| of each look for MLCC to be trusted:
+#: white noise gives ~1/sqrt(samples) (0 in the limit), an azimuth-oversampled scene 0.3-0.9; below it (noise,
+#: no azimuth signal) MLCC would pick a random ambiguity, and N = 0 is kept (method "correlation").
+MLCC_MIN_COHERENCE = 0.1
+
+
 def mlcc_centroid(sums: CentroidSums, sensor: SensorParams) -> float:
-    """Absolute (unambiguous, coarse) centroid [Hz] from the two looks' lag-one phases; NaN when a look is empty."""
+    """Absolute (unambiguous, coarse) centroid [Hz] from the two looks' lag-one phases; NaN when a look is empty
+    or its lag-one coherence is below MLCC_MIN_COHERENCE."""
     m = sums.look_moments
     if m[1] <= 0 or m[3] <= 0:
         return math.nan
+    for look, c in ((0, sums.low), (1, sums.high)):
+        if not sums.look_power[look] > 0 or abs(c.sum()) < MLCC_MIN_COHERENCE * sums.look_power[look]:
+            return math.nan
     delta_f = m[2] / m[3] - m[0] / m[1]
     cross = complex(sums.high.sum() * np.conj(sums.low.sum()))
     if cross == 0 or delta_f <= 0:

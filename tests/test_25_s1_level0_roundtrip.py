@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from test_25_s1_level0_packets import reference_decode  # tests/ is on sys.path (pytest rootdir)
 
+from sarpipe.focus.checks import check_stripmap_echoes
 from sarpipe.io.s1_encoder import encode_level0, level0_attrs
-from sarpipe.io.s1_level0 import check_not_tops, read_s1_level0
+from sarpipe.io.s1_level0 import read_s1_level0
 from sarpipe.quality import point_target_analysis, processed_bandwidths, theoretical_response
 from sarpipe.sensor import SensorParams
 from sarpipe.simulate import scene_attrs, simulate
@@ -81,7 +82,7 @@ def test_level0_round_trip_focuses_to_point_target_theory(tmp_path, baq_mode):
     raw = _scene()
     encode_level0(raw, tmp_path / "l0.dat", baq_mode=baq_mode)
     ds = read_s1_level0(tmp_path / "l0.dat")["s3-vv-echo"]
-    check_not_tops(ds)
+    check_stripmap_echoes(ds)
     slc = focus(ds, doppler_centroid=0.0)  # broadside scene; Level-0 carries no centroid
     image = slc["slc"].values
     th = theoretical_response("rect")
@@ -190,7 +191,7 @@ def test_tops_parts_decode_but_focus_refuses(tmp_path):
     (key, ds), *_ = read_s1_level0(tmp_path / "iw.dat").items()
     assert key == "iw2-vv-echo" and ds.attrs["acquisition_mode"] == "IW"
     with pytest.raises(InputError, match="TOPS focusing is not supported"):
-        check_not_tops(ds)
+        check_stripmap_echoes(ds)
 
 
 def test_ingest_stage_in_a_pipeline_writes_the_part(tmp_path, capsys):

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.fft
 
 from sarpipe.errors import InputError
 from sarpipe.focus import (
@@ -25,7 +26,7 @@ from sarpipe.focus import (
     parse_window,
     range_compress,
 )
-from sarpipe.model import open_raw, open_slc, sar_dataset, save_dataset
+from sarpipe.model import last_record, open_raw, open_slc, sar_dataset, save_dataset
 from sarpipe.sensor import SensorParams
 
 C = 299_792_458.0
@@ -129,7 +130,8 @@ def test_range_compression_with_a_window_weights_the_chirp_band():
     n = np.arange(-half, half + 1)
     pulse = np.zeros(512, np.complex64)
     pulse[n % 512] = np.exp(1j * np.pi * ATTRS["chirp_rate"] * (n / fs) ** 2)
-    out = range_compress(pulse[None, :], SensorParams.from_attrs(ATTRS), "hamming:0.6")[0]
+    # the chirp is placed circularly (it wraps around sample 0): a circular correlation
+    out = range_compress(pulse[None, :], SensorParams.from_attrs(ATTRS), "hamming:0.6", correlation="circular")[0]
     f = np.fft.fftfreq(512, 1 / fs)
     spec_in = np.abs(np.fft.fft(pulse)) ** 2
     ratio = np.abs(np.fft.fft(out)) / np.maximum(spec_in, 1e-30)
@@ -263,11 +265,16 @@ def _window(spec, u):
     return np.where(np.abs(u) <= 0.5, w, 0.0)
 
 
-def reference_rda(echo, attrs, f_dc, range_window, azimuth_window, bandwidth, taps, beta):
-    """Straightforward range-Doppler algorithm (Cumming & Wong ch. 6) in float64: circular FFT range
-    compression with the sampled centred replica, azimuth FFT, RCMC (output bin R reads R / D(f_eta) through a
+def reference_rda(
+    echo, attrs, f_dc, range_window, azimuth_window, bandwidth, taps, beta, correlation="circular", src=True
+):
+    """Straightforward range-Doppler algorithm (Cumming & Wong ch. 6) in float64: FFT range compression with the
+    sampled centred replica (``circular``: FFT length = swath, periodic RCMC; ``linear``: zero-padded to
+    n_rg + 2M, RCMC reading zeros beyond the swath), azimuth FFT, RCMC (output bin R reads R / D(f_eta) through a
     normalised Kaiser-windowed sinc, evaluated exactly), azimuth filter
-    W_a exp(j 4 pi f0 R (D - 1) / c) exp(j pi / 4) over the band around f_dc, azimuth IFFT."""
+    W_a exp(j 4 pi f0 R (D - 1) / c) exp(j pi / 4) over the band around f_dc, azimuth IFFT. With ``src`` the
+    matched filter also carries the secondary range compression exp(-j pi f^2 / Ksrc),
+    Ksrc = 2 V^2 f0^3 D^3 / (c R_mid f_dc^2) (Cumming & Wong eq. 6.22) at the centroid and the mid-swath range."""
     f0, fs, kr, tp, prf, v, r_near = (
         attrs[k]
         for k in (
@@ -284,12 +291,20 @@ def reference_rda(echo, attrs, f_dc, range_window, azimuth_window, bandwidth, ta
     dr = C / (2 * fs)
     half = int(math.floor(tp * fs / 2))
     n = np.arange(-half, half + 1)
-    replica = np.zeros(n_rg, complex)
-    replica[n % n_rg] = np.exp(1j * np.pi * kr * (n / fs) ** 2)
+    # linear: the next fast FFT length (a tapered window is sampled on that frequency grid)
+    n_fft = n_rg if correlation == "circular" else scipy.fft.next_fast_len(n_rg + 2 * half)
+    replica = np.zeros(n_fft, complex)
+    replica[n % n_fft] = np.exp(1j * np.pi * kr * (n / fs) ** 2)
     matched = np.conj(np.fft.fft(replica))
     if range_window != "rect":
-        matched = matched * _window(range_window, np.fft.fftfreq(n_rg, 1 / fs) / (abs(kr) * tp))
-    compressed = np.fft.ifft(np.fft.fft(echo.astype(complex), axis=1) * matched, axis=1)
+        matched = matched * _window(range_window, np.fft.fftfreq(n_fft, 1 / fs) / (abs(kr) * tp))
+    if src and f_dc != 0:
+        d_c = np.sqrt(1 - (C / f0 * f_dc / (2 * v)) ** 2)
+        r_mid = r_near + 0.5 * (n_rg - 1) * C / (2 * fs)
+        ksrc = 2 * v**2 * f0**3 * d_c**3 / (C * r_mid * f_dc**2)
+        if abs(kr / ksrc) >= 1e-6:
+            matched = matched * np.exp(-1j * np.pi * np.fft.fftfreq(n_fft, 1 / fs) ** 2 / ksrc)
+    compressed = np.fft.ifft(np.fft.fft(echo.astype(complex), n=n_fft, axis=1) * matched, axis=1)[:, :n_rg]
     spectrum = np.fft.fft(compressed, axis=0)
     f_k = np.fft.fftfreq(n_az, 1 / prf)
     f_eta = f_dc + np.mod(f_k - f_dc + prf / 2, prf) - prf / 2
@@ -308,7 +323,9 @@ def reference_rda(echo, attrs, f_dc, range_window, azimuth_window, bandwidth, ta
         for t in range(taps):
             dist = frac + taps // 2 - 1 - t
             w = np.sinc(dist) * np.i0(beta * np.sqrt(np.clip(1 - (dist / (taps / 2)) ** 2, 0, None))) / np.i0(beta)
-            acc += w * spectrum[k, (i0 - taps // 2 + 1 + t) % n_rg]
+            tap = i0 - taps // 2 + 1 + t
+            inside = (tap >= 0) & (tap < n_rg) if correlation == "linear" else True
+            acc += w * np.where(inside, spectrum[k, tap % n_rg], 0)
             total += w
         focused[k] = acc / total * weight * np.exp(4j * np.pi * f0 * ranges * (d[k] - 1) / C) * np.exp(1j * np.pi / 4)
     return np.fft.ifft(focused, axis=0)
@@ -336,9 +353,16 @@ def random_raw():
 CASES = [("rect", "rect", None), ("hamming:0.75", "kaiser:2.5", 80.0)]
 
 
+@pytest.mark.parametrize("correlation", ["linear", "circular"])
 @pytest.mark.parametrize("range_window,azimuth_window,bandwidth", CASES)
-def test_focus_agrees_with_numpy_reference(random_raw, range_window, azimuth_window, bandwidth):
-    slc = focus(random_raw, range_window=range_window, azimuth_window=azimuth_window, azimuth_bandwidth=bandwidth)
+def test_focus_agrees_with_numpy_reference(random_raw, range_window, azimuth_window, bandwidth, correlation):
+    slc = focus(
+        random_raw,
+        range_window=range_window,
+        azimuth_window=azimuth_window,
+        azimuth_bandwidth=bandwidth,
+        range_correlation=correlation,
+    )
     p = slc.attrs["processing_history"][-1]["params"]
     assert p["range_window"] == range_window and p["azimuth_window"] == azimuth_window
     ref = reference_rda(
@@ -350,7 +374,9 @@ def test_focus_agrees_with_numpy_reference(random_raw, range_window, azimuth_win
         p["azimuth_bandwidth"],
         p["rcmc_taps"],
         p["rcmc_kaiser_beta"],
+        correlation,
     )
+    assert p["range_correlation"] == correlation
     got = slc["slc"].values
     assert got.dtype == np.complex64
     assert np.linalg.norm(got - ref) / np.linalg.norm(ref) < 1e-4
@@ -362,12 +388,21 @@ def test_spaceborne_focus_agrees_with_numpy_reference():
     rng = np.random.default_rng(12)
     echo = (rng.standard_normal((256, 384)) + 1j * rng.standard_normal((256, 384))).astype(np.complex64)
     raw = sar_dataset(echo, SPACEBORNE)
-    slc = focus(raw, doppler_centroid=-600.0, range_window="kaiser:2.5")
-    p = slc.attrs["processing_history"][-1]["params"]
-    ref = reference_rda(
-        echo, SPACEBORNE, -600.0, "kaiser:2.5", "rect", p["azimuth_bandwidth"], p["rcmc_taps"], p["rcmc_kaiser_beta"]
-    )
-    assert np.linalg.norm(slc["slc"].values - ref) / np.linalg.norm(ref) < 1e-4
+    for correlation in ("linear", "circular"):
+        slc = focus(raw, doppler_centroid=-600.0, range_window="kaiser:2.5", range_correlation=correlation)
+        p = slc.attrs["processing_history"][-1]["params"]
+        ref = reference_rda(
+            echo,
+            SPACEBORNE,
+            -600.0,
+            "kaiser:2.5",
+            "rect",
+            p["azimuth_bandwidth"],
+            p["rcmc_taps"],
+            p["rcmc_kaiser_beta"],
+            correlation,
+        )
+        assert np.linalg.norm(slc["slc"].values - ref) / np.linalg.norm(ref) < 1e-4
     # the migration here is several samples at the band edges, but varies by < 4e-3 sample over 128 range bins
     f_eta = -600.0 + np.mod(np.fft.fftfreq(256, 1 / 1700.0) + 600.0 + 850.0, 1700.0) - 850.0
     migration = 850_000.0 * (1 / np.sqrt(1 - (C / 5.405e9 * f_eta / (2 * 7100.0)) ** 2) - 1) / DR
@@ -407,7 +442,15 @@ def test_focus_zarr_with_several_chunks_agrees_with_numpy_reference(random_raw, 
     assert len(slc["slc"].chunks[1]) > 3  # several range blocks (open_zarr chunks = the stored chunks)
     p = slc.attrs["processing_history"][-1]["params"]
     ref = reference_rda(
-        raw["echo"].values, raw.attrs, 31.0, "hamming:0.75", "kaiser:2.5", 80.0, p["rcmc_taps"], p["rcmc_kaiser_beta"]
+        raw["echo"].values,
+        raw.attrs,
+        31.0,
+        "hamming:0.75",
+        "kaiser:2.5",
+        80.0,
+        p["rcmc_taps"],
+        p["rcmc_kaiser_beta"],
+        "linear",
     )
     assert np.linalg.norm(slc["slc"].values - ref) / np.linalg.norm(ref) < 1e-4
     assert sorted(x.name for x in tmp_path.iterdir()) == ["raw.zarr", "slc.zarr"]  # corner turn removed
@@ -436,25 +479,25 @@ def extended_scene(n_az, n_rg, f_dc, az_band, rg_band, margin, seed=0):
 
 
 def test_focus_of_defocus_returns_the_extended_scene(tmp_path):
+    """Circular range (asked for, as the simulator's extended scenes do): an exact inverse."""
     attrs = {**ATTRS, "doppler_centroid": 30.0}
     x = extended_scene(256, 384, 30.0, 68.0, 78e6, margin=32)
     slc = sar_dataset(x, attrs, name="slc")
-    slc = slc.assign_attrs(
-        history=[
-            {
-                "step": "focus",
-                "params": {"range_window": "hamming:0.75", "azimuth_window": "rect", "azimuth_bandwidth": 70.0},
-            }
-        ]
-    )
+    params = {
+        "range_window": "hamming:0.75",
+        "azimuth_window": "rect",
+        "azimuth_bandwidth": 70.0,
+        "range_correlation": "circular",
+    }
+    slc = slc.assign_attrs(history=[{"step": "focus", "params": params}])
     raw = defocus(slc)
     assert raw["echo"].dtype == np.complex64
-    back = focus(raw, range_window="hamming:0.75", azimuth_bandwidth=70.0)["slc"].values
+    back = focus(raw, range_window="hamming:0.75", azimuth_bandwidth=70.0, range_correlation="circular")["slc"].values
     assert np.linalg.norm(back - x) / np.linalg.norm(x) < 1e-3
     # without the taper only the range-migration zone at the swath edges differs (RCM does not wrap exactly)
     y = extended_scene(256, 384, 30.0, 68.0, 78e6, margin=0, seed=1)
     plain = sar_dataset(y, attrs, name="slc")
-    back_y = focus(defocus(plain))
+    back_y = focus(defocus(plain, range_correlation="circular"), range_correlation="circular")
     edge = back_y.attrs["processing_history"][-1]["params"]["rcm_margin"]
     inner = slice(edge, -edge)
     assert np.linalg.norm((back_y["slc"].values - y)[:, inner]) / np.linalg.norm(y[:, inner]) < 1e-3
@@ -463,6 +506,25 @@ def test_focus_of_defocus_returns_the_extended_scene(tmp_path):
     defocus_zarr(tmp_path / "slc.zarr", tmp_path / "raw.zarr")
     streamed = open_raw(tmp_path / "raw.zarr")["echo"].values
     assert np.linalg.norm(streamed - raw["echo"].values) / np.linalg.norm(raw["echo"].values) < 1e-5
-    focus_zarr(tmp_path / "raw.zarr", tmp_path / "back.zarr", range_window="hamming:0.75")
+    focus_zarr(tmp_path / "raw.zarr", tmp_path / "back.zarr", range_window="hamming:0.75", range_correlation="circular")
     again = open_slc(tmp_path / "back.zarr")["slc"].values
     assert np.linalg.norm(again - x) / np.linalg.norm(x) < 1e-3
+
+
+def test_linear_focus_of_defocus_is_exact_away_from_the_swath_edges():
+    """Linear range (the default): defocus deconvolves the recorded swath only, so the round trip is exact on the
+    valid range samples (half a replica, plus the migration at far range, inside the edges; 8 samples more for
+    the compressed response's own extent) and not at the edges (the echo that would lie beyond the swath is not
+    there)."""
+    attrs = {**ATTRS, "doppler_centroid": 30.0}
+    y = extended_scene(256, 384, 30.0, 68.0, 78e6, margin=0, seed=1)
+    back = focus(defocus(sar_dataset(y, attrs, name="slc")))
+    p = last_record(back.attrs, "focus")["params"]
+    assert p["range_correlation"] == "linear"
+    first, stop = back.attrs["valid_range_samples"]
+    migration = p["rcm_margin"] - p["rcmc_taps"] // 2 - 1
+    assert (first, stop) == (p["valid_range_margin"], 384 - p["valid_range_margin"] - migration)
+    err = back["slc"].values - y
+    inner = slice(first + 8, stop - 8)
+    assert np.linalg.norm(err[:, inner]) / np.linalg.norm(y[:, inner]) < 1e-3
+    assert np.linalg.norm(err[:, : first - 8]) / np.linalg.norm(y[:, : first - 8]) > 1e-2  # the edges differ

@@ -2,6 +2,8 @@
 
 Public API: :func:`focus`, :func:`defocus` (in memory), :func:`focus_zarr`, :func:`defocus_zarr` (streaming with
 Dask, bounded memory), :func:`range_compress`, :func:`estimate_doppler_centroid`, :func:`parse_window`.
+Range is correlated linearly (no wrap between the swath edges) unless circular is asked for; an unknown Doppler
+centroid is estimated with its PRF ambiguity resolved (:mod:`.doppler_ambiguity`).
 Conventions and accuracy: docs/focusing.md.
 """
 

@@ -16,6 +16,10 @@ Units: Hz, s, m. Raises :class:`~sarpipe.errors.InputError` naming the attribute
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
+
+import xarray as xr
 
 from ..errors import InputError
 from ..model import _where
@@ -96,3 +100,22 @@ def check_focusable(
             f"{geom.prf:.6g} Hz); targets would be focused from partial apertures",
             where=_where(source, "dimension 'azimuth'"),
         )
+
+
+def check_stripmap_echoes(ds: xr.Dataset | Mapping[str, Any], source: str | None = None) -> None:
+    """Refuse to focus what cannot give a stripmap image (from an ingested part's ``acquisition_mode`` and
+    ``signal_type``): TOPS bursts (IW/EW acquisitions decode, but sarpipe has no TOPS focuser) and calibration or
+    noise parts. ``ds``: a dataset or its attributes; without
+    these attributes (simulated scenes, other readers) it passes."""
+    where = f"{source}: attribute" if source else "attribute"
+    attrs = ds.attrs if isinstance(ds, xr.Dataset) else ds
+    mode = attrs.get("acquisition_mode")
+    if mode in ("IW", "EW"):
+        raise InputError(
+            f"TOPS focusing is not supported: this is a {mode} (TOPS burst) acquisition; sarpipe focuses stripmap "
+            "only (the bursts decode, their azimuth steering is not compensated)",
+            where=f"{where} 'acquisition_mode'",
+        )
+    signal = attrs.get("signal_type")
+    if signal is not None and signal != "echo":
+        raise InputError(f"a {signal} part holds no echoes to focus", where=f"{where} 'signal_type'")

@@ -34,11 +34,21 @@ from ..model import DIMS, consolidate_store, open_raw, open_slc, with_acquisitio
 from ..outputs import PRODUCT_ATTR, check_output
 from ..segments import check_one_segment
 from ..sensor import SensorParams
-from .checks import check_focusable
+from .checks import check_focusable, check_stripmap_echoes
 from .chunkio import ChunkedArray
+from .dataset import product_attrs
 from .doppler import doppler_from_lag_one, lag_one_sum
+from .doppler_ambiguity import ESTIMATE_PULSES, centroid_from_variable, resolve_centroid, scene_centroid_sums
 from .range_compression import apply_range_filter, default_workers, range_fft_length, range_filter, range_inverse_filter
-from .rda import AzimuthPlan, azimuth_block, azimuth_plan, complete_settings, resolve_settings, settings_from_history
+from .rda import (
+    AzimuthPlan,
+    azimuth_block,
+    azimuth_plan,
+    complete_settings,
+    resolve_settings,
+    settings_from_history,
+    with_secondary_range_compression,
+)
 
 #: Target bytes of one task's input block (complex64) in the range pass (azimuth blocks) and in the azimuth
 #: pass (range blocks, all pulses); a task holds two to three such buffers.
@@ -120,11 +130,39 @@ def _range_pass(
     return total, finite
 
 
+def _estimate_task(raw_store: str, name: str, a0: int, a1: int, geom: SensorParams):
+    raw = ChunkedArray(Path(raw_store) / name)
+    return scene_centroid_sums(raw.read(a0, a1, 0, raw.shape[1]), geom)
+
+
+def _estimate_pass(raw_store: Path, name: str, n_az: int, geom: SensorParams, rows: int):
+    """The Doppler estimation sums (:func:`~.doppler_ambiguity.scene_centroid_sums`) over tasks of whole
+    ESTIMATE_PULSES blocks, so that they equal the in-memory ones up to the order of summation."""
+    rows = max(ESTIMATE_PULSES, rows - rows % ESTIMATE_PULSES)
+    tasks = [
+        dask.delayed(_captured, pure=False)(_estimate_task, str(raw_store), name, a0, a1, geom)
+        for a0, a1 in _blocks(n_az, rows)
+    ]
+    results = _compute_all(tasks)
+    total = results[0]
+    for r in results[1:]:
+        total = total + r
+    return total
+
+
 # ---------------------------------------------------------------------------------------------- azimuth pass
 
 
 def _azimuth_task(
-    src_store: str, g0: int, g1: int, plan: AzimuthPlan, geom: SensorParams, n_rg: int, inverse: bool, out_store: str
+    src_store: str,
+    g0: int,
+    g1: int,
+    plan: AzimuthPlan,
+    geom: SensorParams,
+    n_rg: int,
+    inverse: bool,
+    out_store: str,
+    first: int = 0,
 ) -> None:
     data = ChunkedArray(src_store).read_periodic_columns(g0 - plan.halo, g1 + plan.halo)
     out = azimuth_block(
@@ -139,7 +177,7 @@ def _azimuth_task(
         workers=1,
         parallel=False,
     )
-    ChunkedArray(out_store).write(0, g0, out)
+    ChunkedArray(out_store).write(0, g0 - first, out)
 
 
 def _range_block_width(n_az: int, n_rg: int, halo: int) -> int:
@@ -164,6 +202,10 @@ def focus_zarr(
     doppler_centroid: float | None = None,
     azimuth_bandwidth: float | None = None,
     variable: str = "echo",
+    range_correlation: str = "linear",
+    range_edges: str = "mark",
+    doppler_ambiguity: str = "auto",
+    secondary_range_compression: bool = True,
     overwrite: bool = False,
 ) -> Path:
     """Focus the raw store ``raw_path`` into the SLC store ``out_path`` (see :func:`sarpipe.focus.focus` for the
@@ -179,6 +221,7 @@ def focus_zarr(
             f"no such variable (found {sorted(map(str, ds.data_vars))})", where=f"{raw_path}: variable '{variable}'"
         )
     check_one_segment(ds, raw_path)
+    check_stripmap_echoes(ds, str(raw_path))
     geom = SensorParams.from_dataset(ds, str(raw_path))
     check_focusable(
         geom,
@@ -194,6 +237,11 @@ def focus_zarr(
         azimuth_window=azimuth_window,
         doppler_centroid=doppler_centroid,
         azimuth_bandwidth=azimuth_bandwidth,
+        range_correlation=range_correlation,
+        range_edges=range_edges,
+        doppler_ambiguity=doppler_ambiguity,
+        secondary_range_compression=secondary_range_compression,
+        **centroid_from_variable(ds, geom, doppler_centroid),
     )
     n_az, n_rg = ds.sizes["azimuth"], ds.sizes["range"]
     rows = _range_rows(ds, variable, n_rg)
@@ -201,17 +249,25 @@ def focus_zarr(
     remove_stale_siblings(out_path)
     ct_store = sibling_path(out_path, "cornerturn")
     try:
-        spectrum = range_filter(geom, range_fft_length(geom, n_rg), settings.range_window)
-        lag_one, finite = _range_pass(raw_path, variable, n_az, n_rg, spectrum, ct_store, rows)
+        if settings.doppler_centroid is None:
+            sums = _estimate_pass(raw_path, variable, n_az, geom, rows)
+            if not (np.isfinite(sums.full).all() and np.isfinite(sums.power).all()):
+                raise InputError("contains NaN or Inf samples", where=f"{raw_path}: variable '{variable}'")
+            estimate = resolve_centroid(sums, geom, n_rg, method=settings.doppler_ambiguity, dataset=ds)
+            settings = complete_settings(settings, geom, estimate)
+        settings = with_secondary_range_compression(settings, geom, n_rg)
+        n_fft = range_fft_length(geom, n_rg, settings.range_correlation)
+        spectrum = range_filter(geom, n_fft, settings.range_window, settings.src_rate)
+        _lag_one, finite = _range_pass(raw_path, variable, n_az, n_rg, spectrum, ct_store, rows)
         if not finite:
             raise InputError("contains NaN or Inf samples", where=f"{raw_path}: variable '{variable}'")
-        settings = complete_settings(settings, geom, doppler_from_lag_one(lag_one, geom.prf))
         plan = azimuth_plan(geom, n_az, n_rg, settings, inverse=False)
-        attrs = dict(ds.attrs)
-        attrs["doppler_centroid"] = float(settings.doppler_centroid)
+        record = settings.record(geom, n_az, n_rg)
+        attrs = product_attrs(dict(ds.attrs), record, settings, focused=True)
         if variable != "echo":
             attrs["focused_variable"] = variable
-        template = with_history(_template(ds, "slc", attrs), "focus", settings.record(geom, n_az, n_rg), source=ds)
+        first, stop = record["valid_range_samples"] if settings.range_edges == "trim" else (0, n_rg)
+        template = with_history(_template(ds, "slc", attrs, first, stop), "focus", record, source=ds)
         _write_blocks(
             template,
             "slc",
@@ -224,6 +280,8 @@ def focus_zarr(
             inverse=False,
             inputs=(raw_path,),
             overwrite=overwrite,
+            first=first,
+            stop=stop,
         )
     except OSError as exc:
         named = with_output_name(exc, out_path)  # a full disk while writing the corner turn: name the output
@@ -244,12 +302,15 @@ def _range_rows(ds: xr.Dataset, variable: str, n_rg: int) -> int:
     return min(rows, ds.sizes["azimuth"])
 
 
-def _template(ds: xr.Dataset, name: str, attrs: dict[str, Any]) -> xr.Dataset:
+def _template(ds: xr.Dataset, name: str, attrs: dict[str, Any], first: int = 0, stop: int | None = None) -> xr.Dataset:
+    """The output's metadata: range samples ``[first, stop)`` of the input grid."""
     import dask.array as da
 
-    shape = (ds.sizes["azimuth"], ds.sizes["range"])
+    stop = ds.sizes["range"] if stop is None else stop
+    shape = (ds.sizes["azimuth"], stop - first)
     data = da.zeros(shape, dtype=np.complex64, chunks=shape)
-    coords = {c: (ds[c].dims, ds[c].values) for c in ("azimuth_time", "slant_range")}
+    coords = {"azimuth_time": (ds["azimuth_time"].dims, ds["azimuth_time"].values)}
+    coords["slant_range"] = (ds["slant_range"].dims, ds["slant_range"].values[first:stop])
     out = xr.Dataset(
         {name: (DIMS, data)}, coords=coords, attrs={**attrs, PRODUCT_ATTR: "slc" if name == "slc" else "raw"}
     )
@@ -278,16 +339,21 @@ def _write_blocks(
     inverse: bool,
     inputs: tuple,
     overwrite: bool,
+    first: int = 0,
+    stop: int | None = None,
 ) -> None:
-    width = _range_block_width(n_az, n_rg, plan.halo)
+    """Azimuth-pass tasks writing output range bins ``[first, stop)`` (the whole swath by default) to columns
+    from 0."""
+    stop = n_rg if stop is None else stop
+    width = _range_block_width(n_az, stop - first, plan.halo)
     encoding = {name: {"chunks": (min(n_az, OUTPUT_AZIMUTH_CHUNK), width), "compressors": None}}
     with atomic_path(out_path, inputs=inputs, overwrite=overwrite) as tmp:
         _write_template(template, tmp, encoding)
         tasks = [
             dask.delayed(_captured, pure=False)(
-                _azimuth_task, str(src_store), g0, g1, plan, geom, n_rg, inverse, str(tmp / name)
+                _azimuth_task, str(src_store), first + g0, first + g1, plan, geom, n_rg, inverse, str(tmp / name), first
             )
-            for g0, g1 in _blocks(n_rg, width)
+            for g0, g1 in _blocks(stop - first, width)
         ]
         _compute_all(tasks)
 
@@ -303,6 +369,8 @@ def defocus_zarr(
     azimuth_window: str | None = None,
     doppler_centroid: float | None = None,
     azimuth_bandwidth: float | None = None,
+    range_correlation: str | None = None,
+    secondary_range_compression: bool | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Streaming :func:`sarpipe.focus.defocus`: SLC store to raw store, in two passes through a temporary store
@@ -323,10 +391,13 @@ def defocus_zarr(
         azimuth_window=azimuth_window,
         doppler_centroid=doppler_centroid,
         azimuth_bandwidth=azimuth_bandwidth,
+        range_correlation=range_correlation,
+        secondary_range_compression=secondary_range_compression,
     )
     if settings.doppler_centroid is None:
         settings = complete_settings(settings, geom, doppler_from_lag_one(lag_one_sum(ds["slc"].data), geom.prf))
     n_az, n_rg = ds.sizes["azimuth"], ds.sizes["range"]
+    settings = with_secondary_range_compression(settings, geom, n_rg)
     plan = azimuth_plan(geom, n_az, n_rg, settings, inverse=True)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_siblings(out_path)
@@ -349,10 +420,15 @@ def defocus_zarr(
             for g0, g1 in _blocks(n_rg, width)
         ]
         _compute_all(tasks)
-        attrs = dict(ds.attrs)
-        attrs["doppler_centroid"] = float(settings.doppler_centroid)
-        template = with_history(_template(ds, "echo", attrs), "defocus", settings.record(geom, n_az, n_rg))
-        spectrum = range_inverse_filter(geom, range_fft_length(geom, n_rg), settings.range_window)
+        record = settings.record(geom, n_az, n_rg)
+        attrs = product_attrs(dict(ds.attrs), record, settings, focused=False)
+        template = with_history(_template(ds, "echo", attrs), "defocus", record)
+        spectrum = range_inverse_filter(
+            geom,
+            range_fft_length(geom, n_rg, settings.range_correlation),
+            settings.range_window,
+            src_rate=settings.src_rate,
+        )
         rows = max(1, min(n_az, RANGE_BLOCK_BYTES // (8 * n_rg)))
         encoding = {"echo": {"chunks": (rows, n_rg), "compressors": None}}
         with atomic_path(out_path, inputs=(slc_path,), overwrite=overwrite) as tmp:

@@ -1,9 +1,9 @@
 """Doppler centroid estimation with the correlation (average phase increment) estimator (Madsen 1989).
 
 ``f_dc = PRF / (2 pi) * arg( sum_{i,j} x[i+1, j] conj(x[i, j]) )`` over pulses i and range samples j.
-The estimate is the centroid of the azimuth power spectrum modulo the PRF; sarpipe takes the baseband
-solution in ``(-PRF/2, PRF/2]`` (no ambiguity resolution). A scene whose true centroid lies outside that
-interval must carry the right ``doppler_centroid`` attribute (or the caller passes it), which is used as given.
+The estimate is the centroid of the azimuth power spectrum modulo the PRF: :func:`estimate_doppler_centroid`
+returns the baseband solution in ``(-PRF/2, PRF/2]``. The focuser resolves the PRF ambiguity itself
+(:mod:`.doppler_ambiguity`: multi-look cross-correlation, or the geometric centroid) when no centroid is given.
 """
 
 from __future__ import annotations

@@ -30,6 +30,26 @@ class FocusParams(BaseModel):
         allow_inf_nan=False,
         description="processed Doppler band in Hz (default: attribute, else 0.886 * 2V / antenna_length, else PRF)",
     )
+    range_correlation: Literal["linear", "circular"] = Field(
+        "linear",
+        description="linear: zero-padded, nothing wraps between the swath edges (real echoes); circular: FFT at the "
+        "swath length, for scenes made circularly (defocus)",
+    )
+    range_edges: Literal["mark", "trim"] = Field(
+        "mark",
+        description="mark: attribute valid_range_samples = [first, stop) of fully compressed samples; trim: write "
+        "only those samples",
+    )
+    doppler_ambiguity: Literal["auto", "mlcc", "geometric", "baseband"] = Field(
+        "auto",
+        description="PRF ambiguity of an estimated centroid: auto (geometric from orbit + attitude when present, "
+        "else multi-look cross-correlation), mlcc, geometric, baseband (none)",
+    )
+    secondary_range_compression: bool = Field(
+        True,
+        description="remove the range-azimuth coupling of a squinted geometry (SRC at the centroid and mid-swath "
+        "range, Cumming & Wong eq. 6.22)",
+    )
     variable: Literal["echo", "echo_clean", "rfi"] = Field(
         "echo", description="raw variable to focus: echo, or the simulator's ground truth echo_clean / rfi"
     )
@@ -62,6 +82,10 @@ def focus_store(
         azimuth_window=params.azimuth_window,
         doppler_centroid=params.doppler_centroid,
         azimuth_bandwidth=params.azimuth_bandwidth,
+        range_correlation=params.range_correlation,
+        range_edges=params.range_edges,
+        doppler_ambiguity=params.doppler_ambiguity,
+        secondary_range_compression=params.secondary_range_compression,
     )
     if params.variable == "echo":
         from .dask_focus import focus_zarr

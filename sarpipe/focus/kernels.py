@@ -262,6 +262,17 @@ def _fill_row_phased(src_row, buf_re, buf_im, start, first_bin, n_total, phase_r
 
 
 @numba.njit(nogil=True, cache=True)
+def _zero_outside(buf_re, buf_im, first_bin, n_total):
+    """Zero buffer column c where range bin ``first_bin + c`` lies outside the swath ``[0, n_total)`` (linear
+    range: nothing beyond one edge reaches the other)."""
+    for c in range(buf_re.shape[0]):
+        g = first_bin + c
+        if g < 0 or g >= n_total:
+            buf_re[c] = 0.0
+            buf_im[c] = 0.0
+
+
+@numba.njit(nogil=True, cache=True)
 def _row(
     data_row,
     in_start,
@@ -276,9 +287,11 @@ def _row(
     halo,
     poly,
     inverse,
+    periodic,
 ):
     """One Doppler row (gain != 0). Focus: resample (RCMC), then multiply by the azimuth filter; ``inverse``
-    (defocus): multiply the input bins by the filter, then resample."""
+    (defocus): multiply the input bins by the filter, then resample. ``periodic`` False: bins outside the swath
+    read as zero."""
     buf_re = np.empty(out_row.shape[0] + 2 * halo, dtype=np.float32)
     buf_im = np.empty(out_row.shape[0] + 2 * halo, dtype=np.float32)
     if inverse:
@@ -287,6 +300,8 @@ def _row(
         )
     else:
         _fill_row(data_row, buf_re, buf_im, in_start)
+    if not periodic:
+        _zero_outside(buf_re, buf_im, out_start - halo, n_total)
     _resample_row(
         buf_re,
         buf_im,
@@ -336,11 +351,13 @@ def rcmc_azimuth(
     halo,
     poly,
     inverse,
+    periodic,
 ):
     """Range cell migration correction then azimuth compression of range-Doppler data, row (Doppler bin) by row;
     with ``inverse`` the exact reverse (azimuth decompression, then inverse RCMC).
 
-    Range is periodic with ``n_total`` bins (spacing ``range_spacing`` [m], bin 0 at ``near_range`` [m]).
+    Range has ``n_total`` bins (spacing ``range_spacing`` [m], bin 0 at ``near_range`` [m]); it is periodic when
+    ``periodic`` (circular range correlation), else bins outside ``[0, n_total)`` read as zero (linear).
     ``data`` (n_doppler, n_in): column ``(in_start + c) mod n_in`` holds range bin ``(out_start - halo + c) mod n_total``
     (pass the whole scene with ``in_start = out_start - halo``, or a block read with its halo and ``in_start = 0``).
     ``out`` (n_doppler, n_out): column j is range bin ``g = out_start + j``; it may be ``data`` itself (rows are
@@ -366,6 +383,7 @@ def rcmc_azimuth(
             halo,
             poly,
             inverse,
+            periodic,
         )
 
 
@@ -384,6 +402,7 @@ def rcmc_azimuth_serial(
     halo,
     poly,
     inverse,
+    periodic,
 ):
     for k in _active_rows(gain, out):
         _row(
@@ -400,4 +419,5 @@ def rcmc_azimuth_serial(
             halo,
             poly,
             inverse,
+            periodic,
         )

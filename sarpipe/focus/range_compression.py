@@ -6,14 +6,14 @@ of the output falls on the echo delay: a target at slant range R0 compresses ont
 matched filter (no weighting, out-of-band kept, so one chirp compresses to its exact autocorrelation), tapered
 windows weight the chirp band and zero everything outside it.
 
-Swath edges: when the replica fits in the swath (``2M + 1 <= n_range``) the correlation is circular over the
-``n_range`` samples. A target whose chirp is cut by a swath edge compresses at its own position with the part
-of the chirp that was recorded; the replica samples that hang over the edge correlate with the opposite edge,
-so the outer ``M`` samples at each side (``M = floor(Tp fs / 2)``) mix partial chirps of both edges. Only
-the inner ``n_range - 2M`` samples are fully compressed (reported in the focus history). Circular processing
-keeps the FFT at the swath length and makes ``defocus`` an exact inverse. When the chirp is longer than the
-swath the pulses are zero-padded instead (linear correlation, output cropped); ``defocus`` is then approximate
-near the edges.
+Swath edges (``correlation``): ``linear`` (the default, right for real echoes) zero-pads each pulse to a fast FFT
+length ``>= n_range + 2M`` (``M = floor(Tp fs / 2)``) and crops the output, so nothing recorded at one swath edge
+reaches the other; a target whose chirp is cut by an edge compresses at its own position from the recorded part
+(lower gain, wider response), and only samples ``[M, n_range - M)`` hold complete chirps. ``circular`` (asked
+for, for scenes made circularly, e.g. by ``defocus``) keeps the FFT at the swath length when the replica fits
+(``2M + 1 <= n_range``): the replica samples that hang over an edge correlate with the opposite edge, so the outer
+``M`` samples mix partial chirps of both edges, but ``defocus`` is an exact inverse. A chirp longer than the
+swath is always correlated linearly.
 """
 
 from __future__ import annotations
@@ -48,12 +48,21 @@ def chirp_replica(sensor: SensorParams) -> np.ndarray:
     return np.exp(1j * np.pi * sensor.chirp_rate * t * t)
 
 
-def range_fft_length(sensor: SensorParams, n_range: int) -> int:
-    """n_range (circular) when the replica fits in the swath, else a fast length for linear correlation."""
+RANGE_CORRELATIONS = ("linear", "circular")
+
+
+def range_fft_length(sensor: SensorParams, n_range: int, correlation: str = "linear") -> int:
+    """FFT length of the range correlation: ``circular`` with a replica that fits in the swath: ``n_range``;
+    otherwise a fast length ``>= n_range + 2M`` (linear correlation, no wrap from one swath edge to the other)."""
     m = replica_half_length(sensor)
-    if 2 * m + 1 <= n_range:
+    if correlation == "circular" and 2 * m + 1 <= n_range:
         return n_range
     return scipy.fft.next_fast_len(n_range + 2 * m, real=False)
+
+
+def is_circular(sensor: SensorParams, n_range: int, correlation: str) -> bool:
+    """True when the range correlation of ``n_range`` samples really is circular (FFT length = swath)."""
+    return range_fft_length(sensor, n_range, correlation) == n_range
 
 
 def range_frequencies(sensor: SensorParams, n_fft: int) -> np.ndarray:
@@ -75,14 +84,40 @@ def range_window_weights(sensor: SensorParams, n_fft: int, window: Window) -> np
     return window(range_frequencies(sensor, n_fft) / sensor.chirp_bandwidth)
 
 
-def range_filter(sensor: SensorParams, n_fft: int, window: Window) -> np.ndarray:
-    """Matched filter spectrum ``conj(FFT(replica)) * W_r`` (complex64, length n_fft)."""
-    return (np.conj(replica_spectrum(sensor, n_fft)) * range_window_weights(sensor, n_fft, window)).astype(np.complex64)
+def secondary_range_compression_rate(sensor: SensorParams, slant_range: float, doppler_centroid: float) -> float | None:
+    """``Ksrc = 2 V^2 f0^3 D^3 / (c R0 f_dc^2)`` [Hz/s] (Cumming & Wong eq. 6.22, at the centroid ``f_dc`` and
+    range ``R0``): the range FM rate of the range-azimuth coupling of a squinted geometry. None when it is
+    negligible (``|Kr / Ksrc| < 1e-6``: a quadratic phase below ~1e-3 rad at the band edge for TBP < 1000)."""
+    if doppler_centroid == 0:
+        return None
+    x = sensor.wavelength * doppler_centroid / (2.0 * sensor.velocity)
+    d = np.sqrt(max(1.0 - x * x, 1e-12))
+    c = sensor.wavelength * sensor.carrier_frequency
+    ksrc = 2.0 * sensor.velocity**2 * sensor.carrier_frequency**3 * d**3 / (c * slant_range * doppler_centroid**2)
+    return float(ksrc) if abs(sensor.chirp_rate / ksrc) >= 1e-6 else None
 
 
-def range_inverse_filter(sensor: SensorParams, n_fft: int, window: Window, floor: float = 1e-4) -> np.ndarray:
+def _src_phase(sensor: SensorParams, n_fft: int, src_rate: float | None) -> np.ndarray | float:
+    """``exp(-j pi f^2 / Ksrc)``: with it the matched filter is that of the effective rate Kr / (1 - Kr / Ksrc)."""
+    if src_rate is None:
+        return 1.0
+    f = range_frequencies(sensor, n_fft)
+    return np.exp(-1j * np.pi * f * f / src_rate)
+
+
+def range_filter(sensor: SensorParams, n_fft: int, window: Window, src_rate: float | None = None) -> np.ndarray:
+    """Matched filter spectrum ``conj(FFT(replica)) * W_r`` (complex64, length n_fft), times the secondary range
+    compression ``exp(-j pi f^2 / Ksrc)`` when ``src_rate`` (Ksrc, Hz/s) is given."""
+    h = np.conj(replica_spectrum(sensor, n_fft)) * range_window_weights(sensor, n_fft, window)
+    return (h * _src_phase(sensor, n_fft, src_rate)).astype(np.complex64)
+
+
+def range_inverse_filter(
+    sensor: SensorParams, n_fft: int, window: Window, floor: float = 1e-4, src_rate: float | None = None
+) -> np.ndarray:
     """Inverse of :func:`range_filter` where it exceeds ``floor`` times its peak magnitude, zero elsewhere."""
     h = np.conj(replica_spectrum(sensor, n_fft)) * range_window_weights(sensor, n_fft, window)
+    h = h * _src_phase(sensor, n_fft, src_rate)
     inv = np.zeros(n_fft, dtype=np.complex128)
     usable = np.abs(h) > floor * np.abs(h).max()
     inv[usable] = 1.0 / h[usable]
@@ -144,15 +179,20 @@ def _filter_rows(pulses: np.ndarray, spectrum: np.ndarray, out: np.ndarray, prev
 
 
 def range_compress(
-    echo: np.ndarray, sensor: SensorParams, window: str | Window = "rect", *, workers: int | None = None
+    echo: np.ndarray,
+    sensor: SensorParams,
+    window: str | Window = "rect",
+    *,
+    correlation: str = "linear",
+    workers: int | None = None,
 ) -> np.ndarray:
     """Range-compress raw pulses (complex64 ndarray (n_azimuth, n_range), rows = pulses) with the matched filter
     of ``sensor``. Returns complex64, same shape; zero delay on the echo delay.
-    ``window``: ``rect`` | ``hamming:ALPHA`` | ``kaiser:BETA``."""
+    ``window``: ``rect`` | ``hamming:ALPHA`` | ``kaiser:BETA``; ``correlation``: ``linear`` | ``circular``."""
     win = parse_window(window, where="range window")
     echo = np.ascontiguousarray(echo, dtype=np.complex64)
     if echo.ndim == 1:
-        return range_compress(echo[None, :], sensor, win, workers=workers)[0]
-    n_fft = range_fft_length(sensor, echo.shape[1])
+        return range_compress(echo[None, :], sensor, win, correlation=correlation, workers=workers)[0]
+    n_fft = range_fft_length(sensor, echo.shape[1], correlation)
     out, _ = apply_range_filter(echo, range_filter(sensor, n_fft, win), workers=workers)
     return out

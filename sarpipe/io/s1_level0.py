@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,6 @@ from .s1_user_data import USER_DATA_PROBLEMS, baq_user_data_bytes, bypass_user_d
 
 __all__ = [
     "CARRIER_FREQUENCY",
-    "check_not_tops",
     "read_s1_level0",
     "sniff_s1_level0",
 ]
@@ -394,21 +392,3 @@ def read_s1_level0(path: str | os.PathLike, *, on_error: str = "raise") -> dict[
         for key, ds in _read_file(f, on_error).items():
             parts[key if key not in parts else f"{f.stem}-{key}"] = ds
     return parts
-
-
-def check_not_tops(ds: xr.Dataset | Mapping[str, Any], source: str | None = None) -> None:
-    """Refuse to focus what a Level-0 part cannot give a stripmap image of: TOPS bursts (IW/EW acquisitions decode,
-    but sarpipe has no TOPS focuser) and calibration or noise parts. ``ds``: a dataset or its attributes; without
-    these attributes (simulated scenes, other readers) it passes."""
-    where = f"{source}: attribute" if source else "attribute"
-    attrs = ds.attrs if isinstance(ds, xr.Dataset) else ds
-    mode = attrs.get("acquisition_mode")
-    if mode in ("IW", "EW"):
-        raise InputError(
-            f"TOPS focusing is not supported: this is a {mode} (TOPS burst) acquisition; sarpipe focuses stripmap "
-            "only (the bursts decode, their azimuth steering is not compensated)",
-            where=f"{where} 'acquisition_mode'",
-        )
-    signal = attrs.get("signal_type")
-    if signal is not None and signal != "echo":
-        raise InputError(f"a {signal} part holds no echoes to focus", where=f"{where} 'signal_type'")

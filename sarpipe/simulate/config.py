@@ -144,7 +144,12 @@ class SimulationConfig(_Strict):
     targets: list[TargetConfig] = []
     extended: ExtendedConfig | None = None
     antenna: AntennaConfig = AntennaConfig()
-    doppler_centroid: float = Field(0.0, description="Hz (squint)")
+    doppler_centroid: float = Field(0.0, description="Hz (squint), at the mid-swath slant range")
+    doppler_centroid_rate: float = Field(
+        0.0,
+        description="Hz per metre of slant range: the centroid at R is doppler_centroid + rate * (R - mid-swath "
+        "range), a range-varying squint (point targets only); written as the variable doppler_centroid_range",
+    )
     noise: NoiseConfig | None = None
     seed: int | None = None
     if RFIConfig is not None:
@@ -220,19 +225,28 @@ def scene_problems(cfg: SimulationConfig) -> list[tuple[tuple, str]]:
                     f"{t.range_index:g} lies outside the scene's range samples 0..{n_rg - 1}",
                 )
             )
+        # a squinted target may have its zero-Doppler time outside the pulses as long as the beam centre crosses
+        # it within them (real-like squint of several PRFs; the SLC shows it at its time modulo the scene length)
+        crossing = _beam_crossing_pulses(attrs, cfg, t, near, dr, n_rg)
         if t.azimuth_time is not None and not t_first <= t.azimuth_time <= t_last:
-            problems.append(
-                (
-                    ("targets", i, "azimuth_time"),
-                    f"{t.azimuth_time:.9g} s lies outside the scene's azimuth times {t_first:.9g}..{t_last:.9g} s",
+            if not t_first <= t.azimuth_time + crossing / float(attrs["prf"]) <= t_last:
+                problems.append(
+                    (
+                        ("targets", i, "azimuth_time"),
+                        f"{t.azimuth_time:.9g} s lies outside the scene's azimuth times {t_first:.9g}..{t_last:.9g} s",
+                    )
                 )
-            )
-        if t.azimuth_index is not None and not 0 <= t.azimuth_index <= n_az - 1:
+        inside = [0 <= t.azimuth_index + c <= n_az - 1 for c in (0.0, crossing)] if t.azimuth_index is not None else []
+        if t.azimuth_index is not None and not any(inside):
             problems.append(
                 (("targets", i, "azimuth_index"), f"{t.azimuth_index:g} lies outside the scene's pulses 0..{n_az - 1}")
             )
     if cfg.extended is not None:
         problems += _extended_aperture_problems(attrs, n_az, n_rg, near, dr)
+        if cfg.doppler_centroid_rate != 0:
+            problems.append(
+                (("doppler_centroid_rate",), "a range-varying centroid is simulated for point targets only")
+            )
     rfi = getattr(cfg, "rfi", None)
     if rfi is not None and rfi.pulses is not None:
         for i, (start, stop) in enumerate(rfi.pulses):
@@ -263,6 +277,27 @@ def scene_problems(cfg: SimulationConfig) -> list[tuple[tuple, str]]:
                 )
             )
     return problems
+
+
+def centroid_at_range(cfg: SimulationConfig, slant_range: Any, mid_range: float) -> Any:
+    """Doppler centroid [Hz] at ``slant_range`` [m]: ``doppler_centroid + doppler_centroid_rate * (R - mid)``."""
+    return cfg.doppler_centroid + cfg.doppler_centroid_rate * (slant_range - mid_range)
+
+
+def _beam_crossing_pulses(
+    attrs: dict[str, Any], cfg: SimulationConfig, t: TargetConfig, near: float, dr: float, n_rg: int
+) -> float:
+    """Beam-centre crossing of target ``t`` relative to its zero-Doppler time, in pulses (0 without squint)."""
+    from ..model import SPEED_OF_LIGHT
+    from ..stripmap import beam_centre_offset
+
+    r0 = t.slant_range if t.slant_range is not None else near + t.range_index * dr
+    f_dc = centroid_at_range(cfg, r0, near + 0.5 * (n_rg - 1) * dr)
+    lam = SPEED_OF_LIGHT / float(attrs["carrier_frequency"])
+    try:
+        return beam_centre_offset(r0, f_dc, lam, float(attrs["velocity"])) * float(attrs["prf"])
+    except InputError:
+        return 0.0
 
 
 def _extended_aperture_problems(attrs: dict[str, Any], n_az: int, n_rg: int, near: float, dr: float) -> list:

@@ -87,7 +87,13 @@ def _unit_target_gain(sensor: SensorParams, n_az: int, r_centre: float, pattern:
     # on a grid sample in both directions, so that the largest sample is the peak of the response
     target = {"slant_range": r_centre, "azimuth_time": round(n_az / 2 - shift) / prf, "amplitude": 1.0, "phase": 0.0}
     echo = point_target_echoes([target], small, (n_az, n_rg), 0.0, pattern)
-    slc = focus(sar_dataset(echo, small), doppler_centroid=sensor.doppler_centroid, azimuth_bandwidth=prf)
+    slc = focus(
+        sar_dataset(echo, small),
+        doppler_centroid=sensor.doppler_centroid,
+        azimuth_bandwidth=prf,
+        range_correlation="circular",  # the settings of the defocus below, as this simulator always used
+        secondary_range_compression=False,
+    )
     return float(np.abs(slc["slc"].values).max())
 
 
@@ -156,5 +162,14 @@ def extended_echoes(
 
     padded = replace(sensor, near_range=sensor.near_range - pad_r * dr, azimuth_bandwidth=None).as_attrs()
     ds = sar_dataset(slc, padded, name="slc", azimuth_time0=azimuth_time0 - pad_a / prf)
-    raw = defocus(ds, range_window="rect", azimuth_window="rect", doppler_centroid=f_dc, azimuth_bandwidth=prf)
+    # circular range and no SRC: the echoes stay exactly those this simulator has always made
+    raw = defocus(
+        ds,
+        range_window="rect",
+        azimuth_window="rect",
+        doppler_centroid=f_dc,
+        azimuth_bandwidth=prf,
+        range_correlation="circular",
+        secondary_range_compression=False,
+    )
     return np.ascontiguousarray(raw["echo"].values[pad_a : pad_a + n_az, pad_r : pad_r + n_rg], dtype=np.complex64)

@@ -103,12 +103,14 @@ def point_target_echoes(
     azimuth_time0: float = 0.0,
     pattern: str = "rect",
     out: np.ndarray | None = None,
+    centroid_rate: float = 0.0,
 ) -> np.ndarray:
     """Raw echoes (complex64, (azimuth, range)) of point targets, added to ``out`` when given.
 
     ``targets``: mappings with ``slant_range`` [m] (closest approach), ``azimuth_time`` [s] (zero Doppler),
     ``amplitude`` and ``phase`` [rad]. ``attrs``: contract attrs with ``antenna_length`` (as :func:`scene_attrs`
-    gives them); no ``doppler_centroid`` means 0 Hz.
+    gives them); no ``doppler_centroid`` means 0 Hz. ``centroid_rate`` [Hz/m]: the centroid at range R is
+    ``doppler_centroid + centroid_rate * (R - mid-swath range)`` (each target gets the squint of its range).
     """
     n_az, n_rg = shape
     if out is None:
@@ -128,32 +130,38 @@ def point_target_echoes(
     amp = np.array([t.get("amplitude", 1.0) * np.exp(1j * t.get("phase", 0.0)) for t in targets], dtype=np.complex128)
     # -4 pi R0 / lambda reduced mod 2 pi in float64 before it reaches the kernel
     carrier_phase = -2.0 * np.pi * np.mod(2.0 * r0 / lam, 1.0)
-    f_lo, f_hi = antenna.doppler_band(pattern, la, v, f_dc, lam)
-    t_lo = np.asarray(antenna.time_of_doppler(f_hi, r0, v, lam)) - 1.0 / prf
-    t_hi = np.asarray(antenna.time_of_doppler(f_lo, r0, v, lam)) + 1.0 / prf
     eta = azimuth_time0 + np.arange(n_az, dtype=np.float64) / prf
     tau0 = 2.0 * sensor.near_range / SPEED_OF_LIGHT
-    add_point_echoes(
-        out,
-        eta,
-        tau0,
-        sensor.range_sampling_rate,
-        lam,
-        sensor.chirp_rate,
-        sensor.pulse_duration,
-        v,
-        r0,
-        eta0,
-        amp,
-        carrier_phase,
-        t_lo,
-        t_hi,
-        antenna.PATTERN_CODES[pattern],
-        la,
-        squint_angle(f_dc, lam, v),
-        f_dc,
-        antenna_doppler_bandwidth(la, v, f_dc, lam),
-    )
+    if centroid_rate == 0.0:
+        groups = [(np.arange(r0.size), f_dc)]
+    else:  # each target sees the squint of its own range: one kernel call per target
+        mid = sensor.near_range + 0.5 * (n_rg - 1) * sensor.range_pixel_spacing
+        groups = [(np.array([k]), f_dc + centroid_rate * (r0[k] - mid)) for k in range(r0.size)]
+    for idx, f_k in groups:
+        f_lo, f_hi = antenna.doppler_band(pattern, la, v, f_k, lam)
+        t_lo = np.asarray(antenna.time_of_doppler(f_hi, r0[idx], v, lam)) - 1.0 / prf
+        t_hi = np.asarray(antenna.time_of_doppler(f_lo, r0[idx], v, lam)) + 1.0 / prf
+        add_point_echoes(
+            out,
+            eta,
+            tau0,
+            sensor.range_sampling_rate,
+            lam,
+            sensor.chirp_rate,
+            sensor.pulse_duration,
+            v,
+            r0[idx],
+            eta0[idx],
+            amp[idx],
+            carrier_phase[idx],
+            t_lo,
+            t_hi,
+            antenna.PATTERN_CODES[pattern],
+            la,
+            squint_angle(f_k, lam, v),
+            f_k,
+            antenna_doppler_bandwidth(la, v, f_k, lam),
+        )
     return out
 
 
@@ -178,7 +186,9 @@ def simulate(config: SimulationConfig | Mapping[str, Any]) -> xr.Dataset:
         echo_clean += extended_echoes(
             cfg.extended, cfg.resolve(cfg.extended.file), sensor, (n_az, n_rg), az0, cfg.antenna.pattern, rng_ext
         )
-    point_target_echoes(targets, attrs, (n_az, n_rg), az0, cfg.antenna.pattern, out=echo_clean)
+    point_target_echoes(
+        targets, attrs, (n_az, n_rg), az0, cfg.antenna.pattern, out=echo_clean, centroid_rate=cfg.doppler_centroid_rate
+    )
 
     echo = echo_clean.copy()
     if cfg.noise is not None:
@@ -188,6 +198,11 @@ def simulate(config: SimulationConfig | Mapping[str, Any]) -> xr.Dataset:
 
     attrs["point_targets"] = targets
     ds = sar_dataset(echo, attrs, azimuth_time0=az0, extra_vars={"echo_clean": echo_clean})
+    if cfg.doppler_centroid_rate != 0:
+        from .config import centroid_at_range
+
+        r = ds["slant_range"].values
+        ds["doppler_centroid_range"] = ("range", centroid_at_range(cfg, r, 0.5 * (r[0] + r[-1])))
     ds = with_history(ds, "simulate", cfg.model_dump(mode="json", exclude_none=True))
     rfi_cfg = getattr(cfg, "rfi", None)
     if rfi_cfg is not None:

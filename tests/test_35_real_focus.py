@@ -259,11 +259,15 @@ def test_geometric_centroid_picks_the_ambiguity_when_orbit_and_attitude_are_ther
     raw, _ = real_like_scene("C", -2.3, noise=False)
     t = raw["azimuth_time"].values
     times = np.linspace(t[0] - 1.0, t[-1] + 1.0, 4)
-    blind = without_centroid(raw).assign(
-        orbit_position=(("orbit_time", "xyz"), np.tile([7.0e6, 0.0, 0.0], (4, 1))),
-        orbit_velocity=(("orbit_time", "xyz"), np.tile([0.0, 7.5e3, 0.0], (4, 1))),
-        attitude_quaternion=(("attitude_time", "quaternion"), np.tile([1.0, 0.0, 0.0, 0.0], (4, 1))),
-    ).assign_coords(orbit_time=times, attitude_time=times)
+    blind = (
+        without_centroid(raw)
+        .assign(
+            orbit_position=(("orbit_time", "xyz"), np.tile([7.0e6, 0.0, 0.0], (4, 1))),
+            orbit_velocity=(("orbit_time", "xyz"), np.tile([0.0, 7.5e3, 0.0], (4, 1))),
+            attitude_quaternion=(("attitude_time", "quaternion"), np.tile([1.0, 0.0, 0.0, 0.0], (4, 1))),
+        )
+        .assign_coords(orbit_time=times, attitude_time=times)
+    )
     blind["attitude_quaternion"].attrs["convention"] = "scalar-first, antenna to ECEF (stand-in values)"
     for offset, expected in ((0.0, -2), (PRF, -1)):
         stub = types.ModuleType("sarpipe.orbit")

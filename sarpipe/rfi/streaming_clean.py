@@ -63,7 +63,7 @@ def open_detection_lazily(path: str | os.PathLike) -> tuple[RFIDetection, xr.Dat
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"cannot read as a Zarr store ({type(exc).__name__}: {exc})", where=os.fspath(path)) from None
     if "rfi_image_mask" not in lazy.data_vars:
-        return detection_from_dataset(lazy.load(), where=os.fspath(path)), None  # refused there, naming what lacks
+        detection_from_dataset(lazy, where=os.fspath(path))  # refuses it (version, missing items), reading nothing
     mask = lazy["rfi_image_mask"]
     small = lazy.drop_vars("rfi_image_mask").load()
     small["rfi_image_mask"] = (mask.dims, np.broadcast_to(np.zeros((), bool), mask.shape))
@@ -202,11 +202,11 @@ def clean_zarr(
     pass the detector settings when the detection was run for this step). ``inputs``: paths the output must not
     be (besides ``raw_path``). Returns the ``rfi_clean`` record."""
     raw_path, out_path = Path(raw_path), Path(out_path)
-    mask_store = None
+    mask_store, where = None, "detection"
     if isinstance(detection, RFIDetection):
         mask = detection.rfi_image_mask
     else:
-        mask_store = Path(detection) / "rfi_image_mask"
+        mask_store, where = Path(detection) / "rfi_image_mask", os.fspath(detection)
         detection, mask = open_detection_lazily(detection)
     raw = open_raw(raw_path)  # lazy; validated, the NaN/Inf scan reading one chunk at a time
     method = create_method(method, **dict(params or {})) if isinstance(method, str) else method
@@ -217,9 +217,7 @@ def clean_zarr(
     flags = np.asarray(detection.rfi_pulses, bool)
     n_az, n_rg = raw["echo"].shape
     if flags.shape != (n_az,) or tuple(mask.shape) != (n_az, n_rg):
-        raise InputError(
-            f"the detection is for a {tuple(mask.shape)} scene, the echo is {(n_az, n_rg)}", where="detection"
-        )
+        raise InputError(f"the detection is for a {tuple(mask.shape)} scene, the echo is {(n_az, n_rg)}", where=where)
     record = {
         "method": getattr(method, "name", type(method).__name__),
         "params": method.params(),

@@ -35,7 +35,7 @@ import xarray as xr
 from ..atomic import atomic_path
 from ..errors import InputError
 from ..focus.chunkio import ChunkedArray
-from ..model import DIMS, open_raw, save_dataset, with_history
+from ..model import DIMS, open_raw, save_dataset, validate_acquisition, with_history
 from .clean import RFIDetection, _batches, clean_pulses
 from .methods import CleanupMethod, MethodContext, create_method
 from .stft import STFTParams
@@ -93,8 +93,38 @@ def _copy_chunk_files(src: Path, dst: Path) -> None:
             shutil.copyfile(Path(root) / name, dst / rel / name)
 
 
-def _copy_by_blocks(source: xr.DataArray, dst: Path) -> None:
-    """Decode ``source`` one block of the output's chunks at a time and write it into the array at ``dst``."""
+def _copy_echo_chunks(src: ChunkedArray, dst: Path, where: str) -> None:
+    """Copy the chunk files of the uncompressed ``echo`` array ``src`` to ``dst`` (same encoding) in slabs of
+    COPY_BLOCK_BYTES, checking each slab's samples for NaN/Inf on the way (the contract's scan, one slab in
+    memory; the padding of edge chunks is not checked)."""
+    cr, cc = src.chunks
+    rows_per_slab = max(1, COPY_BLOCK_BYTES // (8 * cc))
+    for i in range(-(-src.shape[0] // cr)):
+        valid_rows = min(cr, src.shape[0] - i * cr)
+        for j in range(-(-src.shape[1] // cc)):
+            valid_cols = min(cc, src.shape[1] - j * cc)
+            source = src.path / "c" / str(i) / str(j)
+            if not source.exists():
+                continue  # reads as the fill value: written by _fill_missing_chunks
+            target = dst / "c" / str(i) / str(j)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(source, "rb") as fin, open(target, "wb") as fout:
+                for r0 in range(0, cr, rows_per_slab):
+                    slab = np.fromfile(fin, dtype="<c8", count=min(rows_per_slab, cr - r0) * cc)
+                    if slab.size != min(rows_per_slab, cr - r0) * cc:
+                        raise InputError(
+                            f"holds fewer bytes than a complex64 chunk of {cr} x {cc}: the store is truncated",
+                            where=os.fspath(source),
+                        )
+                    part = slab.reshape(-1, cc)[: max(0, valid_rows - r0), :valid_cols]
+                    if not np.isfinite(part).all():
+                        raise InputError("contains NaN or Inf samples", where=where)
+                    slab.tofile(fout)
+
+
+def _copy_by_blocks(source: xr.DataArray, dst: Path, finite_where: str | None = None) -> None:
+    """Decode ``source`` one block of the output's chunks at a time and write it into the array at ``dst``
+    (with ``finite_where``, refuse NaN/Inf samples naming it)."""
     import zarr
 
     target = zarr.open_array(store=str(dst), mode="r+")
@@ -106,7 +136,10 @@ def _copy_by_blocks(source: xr.DataArray, dst: Path) -> None:
     rows *= max(1, COPY_BLOCK_BYTES // (rows * line_bytes))
     for a in range(0, target.shape[0], rows):
         b = min(target.shape[0], a + rows)
-        target[a:b] = np.asarray(source[a:b].values)
+        block = np.asarray(source[a:b].values)
+        if finite_where is not None and not np.isfinite(block).all():
+            raise InputError("contains NaN or Inf samples", where=finite_where)
+        target[a:b] = block
 
 
 def _fill_missing_chunks(echo: ChunkedArray) -> None:
@@ -208,7 +241,9 @@ def clean_zarr(
     else:
         mask_store, where = Path(detection) / "rfi_image_mask", os.fspath(detection)
         detection, mask = open_detection_lazily(detection)
-    raw = open_raw(raw_path)  # lazy; validated, the NaN/Inf scan reading one chunk at a time
+    raw = open_raw(raw_path, check_values=False)  # lazy; echo's NaN/Inf scan is done while it is copied
+    validate_acquisition(raw, raw_path)  # the orbit, attitude ... values (small)
+    echo_where = f"{raw_path}: variable 'echo'"
     method = create_method(method, **dict(params or {})) if isinstance(method, str) else method
     if sr is not None:
         from .methods import wrap_sr
@@ -237,10 +272,14 @@ def clean_zarr(
                 continue  # written with the metadata
             dst = tmp / str(name)
             src = mask_store if name == "rfi_image_mask" else raw_path / str(name)
-            if src is not None and _same_encoding(src, dst):
+            same = src is not None and _same_encoding(src, dst)
+            if same and name == "echo":
+                _copy_echo_chunks(ChunkedArray(src), dst, echo_where)
+            elif same:
                 _copy_chunk_files(src, dst)
             else:
-                _copy_by_blocks(xr.DataArray(var.data, dims=var.dims), dst)
+                finite_where = echo_where if name == "echo" else None
+                _copy_by_blocks(xr.DataArray(var.data, dims=var.dims), dst, finite_where)
         echo = ChunkedArray(tmp / "echo")
         if not echo.fast:
             raise RuntimeError(f"{tmp / 'echo'}: the output echo is not an uncompressed complex64 array")

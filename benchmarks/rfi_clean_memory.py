@@ -148,6 +148,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=16384, help="pulses = range samples of the square scene")
     ap.add_argument("--in-memory", action="store_true", help="also measure the in-memory chain (needs ~3x the scene)")
+    ap.add_argument("--batch-pulses", type=int, default=256, help="the clean step's batch (CleanParams.batch_pulses)")
     ap.add_argument("--workdir", type=Path, default=None, help="scratch folder (default: a temporary one)")
     args = ap.parse_args()
     n = args.size
@@ -176,6 +177,8 @@ def main() -> None:
                 str(work / "clean.zarr"),
                 "--method",
                 "notch",
+                "--batch-pulses",
+                str(args.batch_pulses),
             ],
             "focus": [*env_py, "focus", str(raw), "-o", str(work / "slc.zarr")],
         }

@@ -195,3 +195,16 @@ def test_nan_in_the_echo_is_refused_naming_it(scene, tmp_path):
     with pytest.raises(InputError, match="NaN or Inf") as err:
         clean_store(bad, out, CleanParams(), detection_path=det_path)
     assert "variable 'echo'" in str(err.value) and not out.exists()
+
+
+def test_a_detection_of_another_scene_is_refused(scene, tmp_path, capsys):
+    from sarpipe.cli import main
+
+    raw_path, det_path = scene
+    short = tmp_path / "short.zarr"
+    save_dataset(load_dataset(raw_path, "raw").isel(azimuth=slice(0, 700)), short)
+    out = tmp_path / "clean.zarr"
+    assert main(["rfi", "clean", str(short), "-o", str(out), "--detection", str(det_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {det_path}: the detection is for a (768, 512) scene, the echo is (700, 512)" in err
+    assert not out.exists()

@@ -227,13 +227,15 @@ def clean_zarr(
     inputs: tuple = (),
 ) -> dict[str, Any]:
     """Clean the pulses ``detection.rfi_pulses`` of the raw store ``raw_path`` into the raw store ``out_path``
-    (see the module docstring); the output equals ``save_dataset(clean(raw, method, detection=detection, ...).raw)``.
+    (see the module docstring): the values, attributes and record of
+    ``save_dataset(clean(raw, method, detection=detection, ...).raw)``, with ``echo`` chunked as the input's.
 
-    ``detection``: a detection product's path (read lazily: :func:`open_detection_lazily`; its image mask is
-    copied chunk by chunk) or an in-memory :class:`~sarpipe.rfi.clean.RFIDetection`. ``detection_record``: the ``detection`` entry of the ``rfi_clean`` record
-    (default the detection's mapping parameters, as :func:`~sarpipe.rfi.clean.clean` records a given detection;
-    pass the detector settings when the detection was run for this step). ``inputs``: paths the output must not
-    be (besides ``raw_path``). Returns the ``rfi_clean`` record."""
+    ``detection``: a detection product's path (read lazily, :func:`open_detection_lazily`: its image mask is
+    copied chunk by chunk) or an in-memory :class:`~sarpipe.rfi.clean.RFIDetection`. ``detection_record``: the
+    ``detection`` entry of the ``rfi_clean`` record (default the detection's mapping parameters, as
+    :func:`~sarpipe.rfi.clean.clean` records a given detection; pass the detector settings when the detection was
+    run for this step). ``batch_pulses``: pulses per batch, the step's memory. ``inputs``: other paths the output
+    must not be (``raw_path`` and a detection path always count). Returns the ``rfi_clean`` record."""
     raw_path, out_path = Path(raw_path), Path(out_path)
     mask_store, where = None, "detection"
     if isinstance(detection, RFIDetection):
@@ -265,7 +267,8 @@ def clean_zarr(
     }
     template = _template(raw, flags, mask, record, _echo_rows(raw_path, raw))
     attrs = dict(raw.attrs)
-    with atomic_path(out_path, overwrite=overwrite, inputs=(raw_path, *inputs)) as tmp:
+    inputs = (raw_path, *inputs) + ((mask_store.parent,) if mask_store is not None else ())
+    with atomic_path(out_path, overwrite=overwrite, inputs=inputs) as tmp:
         save_dataset(template, tmp, compute=False)  # metadata + small items, under a name of its own
         for name, var in template.variables.items():
             if var.chunks is None:

@@ -2,7 +2,9 @@
 ``sarpipe rfi detect|clean`` and the ``detect_rfi``/``clean_rfi`` pipeline stages, and the store-to-store functions
 (:func:`detect_store`, :func:`clean_store`).
 
-Scenes are processed in memory (echo and image of the whole scene); outputs are written atomically.
+Detection runs in memory (echo and image of the whole scene); the clean step streams, Zarr chunk by Zarr chunk, with
+memory bounded by the pulse batch (:mod:`sarpipe.rfi.streaming_clean`), so ``rfi clean --detection`` holds one
+batch, not the scene. Outputs are written atomically.
 """
 
 from __future__ import annotations
@@ -126,6 +128,9 @@ class CleanParams(BaseModel):
     detection: DetectParams = Field(
         default_factory=DetectParams, description="detection settings (when no detection input is given)"
     )
+    batch_pulses: int = Field(
+        256, ge=1, description="contaminated pulses cleaned together (the clean step's memory: one batch)"
+    )
 
     @field_validator("method")
     @classmethod
@@ -246,37 +251,40 @@ def clean_store(
     ``params.detection`` (in the image ``slc_path``, else in the image focused here). With ``image_path`` the
     re-focused cleaned image is written too. Returns the detection summary.
     """
-    from ..model import save_dataset
     from ..outputs import check_output
-    from .clean import clean
-    from .detection import open_detection
+    from .streaming_clean import clean_zarr, open_detection_lazily
 
     params = params or CleanParams()
     inputs = tuple(p for p in (raw_path, slc_path, detection_path) if p is not None)
     check_output(out_path, inputs=inputs, overwrite=overwrite)  # before any work
     if image_path is not None:
         check_output(image_path, inputs=inputs + (out_path,), overwrite=overwrite, option="--image")
-    raw, slc = _open(raw_path, None if detection_path is not None else slc_path)
-    detection = None
     if detection_path is not None:
-        detection = open_detection(detection_path)
-        if detection.rfi_pulses.shape != (raw.sizes["azimuth"],) or detection.rfi_image_mask.shape != raw["echo"].shape:
-            raise InputError(
-                f"the detection is for a {detection.rfi_image_mask.shape} scene, the echo is {raw['echo'].shape}",
-                where=os.fspath(detection_path),
-            )
-    result = clean(
-        raw,
-        params.method,
+        detection, mask = open_detection_lazily(detection_path)  # the image mask stays on disk
+        record = None
+    else:
+        from .clean import detect
+
+        raw, slc = _open(raw_path, slc_path)
+        detection = detect(raw, slc, params.detection.settings())
+        mask, record = detection.rfi_image_mask, params.detection.settings().as_dict()
+        del raw, slc  # the clean step reads the scene again, chunk by chunk
+    clean_zarr(
+        raw_path,
+        out_path,
+        detection if detection_path is None else detection_path,
+        method=params.method,
         params=params.options,
         sr=params.sr,
-        slc=slc,
-        detection=detection,
-        settings=params.detection.settings(),
+        detection_record=record,
+        batch_pulses=params.batch_pulses,
+        overwrite=overwrite,
+        inputs=inputs,
     )
-    save_dataset(result.raw, out_path, overwrite=overwrite, inputs=inputs)
     if image_path is not None:
-        from ..focus import focus
+        from ..focus import focus_zarr
 
-        save_dataset(focus(result.raw), image_path, overwrite=overwrite, inputs=inputs + (out_path,), option="--image")
-    return detection_summary(result.detection)
+        focus_zarr(out_path, image_path, overwrite=overwrite)
+    summary = detection_summary(detection)
+    summary["image_mask_fraction"] = float(mask.mean())  # the lazy mask: a chunked reduction
+    return summary

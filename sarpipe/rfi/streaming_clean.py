@@ -1,0 +1,293 @@
+"""The RFI clean step Zarr store to Zarr store, with memory bounded by the pulse batch, not the scene.
+
+:func:`clean_zarr` writes the same store as :func:`sarpipe.rfi.clean.clean` followed by
+:func:`sarpipe.model.save_dataset`, bit for bit (``echo``, ``rfi_pulses``, ``rfi_image_mask``, the other variables,
+the ``rfi_clean`` processing record), without holding the scene:
+
+1. the output's metadata is written from a lazy template (:func:`~sarpipe.model.save_dataset` with
+   ``compute=False``: CF attributes, ``sarpipe_product``, consolidated metadata) inside the output's own
+   :func:`~sarpipe.atomic.atomic_path`, so nothing half-written is ever visible under the output name;
+2. every variable is copied through chunk by chunk: as a file copy of each chunk when the input and output arrays
+   have the same chunk encoding (the raw scenes sarpipe writes), else by decoding and re-encoding one block of
+   chunks at a time;
+3. the contaminated pulses are cleaned in the batches :func:`~sarpipe.rfi.clean.clean` uses (same batch
+   boundaries, same :class:`~sarpipe.rfi.methods.MethodContext`, hence the same numbers): each batch is read from
+   the copied ``echo`` chunks and its cleaned rows are written back into those chunk files in place (memory maps
+   of the uncompressed chunks: only the batch's rows are touched).
+
+Peak memory: one batch (``batch_pulses`` x range samples x 8 bytes, with its STFT) plus one block of chunks of a
+variable that cannot be file-copied. The detection product is read lazily as well (its image mask is copied, never
+loaded).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..atomic import atomic_path
+from ..errors import InputError
+from ..focus.chunkio import ChunkedArray
+from ..model import DIMS, open_raw, save_dataset, validate_acquisition, with_history
+from .clean import RFIDetection, _batches, clean_pulses
+from .methods import CleanupMethod, MethodContext, create_method
+from .stft import STFTParams
+
+__all__ = ["clean_zarr", "open_detection_lazily"]
+
+#: Target bytes of one block when a variable is copied by decoding (its chunk encoding differs from the output's).
+COPY_BLOCK_BYTES = 32 << 20
+#: Azimuth lines per output ``echo`` chunk when the input's chunks cannot be kept (a compressed input, say).
+ECHO_CHUNK_BYTES = 64 << 20
+_SAME_ENCODING_KEYS = ("shape", "data_type", "chunk_grid", "chunk_key_encoding", "fill_value", "codecs")
+
+
+def open_detection_lazily(path: str | os.PathLike) -> tuple[RFIDetection, xr.DataArray]:
+    """A detection product (:mod:`sarpipe.rfi.detection`) with its per-pulse and per-line items loaded and its
+    ``rfi_image_mask`` left on disk: ``(detection, lazy_mask)``. ``detection.rfi_image_mask`` is a zero-strided
+    placeholder of the right shape (all False); use ``lazy_mask`` for the values."""
+    from .detection import detection_from_dataset
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError("no such detection store", where=os.fspath(path))
+    try:
+        lazy = xr.open_zarr(p, consolidated=False)
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"cannot read as a Zarr store ({type(exc).__name__}: {exc})", where=os.fspath(path)) from None
+    if "rfi_image_mask" not in lazy.data_vars:
+        detection_from_dataset(lazy, where=os.fspath(path))  # refuses it (version, missing items), reading nothing
+    mask = lazy["rfi_image_mask"]
+    small = lazy.drop_vars("rfi_image_mask").load()
+    small["rfi_image_mask"] = (mask.dims, np.broadcast_to(np.zeros((), bool), mask.shape))
+    return detection_from_dataset(small, where=os.fspath(path)), mask
+
+
+def _array_meta(array_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((array_dir / "zarr.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _same_encoding(src: Path, dst: Path) -> bool:
+    a, b = _array_meta(src), _array_meta(dst)
+    return a is not None and b is not None and all(a.get(k) == b.get(k) for k in _SAME_ENCODING_KEYS)
+
+
+def _copy_chunk_files(src: Path, dst: Path) -> None:
+    """Copy the chunk files of one array (``src`` and ``dst`` have the same chunk encoding)."""
+    for root, _dirs, files in os.walk(src):
+        rel = Path(root).relative_to(src)
+        if rel == Path("."):
+            continue  # the array's own zarr.json (the output's metadata is already written)
+        (dst / rel).mkdir(parents=True, exist_ok=True)
+        for name in files:
+            shutil.copyfile(Path(root) / name, dst / rel / name)
+
+
+def _copy_echo_chunks(src: ChunkedArray, dst: Path, where: str) -> None:
+    """Copy the chunk files of the uncompressed ``echo`` array ``src`` to ``dst`` (same encoding) in slabs of
+    COPY_BLOCK_BYTES, checking each slab's samples for NaN/Inf on the way (the contract's scan, one slab in
+    memory; the padding of edge chunks is not checked)."""
+    cr, cc = src.chunks
+    rows_per_slab = max(1, COPY_BLOCK_BYTES // (8 * cc))
+    for i in range(-(-src.shape[0] // cr)):
+        valid_rows = min(cr, src.shape[0] - i * cr)
+        for j in range(-(-src.shape[1] // cc)):
+            valid_cols = min(cc, src.shape[1] - j * cc)
+            source = src.path / "c" / str(i) / str(j)
+            if not source.exists():
+                continue  # reads as the fill value: written by _fill_missing_chunks
+            target = dst / "c" / str(i) / str(j)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(source, "rb") as fin, open(target, "wb") as fout:
+                for r0 in range(0, cr, rows_per_slab):
+                    slab = np.fromfile(fin, dtype="<c8", count=min(rows_per_slab, cr - r0) * cc)
+                    if slab.size != min(rows_per_slab, cr - r0) * cc:
+                        raise InputError(
+                            f"holds fewer bytes than a complex64 chunk of {cr} x {cc}: the store is truncated",
+                            where=os.fspath(source),
+                        )
+                    part = slab.reshape(-1, cc)[: max(0, valid_rows - r0), :valid_cols]
+                    if not np.isfinite(part).all():
+                        raise InputError("contains NaN or Inf samples", where=where)
+                    slab.tofile(fout)
+
+
+def _copy_by_blocks(source: xr.DataArray, dst: Path, finite_where: str | None = None) -> None:
+    """Decode ``source`` one block of the output's chunks at a time and write it into the array at ``dst``
+    (with ``finite_where``, refuse NaN/Inf samples naming it)."""
+    import zarr
+
+    target = zarr.open_array(store=str(dst), mode="r+")
+    if target.ndim == 0:
+        target[...] = np.asarray(source.values)
+        return
+    rows = target.chunks[0]
+    line_bytes = max(1, int(np.prod(target.shape[1:])) * target.dtype.itemsize)
+    rows *= max(1, COPY_BLOCK_BYTES // (rows * line_bytes))
+    for a in range(0, target.shape[0], rows):
+        b = min(target.shape[0], a + rows)
+        block = np.asarray(source[a:b].values)
+        if finite_where is not None and not np.isfinite(block).all():
+            raise InputError("contains NaN or Inf samples", where=finite_where)
+        target[a:b] = block
+
+
+def _fill_missing_chunks(echo: ChunkedArray) -> None:
+    """Write the fill value into every chunk file of ``echo`` that is missing (a missing chunk reads as the fill
+    value; the pulses are then written into the chunk files in place, so each must exist)."""
+    cr, cc = echo.chunks
+    for i in range(-(-echo.shape[0] // cr)):
+        for j in range(-(-echo.shape[1] // cc)):
+            f = echo.path / "c" / str(i) / str(j)
+            if not f.exists():
+                f.parent.mkdir(parents=True, exist_ok=True)
+                np.full((cr, cc), echo.fill, dtype="<c8").tofile(f)
+
+
+def _pulse_chunks(echo: ChunkedArray, rows: np.ndarray):
+    """``(chunk_row, chunk_col, local_rows, batch_rows, col0, col1)`` for every chunk the pulses ``rows``
+    (increasing) fall in."""
+    cr, cc = echo.chunks
+    which = rows // cr
+    for i in np.unique(which):
+        sel = np.flatnonzero(which == i)
+        for j in range(-(-echo.shape[1] // cc)):
+            c0, c1 = j * cc, min(echo.shape[1], (j + 1) * cc)
+            yield int(i), j, rows[sel] - i * cr, sel, c0, c1
+
+
+def _read_pulses(echo: ChunkedArray, rows: np.ndarray) -> np.ndarray:
+    out = np.empty((rows.size, echo.shape[1]), dtype=np.complex64)
+    cr, cc = echo.chunks
+    for i, j, local, sel, c0, c1 in _pulse_chunks(echo, rows):
+        chunk = np.memmap(echo.path / "c" / str(i) / str(j), dtype="<c8", mode="r", shape=(cr, cc))
+        out[sel, c0:c1] = chunk[local, : c1 - c0]
+        del chunk
+    return out
+
+
+def _write_pulses(echo: ChunkedArray, rows: np.ndarray, pulses: np.ndarray) -> None:
+    cr, cc = echo.chunks
+    for i, j, local, sel, c0, c1 in _pulse_chunks(echo, rows):
+        chunk = np.memmap(echo.path / "c" / str(i) / str(j), dtype="<c8", mode="r+", shape=(cr, cc))
+        chunk[local, : c1 - c0] = pulses[sel, c0:c1]
+        chunk.flush()
+        del chunk
+
+
+def _template(
+    raw: xr.Dataset, flags: np.ndarray, mask: xr.DataArray | np.ndarray, record: Mapping[str, Any], echo_rows: int
+) -> xr.Dataset:
+    """The output dataset, lazily: ``raw``'s variables (Dask, not read) without the ground truth ``rfi`` and any
+    earlier RFI products, plus this step's ``rfi_pulses``, ``rfi_image_mask`` and ``rfi_clean`` record."""
+    out = raw.drop_vars([v for v in ("rfi", "rfi_pulses", "rfi_image_mask") if v in raw.data_vars])
+    for var in out.variables.values():
+        if "azimuth" not in var.dims or "range" not in var.dims:
+            var.load()  # small items (pulse_* coordinates, orbit ...): written eagerly with the metadata
+    echo = out["echo"].data
+    if echo.chunksize[0] != echo_rows or echo.chunksize[1] != echo.shape[1]:
+        out["echo"] = out["echo"].chunk({"azimuth": echo_rows, "range": -1})
+    out["rfi_pulses"] = (("azimuth",), np.asarray(flags, bool))
+    out["rfi_image_mask"] = (DIMS, mask.data if isinstance(mask, xr.DataArray) else np.asarray(mask, bool))
+    return with_history(out, "rfi_clean", record)
+
+
+def _echo_rows(raw_path: Path, raw: xr.Dataset) -> int:
+    """Azimuth lines per output ``echo`` chunk: the input's when its chunks can be file-copied and cover the whole
+    range line, else about ECHO_CHUNK_BYTES."""
+    src = ChunkedArray(raw_path / "echo")
+    if src.fast:
+        return src.chunks[0]
+    n_az, n_rg = raw["echo"].shape
+    return max(1, min(n_az, ECHO_CHUNK_BYTES // (8 * max(n_rg, 1))))
+
+
+def clean_zarr(
+    raw_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    detection: RFIDetection | str | os.PathLike,
+    *,
+    method: str | CleanupMethod = "notch",
+    params: Mapping[str, Any] | None = None,
+    sr: float | None = None,
+    detection_record: Mapping[str, Any] | None = None,
+    stft_params: STFTParams = STFTParams(),
+    batch_pulses: int = 256,
+    overwrite: bool = False,
+    inputs: tuple = (),
+) -> dict[str, Any]:
+    """Clean the pulses ``detection.rfi_pulses`` of the raw store ``raw_path`` into the raw store ``out_path``
+    (see the module docstring): the values, attributes and record of
+    ``save_dataset(clean(raw, method, detection=detection, ...).raw)``, with ``echo`` chunked as the input's.
+
+    ``detection``: a detection product's path (read lazily, :func:`open_detection_lazily`: its image mask is
+    copied chunk by chunk) or an in-memory :class:`~sarpipe.rfi.clean.RFIDetection`. ``detection_record``: the
+    ``detection`` entry of the ``rfi_clean`` record (default the detection's mapping parameters, as
+    :func:`~sarpipe.rfi.clean.clean` records a given detection; pass the detector settings when the detection was
+    run for this step). ``batch_pulses``: pulses per batch, the step's memory. ``inputs``: other paths the output
+    must not be (``raw_path`` and a detection path always count). Returns the ``rfi_clean`` record."""
+    raw_path, out_path = Path(raw_path), Path(out_path)
+    mask_store, where = None, "detection"
+    if isinstance(detection, RFIDetection):
+        mask = detection.rfi_image_mask
+    else:
+        mask_store, where = Path(detection) / "rfi_image_mask", os.fspath(detection)
+        detection, mask = open_detection_lazily(detection)
+    raw = open_raw(raw_path, check_values=False)  # lazy; echo's NaN/Inf scan is done while it is copied
+    validate_acquisition(raw, raw_path)  # the orbit, attitude ... values (small)
+    echo_where = f"{raw_path}: variable 'echo'"
+    method = create_method(method, **dict(params or {})) if isinstance(method, str) else method
+    if sr is not None:
+        from .methods import wrap_sr
+
+        method = wrap_sr(method, sr)
+    flags = np.asarray(detection.rfi_pulses, bool)
+    n_az, n_rg = raw["echo"].shape
+    if flags.shape != (n_az,) or tuple(mask.shape) != (n_az, n_rg):
+        raise InputError(f"the detection is for a {tuple(mask.shape)} scene, the echo is {(n_az, n_rg)}", where=where)
+    record = {
+        "method": getattr(method, "name", type(method).__name__),
+        "params": method.params(),
+        "sr": sr,
+        "stft": stft_params.as_dict(),
+        "detection": dict(detection.mapping.params if detection_record is None else detection_record),
+        "n_pulses_cleaned": int(np.count_nonzero(flags)),
+        "aperture_pulses": detection.mapping.geometry.length_pulses,
+        "beam_centre_shift_pulses": detection.mapping.geometry.shift_pulses,
+    }
+    template = _template(raw, flags, mask, record, _echo_rows(raw_path, raw))
+    attrs = dict(raw.attrs)
+    inputs = (raw_path, *inputs) + ((mask_store.parent,) if mask_store is not None else ())
+    with atomic_path(out_path, overwrite=overwrite, inputs=inputs) as tmp:
+        save_dataset(template, tmp, compute=False)  # metadata + small items, under a name of its own
+        for name, var in template.variables.items():
+            if var.chunks is None:
+                continue  # written with the metadata
+            dst = tmp / str(name)
+            src = mask_store if name == "rfi_image_mask" else raw_path / str(name)
+            same = src is not None and _same_encoding(src, dst)
+            if same and name == "echo":
+                _copy_echo_chunks(ChunkedArray(src), dst, echo_where)
+            elif same:
+                _copy_chunk_files(src, dst)
+            else:
+                finite_where = echo_where if name == "echo" else None
+                _copy_by_blocks(xr.DataArray(var.data, dims=var.dims), dst, finite_where)
+        echo = ChunkedArray(tmp / "echo")
+        if not echo.fast:
+            raise RuntimeError(f"{tmp / 'echo'}: the output echo is not an uncompressed complex64 array")
+        _fill_missing_chunks(echo)
+        for idx in _batches(flags, method, batch_pulses):
+            ctx = MethodContext(attrs=attrs, stft=stft_params, pulse_indices=idx, n_samples=n_rg)
+            _write_pulses(echo, idx, clean_pulses(_read_pulses(echo, idx), method, ctx))
+    return record

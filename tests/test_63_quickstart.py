@@ -1,6 +1,6 @@
 """`pipelines/quickstart.yaml` (what `make quickstart` runs): simulate an X-band MiniSAR-like scene with RFI -> focus
 -> detect -> clean (the notch, and DIFNet with its shipped weights) -> re-image both -> quicklooks + a report
-comparing the two, in under 2 minutes, saying where its outputs are; a second run skips every step."""
+comparing the two, in under 3 minutes, saying where its outputs are; a second run skips every step."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def test_quickstart(tmp_path):
     r = run_cli("run", "pipelines/quickstart.yaml", "--set", f"output_dir={out}", cwd=REPO, timeout=300)
     elapsed = time.monotonic() - t0
     assert r.returncode == 0, r.stdout + r.stderr
-    assert elapsed < 120, f"the quickstart took {elapsed:.0f} s"
+    assert elapsed < 180, f"the quickstart took {elapsed:.0f} s"  # "a few minutes": DIFNet runs beside the notch
     # the summary names the output folder (absolute, or relative to the working folder when that is shorter)
     assert any(f"outputs: {shown}/" in r.stdout for shown in (out, os.path.relpath(out, REPO))), r.stdout
     assert "11 ran, 0 skipped, 0 failed" in r.stdout, r.stdout

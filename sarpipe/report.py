@@ -1,10 +1,13 @@
 """The run report: RFI metrics (PSNR, ME, SIR before and after, pulse recall), the point-target analysis, a comparison
 figure and a markdown summary, behind ``sarpipe report`` and the ``report`` pipeline stage.
 
-Images: ``interfered`` (focused before cleaning), ``cleaned`` (after), ``reference`` (the simulator's clean echo
-focused: the truth for PSNR and ME). Raw stores: ``raw`` (the simulated scene, whose ``rfi`` variable is the truth for
-SIR and pulse recall) and ``cleaned_raw`` (the cleanup's output, with ``rfi_pulses``). Metric definitions:
-:mod:`sarpipe.rfi.metrics`.
+Images: ``interfered`` (focused before cleaning), ``cleaned`` (after), ``compared`` (after a second cleanup
+method, optional, shown beside the first), ``reference`` (the simulator's clean echo focused: the truth for PSNR and
+ME). Raw stores: ``raw`` (the simulated scene, whose ``rfi`` variable is the truth for SIR and pulse recall),
+``cleaned_raw`` and ``compared_raw`` (the cleanups' outputs, with ``rfi_pulses``; their ``rfi_clean`` records name
+the methods). Metric keys of the compared method carry ``compared`` where the first's carry ``cleaned``. Strong
+targets: the peak of every simulated point target in each image against its peak in the reference [dB].
+Metric definitions: :mod:`sarpipe.rfi.metrics`.
 """
 
 from __future__ import annotations
@@ -25,12 +28,16 @@ __all__ = [
     "ReportParams",
     "comparison_figure",
     "report_markdown",
+    "method_of",
     "report_metrics",
+    "strong_target_peaks",
     "write_report",
 ]
 
-IMAGE_ROLES = ("interfered", "cleaned", "reference")
-RAW_ROLES = ("raw", "cleaned_raw")
+IMAGE_ROLES = ("interfered", "cleaned", "compared", "reference")
+RAW_ROLES = ("raw", "cleaned_raw", "compared_raw")
+#: cleaned image role -> its raw store role
+_CLEANED = {"cleaned": "cleaned_raw", "compared": "compared_raw"}
 
 
 class ReportParams(BaseModel):
@@ -38,11 +45,13 @@ class ReportParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    point_targets: list[Literal["interfered", "cleaned", "reference"]] = Field(
+    point_targets: list[Literal["interfered", "cleaned", "compared", "reference"]] = Field(
         ["cleaned"],
         description="images whose simulated point targets are analysed (IRW, PSLR, ISLR, position vs. theory)",
     )
-    figure: bool = Field(True, description="write comparison.png (reference / interfered / cleaned, one dB scale)")
+    figure: bool = Field(
+        True, description="write comparison.png (reference / interfered / cleaned / compared, one dB scale)"
+    )
     dynamic_range_db: float = Field(50.0, gt=0, description="figure: dB range shown")
     max_size: int = Field(768, ge=16, description="figure: longest side of each panel in pixels")
 
@@ -62,11 +71,17 @@ def report_metrics(images: Mapping[str, Any], raws: Mapping[str, Any]) -> dict[s
     amp = {k: np.asarray(v["slc"].values) for k, v in images.items()}
     if "reference" in amp:
         ref = amp["reference"]
-        for k in ("interfered", "cleaned"):
+        for k in ("interfered", "cleaned", "compared"):
             if k in amp:
                 result[f"psnr_{k}_db"] = _finite(m.psnr(amp[k], ref))
                 result[f"me_{k}"] = _finite(m.mean_entropy(amp[k], ref))
         result["me_reference"] = _finite(m.mean_entropy(ref, ref))
+        peaks = strong_target_peaks(images)
+        if peaks:
+            result["strong_targets"] = peaks
+    methods = {k: method_of(raws[r]) for k, r in _CLEANED.items() if r in raws}
+    if methods:
+        result["methods"] = methods
     raw = raws.get("raw")
     if raw is not None and "rfi" in raw.data_vars:
         rfi = np.asarray(raw["rfi"].values)
@@ -76,34 +91,80 @@ def report_metrics(images: Mapping[str, Any], raws: Mapping[str, Any]) -> dict[s
         result["contaminated_pulses"] = int(truth.sum())
         if truth.any():
             result["sir_before_db"] = _finite(m.sir_db(signal[truth], rfi[truth]))
-        cleaned = raws.get("cleaned_raw")
-        if cleaned is not None:
+        for k, role in _CLEANED.items():
+            cleaned = raws.get(role)
+            if cleaned is None:
+                continue
+            suffix = "" if k == "cleaned" else "_compared"
             after = np.asarray(cleaned["echo"].values)
             if truth.any():
-                result["sir_after_db"] = _finite(m.sir_db(signal[truth], after[truth] - signal[truth]))
+                result[f"sir_after{suffix}_db"] = _finite(m.sir_db(signal[truth], after[truth] - signal[truth]))
             if "rfi_pulses" in cleaned.data_vars:
                 flagged = np.asarray(cleaned["rfi_pulses"].values, bool)
-                result["pulse_recall"] = _finite(m.pulse_recall(flagged, truth))
-                result["pulse_extra_fraction"] = _finite(m.pulse_extra_fraction(flagged, truth))
-                result["cleaned_pulses"] = int(flagged.sum())
+                result[f"pulse_recall{suffix}"] = _finite(m.pulse_recall(flagged, truth))
+                result[f"pulse_extra_fraction{suffix}"] = _finite(m.pulse_extra_fraction(flagged, truth))
+                result[f"cleaned_pulses{suffix}"] = int(flagged.sum())
     return result
 
 
+def method_of(raw: Any) -> str | None:
+    """The cleanup method named by a cleaned raw dataset's last ``rfi_clean`` record (None if none)."""
+    from .model import last_record
+
+    record = last_record(raw.attrs, "rfi_clean")
+    return None if record is None else (record.get("params") or {}).get("method")
+
+
+def strong_target_peaks(images: Mapping[str, Any], half: int = 8) -> list[dict[str, Any]]:
+    """Per simulated point target (the reference image's ``attrs['point_targets']``): its position and the peak
+    amplitude change [dB] of every other image against the reference, each peak the largest ``|slc|`` within
+    ``half`` pixels of the target's nearest pixel."""
+    import numpy as np
+
+    ref = images.get("reference")
+    targets = (ref.attrs.get("point_targets") or []) if ref is not None else []
+    out = []
+    t_az = np.asarray(ref["azimuth_time"].values) if targets else None
+    r_sl = np.asarray(ref["slant_range"].values) if targets else None
+    for i, t in enumerate(targets):
+        a = int(np.argmin(np.abs(t_az - float(t["azimuth_time"]))))
+        r = int(np.argmin(np.abs(r_sl - float(t["slant_range"]))))
+        win = (slice(max(a - half, 0), a + half + 1), slice(max(r - half, 0), r + half + 1))
+        peak = {k: float(np.abs(np.asarray(v["slc"].values[win])).max()) for k, v in images.items()}
+        if not peak["reference"] > 0:
+            continue
+        row: dict[str, Any] = {"target": i, "azimuth_index": a, "range_index": r}
+        for k in ("interfered", "cleaned", "compared"):
+            if k in peak and peak[k] > 0:
+                row[f"peak_change_{k}_db"] = float(20 * np.log10(peak[k] / peak["reference"]))
+        out.append(row)
+    return out
+
+
 def comparison_figure(
-    images: Mapping[str, Any], path: str | os.PathLike, *, dynamic_range_db: float = 50.0, max_size: int = 768
+    images: Mapping[str, Any],
+    path: str | os.PathLike,
+    *,
+    dynamic_range_db: float = 50.0,
+    max_size: int = 768,
+    methods: Mapping[str, str | None] | None = None,
 ) -> Path:
-    """reference / interfered / cleaned side by side, multilooked intensity on one dB scale (the first panel's)."""
+    """reference / interfered / cleaned / compared side by side, multilooked intensity on one dB scale (the first
+    panel's); ``methods`` names the cleanup method of the cleaned images in their titles."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from .export import multilook_db, top_db
 
-    order = [k for k in ("reference", "interfered", "cleaned") if k in images]
+    order = [k for k in ("reference", "interfered", "cleaned", "compared") if k in images]
     dbs = {k: multilook_db(images[k], "slc", max_size=max_size) for k in order}
     top = top_db(dbs[order[0]])
     fig = Figure(figsize=(4.0 * len(order) + 1.0, 5.0), layout="constrained")
     FigureCanvasAgg(fig)
-    titles = {"reference": "clean echo focused (truth)", "interfered": "interfered", "cleaned": "cleaned"}
+    titles = {"reference": "clean echo focused (truth)", "interfered": "interfered"}
+    for k in ("cleaned", "compared"):
+        name = (methods or {}).get(k)
+        titles[k] = f"cleaned: {name}" if name else ("cleaned" if k == "cleaned" else "compared")
     axes = fig.subplots(1, len(order), sharex=True, sharey=True, squeeze=False)[0]
     for ax, k in zip(axes, order):
         ds = images[k]
@@ -134,13 +195,20 @@ def report_markdown(r: Mapping[str, Any]) -> str:
         return "n/a" if v is None else format(v, spec)
 
     lines = ["# sarpipe run report", ""]
+    names = dict(r.get("methods") or {})
+    cols = ["interfered", "cleaned"] + (["compared"] if "psnr_compared_db" in r or "sir_after_compared_db" in r else [])
+    heads = {"interfered": "interfered", "cleaned": f"cleaned ({names.get('cleaned') or 'method'})"}
+    heads["compared"] = f"cleaned ({names.get('compared') or 'compared method'})"
     if "psnr_interfered_db" in r or "psnr_cleaned_db" in r:
+        sir = {"interfered": "sir_before_db", "cleaned": "sir_after_db", "compared": "sir_after_compared_db"}
         lines += [
-            "| metric | interfered | cleaned |",
-            "|---|---|---|",
-            f"| PSNR [dB] (vs. image of the clean echo) | {f('psnr_interfered_db')} | {f('psnr_cleaned_db')} |",
-            f"| ME (lower is better; truth {f('me_reference', '.4g')}) | {f('me_interfered', '.4g')} | {f('me_cleaned', '.4g')} |",
-            f"| SIR [dB] over contaminated pulses | {f('sir_before_db')} | {f('sir_after_db')} |",
+            "| metric | " + " | ".join(heads[c] for c in cols) + " |",
+            "|---|" + "---|" * len(cols),
+            "| PSNR [dB] (vs. image of the clean echo) | " + " | ".join(f(f"psnr_{c}_db") for c in cols) + " |",
+            f"| ME (lower is better; truth {f('me_reference', '.4g')}) | "
+            + " | ".join(f(f"me_{c}", ".4g") for c in cols)
+            + " |",
+            "| SIR [dB] over contaminated pulses | " + " | ".join(f(sir[c]) for c in cols) + " |",
             "",
         ]
     if "pulse_recall" in r:
@@ -149,6 +217,21 @@ def report_markdown(r: Mapping[str, Any]) -> str:
             f"recall {f('pulse_recall')}, extra {f('pulse_extra_fraction')} (as a fraction of the contaminated).",
             "",
         ]
+    if r.get("strong_targets"):
+        lines += [
+            "## Strong targets: peak change against the image of the clean echo [dB]",
+            "",
+            "| target | azimuth, range [px] | " + " | ".join(heads[c] for c in cols) + " |",
+            "|---|---|" + "---|" * len(cols),
+        ]
+        for row in r["strong_targets"]:
+            vals = [row.get(f"peak_change_{c}_db") for c in cols]
+            lines.append(
+                f"| {row['target']} | {row['azimuth_index']}, {row['range_index']} | "
+                + " | ".join("n/a" if v is None else f"{v:+.2f}" for v in vals)
+                + " |"
+            )
+        lines.append("")
     for k, rows in (r.get("point_targets") or {}).items():
         lines += [
             f"## Point targets, {k} image",
@@ -199,12 +282,16 @@ def write_report(
         }
     if params.figure and images:
         comparison_figure(
-            images, out_dir / "comparison.png", dynamic_range_db=params.dynamic_range_db, max_size=params.max_size
+            images,
+            out_dir / "comparison.png",
+            dynamic_range_db=params.dynamic_range_db,
+            max_size=params.max_size,
+            methods=result.get("methods"),
         )
         result["figure"] = "comparison.png"
     (out_dir / "metrics.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
     (out_dir / "report.md").write_text(report_markdown(result))
-    for key in ("psnr_interfered_db", "psnr_cleaned_db", "sir_before_db", "sir_after_db"):
+    for key in ("psnr_interfered_db", "psnr_cleaned_db", "psnr_compared_db", "sir_before_db", "sir_after_db"):
         if key in result and log is not None:
             log.info("%s = %s", key, result[key])
     return result

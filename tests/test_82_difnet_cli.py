@@ -140,3 +140,39 @@ def test_weights_from_a_checkpoint_of_a_stopped_run(tmp_path):
     assert m._bundle.training["steps"] == 2 and "2 steps" in (w / "README.md").read_text()
     state = torch.load(run / "checkpoints" / "step_00000002.pt", weights_only=False)["model"]
     assert all(torch.equal(v, m._model.state_dict()[k]) for k, v in state.items())
+
+
+@pytest.mark.parametrize("damage", ["truncate", "other-model"])
+def test_rfi_clean_refuses_a_damaged_or_foreign_weights_file_with_exit_2(tmp_path, capsys, damage):
+    from sarpipe.models.difnet import DIFNet
+    from sarpipe.models.torch_method import INPUT_TRANSFORM
+    from sarpipe.models.weights import ValidFor, save_weights
+
+    net = DIFNet(**TINY["model"])
+    w = tmp_path / "w"
+    save_weights(
+        w,
+        model="difnet" if damage == "truncate" else "unet",
+        architecture=TINY["model"],
+        state_dict=net.state_dict(),
+        valid_for=ValidFor(
+            stft={"nperseg": 128, "hop": 32, "window": "hann"},
+            range_sampling_rate=(300e6, 400e6),
+            chirp_bandwidth=(200e6, 400e6),
+        ),
+        input_transform=INPUT_TRANSFORM,
+        card="# test weights\n",
+        tile=[128, 64],
+    )
+    f = w / "model.safetensors"
+    if damage == "truncate":
+        f.write_bytes(f.read_bytes()[:-100])
+    raw = _scene(tmp_path)
+    code = main(
+        ["rfi", "clean", str(raw), "-o", str(tmp_path / "c.zarr"), "--method", "difnet", "--param", f"weights={w}"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert "model.safetensors" in err if damage == "truncate" else "'unet'" in err
+    assert not (tmp_path / "c.zarr").exists()

@@ -16,10 +16,21 @@ Tiling: a spectrogram larger than ``tile`` is covered by tiles overlapping by ``
 is weighted by a window that rises as ``sin^2`` across the overlap (1 elsewhere, and 1 at the spectrogram's own
 edges) and the weighted sum is divided by the summed weights. An axis shorter than the tile is padded by
 reflection and the prediction cropped back.
+
+Quiet tiles (``skip_quiet=q``, off by default): a tile none of whose bins reaches ``q`` times its spectrogram's
+median magnitude is not run through the model; its prediction is 0. Because the blend is a convex combination,
+the mask then differs from the full tiling by at most the largest value the model would have predicted in a
+skipped tile (measured in ``docs/models/difnet.md``; for complex Gaussian noise alone the largest of 16,384 bins
+exceeds ``3.74`` x the median with probability 1/2).
+
+Precision: ``amp`` runs the model under ``torch.autocast`` in bfloat16 (float16 on CUDA without bf16) on CUDA,
+and on a CPU with native bfloat16 instructions (AMX or AVX-512 BF16; elsewhere bf16 is emulated and slower, so
+float32 is used). On the CPU the model and its inputs are in channels-last layout.
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
@@ -28,7 +39,16 @@ import numpy as np
 from ..errors import InputError
 from ..rfi.methods import CleanupMethod, MethodContext, MethodOutput
 
-__all__ = ["INPUT_TRANSFORM", "TorchMethod", "blend_window", "resolve_device", "spectrogram_to_input", "tile_starts"]
+__all__ = [
+    "INPUT_TRANSFORM",
+    "TorchMethod",
+    "blend_window",
+    "cpu_has_native_bf16",
+    "quiet_tiles",
+    "resolve_device",
+    "spectrogram_to_input",
+    "tile_starts",
+]
 
 #: Name of the model-input transform above; weights record it and refuse another.
 INPUT_TRANSFORM = "log1p-median-std/1"
@@ -119,6 +139,29 @@ def blend_window(tile: int, overlap: int, first: bool, last: bool) -> np.ndarray
     return w
 
 
+@functools.lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU executes bfloat16 matrix products natively (``amx_bf16`` or ``avx512_bf16`` flags)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def quiet_tiles(peak_ratio: np.ndarray, threshold: float | None) -> np.ndarray:
+    """Bool per tile: True where the tile's peak magnitude over its spectrogram's median is below ``threshold``
+    (None: no tile is quiet)."""
+    r = np.asarray(peak_ratio, dtype=np.float64)
+    if threshold is None:
+        return np.zeros(r.shape, bool)
+    return r < float(threshold)
+
+
 def _is_out_of_memory(exc: BaseException) -> bool:
     import torch
 
@@ -158,7 +201,8 @@ class TorchMethod(CleanupMethod):
     the free memory); ``tile`` (``[n_freq, n_frames]`` or one integer; None or ``"whole"`` = whole spectrograms, a subclass may
     give None a default);
     ``overlap`` (bins shared by neighbouring tiles; None = a quarter of the tile); ``compile`` (``torch.compile``
-    the model on first use); ``amp`` (autocast to bfloat16/float16 on CUDA; ignored on CPU).
+    the model on first use); ``amp`` (autocast to bfloat16: CUDA, and CPUs with native bf16; module docstring);
+    ``skip_quiet`` (None, or the peak-to-median magnitude ratio below which a tile is not run; module docstring).
     """
 
     domain = "tf"
@@ -172,6 +216,7 @@ class TorchMethod(CleanupMethod):
         overlap: Any = None,
         compile: bool = False,
         amp: bool = True,
+        skip_quiet: float | None = None,
     ):
         if batch_size is not None and (
             not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1
@@ -183,16 +228,31 @@ class TorchMethod(CleanupMethod):
         self.overlap = list(_pair(overlap, "overlap")) if overlap is not None else None
         self.compile = bool(compile)
         self.amp = bool(amp)
+        if skip_quiet is not None and (
+            isinstance(skip_quiet, bool) or not isinstance(skip_quiet, (int, float)) or not skip_quiet > 0
+        ):
+            raise InputError(
+                f"skip_quiet must be a positive peak-to-median ratio or None, got {skip_quiet!r}",
+                where="--param skip_quiet",
+            )
+        self.skip_quiet = None if skip_quiet is None else float(skip_quiet)
         self._device = resolve_device(device)
         self._model: Any = None
         self._runner: Any = None
         #: tiles per forward pass actually used by the last call (smaller than asked after running out of memory)
         self._last_batch: int | None = None
+        #: (tiles run, tiles skipped as quiet) by the last :meth:`predict`
+        self._last_tiles: tuple[int, int] = (0, 0)
 
     # ------------------------------------------------------------------ hooks
     def set_model(self, model: Any) -> None:
-        """Install the torch module (moved to the device, in eval mode)."""
-        self._model = model.to(self._device).eval()
+        """Install the torch module (moved to the device, in eval mode; channels-last on the CPU)."""
+        model = model.to(self._device).eval()
+        if self._device.type == "cpu":
+            import torch
+
+            model = model.to(memory_format=torch.channels_last)
+        self._model = model
         self._runner = None
 
     def check_context(self, ctx: MethodContext) -> None:
@@ -210,7 +270,12 @@ class TorchMethod(CleanupMethod):
             raise ValueError(f"{self.name}: expected (n_pulses, n_freq, n_frames) spectrograms, got shape {spec.shape}")
         if spec.shape[0] == 0:
             return MethodOutput("mask", np.zeros(spec.shape, np.float32))
-        return MethodOutput("mask", self.predict(spectrogram_to_input(spec)))
+        ratio = None
+        if self.skip_quiet is not None:
+            a = np.abs(spec)
+            m = np.median(a.reshape(a.shape[0], -1), axis=1)
+            ratio = a / np.where(m > 0, m, 1.0)[:, None, None]
+        return MethodOutput("mask", self.predict(spectrogram_to_input(spec), peak_ratio=ratio))
 
     def _forward_fn(self) -> Any:
         if self._model is None:
@@ -234,6 +299,8 @@ class TorchMethod(CleanupMethod):
 
         fn = self._forward_fn()
         t = torch.from_numpy(np.ascontiguousarray(batch[:, None])).to(self._device)
+        if self._device.type == "cpu":
+            t = t.contiguous(memory_format=torch.channels_last)
         try:
             y = self._forward(fn, t)
         except Exception as exc:
@@ -254,6 +321,9 @@ class TorchMethod(CleanupMethod):
             if self._device.type == "cuda" and self.amp:
                 dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
                 with torch.autocast("cuda", dtype=dtype):
+                    return fn(t)
+            if self._device.type == "cpu" and self.amp and cpu_has_native_bf16():
+                with torch.autocast("cpu", dtype=torch.bfloat16):
                     return fn(t)
             return fn(t)
 
@@ -291,20 +361,27 @@ class TorchMethod(CleanupMethod):
         self._last_batch = bs
         return out
 
-    def predict(self, inputs: np.ndarray) -> np.ndarray:
-        """Masks for model inputs ``(n, H, W)`` float32 (already transformed), tiled and blended as configured."""
+    def predict(self, inputs: np.ndarray, peak_ratio: np.ndarray | None = None) -> np.ndarray:
+        """Masks for model inputs ``(n, H, W)`` float32 (already transformed), tiled and blended as configured.
+
+        ``peak_ratio``: ``|S| / median |S|`` per bin, same shape (only with ``skip_quiet``): tiles below the
+        threshold everywhere are not run and predict 0."""
         z = np.asarray(inputs, dtype=np.float32)
         n, h, w = z.shape
         if self.tile is None or self.tile == "whole":
-            return self._run_all(z)
-        th, tw = self.tile
-        ov = self.overlap or [th // 4, tw // 4]
+            th, tw, ov = h, w, [0, 0]
+        else:
+            th, tw = self.tile
+            ov = self.overlap or [th // 4, tw // 4]
         ph, pw = max(th - h, 0), max(tw - w, 0)
         if ph or pw:
             mode = "reflect" if min(h, w) > 1 else "edge"
             z = np.pad(z, ((0, 0), (0, ph), (0, pw)), mode=mode)
         hp, wp = z.shape[1:]
         ys, xs = tile_starts(hp, th, ov[0]), tile_starts(wp, tw, ov[1])
+        if len(ys) == len(xs) == 1 and peak_ratio is None:
+            self._last_tiles = (n, 0)
+            return self._run_all(z)[:, :h, :w]
         wy = {y: blend_window(th, ov[0], y == ys[0], y == ys[-1]) for y in ys}
         wx = {x: blend_window(tw, ov[1], x == xs[0], x == xs[-1]) for x in xs}
         weight = np.zeros((hp, wp))
@@ -312,8 +389,17 @@ class TorchMethod(CleanupMethod):
             for x in xs:
                 weight[y : y + th, x : x + tw] += np.outer(wy[y], wx[x])
         places = [(i, y, x) for i in range(n) for y in ys for x in xs]
+        if peak_ratio is not None and self.skip_quiet is not None:
+            r = np.asarray(peak_ratio)
+            # padded bins copy real ones, so a tile's peak is the peak of its unpadded part
+            peaks = np.array([r[i, y : min(y + th, h), x : min(x + tw, w)].max() for i, y, x in places])
+            loud = ~quiet_tiles(peaks, self.skip_quiet)
+            places = [pl for pl, keep in zip(places, loud) if keep]
+            self._last_tiles = (len(places), int(loud.size - len(places)))
+        else:
+            self._last_tiles = (len(places), 0)
         acc = np.zeros((n, hp, wp))
-        chunk = max(1, 1024 // max(len(ys) * len(xs), 1)) * len(ys) * len(xs)  # bounds the host copy of tiles
+        chunk = 1024  # tiles per host copy
         for lo in range(0, len(places), chunk):
             part = places[lo : lo + chunk]
             tiles = np.stack([z[i, y : y + th, x : x + tw] for i, y, x in part])

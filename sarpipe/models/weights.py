@@ -11,9 +11,10 @@
 - ``weights_sha256``: hash of ``model.safetensors`` (a changed or damaged file is refused);
 - ``training``: free-form record of how they were made.
 
-The tensor file is written in the safetensors layout (8-byte little-endian header length, a JSON header naming
-each tensor's dtype, shape and byte range, then the raw little-endian bytes) by this module, so the
-``safetensors`` package is not needed; files it writes load with it and vice versa (no pickle anywhere).
+The tensor file is a safetensors file (8-byte little-endian header length, a JSON header naming each tensor's
+dtype, shape and byte range, then the raw little-endian bytes), written and read with the ``safetensors`` package
+(no pickle anywhere); this module only checks the header length first, so a truncated or foreign file gets a
+message naming the file instead of the package's error.
 """
 
 from __future__ import annotations
@@ -50,89 +51,71 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
 
-_DTYPES = {
-    "F64": np.float64,
-    "F32": np.float32,
-    "F16": np.float16,
-    "I64": np.int64,
-    "I32": np.int32,
-    "I16": np.int16,
-    "I8": np.int8,
-    "U8": np.uint8,
-    "BOOL": np.bool_,
-}
-_CODES = {np.dtype(v).str: k for k, v in _DTYPES.items()}
-
-
 # --------------------------------------------------------------------------------------------- tensor file
 
 
 def write_tensors(
     path: str | os.PathLike, tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = None
 ) -> None:
-    """Write named arrays (numpy or torch, CPU) to ``path`` in the safetensors layout."""
-    header: dict[str, Any] = {}
-    if metadata:
-        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
-    blobs = []
-    offset = 0
-    for name in sorted(tensors):
-        t = tensors[name]
+    """Write named arrays (numpy or torch, CPU) to ``path`` as a safetensors file."""
+    from safetensors.numpy import save_file
+
+    arrays = {}
+    for name, t in tensors.items():
         arr = t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
-        arr = np.ascontiguousarray(arr)
-        code = _CODES.get(arr.dtype.newbyteorder("<").str if arr.dtype.byteorder == ">" else arr.dtype.str)
-        if code is None:
-            raise ValueError(f"tensor {name!r}: dtype {arr.dtype} cannot be stored")
-        data = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
-        header[name] = {"dtype": code, "shape": list(arr.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * ((-len(text)) % 8)  # the data starts 8-byte aligned
-    with open(path, "wb") as fh:
-        fh.write(struct.pack("<Q", len(text)))
-        fh.write(text)
-        fh.writelines(blobs)
+        arrays[str(name)] = np.ascontiguousarray(arr)
+    try:
+        save_file(arrays, os.fspath(path), metadata={str(k): str(v) for k, v in (metadata or {}).items()} or None)
+    except (ValueError, TypeError) as exc:  # a dtype safetensors cannot store, say
+        raise ValueError(f"cannot store these tensors: {exc}") from exc
+    _sort_metadata(path)
+
+
+def _sort_metadata(path: str | os.PathLike) -> None:
+    """Rewrite the header's ``__metadata__`` with sorted keys (safetensors writes them in hash order, which
+    changes between processes), so the same tensors and metadata always give the same bytes. Same length: only
+    the key order changes."""
+    with open(path, "r+b") as fh:
+        (n,) = struct.unpack("<Q", fh.read(8))
+        text = fh.read(n)
+        header = json.loads(text)
+        if len(header.get("__metadata__") or {}) < 2:
+            return
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+        canonical = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+        canonical += b" " * (n - len(canonical))
+        if len(canonical) == n:
+            fh.seek(8)
+            fh.write(canonical)
 
 
 def read_tensors(path: str | os.PathLike, *, where: str | None = None) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Read a safetensors file -> (name -> numpy array, metadata). A damaged file is an :class:`InputError`."""
+    from safetensors import SafetensorError, safe_open
+
     where = where or os.fspath(path)
     p = Path(path)
     if not p.is_file():
         raise InputError(f"no weights file {p}", where=where)
-    raw = p.read_bytes()
-    if len(raw) < 8:
-        raise InputError(f"{p} is not a weights file (only {len(raw)} bytes; truncated?)", where=where)
-    (n,) = struct.unpack("<Q", raw[:8])
-    if n > len(raw) - 8:
-        raise InputError(f"{p} is truncated (header of {n} bytes, file of {len(raw)})", where=where)
+    size = p.stat().st_size
+    if size < 8:
+        raise InputError(f"{p} is not a weights file (only {size} bytes; truncated?)", where=where)
+    with open(p, "rb") as fh:
+        (n,) = struct.unpack("<Q", fh.read(8))
+    if n > size - 8:
+        raise InputError(f"{p} is truncated (header of {n} bytes, file of {size})", where=where)
     try:
-        header = json.loads(raw[8 : 8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{p} is not a safetensors file (header unreadable: {exc})", where=where) from exc
-    if not isinstance(header, dict):
-        raise InputError(f"{p} is not a safetensors file (header is not a mapping)", where=where)
-    meta = header.pop("__metadata__", {}) or {}
-    data = memoryview(raw)[8 + n :]
-    out: dict[str, np.ndarray] = {}
-    for name, info in header.items():
-        try:
-            dtype = np.dtype(_DTYPES[info["dtype"]]).newbyteorder("<")
-            shape = tuple(int(s) for s in info["shape"])
-            lo, hi = (int(v) for v in info["data_offsets"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"{p}: tensor {name!r} has a bad header entry ({exc})", where=where) from exc
-        if hi > len(data) or lo > hi:
-            raise InputError(
-                f"{p} is truncated (tensor {name!r} needs bytes {lo}..{hi}, the file holds {len(data)})", where=where
-            )
-        count = int(np.prod(shape)) if shape else 1
-        if (hi - lo) != count * dtype.itemsize:
-            raise InputError(
-                f"{p}: tensor {name!r} has {hi - lo} bytes for shape {list(shape)} {info['dtype']}", where=where
-            )
-        out[name] = np.frombuffer(data[lo:hi], dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+        with safe_open(os.fspath(p), framework="numpy") as f:
+            meta = f.metadata() or {}
+            out = {name: np.array(f.get_tensor(name)) for name in f.keys()}  # noqa: SIM118 - not a dict
+    except (SafetensorError, OSError, ValueError) as exc:
+        text = str(exc)
+        kind = (
+            "is truncated"
+            if "incomplete" in text.lower() or "out of bounds" in text.lower()
+            else "is not a safetensors file"
+        )
+        raise InputError(f"{p} {kind} ({text})", where=where) from exc
     return out, {str(k): str(v) for k, v in meta.items()}
 
 

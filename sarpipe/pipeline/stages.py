@@ -360,6 +360,7 @@ BUILTIN_STAGES: list[Stage] = [
         inputs=(
             InputSlot("interfered", ("slc",), help="image before cleaning"),
             InputSlot("cleaned", ("slc",), required=False, help="image after cleaning"),
+            InputSlot("compared", ("slc",), required=False, help="image after a second cleanup method, shown beside"),
             InputSlot(
                 "reference",
                 ("slc",),
@@ -368,6 +369,7 @@ BUILTIN_STAGES: list[Stage] = [
             ),
             InputSlot("raw", ("raw",), required=False, help="simulated raw with ground truth (rfi)"),
             InputSlot("cleaned_raw", ("raw",), required=False, help="output of clean_rfi"),
+            InputSlot("compared_raw", ("raw",), required=False, help="output of the second clean_rfi"),
         ),
         output="files",
         output_suffix="",

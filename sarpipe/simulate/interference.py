@@ -9,6 +9,16 @@ Three source models (as in the DIFNet paper), each summed over N emitters and sw
 - ``sinfm``: ``exp(j 2 pi f_c t + j beta sin(2 pi f_m t))`` - sinusoidal FM with peak deviation
   ``beta * f_m = bandwidth / 2``.
 
+Optional behaviour of real emitters, per source family (all off by default, and then no random numbers are drawn
+for them, so scenes made without them are unchanged):
+
+- ``drift_rate`` [Hz/s]: the emitter's frequency drifts with absolute time, ``f(t) = f_0 + drift_rate * t`` (an
+  oscillator that wanders from pulse to pulse); phase term ``pi * drift_rate * t^2``;
+- ``pulse_period`` [s] and ``pulse_duty``: a pulsed emitter (a radar, say) on for ``pulse_duty * pulse_period``
+  in every period of its own, in absolute time, so it lands at a different fast time on each echo;
+- ``fluctuation_db``: pulse-to-pulse amplitude fluctuation, log-normal with this standard deviation [dB]
+  (scintillation, antenna scanning).
+
 Time conventions: ``t`` is absolute time ``azimuth_time[i] + tau_j`` [s], with ``tau_j = 2 slant_range[j] / c``
 the two-way fast time, so an emitter's phase runs on between pulses (it is not coherent with the radar).
 Frequencies are baseband offsets from the radar carrier [Hz]; the radar band is ``[-B/2, B/2]``.
@@ -68,6 +78,11 @@ def _draw(rng: np.random.Generator, v: Any) -> float:
     return float(v)
 
 
+def _draw_max(v: Any) -> float:
+    """The upper end of a number or ``(low, high)`` pair."""
+    return float(v[1]) if isinstance(v, tuple) else float(v)
+
+
 def _draw_int(rng: np.random.Generator, v: Any) -> int:
     """An integer, or a uniform draw from the inclusive ``(low, high)`` pair."""
     if isinstance(v, tuple):
@@ -92,8 +107,29 @@ class RFISource(BaseModel):
     modulation_frequency: Range | None = None
     #: relative power of each emitter of this family (before the SIR scaling); a range gives a spread
     power: Range = (0.5, 2.0)
+    #: frequency drift with absolute time [Hz/s]; None: none
+    drift_rate: Range | None = None
+    #: pulsed emitter: its own pulse repetition interval [s] (None: on all the time) and duty cycle in (0, 1]
+    pulse_period: Range | None = None
+    pulse_duty: Range = 1.0
+    #: pulse-to-pulse amplitude fluctuation: standard deviation of a log-normal gain [dB]; 0: none
+    fluctuation_db: Range = 0.0
 
-    @field_validator("bandwidth", "power")
+    @field_validator("drift_rate")
+    @classmethod
+    def _drift(cls, v: Any) -> Any:
+        return _check_range(v, "drift_rate")
+
+    @field_validator("pulse_duty")
+    @classmethod
+    def _pulse_duty(cls, v: Any) -> Any:
+        v = _check_range(v, "pulse_duty", positive=True)
+        lo, hi = v if isinstance(v, tuple) else (v, v)
+        if not (0 < float(lo) <= float(hi) <= 1):
+            raise ValueError("pulse_duty must lie in (0, 1]")
+        return v
+
+    @field_validator("bandwidth", "power", "fluctuation_db")
     @classmethod
     def _nonneg(cls, v: Any, info: Any) -> Any:
         return _check_range(v, info.field_name, positive=True)
@@ -103,7 +139,7 @@ class RFISource(BaseModel):
     def _freq(cls, v: Any) -> Any:
         return _check_range(v, "frequency")
 
-    @field_validator("sweep_time", "modulation_frequency")
+    @field_validator("sweep_time", "modulation_frequency", "pulse_period")
     @classmethod
     def _pos(cls, v: Any, info: Any) -> Any:
         v = _check_range(v, info.field_name, positive=True)
@@ -269,6 +305,15 @@ def resolve_sources(
                     if fam.modulation_frequency is not None
                     else float(rng.uniform(0.25, 1.5)) / window
                 )
+            # the optional behaviours draw only when asked for, so existing scenes keep their random streams
+            if fam.drift_rate is not None:
+                em["drift_rate"] = _draw(rng, fam.drift_rate)
+            if fam.pulse_period is not None:
+                em["pulse_period"] = _draw(rng, fam.pulse_period)
+                em["pulse_duty"] = _draw(rng, fam.pulse_duty)
+                em["pulse_offset"] = float(rng.uniform(0, em["pulse_period"]))
+            if _draw_max(fam.fluctuation_db) > 0:
+                em["fluctuation_db"] = _draw(rng, fam.fluctuation_db)
             out.append(em)
     return out
 
@@ -296,7 +341,13 @@ def rfi_waveform(em: dict[str, Any], t_abs: np.ndarray, t_rel: np.ndarray, windo
         phase = phase + beta * np.sin(2 * np.pi * fm * t_abs)
     else:  # pragma: no cover - guarded by the pydantic Literal
         raise ValueError(kind)
-    return np.exp(1j * phase)
+    if em.get("drift_rate"):
+        phase = phase + np.pi * em["drift_rate"] * t_abs**2
+    out = np.exp(1j * phase)
+    if em.get("pulse_period"):
+        period = em["pulse_period"]
+        out = out * (np.mod(t_abs - em["pulse_offset"], period) < em["pulse_duty"] * period)
+    return out
 
 
 def _on_pulses(cfg: RFIConfig, n_az: int, rng: np.random.Generator) -> np.ndarray:
@@ -361,12 +412,18 @@ def add_rfi(ds: xr.Dataset, cfg: RFIConfig | dict, rng: np.random.Generator) -> 
             g[start : start + length] = True
             gates.append(g)
             em["gate"] = [start, start + length]
+        # pulse-to-pulse log-normal gains (drawn only for emitters that fluctuate)
+        gains = [
+            10 ** (rng.standard_normal(rows.size) * em["fluctuation_db"] / 20) if em.get("fluctuation_db") else None
+            for em in emitters
+        ]
         for lo in range(0, rows.size, 256):
             blk = rows[lo : lo + 256]
             t_abs = az_time[blk, None] + tau[None, :]
             acc = np.zeros((blk.size, n_rg), dtype=np.complex128)
-            for em, a, g in zip(emitters, amps, gates):
-                acc += a * g[None, :] * rfi_waveform(em, t_abs, np.broadcast_to(t_rel, t_abs.shape), window)
+            for em, a, g, gain in zip(emitters, amps, gates, gains):
+                w = a * g[None, :] * rfi_waveform(em, t_abs, np.broadcast_to(t_rel, t_abs.shape), window)
+                acc += w if gain is None else w * gain[lo : lo + 256, None]
             rfi[blk] = acc.astype(np.complex64)
         p_sig = float(np.mean(np.abs(echo.astype(np.complex128)) ** 2))
         p_rfi = float(np.mean(np.abs(rfi[rows].astype(np.complex128)) ** 2))

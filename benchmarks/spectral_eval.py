@@ -1,14 +1,15 @@
 """DAP and Score-CAM beside the notch and DIFNet on held-out simulated pulses (time-frequency masks and the
 cleaned spectrogram), with time per pulse.
 
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/spectral_eval.py --pulses 16 --per-pulse 4
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/spectral_eval.py --pulses 16 --per-pulse 4 --burst 32
 
 Pulses: :func:`sarpipe.models.difnet_data.make_pulse` with the STFT 128 / 32 / hann and 64 frames (2,016-sample
 pulses), data seeds 101 (same sensor, MiniSAR-like X) and 103 (cross sensor, Sentinel-1 IW-like C) as
 benchmarks/difnet_eval.py uses (no training run used them). Metrics per set (means over the pulses):
 
 - PA / IoU of the method's mask against ``sarpipe.rfi.metrics.true_tf_mask`` (DAP's mask is its detector's);
-- PSNR [dB] of the cleaned spectrogram against the RFI-free one (``STFT(echo)``), peak = the RFI-free maximum:
+- PSNR [dB] of the cleaned spectrograms against the RFI-free ones (``STFT(echo)``), pooled over the set's pulses,
+  peak = the RFI-free maximum:
   a mask method zeroes its bins, DAP fills them with the prior's output;
 - seconds per pulse of the cleanup call (1 torch thread; the machine was shared, so read them as ratios).
 
@@ -100,7 +101,11 @@ def run(n_pulses: int, per_pulse: int) -> None:
                 mask = m.rfi_mask(xs, c) if method == "dap" else np.asarray(res.data) > 0.5
             pa = np.mean([pixel_accuracy(mask[i], ts[i]) for i in range(n)])
             io = np.mean([iou(mask[i], ts[i]) for i in range(n)])
-            ps = np.mean([_psnr(out[i], cs[i]) for i in range(n)])
+            ps = _psnr(out, cs)  # pooled over the set's pulses
+            if method == "dap" and kw["share"] == "stack":
+                stacked = out
+            if method == "dap" and kw["share"] == "pulse":
+                label += f"; stack 16 on the same pulses {_psnr(stacked[:n], cs):.2f} dB"
             print(f"| {name} | {label} ({n} pulses) | {pa:.3f} | {io:.3f} | {ps:.2f} | {secs:.3f} |", flush=True)
 
 
@@ -108,9 +113,43 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pulses", type=int, default=16)
     ap.add_argument("--per-pulse", type=int, default=4)
+    ap.add_argument("--burst", type=int, default=32, help="consecutive pulses of the burst run (0 = skip)")
+    ap.add_argument("--sets", action=argparse.BooleanOptionalAction, default=True, help="run the pulse sets")
     args = ap.parse_args(argv)
-    run(args.pulses, args.per_pulse)
+    if args.sets:
+        run(args.pulses, args.per_pulse)
+    if args.burst:
+        burst(args.burst)
     return 0
+
+
+def burst(n_pulses: int = 32, share: tuple[str, ...] = ("stack", "warm")) -> None:
+    """DAP over consecutive contaminated pulses of one simulated MiniSAR-like scene (correlated neighbours)
+    against the notch: spectrogram PSNR against ``STFT(echo - rfi)`` and seconds per pulse."""
+    from sarpipe.rfi import STFTParams
+    from sarpipe.simulate.interference import rfi_truth_pulses
+    from sarpipe.testing import make_scene
+
+    torch.set_num_threads(1)
+    ds = make_scene("minisar", 20240601, n_azimuth=512, n_range=2048)
+    on = np.flatnonzero(rfi_truth_pulses(ds))[:n_pulses]
+    echo, rfi = ds["echo"].values[on], ds["rfi"].values[on]
+    p = STFTParams()
+    x, clean = stft(echo, p), stft(echo - rfi, p)
+    a = ds.attrs
+    ctx = MethodContext(attrs=dict(a), stft=p, pulse_indices=on, n_samples=echo.shape[1])
+    print(f"\nburst: {on.size} consecutive RFI pulses of {echo.shape[1]} samples (MiniSAR-like scene, seed 20240601)")
+    print("| method | PSNR [dB] | s / pulse |\n|---|---|---|")
+    print(f"| interfered | {_psnr(x, clean):.2f} | |")
+    for label, name, kw in [("notch", "notch", {})] + [
+        (f"dap share={s}", "dap", {"share": s, "device": "cpu"}) for s in share
+    ]:
+        m = create_method(name, **kw)
+        m(x[:1], ctx)  # compile / warm up
+        t0 = time.perf_counter()
+        out = x - m(x, ctx).rfi_estimate(x)
+        secs = (time.perf_counter() - t0) / on.size
+        print(f"| {label} | {_psnr(out, clean):.2f} | {secs:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -171,6 +171,8 @@ def _builtin() -> None:
     from . import esf, notch  # noqa: F401
 
     register_lazy_method("difnet", "sarpipe.models.difnet:DIFNetMethod")
+    register_lazy_method("dap", "sarpipe.spectral.dap:DAPMethod")
+    register_lazy_method("scorecam", "sarpipe.spectral.scorecam:ScoreCAMMethod")
 
 
 def method_names() -> list[str]:

@@ -1,0 +1,154 @@
+"""The deep audio prior (sarpipe.spectral.dap): architecture, the paper's ablation on audio-like harmonics, the
+reference-free stop, and the ``dap`` cleanup method."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from sarpipe.rfi.methods import MethodContext, create_method, method_names  # noqa: E402
+from sarpipe.rfi.stft import STFTParams, stft  # noqa: E402
+from sarpipe.spectral.dap import DAPUNet, _reim, fit_prior  # noqa: E402
+
+
+def _convs(block):
+    return [layer[0] for layer in block.layers]
+
+
+def test_dilation_doubles_to_32_at_the_bottleneck_and_mirrors_back():
+    net = DAPUNet(2)
+    rates = [c.dilation[0] for b in net.blocks() for c in _convs(b)]
+    assert rates == [1, 2, 4, 8, 16, 32, 8, 4, 2, 1]
+    assert all(c.padding[0] == c.dilation[0] for b in net.blocks() for c in _convs(b))  # size kept
+    flat = DAPUNet(2, dilated=False)
+    assert {c.dilation[0] for b in flat.blocks() for c in _convs(b)} == {1}
+
+
+def test_dense_block_channel_counts():
+    net = DAPUNet(2)
+    widths = [(35, 70), (70, 140), (140, 140), (140, 70), (70, 35)]
+    # block inputs: 2 channels; 70 after pool; 140 after pool; up-sampled 140 + skip 140; 70 + skip 70
+    inputs = [2, 70, 140, 280, 140]
+    for block, c_in, (w1, w2) in zip(net.blocks(), inputs, widths):
+        c1, c2 = _convs(block)
+        assert (c1.in_channels, c1.out_channels) == (c_in, w1)
+        assert (c2.in_channels, c2.out_channels) == (c_in + w1, w2)  # sees the input and layer 1
+        assert (block.transition.in_channels, block.transition.out_channels) == (c_in + w1 + w2, w2)
+        assert block.transition.kernel_size == (1, 1)
+    plain = DAPUNet(2, dense=False)
+    c1, c2 = _convs(plain.down1)
+    assert c2.in_channels == 35 and plain.down1.transition.in_channels == 70
+    assert net.out.out_channels == 2 and net(torch.zeros(1, 2, 30, 17)).shape == (1, 2, 30, 17)
+
+
+def _harmonic(seed: int):
+    """1 s of a 4-harmonic signal at 1 kHz (fundamental 62.5 Hz) and its STFT planes (32 / 16 / hann)."""
+    fs, n = 1000, 1000
+    t = np.arange(n) / fs
+    rng = np.random.default_rng(seed)
+    s = sum(rng.uniform(0.3, 1) * np.cos(2 * np.pi * k * 62.5 * t + rng.uniform(0, 6)) for k in range(1, 5))
+    s = s / np.max(np.abs(s))
+    p = STFTParams(32, 16, "hann")
+    return s, rng, p, fs
+
+
+def _gap_errors(seed: int, iterations: int):
+    s, rng, p, fs = _harmonic(seed)
+    ref = _reim(stft(s[None].astype(np.complex64), p))
+    g0 = int(rng.uniform(0.3, 0.5) * ref.shape[2])
+    gl = int(rng.uniform(0.1, 0.25) * fs / p.hop)  # a 0.1..0.25 s gap (whole frames)
+    seen = np.ones(ref.shape, bool)
+    seen[:, :, g0 : g0 + gl] = False
+    out = {}
+    for name, kw in (("dap", {}), ("ablation", {"dilated": False, "dense": False})):
+        r = fit_prior(ref, seen, iterations=iterations, stop="fixed", width=0.25, seed=seed, **kw)
+        gap = (slice(None), slice(None), slice(g0, g0 + gl))
+        out[name] = float(np.mean((r.output - ref)[gap] ** 2) / np.mean(ref[gap] ** 2))
+    return out
+
+
+@pytest.mark.slow  # ~30 s alone, ~75 s on the loaded 2-core machine
+def test_inpaints_a_gap_better_than_constant_dilation_without_dense_connections():
+    torch.set_num_threads(1)
+    e = _gap_errors(0, 300)
+    assert e["dap"] < e["ablation"], e
+    assert e["dap"] < 1.0  # better than leaving the gap empty
+
+
+@pytest.mark.slow
+def test_inpainting_ablation_on_average_over_seeds():
+    # in an exploration with other gap positions (300 iterations, width 0.25) DAP won on 2 of 3 seeds
+    # (relative gap error 0.58 / 0.79, 0.52 / 0.41, 0.61 / 0.63), so the mean is what is asserted
+    torch.set_num_threads(1)
+    e = [_gap_errors(seed, 300) for seed in (0, 1, 2)]
+    assert np.mean([v["dap"] for v in e]) < np.mean([v["ablation"] for v in e]), e
+
+
+@pytest.mark.slow
+def test_denoises_harmonics_and_the_holdout_stop_lands_near_the_oracle():
+    torch.set_num_threads(1)
+    s, rng, p, _fs = _harmonic(0)
+    ref = _reim(stft(s[None].astype(np.complex64), p))
+    obs = _reim(stft((s + 0.1 * rng.standard_normal(s.size))[None].astype(np.complex64), p))
+    base = float(np.mean((obs - ref) ** 2))
+    errs = {}
+    for name, kw in (("dap", {}), ("ablation", {"dilated": False, "dense": False})):
+        r = fit_prior(obs, iterations=400, stop="holdout", width=0.25, seed=0, reference=ref, check_every=25, **kw)
+        errs[name] = float(np.mean((r.output - ref) ** 2))
+        if name == "dap":
+            oracle = min(e[2] for e in r.errors) * float(np.mean(obs**2))
+            assert errs[name] < 0.85 * base  # noise removed without the reference
+            assert errs[name] < 1.5 * oracle  # the reference-free stop costs at most half the oracle's error
+    # the paper's denoising ablation (dilated + dense better) does NOT reproduce at this size: at the oracle stop
+    # the ablation was 2-10 % lower on seeds 0..2, so no inequality is asserted for denoising
+
+
+def _ctx(spec_shape, fs=100e6, bw=80e6):
+    attrs = dict(
+        carrier_frequency=9.6e9,
+        range_sampling_rate=fs,
+        chirp_rate=bw / 2e-6,
+        pulse_duration=2e-6,
+        prf=1000.0,
+        velocity=200.0,
+        near_range=5000.0,
+    )
+    return MethodContext(attrs=attrs, stft=STFTParams(), pulse_indices=np.arange(spec_shape[0]), n_samples=512)
+
+
+def test_dap_method_replaces_only_the_marked_bins():
+    assert {"dap", "scorecam"} <= set(method_names())
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((3, 16, 12)) + 1j * rng.standard_normal((3, 16, 12))).astype(np.complex64)
+    mask = np.zeros(x.shape, bool)
+    mask[0, 5:7, :] = True
+    mask[2, 9, 3:8] = True
+    ctx = MethodContext(**{**_ctx(x.shape).__dict__, "extra": {"tf_mask": mask}})
+    for share in ("stack", "warm"):
+        m = create_method(
+            "dap",
+            detector="given",
+            share=share,
+            stack=2,
+            iterations=15,
+            warm_iterations=5,
+            stop="fixed",
+            width=0.125,
+            crop=0,
+            device="cpu",
+        )
+        est = m(x, ctx).rfi_estimate(x)
+        assert np.all(est[~mask] == 0)  # unmarked bins are kept exactly
+        assert np.all(est[mask] != 0)
+    assert np.all(est[1] == 0)  # a pulse without marked bins is not fitted
+
+
+def test_dap_refuses_bad_parameters():
+    from sarpipe.errors import InputError
+
+    with pytest.raises(InputError, match="share"):
+        create_method("dap", share="all")
+    with pytest.raises(InputError, match="detector"):
+        create_method("dap", detector="oracle")

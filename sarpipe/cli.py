@@ -2,7 +2,7 @@
 
 Exit status: 0 on success, 2 on bad input or usage (the message names file, variable, key or YAML line) and on a
 refusal by the environment (full disk, read-only folder: one line naming the file), 130 when interrupted, 1 on an
-internal error. The operation commands (simulate, focus, rfi detect|clean, export, report, train difnet) are generated from their
+internal error. The operation commands (simulate, focus, rfi detect|clean, export, report, train difnet|scorecam) are generated from their
 operation's parameter model (:mod:`sarpipe.model_cli`), the same model their pipeline stage takes. Heavy modules (Dask, numba kernels, torch) are imported inside the commands.
 """
 
@@ -442,6 +442,50 @@ register_lazy(
                 field="config_file",
             ),
             _output("Training folder (train_config.json, log.jsonl, checkpoints/, weights/)."),
+            _OVERWRITE,
+        ),
+    ),
+)
+
+
+def _run_train_scorecam(params, *, config: Path, output: Path, overwrite: bool) -> None:
+    from .console import announce
+    from .outputs import check_output
+    from .spectral.rfi_classifier import train_scorecam
+    from .spectral.scorecam_training import load_scorecam_config
+
+    # as for train difnet: the input rules here, the training folder judges what it holds
+    check_output(output, inputs=(config,), overwrite=True)
+    cfg = load_scorecam_config(params.config_file)
+    announce(
+        f"training the Score-CAM RFI-type classifier per {config} -> {output} "
+        f"({cfg.train_samples} pulses, {cfg.steps} steps)"
+    )
+    result = train_scorecam(cfg, output, overwrite=overwrite)
+    acc = result["validation_accuracy"]
+    score = f", validation accuracy {100 * acc:.1f} %" if acc is not None else ""
+    done = "found the finished run of this recipe:" if result["reused"] else "wrote"
+    _echo_done(f"{done} {result['weights']} ({cfg.steps} steps{score})")
+
+
+register_lazy(
+    "train",
+    CommandSpec(
+        name="scorecam",
+        stage="train_scorecam",
+        model=lambda: _import("sarpipe.spectral.scorecam_training", "TrainScoreCAMParams"),
+        run=_run_train_scorecam,
+        help="Train the Score-CAM denoiser's RFI-type classifier from a recipe (YAML) on simulated pulses, with its "
+        "class-general maps; the weights land in OUTPUT/weights (use them with --method scorecam "
+        "--param weights=...).",
+        params=(
+            CliParam(
+                "config",
+                Path,
+                typer.Argument(..., metavar="CONFIG.yaml", help="Training recipe (YAML)."),
+                field="config_file",
+            ),
+            _output("Training folder (train_config.json, weights/)."),
             _OVERWRITE,
         ),
     ),

@@ -9,6 +9,7 @@
 - ``report``: interfered/cleaned/reference images (+ the simulated raw) -> folder with metrics.json, report.md,
   a comparison figure, and the point-target analysis when the scene has point targets.
 - ``train_difnet``: a DIFNet training recipe (YAML) -> training folder (log, checkpoints, ``weights/``).
+- ``train_scorecam``: a Score-CAM classifier training recipe (YAML) -> training folder (``weights/``).
 
 Each stage's parameter model and work are its operation's (the same as the command line's); library modules are
 imported inside the stage functions so that listing stages stays cheap.
@@ -84,6 +85,13 @@ def train_difnet_params() -> type[BaseModel]:
     from ..models.training import TrainDIFNetParams
 
     return TrainDIFNetParams
+
+
+@functools.cache
+def train_scorecam_params() -> type[BaseModel]:
+    from ..spectral.scorecam_training import TrainScoreCAMParams
+
+    return TrainScoreCAMParams
 
 
 # ------------------------------------------------------------------------------------------- simulate
@@ -268,7 +276,7 @@ def run_report(ctx: StageContext) -> None:
 # --------------------------------------------------------------------------------------------- train
 
 
-def _train_difnet_check(params: Any, inputs: dict[str, str]) -> list[tuple[tuple, str]]:
+def _train_recipe_check(params: Any, inputs: dict[str, str]) -> list[tuple[tuple, str]]:
     if not Path(params.config_file).is_file():
         return [(("params", "config_file"), f"missing input: no such file {params.config_file!r}")]
     return []
@@ -285,6 +293,14 @@ def run_train_difnet(ctx: StageContext) -> None:
 
     result = train_difnet(ctx.params.config_file, ctx.output, progress=False)  # type: ignore[attr-defined]
     ctx.log.info("trained DIFNet for %d steps -> %s", result.step, result.weights)
+
+
+def run_train_scorecam(ctx: StageContext) -> None:
+    """Train the Score-CAM RFI-type classifier from a recipe (YAML) into a folder; the weights in weights/."""
+    from ..spectral.rfi_classifier import train_scorecam
+
+    result = train_scorecam(ctx.params.config_file, ctx.output)  # type: ignore[attr-defined]
+    ctx.log.info("trained the Score-CAM classifier -> %s", result["weights"])
 
 
 # --------------------------------------------------------------------------------------------- registry
@@ -382,7 +398,17 @@ BUILTIN_STAGES: list[Stage] = [
         output="files",
         output_suffix="",
         help=run_train_difnet.__doc__ or "",
-        check=_train_difnet_check,
+        check=_train_recipe_check,
+        fingerprint_extra=_recipe_fingerprint,
+    ),
+    Stage(
+        "train_scorecam",
+        run_train_scorecam,
+        train_scorecam_params,
+        output="files",
+        output_suffix="",
+        help=run_train_scorecam.__doc__ or "",
+        check=_train_recipe_check,
         fingerprint_extra=_recipe_fingerprint,
     ),
 ]

@@ -28,6 +28,8 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from ..atomic import atomic_path
+from ..errors import InputError
 from ..models.difnet_data import SPLITS, DIFNetDataConfig, draw_emitters, interference, make_pulse
 
 __all__ = ["RFI_CLASSES", "RFIClassifier", "ScoreCAMTrainConfig", "classified_pulse", "train_scorecam"]
@@ -146,14 +148,72 @@ See docs/models/scorecam.md.
 def train_scorecam(
     config: ScoreCAMTrainConfig | str | os.PathLike, out_dir: str | os.PathLike, *, overwrite: bool = False
 ) -> dict[str, Any]:
-    """Train the classifier, compute the class-general maps, write ``out_dir/weights``; returns the scores."""
+    """Train the classifier, compute the class-general maps, write ``out_dir/weights``; returns the scores
+    (``weights``, ``validation_accuracy``, ``per_class``, ``seconds``, and ``reused``: an earlier run's).
+
+    ``out_dir`` also gets ``train_config.json`` (the resolved recipe): called again on a folder that holds the
+    finished run of the same recipe, it returns that run's scores and trains nothing. A folder that holds anything
+    else (other files, a run of another recipe) is an :class:`InputError` unless ``overwrite``, which empties it.
+    """
+    from .scorecam_training import load_scorecam_config
+
+    cfg = config if isinstance(config, ScoreCAMTrainConfig) else load_scorecam_config(config)
+    out = Path(out_dir)
+    cfg_json = json.loads(cfg.model_dump_json())
+    done = _finished_run(out, cfg_json, overwrite)
+    if done is not None:
+        return done
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "train_config.json", overwrite=True) as tmp:  # the folder is this run's own now
+        tmp.write_text(json.dumps(cfg_json, indent=2, sort_keys=True) + "\n")
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        return _train(cfg, out)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _finished_run(out: Path, cfg_json: dict[str, Any], overwrite: bool) -> dict[str, Any] | None:
+    """The scores of the finished run of this recipe in ``out``; None when there is none (after emptying a folder
+    that holds something else, when ``overwrite``)."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder", where="--output")
+    if not out.is_dir() or not any(out.iterdir()):
+        return None
+    cfg_file, card = out / "train_config.json", out / "weights" / "config.json"
+    try:
+        earlier = json.loads(cfg_file.read_text()) if cfg_file.is_file() else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        earlier = None
+    if earlier is None:
+        problem = f"{out} is not empty and holds no Score-CAM training run; give a new or empty folder"
+    elif earlier != cfg_json:
+        problem = f"{out} holds a run of another recipe ({cfg_file}); give a new output folder"
+    elif card.is_file():
+        t = json.loads(card.read_text()).get("training", {})
+        return {
+            "weights": out / "weights",
+            "validation_accuracy": t.get("validation_accuracy"),
+            "per_class": t.get("validation_per_class"),
+            "seconds": t.get("seconds"),
+            "reused": True,
+        }
+    else:
+        return None  # the same recipe, killed before its weights were written: train again
+    if not overwrite:
+        raise InputError(problem + " (or pass --overwrite to replace it)", where="--output")
+    import shutil
+
+    shutil.rmtree(out)
+    return None
+
+
+def _train(cfg: ScoreCAMTrainConfig, out: Path) -> dict[str, Any]:
     from ..models.torch_method import INPUT_TRANSFORM
     from ..models.weights import save_weights
-    from ..yamlconf import load_model
     from .scorecam import class_general_maps
 
-    cfg = config if isinstance(config, ScoreCAMTrainConfig) else load_model(ScoreCAMTrainConfig, config)
-    torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
     xt, yt = _dataset(cfg, "train", cfg.train_samples)
     xv, yv = _dataset(cfg, "validation", cfg.validation_samples)
@@ -182,8 +242,6 @@ def train_scorecam(
     general, reps = class_general_maps(net, xt[:n_rep], yt[:n_rep], len(RFI_CLASSES), k_max=cfg.k_max, seed=cfg.seed)
     net.general_maps.copy_(torch.from_numpy(general))
     seconds = time.perf_counter() - t0
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     training = {
         "recipe": json.loads(cfg.model_dump_json()),
         "validation_accuracy": acc,
@@ -203,6 +261,12 @@ def train_scorecam(
         card=_card(cfg, acc, per_class, seconds, reps),
         tile=None,
         training=training,
-        overwrite=overwrite,
+        overwrite=True,  # the folder is this run's own (checked above)
     )
-    return {"weights": out / "weights", "validation_accuracy": acc, "per_class": per_class, "seconds": seconds}
+    return {
+        "weights": out / "weights",
+        "validation_accuracy": acc,
+        "per_class": per_class,
+        "seconds": seconds,
+        "reused": False,
+    }

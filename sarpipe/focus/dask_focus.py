@@ -32,20 +32,17 @@ from ..atomic import atomic_path, remove_stale_siblings, sibling_path
 from ..errors import InputError, with_output_name
 from ..model import DIMS, consolidate_store, open_raw, open_slc, with_acquisition_items, with_cf_attrs, with_history
 from ..outputs import PRODUCT_ATTR, check_output
-from ..segments import check_one_segment
 from ..sensor import SensorParams
-from .checks import check_focusable, check_stripmap_echoes
 from .chunkio import ChunkedArray
-from .dataset import product_attrs
+from .dataset import focus_plan, product_attrs
 from .doppler import doppler_from_lag_one, lag_one_sum
-from .doppler_ambiguity import ESTIMATE_PULSES, centroid_from_variable, resolve_centroid, scene_centroid_sums
+from .doppler_ambiguity import ESTIMATE_PULSES, resolve_centroid, scene_centroid_sums
 from .range_compression import apply_range_filter, default_workers, range_fft_length, range_filter, range_inverse_filter
 from .rda import (
     AzimuthPlan,
     azimuth_block,
     azimuth_plan,
     complete_settings,
-    resolve_settings,
     settings_from_history,
     with_secondary_range_compression,
 )
@@ -220,19 +217,9 @@ def focus_zarr(
         raise InputError(
             f"no such variable (found {sorted(map(str, ds.data_vars))})", where=f"{raw_path}: variable '{variable}'"
         )
-    check_one_segment(ds, raw_path)
-    check_stripmap_echoes(ds, str(raw_path))
-    geom = SensorParams.from_dataset(ds, str(raw_path))
-    check_focusable(
-        geom,
-        ds.sizes["azimuth"],
-        ds.sizes["range"],
-        azimuth_bandwidth=azimuth_bandwidth,
-        doppler_centroid=doppler_centroid,
+    geom, settings = focus_plan(
+        ds,
         source=str(raw_path),
-    )
-    settings = resolve_settings(
-        geom,
         range_window=range_window,
         azimuth_window=azimuth_window,
         doppler_centroid=doppler_centroid,
@@ -241,7 +228,6 @@ def focus_zarr(
         range_edges=range_edges,
         doppler_ambiguity=doppler_ambiguity,
         secondary_range_compression=secondary_range_compression,
-        **centroid_from_variable(ds, geom, doppler_centroid),
     )
     n_az, n_rg = ds.sizes["azimuth"], ds.sizes["range"]
     rows = _range_rows(ds, variable, n_rg)

@@ -61,6 +61,38 @@ def _product(
     return with_history(out, step, record, source=src)
 
 
+def focus_plan(
+    raw: xr.Dataset,
+    *,
+    source: str | None = None,
+    doppler_centroid: float | None = None,
+    azimuth_bandwidth=None,
+    **options,
+) -> tuple[SensorParams, FocusSettings]:
+    """The checks every focus runs before touching the echoes (one segment, a stripmap echo part, a focusable
+    scene; ``source`` names the store in messages) and the resolved settings; ``options``: the rest of
+    :func:`focus`'s settings. Shared by :func:`focus` and the streaming ``focus_zarr``."""
+    check_one_segment(raw, source)
+    check_stripmap_echoes(raw, source)
+    geom = SensorParams.from_dataset(raw, source)
+    check_focusable(
+        geom,
+        raw.sizes["azimuth"],
+        raw.sizes["range"],
+        azimuth_bandwidth=azimuth_bandwidth,
+        doppler_centroid=doppler_centroid,
+        source=source,
+    )
+    settings = resolve_settings(
+        geom,
+        doppler_centroid=doppler_centroid,
+        azimuth_bandwidth=azimuth_bandwidth,
+        **options,
+        **centroid_from_variable(raw, geom, doppler_centroid),
+    )
+    return geom, settings
+
+
 def focus(
     raw: xr.Dataset,
     *,
@@ -92,18 +124,8 @@ def focus(
     Windows: ``rect`` | ``hamming:ALPHA`` | ``kaiser:BETA``. Raises InputError on data outside the contract.
     """
     validate(raw, "raw")
-    check_one_segment(raw)
-    check_stripmap_echoes(raw)
-    geom = SensorParams.from_dataset(raw)
-    check_focusable(
-        geom,
-        raw.sizes["azimuth"],
-        raw.sizes["range"],
-        azimuth_bandwidth=azimuth_bandwidth,
-        doppler_centroid=doppler_centroid,
-    )
-    settings = resolve_settings(
-        geom,
+    geom, settings = focus_plan(
+        raw,
         range_window=range_window,
         azimuth_window=azimuth_window,
         doppler_centroid=doppler_centroid,
@@ -112,7 +134,6 @@ def focus(
         range_edges=range_edges,
         doppler_ambiguity=doppler_ambiguity,
         secondary_range_compression=secondary_range_compression,
-        **centroid_from_variable(raw, geom, doppler_centroid),
     )
     echo = np.ascontiguousarray(raw["echo"].values, dtype=np.complex64)
     slc, settings = focus_array(echo, geom, settings, workers=workers, dataset=raw)

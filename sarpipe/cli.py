@@ -76,6 +76,11 @@ def _output(help_text: str, required: bool = True) -> CliParam:
     )
 
 
+def _config_file(help_text: str) -> CliParam:
+    """The YAML file argument of a command whose model field is ``config_file``."""
+    return CliParam("config", Path, typer.Argument(..., metavar="CONFIG.yaml", help=help_text), field="config_file")
+
+
 # ------------------------------------------------------------------------------------------ simulate / focus
 
 
@@ -102,12 +107,7 @@ register_lazy(
         run=_run_simulate,
         help="Simulate stripmap raw echoes (point targets, extended scenes, noise, RFI) into a raw Zarr store.",
         params=(
-            CliParam(
-                "config",
-                Path,
-                typer.Argument(..., metavar="CONFIG.yaml", help="Simulator configuration (YAML)."),
-                field="config_file",
-            ),
+            _config_file("Simulator configuration (YAML)."),
             _output("Raw-echo Zarr store to write."),
             _OVERWRITE,
         ),
@@ -435,12 +435,7 @@ register_lazy(
         help="Train DIFNet from a recipe (YAML): simulated spectrograms, validation PA/IoU, resumable checkpoints, "
         "log.jsonl; the weights land in OUTPUT/weights (use them with --method difnet --param weights=...).",
         params=(
-            CliParam(
-                "config",
-                Path,
-                typer.Argument(..., metavar="CONFIG.yaml", help="Training recipe (YAML)."),
-                field="config_file",
-            ),
+            _config_file("Training recipe (YAML)."),
             _output("Training folder (train_config.json, log.jsonl, checkpoints/, weights/)."),
             _OVERWRITE,
         ),
@@ -479,12 +474,7 @@ register_lazy(
         "class-general maps; the weights land in OUTPUT/weights (use them with --method scorecam "
         "--param weights=...).",
         params=(
-            CliParam(
-                "config",
-                Path,
-                typer.Argument(..., metavar="CONFIG.yaml", help="Training recipe (YAML)."),
-                field="config_file",
-            ),
+            _config_file("Training recipe (YAML)."),
             _output("Training folder (train_config.json, weights/)."),
             _OVERWRITE,
         ),

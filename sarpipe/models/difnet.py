@@ -235,15 +235,7 @@ class DIFNetMethod(TorchMethod):
         self.set_model(net)
 
     def check_context(self, ctx: MethodContext) -> None:
-        problems = self._bundle.valid_for.problems(ctx.stft.as_dict(), ctx.fs, ctx.radar_band)
-        if not problems:
-            return
-        text = f"the weights in {self.weights} do not apply here: " + "; ".join(problems)
-        if self.strict:
-            raise InputError(text + " (--param strict=false applies them anyway)", where="--param weights")
-        import warnings
-
-        warnings.warn(text, RuntimeWarning, stacklevel=2)
+        self._bundle.check_applies(ctx, weights=self.weights, strict=self.strict)
 
     def bytes_per_sample(self, height: int, width: int) -> int:
         # level-0 activations dominate: ~40 float32 maps of C channels plus the attention of each window

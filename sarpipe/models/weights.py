@@ -180,6 +180,19 @@ class WeightsBundle:
     tensors: dict[str, np.ndarray]
     training: dict[str, Any] = field(default_factory=dict)
 
+    def check_applies(self, ctx: Any, *, weights: str, strict: bool) -> None:
+        """Refuse (``strict``) or warn when the weights were not made for ``ctx``'s STFT, sampling rate or chirp
+        band (a :class:`sarpipe.rfi.methods.MethodContext`); ``weights`` names them in the message."""
+        problems = self.valid_for.problems(ctx.stft.as_dict(), ctx.fs, ctx.radar_band)
+        if not problems:
+            return
+        text = f"the weights in {weights} do not apply here: " + "; ".join(problems)
+        if strict:
+            raise InputError(text + " (--param strict=false applies them anyway)", where="--param weights")
+        import warnings
+
+        warnings.warn(text, RuntimeWarning, stacklevel=3)
+
 
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()

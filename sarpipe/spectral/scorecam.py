@@ -232,15 +232,7 @@ class ScoreCAMMethod(CleanupMethod):
         self._model = net.to(self._device).eval()
 
     def check_context(self, ctx: MethodContext) -> None:
-        problems = self._bundle.valid_for.problems(ctx.stft.as_dict(), ctx.fs, ctx.radar_band)
-        if not problems:
-            return
-        text = f"the weights in {self.weights} do not apply here: " + "; ".join(problems)
-        if self.strict:
-            raise InputError(text + " (--param strict=false applies them anyway)", where="--param weights")
-        import warnings
-
-        warnings.warn(text, RuntimeWarning, stacklevel=2)
+        self._bundle.check_applies(ctx, weights=self.weights, strict=self.strict)
 
     def masks(self, spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(bool masks of ``spec``'s shape, predicted class per spectrogram)."""

@@ -71,6 +71,15 @@ def _check_range(v: Any, name: str, *, positive: bool = False) -> Any:
     return v
 
 
+def _check_fraction(v: Any, name: str) -> Any:
+    """A number or [low, high] pair inside (0, 1] (a duty cycle)."""
+    v = _check_range(v, name, positive=True)
+    lo, hi = v if isinstance(v, tuple) else (v, v)
+    if not (0 < float(lo) <= float(hi) <= 1):
+        raise ValueError(f"{name} must lie in (0, 1]")
+    return v
+
+
 def _draw(rng: np.random.Generator, v: Any) -> float:
     """A number, or a uniform draw from a ``(low, high)`` pair."""
     if isinstance(v, tuple):
@@ -123,11 +132,7 @@ class RFISource(BaseModel):
     @field_validator("pulse_duty")
     @classmethod
     def _pulse_duty(cls, v: Any) -> Any:
-        v = _check_range(v, "pulse_duty", positive=True)
-        lo, hi = v if isinstance(v, tuple) else (v, v)
-        if not (0 < float(lo) <= float(hi) <= 1):
-            raise ValueError("pulse_duty must lie in (0, 1]")
-        return v
+        return _check_fraction(v, "pulse_duty")
 
     @field_validator("bandwidth", "power", "fluctuation_db")
     @classmethod
@@ -227,11 +232,7 @@ class RFIConfig(BaseModel):
     @field_validator("fast_time_duty")
     @classmethod
     def _duty(cls, v: Any) -> Any:
-        v = _check_range(v, "fast_time_duty", positive=True)
-        lo, hi = v if isinstance(v, tuple) else (v, v)
-        if not (0 < float(lo) <= float(hi) <= 1):
-            raise ValueError("fast_time_duty must lie in (0, 1]")
-        return v
+        return _check_fraction(v, "fast_time_duty")
 
     @field_validator("pulses")
     @classmethod

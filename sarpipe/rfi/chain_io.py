@@ -252,7 +252,8 @@ def clean_store(
     re-focused cleaned image is written too. Returns the detection summary.
     """
     from ..outputs import check_output
-    from .streaming_clean import clean_zarr, open_detection_lazily
+    from .detection import open_detection_lazily
+    from .streaming_clean import clean_zarr
 
     params = params or CleanParams()
     inputs = tuple(p for p in (raw_path, slc_path, detection_path) if p is not None)

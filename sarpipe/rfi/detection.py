@@ -43,6 +43,7 @@ __all__ = [
     "detection_dataset",
     "detection_from_dataset",
     "open_detection",
+    "open_detection_lazily",
     "save_detection",
 ]
 
@@ -150,13 +151,35 @@ def detection_from_dataset(ds: xr.Dataset, where: str = "detection") -> RFIDetec
     return RFIDetection(image, mapping, None)
 
 
-def open_detection(path: str | os.PathLike) -> RFIDetection:
-    """Read a detection store (any layout version other than :data:`DETECTION_LAYOUT_VERSION` is refused)."""
+def _open_store(path: str | os.PathLike) -> xr.Dataset:
+    """The detection store at ``path``, lazily (InputError naming it when it is missing or not Zarr)."""
     p = Path(path)
     if not p.exists():
         raise InputError("no such detection store", where=os.fspath(path))
     try:
-        ds = xr.open_zarr(p, consolidated=False).load()
+        return xr.open_zarr(p, consolidated=False)
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"cannot read as a Zarr store ({type(exc).__name__}: {exc})", where=os.fspath(path)) from None
+
+
+def open_detection(path: str | os.PathLike) -> RFIDetection:
+    """Read a detection store (any layout version other than :data:`DETECTION_LAYOUT_VERSION` is refused)."""
+    lazy = _open_store(path)
+    try:
+        ds = lazy.load()
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"cannot read as a Zarr store ({type(exc).__name__}: {exc})", where=os.fspath(path)) from None
     return detection_from_dataset(ds, where=os.fspath(path))
+
+
+def open_detection_lazily(path: str | os.PathLike) -> tuple[RFIDetection, xr.DataArray]:
+    """A detection product with its per-pulse and per-line items loaded and its ``rfi_image_mask`` left on disk:
+    ``(detection, lazy_mask)``. ``detection.rfi_image_mask`` is a zero-strided placeholder of the right shape (all
+    False); use ``lazy_mask`` for the values (the streaming clean step, :mod:`.streaming_clean`)."""
+    lazy = _open_store(path)
+    if "rfi_image_mask" not in lazy.data_vars:
+        detection_from_dataset(lazy, where=os.fspath(path))  # refuses it (version, missing items), reading nothing
+    mask = lazy["rfi_image_mask"]
+    small = lazy.drop_vars("rfi_image_mask").load()
+    small["rfi_image_mask"] = (mask.dims, np.broadcast_to(np.zeros((), bool), mask.shape))
+    return detection_from_dataset(small, where=os.fspath(path)), mask

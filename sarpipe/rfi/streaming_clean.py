@@ -37,37 +37,17 @@ from ..errors import InputError
 from ..focus.chunkio import ChunkedArray
 from ..model import DIMS, open_raw, save_dataset, validate_acquisition, with_history
 from .clean import RFIDetection, _batches, clean_pulses
+from .detection import open_detection_lazily
 from .methods import CleanupMethod, MethodContext, create_method
 from .stft import STFTParams
 
-__all__ = ["clean_zarr", "open_detection_lazily"]
+__all__ = ["clean_zarr"]
 
 #: Target bytes of one block when a variable is copied by decoding (its chunk encoding differs from the output's).
 COPY_BLOCK_BYTES = 32 << 20
 #: Azimuth lines per output ``echo`` chunk when the input's chunks cannot be kept (a compressed input, say).
 ECHO_CHUNK_BYTES = 64 << 20
 _SAME_ENCODING_KEYS = ("shape", "data_type", "chunk_grid", "chunk_key_encoding", "fill_value", "codecs")
-
-
-def open_detection_lazily(path: str | os.PathLike) -> tuple[RFIDetection, xr.DataArray]:
-    """A detection product (:mod:`sarpipe.rfi.detection`) with its per-pulse and per-line items loaded and its
-    ``rfi_image_mask`` left on disk: ``(detection, lazy_mask)``. ``detection.rfi_image_mask`` is a zero-strided
-    placeholder of the right shape (all False); use ``lazy_mask`` for the values."""
-    from .detection import detection_from_dataset
-
-    p = Path(path)
-    if not p.exists():
-        raise InputError("no such detection store", where=os.fspath(path))
-    try:
-        lazy = xr.open_zarr(p, consolidated=False)
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(f"cannot read as a Zarr store ({type(exc).__name__}: {exc})", where=os.fspath(path)) from None
-    if "rfi_image_mask" not in lazy.data_vars:
-        detection_from_dataset(lazy, where=os.fspath(path))  # refuses it (version, missing items), reading nothing
-    mask = lazy["rfi_image_mask"]
-    small = lazy.drop_vars("rfi_image_mask").load()
-    small["rfi_image_mask"] = (mask.dims, np.broadcast_to(np.zeros((), bool), mask.shape))
-    return detection_from_dataset(small, where=os.fspath(path)), mask
 
 
 def _array_meta(array_dir: Path) -> dict[str, Any] | None:
@@ -230,7 +210,7 @@ def clean_zarr(
     (see the module docstring): the values, attributes and record of
     ``save_dataset(clean(raw, method, detection=detection, ...).raw)``, with ``echo`` chunked as the input's.
 
-    ``detection``: a detection product's path (read lazily, :func:`open_detection_lazily`: its image mask is
+    ``detection``: a detection product's path (read lazily, :func:`.detection.open_detection_lazily`: its image mask is
     copied chunk by chunk) or an in-memory :class:`~sarpipe.rfi.clean.RFIDetection`. ``detection_record``: the
     ``detection`` entry of the ``rfi_clean`` record (default the detection's mapping parameters, as
     :func:`~sarpipe.rfi.clean.clean` records a given detection; pass the detector settings when the detection was

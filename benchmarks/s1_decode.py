@@ -7,8 +7,10 @@ sarpipe separately. Outputs are checked bit for bit against each other and again
 
     PYTHONPATH=. SARPIPE_SHARED_DATA=/work/shared/data python benchmarks/s1_decode.py [--repeat 2000] [--runs 5]
 
-Reports packets/s, Msamples/s (complex samples), the speed ratio, and cycles per complex sample
-(threads x clock / rate, the clock read from /proc/cpuinfo). The two decoders are timed alternately, best of
+Reports packets/s, Msamples/s (complex samples), the speed ratio, cycles per complex sample (threads x clock / rate,
+the clock read from /proc/cpuinfo), and the machine's limit measured in the same run: the *memory floor*, a parallel
+kernel that only reads every user data byte and writes every output float of a fresh array once
+(``sarpipe_over_memory_floor``; ``peer_over_memory_floor`` bounds the speed-up any decoder can reach over the peer). The two decoders are timed alternately, best of
 ``--runs`` each, so both see the same load on a shared machine. Threads: ``NUMBA_NUM_THREADS`` for sarpipe,
 ``RAYON_NUM_THREADS`` for sentinel1decoder (set both to compare like with like).
 """
@@ -46,6 +48,29 @@ def _best(fn, runs: int) -> tuple[float, object]:
         out = fn()
         best = min(best, time.perf_counter() - t0)
     return best, out
+
+
+def _memory_floor(stream, starts, ends, n_floats):
+    """Seconds of the least any decoder of these packets must do: read every user data byte once and write every
+    output float once into a fresh array (page faults included), in parallel over packets like the decoders."""
+    import numba
+
+    @numba.njit(parallel=True, cache=True)
+    def touch(buf, starts, ends, out):
+        for k in numba.prange(starts.size):
+            acc = np.uint8(0)
+            for i in range(starts[k], ends[k]):
+                acc ^= buf[i]
+            row = out[k]
+            for i in range(row.size):
+                row[i] = acc
+
+    def run():
+        out = np.empty((starts.size, n_floats), np.float32)
+        touch(stream, starts, ends, out)
+        return out
+
+    return run
 
 
 def main() -> None:
@@ -97,36 +122,52 @@ def main() -> None:
         )
         t_ours, (ours, status) = _best(ours_call, 1)
         assert not status.any()
+        floor_call = _memory_floor(stream, starts, ends, 4 * nq)
+        floor_call()  # compile
+        t_floor = _best(floor_call, 1)[0]
         n_samples = sel.size * 2 * nq
-        row = {
+        row: dict[str, object] = {
             "packets": int(sel.size),
             "quads": nq,
-            "sarpipe_s": t_ours,
-            "sarpipe_packets_per_s": sel.size / t_ours,
-            "sarpipe_msamples_per_s": n_samples / t_ours / 1e6,
             "equal_to_esa_reference": bool(np.array_equal(ours[0], ref) and np.array_equal(ours[-1], ref)),
         }
-        if clock:
-            row["sarpipe_cycles_per_sample"] = threads * clock * t_ours / n_samples
+        peer_call = None
         if s1d is not None:
             payloads = [stream[a:b].tobytes() for a, b in zip(starts, ends)]
             if kind == "fdbaq":
-                call = functools.partial(s1d.decode_batched_fdbaq_packets, payloads, nq)
+                peer_call = functools.partial(s1d.decode_batched_fdbaq_packets, payloads, nq)
             elif kind == "bypass":
-                call = functools.partial(s1d.decode_batched_bypass_packets, payloads, nq)
+                peer_call = functools.partial(s1d.decode_batched_bypass_packets, payloads, nq)
             else:
-                call = functools.partial(s1d.decode_batched_baq_packets, payloads, nq, 5)
-            t_peer, theirs = _best(call, 1)
-            for _ in range(args.runs - 1):  # interleaved, so both see the same load on a shared machine
-                t_ours = min(t_ours, _best(ours_call, 1)[0])
-                t_peer = min(t_peer, _best(call, 1)[0])
+                peer_call = functools.partial(s1d.decode_batched_baq_packets, payloads, nq, 5)
+            t_peer, theirs = _best(peer_call, 1)
             theirs = np.asarray(theirs)
+            row.update(
+                bit_exact_vs_sentinel1decoder=bool(np.array_equal(theirs, ours)),
+                max_abs_diff_vs_sentinel1decoder=float(np.abs(theirs - ours).max()),
+            )
+            del theirs
+        for _ in range(args.runs - 1):  # interleaved, so all three see the same load on a shared machine
+            t_ours = min(t_ours, _best(ours_call, 1)[0])
+            t_floor = min(t_floor, _best(floor_call, 1)[0])
+            if peer_call is not None:
+                t_peer = min(t_peer, _best(peer_call, 1)[0])
+        row.update(
+            sarpipe_s=t_ours,
+            sarpipe_packets_per_s=sel.size / t_ours,
+            sarpipe_msamples_per_s=n_samples / t_ours / 1e6,
+            memory_floor_s=t_floor,
+            sarpipe_over_memory_floor=t_ours / t_floor,
+        )
+        if clock:
+            row["sarpipe_cycles_per_sample"] = threads * clock * t_ours / n_samples
+            row["memory_floor_cycles_per_sample"] = threads * clock * t_floor / n_samples
+        if peer_call is not None:
             row.update(
                 sentinel1decoder_s=t_peer,
                 sentinel1decoder_msamples_per_s=n_samples / t_peer / 1e6,
                 speedup=t_peer / t_ours,
-                bit_exact_vs_sentinel1decoder=bool(np.array_equal(theirs, ours)),
-                max_abs_diff_vs_sentinel1decoder=float(np.abs(theirs - ours).max()),
+                peer_over_memory_floor=t_peer / t_floor,
             )
         results["modes"][kind] = row  # type: ignore[index]
     text = json.dumps(results, indent=1)

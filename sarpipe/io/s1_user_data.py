@@ -158,21 +158,6 @@ def baq_user_data_bytes(nq: int, bits: int) -> int:
     return 2 * (3 * words + (bits * nq + 8 * blocks + 15) // 16)
 
 
-@nb.njit(inline="always")
-def _peek(buf: np.ndarray, bitpos: int, nbits: int) -> int:
-    """The ``nbits`` (<= 17) bits of ``buf`` from bit ``bitpos`` (MSB first); bytes past the end read as 0."""
-    byte = bitpos >> 3
-    if byte + 2 < buf.size:
-        v = (np.int64(buf[byte]) << 16) | (np.int64(buf[byte + 1]) << 8) | np.int64(buf[byte + 2])
-    else:
-        v = np.int64(0)
-        for k in range(3):
-            v = v << 8
-            if byte + k < buf.size:
-                v |= buf[byte + k]
-    return (v >> (24 - (bitpos & 7) - nbits)) & ((1 << nbits) - 1)
-
-
 # The kernels below read bits through a 64-bit accumulator ``acc`` holding ``nacc`` unread bits (refilled a byte at a
 # time up to 56 bits): one shift and mask per symbol instead of three byte loads. ``byte`` is the next byte to load,
 # so the bit position is ``8 byte - nacc``.
@@ -188,35 +173,82 @@ def _refill(buf, byte, acc, nacc):
     return byte, acc & ((np.int64(1) << nacc) - 1), nacc
 
 
-@nb.njit(cache=True)
-def _unpack_fixed(buf, byte, count, width, codes, first) -> None:
-    """``count`` codes of ``width`` bits from byte ``byte`` into ``codes[first:first + count]``."""
-    acc = np.int64(0)
-    nacc = 0
-    mask = (1 << width) - 1
-    for i in range(first, first + count):
-        if nacc < width:
-            byte, acc, nacc = _refill(buf, byte, acc, nacc)
-        nacc -= width
-        codes[i] = (acc >> nacc) & mask
-
-
 _SLOT = np.array([0, 2, 1, 3], dtype=np.int64)  # IE, IO, QE, QO -> float index within a quad (re/im of 2 samples)
 
+# Bypass and BAQ codes have a fixed width, so a channel decodes in *groups* that end on a byte boundary: 4 bypass codes
+# in 5 bytes, 8 BAQ codes in ``bits`` bytes. A group is loaded as one big-endian integer and its codes shifted out,
+# and every code goes through a table straight into the output (no per-code bit reader, no intermediate code array).
+
+
+@nb.njit(inline="always")
+def _load_be(buf, at, nbytes):
+    """``nbytes`` (<= 7) bytes of ``buf`` from ``at`` as a big-endian integer; bytes past the end read as 0."""
+    v = np.int64(0)
+    for k in range(nbytes):
+        v = (v << 8) | (np.int64(buf[at + k]) if at + k < buf.size else np.int64(0))
+    return v
+
+
+@nb.njit(inline="always")
+def _load_be_unchecked(buf, at, nbytes):
+    """As :func:`_load_be` for a group known to lie inside ``buf`` (``nbytes`` a literal: the loop unrolls)."""
+    v = np.int64(0)
+    for k in range(nbytes):
+        v = (v << 8) | np.int64(buf[at + k])
+    return v
+
+
+def _bypass_table() -> np.ndarray:
+    """10-bit sign-and-magnitude code -> float32 value."""
+    c = np.arange(1024)
+    return np.where(c & 0x200, -(c & 0x1FF), c & 0x1FF).astype(np.float32)
+
+
+_BYPASS = _bypass_table()
+
+
+@nb.njit(inline="always")
+def _fixed_run(buf, at, first, count, bits, per_group, lut, row, slot):
+    """``count`` codes of ``bits`` bits from byte ``at`` (groups of ``per_group`` codes in ``bits * per_group / 8``
+    whole bytes) -> ``row[4 (first + i) + slot] = lut[code]``. ``bits`` and ``per_group`` are literals."""
+    mask = (1 << bits) - 1
+    group_bytes = bits * per_group // 8
+    full = count // per_group
+    if at + full * group_bytes > buf.size:  # never for a packet that passed the length check; keep reads in bounds
+        full = 0
+    for g in range(full):
+        v = _load_be_unchecked(buf, at + group_bytes * g, group_bytes)
+        base = 4 * (first + per_group * g) + slot
+        for k in range(per_group):
+            row[base + 4 * k] = lut[(v >> (bits * (per_group - 1 - k))) & mask]
+    for i in range(per_group * full, count):  # the partial last group
+        g, k = divmod(i, per_group)
+        v = _load_be(buf, at + group_bytes * g, group_bytes)
+        row[4 * (first + i) + slot] = lut[(v >> (bits * (per_group - 1 - k))) & mask]
+
 
 @nb.njit(cache=True)
-def _decode_bypass(buf, start, end, nq, row) -> int:
+def _decode_bypass(buf, start, end, nq, row, table) -> int:
     words = (10 * nq + 15) // 16
     if start + 8 * words > end:
         return 1
-    codes = np.empty(nq, np.int64)
     for ch in range(4):
-        _unpack_fixed(buf, start + 2 * words * ch, nq, 10, codes, 0)
-        slot = _SLOT[ch]
-        for i in range(nq):
-            v = np.float32(codes[i] & 0x1FF)
-            row[4 * i + slot] = -v if codes[i] & 0x200 else v
+        _fixed_run(buf, start + 2 * words * ch, 0, nq, 10, 4, table, row, _SLOT[ch])
     return 0
+
+
+@nb.njit(inline="always")
+def _baq_channels(buf, start, words, qe_words, nq, bits, row, luts):
+    qe_start = start + 4 * words
+    block_bytes = 1 + 16 * bits  # THIDX + 128 codes
+    for b in range(luts.shape[0]):
+        first = b * BLOCK_QUADS
+        count = min(BLOCK_QUADS, nq - first)
+        lut = luts[b]
+        _fixed_run(buf, start + 16 * bits * b, first, count, bits, 8, lut, row, 0)  # IE
+        _fixed_run(buf, start + 2 * words + 16 * bits * b, first, count, bits, 8, lut, row, 2)  # IO
+        _fixed_run(buf, qe_start + b * block_bytes + 1, first, count, bits, 8, lut, row, 1)  # QE
+        _fixed_run(buf, qe_start + 2 * qe_words + 16 * bits * b, first, count, bits, 8, lut, row, 3)  # QO
 
 
 @nb.njit(cache=True)
@@ -226,33 +258,25 @@ def _decode_baq(buf, start, end, nq, bits, row, sf, nrl, simple_a, simple_max) -
     qe_words = (bits * nq + 8 * n_blocks + 15) // 16
     if start + 2 * (3 * words + qe_words) > end:
         return 1
-    block_bytes = (8 + bits * BLOCK_QUADS) // 8  # THIDX + 128 codes: whole bytes, so every run is byte-aligned
     qe_start = start + 4 * words
-    codes = np.empty((4, nq), np.int64)
-    thidx = np.empty(n_blocks, np.int64)
-    _unpack_fixed(buf, start, nq, bits, codes[0], 0)
-    _unpack_fixed(buf, start + 2 * words, nq, bits, codes[1], 0)
-    for b in range(n_blocks):
-        at = qe_start + b * block_bytes
-        thidx[b] = buf[at]
-        _unpack_fixed(buf, at + 1, min(BLOCK_QUADS, nq - b * BLOCK_QUADS), bits, codes[2], b * BLOCK_QUADS)
-    _unpack_fixed(buf, qe_start + 2 * qe_words, nq, bits, codes[3], 0)
     levels = 1 << (bits - 1)
-    lut = np.empty(2 * levels, np.float32)
+    luts = np.empty((n_blocks, 2 * levels), np.float32)  # per block: code (sign << (bits-1) | magnitude) -> value
     for b in range(n_blocks):
-        t = thidx[b]
+        t = np.int64(buf[qe_start + b * (1 + 16 * bits)])
         for m in range(levels):
             if t <= simple_max[bits]:
                 v = np.float32(m) if m < levels - 1 else simple_a[bits, t]
             else:
                 v = nrl[bits, m] * sf[t]
-            lut[m] = v
-            lut[levels + m] = -v
-        for i in range(b * BLOCK_QUADS, min(nq, (b + 1) * BLOCK_QUADS)):
-            row[4 * i] = lut[codes[0, i]]
-            row[4 * i + 2] = lut[codes[1, i]]
-            row[4 * i + 1] = lut[codes[2, i]]
-            row[4 * i + 3] = lut[codes[3, i]]
+            luts[b, m] = v
+            luts[b, levels + m] = -v
+    # the width as a literal in each branch, so the group loops compile with constant shifts
+    if bits == 3:
+        _baq_channels(buf, start, words, qe_words, nq, 3, row, luts)
+    elif bits == 4:
+        _baq_channels(buf, start, words, qe_words, nq, 4, row, luts)
+    else:
+        _baq_channels(buf, start, words, qe_words, nq, 5, row, luts)
     return 0
 
 
@@ -380,14 +404,14 @@ def _decode_fdbaq_pair(buf, start0, end0, start1, end1, nq, row0, row1, huffman,
 
 @nb.njit(cache=True)
 def _decode_one(buf, k, starts, ends, nqs, modes, out, status, huffman, sf, fd_nrl, fd_b, fd_max, fd_levels,
-                baq_nrl, baq_a, baq_max) -> None:  # fmt: skip
+                baq_nrl, baq_a, baq_max, bypass) -> None:  # fmt: skip
     nq = nqs[k]
     mode = modes[k]
     row = out[k]
     if nq <= 0:
         status[k] = 4
     elif mode == 0:
-        status[k] = _decode_bypass(buf, starts[k], ends[k], nq, row)
+        status[k] = _decode_bypass(buf, starts[k], ends[k], nq, row, bypass)
     elif mode == 3 or mode == 4 or mode == 5:
         status[k] = _decode_baq(buf, starts[k], ends[k], nq, mode, row, sf, baq_nrl, baq_a, baq_max)
     elif mode == 12 or mode == 13 or mode == 14:
@@ -398,8 +422,9 @@ def _decode_one(buf, k, starts, ends, nqs, modes, out, status, huffman, sf, fd_n
 
 @nb.njit(parallel=True, cache=True)
 def _decode_all(
-    buf, starts, ends, nqs, modes, out, status, huffman, sf, fd_nrl, fd_b, fd_max, fd_levels, baq_nrl, baq_a, baq_max
-):
+    buf, starts, ends, nqs, modes, out, status, huffman, sf, fd_nrl, fd_b, fd_max, fd_levels, baq_nrl, baq_a, baq_max,
+    bypass,
+):  # fmt: skip
     n = starts.size
     for j in nb.prange((n + 1) // 2):
         k0 = 2 * j
@@ -415,7 +440,7 @@ def _decode_all(
             continue
         for k in range(k0, min(k1 + 1, n)):
             _decode_one(buf, k, starts, ends, nqs, modes, out, status, huffman, sf, fd_nrl, fd_b, fd_max, fd_levels,
-                        baq_nrl, baq_a, baq_max)  # fmt: skip
+                        baq_nrl, baq_a, baq_max, bypass)  # fmt: skip
 
 
 def decode_user_data(
@@ -443,6 +468,6 @@ def decode_user_data(
     if starts.size:
         _decode_all(
             buf, starts, ends, nqs, modes, out, status, _HUFFMAN, _SF, _FD_NRL, _FD_B, _FD_SIMPLE_MAX, _FD_LEVELS,
-            _BAQ_NRL, _BAQ_A, _BAQ_SIMPLE_MAX,
+            _BAQ_NRL, _BAQ_A, _BAQ_SIMPLE_MAX, _BYPASS,
         )  # fmt: skip
     return out.view(np.complex64), status

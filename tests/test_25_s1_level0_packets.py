@@ -201,3 +201,21 @@ def test_many_packets_in_parallel_keep_their_own_rows():
         ref = np.load(DATA / f"{PACKETS[k % 3]}.decoded.npy")
         np.testing.assert_array_equal(samples[k, : ref.size], ref)
         assert not samples[k, ref.size :].any()
+
+
+@pytest.mark.parametrize("mode", [0, 3, 4, 5])
+@pytest.mark.parametrize("nq", [1, 7, 9, 128, 131, 300])
+def test_fixed_width_kernels_equal_plain_python_on_random_user_data(mode, nq):
+    """Bypass and BAQ decode every bit pattern: random user data of quad counts that end inside a code group and
+    inside a block (the grouped kernels' partial tails), packed back to back, equal the bit-string reference."""
+    from sarpipe.io.s1_user_data import baq_user_data_bytes, bypass_user_data_bytes
+
+    rng = np.random.default_rng(1000 * mode + nq)
+    size = bypass_user_data_bytes(nq) if mode == 0 else baq_user_data_bytes(nq, mode)
+    fields = [rng.integers(0, 256, size, dtype=np.uint8) for _ in range(3)]
+    stream = np.concatenate(fields)  # the last field ends the buffer: its tail reads must stay in bounds
+    starts = np.arange(3) * size
+    samples, status = decode_user_data(stream, starts, starts + size, np.full(3, nq), np.full(3, mode))
+    assert not status.any()
+    for k, field in enumerate(fields):
+        np.testing.assert_array_equal(samples[k], reference_decode(field.tobytes(), nq, mode))

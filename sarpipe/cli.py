@@ -2,7 +2,7 @@
 
 Exit status: 0 on success, 2 on bad input or usage (the message names file, variable, key or YAML line) and on a
 refusal by the environment (full disk, read-only folder: one line naming the file), 130 when interrupted, 1 on an
-internal error. The operation commands (simulate, focus, rfi detect|clean, export, report, train difnet|scorecam) are generated from their
+internal error. The operation commands (simulate, focus, rfi detect|clean, export, report, train difnet|scorecam|samsnet) are generated from their
 operation's parameter model (:mod:`sarpipe.model_cli`), the same model their pipeline stage takes. Heavy modules (Dask, numba kernels, torch) are imported inside the commands.
 """
 
@@ -476,6 +476,40 @@ register_lazy(
         params=(
             _config_file("Training recipe (YAML)."),
             _output("Training folder (train_config.json, weights/)."),
+            _OVERWRITE,
+        ),
+    ),
+)
+
+
+def _run_train_samsnet(params, *, config: Path, output: Path, overwrite: bool) -> None:
+    from .console import announce
+    from .outputs import check_output
+    from .spectral.samsnet_training import load_samsnet_config, train_samsnet_rfi
+
+    # as for train difnet: the input rules here, the training folder judges what it holds
+    check_output(output, inputs=(config,), overwrite=True)
+    cfg = load_samsnet_config(params.config_file)
+    announce(f"training Sams-Net (echo / RFI separation) per {config} -> {output} ({cfg.steps} steps)")
+    result = train_samsnet_rfi(cfg, output, overwrite=overwrite)
+    v = result["validation"]
+    score = f", validation echo SDR {v['sdr_db']:.2f} dB, IoU {100 * v['iou']:.2f} %" if v else ""
+    done = "found the finished run of this recipe:" if result["reused"] else "wrote"
+    _echo_done(f"{done} {result['weights']} ({cfg.steps} steps{score})")
+
+
+register_lazy(
+    "train",
+    CommandSpec(
+        name="samsnet",
+        stage="train_samsnet",
+        model=lambda: _import("sarpipe.spectral.samsnet_training", "TrainSamsNetParams"),
+        run=_run_train_samsnet,
+        help="Train Sams-Net to separate the radar echo from RFI, from a recipe (YAML) on simulated pulses; the "
+        "weights land in OUTPUT/weights (use them with --method samsnet --param weights=...).",
+        params=(
+            _config_file("Training recipe (YAML)."),
+            _output("Training folder (train_config.json, log.jsonl, weights/)."),
             _OVERWRITE,
         ),
     ),

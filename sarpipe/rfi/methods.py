@@ -173,6 +173,7 @@ def _builtin() -> None:
     register_lazy_method("difnet", "sarpipe.models.difnet:DIFNetMethod")
     register_lazy_method("dap", "sarpipe.spectral.dap:DAPMethod")
     register_lazy_method("scorecam", "sarpipe.spectral.scorecam:ScoreCAMMethod")
+    register_lazy_method("samsnet", "sarpipe.spectral.samsnet_method:SamsNetMethod")
 
 
 def method_names() -> list[str]:

@@ -21,19 +21,31 @@ turn its slow brightness changes into detections.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numba
 import numpy as np
 import scipy.fft
 from scipy.ndimage import median_filter
-from scipy.special import ndtri
+from scipy.special import gammaincinv, ndtri
 
 from ..errors import InputError
 from ..sensor import SensorParams
 from .robust import gaussian_scores, gumbel_scores
 
-__all__ = ["PulseStatistics", "pulse_statistics", "EchoDetection", "detect_echo"]
+__all__ = [
+    "PulseStatistics",
+    "pulse_statistics",
+    "EchoDetection",
+    "detect_echo",
+    "system_shape",
+    "self_referenced_scores",
+    "pulse_band_spectra",
+    "band_degrees",
+    "row_blocks",
+]
 
 
 @numba.njit(nogil=True, cache=True, parallel=True)
@@ -61,15 +73,43 @@ class PulseStatistics:
     spectrum: np.ndarray
 
 
-def complex_rows(data: np.ndarray, rows: np.ndarray | None, what: str, where: str) -> tuple[np.ndarray, np.ndarray]:
-    """``data`` as a C-ordered complex64 2-D array (no copy when it already is one) and the int64 indices of
-    ``rows`` (default all); an empty or non-2-D ``data`` is an :class:`InputError` naming ``what`` and ``where``."""
-    x = np.asarray(data)
-    if x.ndim != 2 or 0 in x.shape:
-        raise InputError(f"{what} must be 2-D and non-empty, got shape {x.shape}", where=where)
-    x = np.ascontiguousarray(x, dtype=np.complex64)
+def complex_rows(data, rows: np.ndarray | None, what: str, where: str) -> tuple[Any, np.ndarray]:
+    """``data`` (a numpy array as C-ordered complex64, no copy when it already is one; a lazy array - Dask, Zarr,
+    xarray - as it is, read later by :func:`row_blocks`) and the int64 indices of ``rows`` (default all); an empty
+    or non-2-D ``data`` is an :class:`InputError` naming ``what`` and ``where``."""
+    x = data if hasattr(data, "shape") and not isinstance(data, np.ndarray) else np.asarray(data)
+    if len(x.shape) != 2 or 0 in x.shape:
+        raise InputError(f"{what} must be 2-D and non-empty, got shape {tuple(x.shape)}", where=where)
+    if isinstance(x, np.ndarray):
+        x = np.ascontiguousarray(x, dtype=np.complex64)
     idx = np.arange(x.shape[0], dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
     return x, idx
+
+
+#: bytes of one slab of rows read from a lazy array (the memory of a streamed detection, per block)
+SLAB_BYTES = 32 * 2**20
+
+
+def row_blocks(data, idx: np.ndarray, max_rows: int = 256) -> Iterator[tuple[int, np.ndarray]]:
+    """``(position, block)`` for consecutive batches of the rows ``idx`` (sorted) of ``data``: ``block`` holds the
+    rows ``idx[position : position + len(block)]`` as C-ordered complex64. A numpy array is indexed directly; a lazy
+    one is read a slab of consecutive rows at a time, each slab at most :data:`SLAB_BYTES` (streamed detection:
+    memory bounded by the slab, not the scene). The rows are the same numbers either way."""
+    n_rg = int(data.shape[1])
+    if isinstance(data, np.ndarray):
+        for a in range(0, idx.size, max_rows):
+            yield a, np.ascontiguousarray(data[idx[a : a + max_rows]], dtype=np.complex64)
+        return
+    span = max(1, SLAB_BYTES // (8 * n_rg))
+    a = 0
+    while a < idx.size:
+        lo = int(idx[a])
+        b = min(int(np.searchsorted(idx, lo + span, side="left")), a + max_rows)
+        b = max(b, a + 1)
+        hi = int(idx[b - 1]) + 1
+        slab = np.asarray(data[lo:hi])
+        yield a, np.ascontiguousarray(slab[idx[a:b] - lo], dtype=np.complex64)
+        a = b
 
 
 def pulse_statistics(
@@ -84,16 +124,49 @@ def pulse_statistics(
     nfft = int(min(nfft, x.shape[1]))
     n_seg = int(max(1, min(n_segments, x.shape[1] // nfft)))
     starts = np.linspace(0, x.shape[1] - nfft, n_seg).round().astype(np.int64)
-    seg = np.empty((idx.size, n_seg, nfft), dtype=np.complex64)
+    win = np.hanning(nfft + 1)[:nfft].astype(np.float32)
     power = np.empty(idx.size, dtype=np.float64)
-    _segments(x, idx, starts, np.hanning(nfft + 1)[:nfft].astype(np.float32), seg, power)
-    spec = scipy.fft.fft(seg, axis=-1, overwrite_x=True)
-    periodograms = np.abs(spec) ** 2
-    # each segment counts alike: a bright stretch of the line would otherwise dominate the average and leave
-    # few degrees of freedom (large random peaks) on lines of very uneven brightness
-    periodograms /= np.maximum(periodograms.mean(axis=-1, keepdims=True), 1e-30)
-    psd = np.fft.fftshift(np.mean(periodograms, axis=1), axes=-1)
-    return PulseStatistics(10 * np.log10(np.maximum(power, 1e-30)), psd.astype(np.float64))
+    psd = np.empty((idx.size, nfft), dtype=np.float64)
+    for a, block in row_blocks(x, idx):
+        n = block.shape[0]
+        seg = np.empty((n, n_seg, nfft), dtype=np.complex64)
+        _segments(block, np.arange(n, dtype=np.int64), starts, win, seg, power[a : a + n])
+        periodograms = np.abs(scipy.fft.fft(seg, axis=-1, overwrite_x=True)) ** 2
+        # each segment counts alike: a bright stretch of the line would otherwise dominate the average and leave
+        # few degrees of freedom (large random peaks) on lines of very uneven brightness
+        periodograms /= np.maximum(periodograms.mean(axis=-1, keepdims=True), 1e-30)
+        psd[a : a + n] = np.fft.fftshift(np.mean(periodograms, axis=1), axes=-1)
+    return PulseStatistics(10 * np.log10(np.maximum(power, 1e-30)), psd)
+
+
+def pulse_band_spectra(pulses: np.ndarray, nbands: int = 256, rows: np.ndarray | None = None) -> PulseStatistics:
+    """Power and band-averaged periodogram of the whole pulses ``rows`` (default all): the ``|FFT|^2`` of each
+    pulse (centred) averaged over ``nbands`` equal bands of adjacent bins and normalised to unit mean.
+
+    For raw echoes this, not :func:`pulse_statistics`, is the right spectrum: a chirped echo maps range to
+    frequency inside any short segment (a scatterer at delay ``tau`` sounds at ``K (t - tau)``), so the segments'
+    spectra carry the clutter's texture along range as texture along frequency (many dB in strong textured
+    clutter), whereas the whole pulse's spectrum is ``|H(f)|^2 |R(f)|^2``, the chirp's flat band times the white
+    spectrum of the reflectivity. Each band holds about ``n_samples / nbands`` independent bins
+    (:func:`band_degrees`).
+    """
+    x, idx = complex_rows(pulses, rows, "pulses", "variable 'echo'")
+    n = x.shape[1]
+    nb = int(min(nbands, n))
+    edges = np.linspace(0, n, nb + 1).round().astype(np.int64)
+    power = np.empty(idx.size)
+    out = np.empty((idx.size, nb))
+    for a, block in row_blocks(x, idx):  # a batch of pulses at a time
+        power[a : a + block.shape[0]] = np.mean(block.real**2 + block.imag**2, axis=1)
+        p = np.abs(np.fft.fftshift(scipy.fft.fft(block, axis=1), axes=1)) ** 2
+        out[a : a + block.shape[0]] = np.add.reduceat(p, edges[:-1], axis=1) / np.diff(edges)[None, :]
+    out /= np.maximum(out.mean(axis=1, keepdims=True), 1e-30)
+    return PulseStatistics(10 * np.log10(np.maximum(power, 1e-30)), out)
+
+
+def band_degrees(n_samples: int, nbands: int = 256) -> int:
+    """Independent periodogram bins per band of :func:`pulse_band_spectra` (its bands' Gamma order)."""
+    return max(1, int(n_samples) // int(min(nbands, n_samples)))
 
 
 def in_band_bins(nfft: int, sensor: SensorParams | None, guard: float = 0.95) -> np.ndarray:
@@ -109,6 +182,39 @@ def in_band_bins(nfft: int, sensor: SensorParams | None, guard: float = 0.95) ->
     f = (np.arange(nfft) - nfft // 2) * (fs / nfft)
     inside = np.abs(f) <= guard * min(band, fs) / 2
     return inside if inside.sum() >= 8 else np.ones(nfft, bool)
+
+
+def system_shape(
+    spectrum: np.ndarray, bins: np.ndarray, quantile: float = 0.5, tolerance_db: float = 1.5
+) -> np.ndarray:
+    """The system's spectral shape over the in-band ``bins``: the ``quantile`` over rows per bin, with its narrow
+    peaks cut down to the frequency-local median (over a quarter of the band, at least 31 bins) plus ``tolerance_db``.
+
+    Echo and image of a speckled scene have a smooth range spectrum (the chirp's, flat with a little ripple, times
+    the range window); a peak narrower than a quarter of the band and ``tolerance_db`` above it is RFI present on most
+    rows, which a quantile over rows alone would take into the shape (and so hide on every row).
+    """
+    shape = np.quantile(spectrum[:, bins], quantile, axis=0)
+    width = max(31, int(np.count_nonzero(bins)) // 4) | 1
+    local = median_filter(shape, size=width, mode="nearest")
+    return np.minimum(shape, local * 10 ** (tolerance_db / 10))
+
+
+def self_referenced_scores(spectrum: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    """Per row of ``spectrum`` (in-band bins only, rows x M) the spectral-peak score against ``shape``, as a standard
+    normal quantile: with ``L = log(spectrum / shape)``, ``u = (max L - median L) / (1.4826 MAD L)`` (the row's own
+    bins set its level and spread, so no null is fitted across rows) and, for ``M`` independent roughly Gaussian
+    bins, ``P(max > u) = 1 - Phi(u)^M``. Correlated neighbouring bins and the left skew of a log-Gamma make it
+    conservative."""
+    from scipy.special import log_ndtr
+
+    log_ratio = np.log(np.maximum(spectrum, 1e-30) / np.maximum(shape, 1e-30)[None, :])
+    med = np.median(log_ratio, axis=1)
+    sigma = np.maximum(1.4826 * np.median(np.abs(log_ratio - med[:, None]), axis=1), 1e-6)
+    u = (log_ratio.max(axis=1) - med) / sigma
+    p_value = -np.expm1(spectrum.shape[1] * log_ndtr(u))  # 1 - Phi(u)^M, accurate in the far tail
+    with np.errstate(divide="ignore"):
+        return np.where(p_value <= 1e-300, 37.5, -ndtri(np.clip(p_value, 1e-300, 1.0)))
 
 
 def spectral_peak_db(spectrum: np.ndarray, reference: np.ndarray, bins: np.ndarray) -> np.ndarray:
@@ -129,12 +235,14 @@ def _fill_gaps(x: np.ndarray) -> np.ndarray:
 
 @dataclass
 class EchoDetection:
-    """``pulses``: bool per pulse; ``z_power`` / ``z_spectrum``: robust scores; ``threshold``: z to exceed."""
+    """``pulses``: bool per pulse; ``z_power`` / ``z_spectrum`` / ``z_self``: scores (robust sigmas; NaN where not
+    tested); ``threshold``: z to exceed."""
 
     pulses: np.ndarray
     z_power: np.ndarray
     z_spectrum: np.ndarray
     threshold: float
+    z_self: np.ndarray | None = None
 
 
 def detect_echo(
@@ -147,9 +255,10 @@ def detect_echo(
     n_segments: int = 8,
     power_window: int = 257,
     sensor: SensorParams | None = None,
-    min_power_rise_db: float = 1.0,
+    min_power_rise_db: float = 3.0,
     min_peak_db: float = 3.0,
     max_reference: int = 512,
+    smooth_pulses: int = 15,
 ) -> EchoDetection:
     """Flag RFI pulses of ``echo`` ((n_azimuth, n_range), complex).
 
@@ -158,13 +267,18 @@ def detect_echo(
     reference pulses are read (at most ``max_reference`` of the latter, evenly spread), and of each only the
     Welch segments. Returns per-pulse arrays over all ``n_azimuth`` pulses (False / NaN where not tested).
     ``power_window``: pulses of the running median the power is compared with (the chain uses a synthetic
-    aperture: bursts shorter than half of it do not raise the median). ``sensor``: restricts the
+    aperture: bursts shorter than half of it do not raise the median). ``smooth_pulses``: the self-referenced
+    spectral score (:func:`self_referenced_scores`, which needs no RFI-free pulse) is taken on the running median
+    of the tested pulses' spectra over this many pulses (sensitivity; a median keeps a burst's edges where they
+    are). ``sensor``: restricts the
     spectral test to the radar band. ``min_power_rise_db`` / ``min_peak_db``: the smallest rises [dB] that may flag a pulse, whatever the spread
-    of the reference (the scene's own slow changes along azimuth are not RFI); 1 dB of power is RFI at an SIR of
-    about +6 dB.
+    of the reference (the scene's own changes along azimuth are not RFI: strong textured clutter moves the
+    power by a few dB over a quarter aperture as fields enter the beam); 3 dB of power is RFI as strong as the
+    clutter, weaker RFI has to show in the spectrum.
     """
     if not 0 < pfa < 0.5:
         raise InputError(f"pfa must lie in (0, 0.5), got {pfa}", where="detect.echo_pfa")
+    echo, _ = complex_rows(echo, None, "pulses", "variable 'echo'")
     n_az = echo.shape[0]
     test = np.ones(n_az, bool) if rows is None else np.asarray(rows, bool)
     ref = test.copy() if reference is None else (np.asarray(reference, bool) & ~test)
@@ -176,7 +290,7 @@ def detect_echo(
         ref[ref_idx[np.linspace(0, ref_idx.size - 1, max_reference).round().astype(int)]] = True
     use = test | ref
     idx = np.flatnonzero(use)
-    st = pulse_statistics(echo, nfft, n_segments, rows=idx)
+    st = pulse_band_spectra(echo, nfft, rows=idx)
     is_ref = ref[idx]
 
     # power relative to its running median over ``power_window`` pulses: a scene brightness change enters the
@@ -187,19 +301,43 @@ def detect_echo(
     trend = median_filter(full, size=max(3, int(power_window) | 1), mode="nearest")[idx]
     dp = st.power_db - trend
 
-    peak = spectral_peak_db(st.spectrum, is_ref, in_band_bins(st.spectrum.shape[1], sensor))
+    bins = in_band_bins(st.spectrum.shape[1], sensor)
+    peak = spectral_peak_db(st.spectrum, is_ref, bins)
 
-    thr = float(ndtri(1.0 - pfa / 2))
+    # the same peak against the pulse's own bins and the system's shape (narrow persistent peaks cut): it needs no
+    # RFI-free reference, so it holds when RFI is on every pulse
+    tested = test[idx]
+    z_own = np.full(idx.size, -np.inf)
+    if tested.any():
+        own = st.spectrum[tested][:, bins]
+        shape = system_shape(st.spectrum[tested | is_ref], bins)
+        smoothed = own
+        if smooth_pulses > 1 and own.shape[0] > 2:
+            smoothed = median_filter(own, size=(min(int(smooth_pulses), own.shape[0]) | 1, 1), mode="nearest")
+        z_sm = self_referenced_scores(smoothed, shape)
+        # the running median spreads a strong burst onto the pulses just outside it (its median at the edge is the
+        # largest clean value): a pulse must also carry the peak at the smoothed spectrum's peak bin itself, above
+        # the 1 % point of a clean band (the mean of ``dof`` exponential bins, Gamma(dof) / dof)
+        ratio = own / shape[None, :]
+        ratio /= np.maximum(np.median(ratio, axis=1, keepdims=True), 1e-30)
+        at_peak = ratio[np.arange(own.shape[0]), np.argmax(smoothed / shape[None, :], axis=1)]
+        dof = band_degrees(echo.shape[1], nfft)
+        z_sm[at_peak < gammaincinv(dof, 0.99) / dof] = -np.inf
+        z_own[tested] = z_sm
+
+    thr = float(ndtri(1.0 - pfa / 3))
     z_p = gaussian_scores(dp, is_ref, q=0.25, min_sigma=1e-3)
     z_s = gumbel_scores(peak, is_ref, q=0.25, min_beta=1e-3)
     by_power = (z_p > thr) & (dp - np.median(dp[is_ref]) > min_power_rise_db)
     by_peak = (z_s > thr) & (peak - np.median(peak[is_ref]) > min_peak_db)
-    flagged = (by_power | by_peak) & test[idx]
+    flagged = (by_power | by_peak | (z_own > thr)) & tested
 
     out = np.zeros(n_az, bool)
     out[idx] = flagged
     zp = np.full(n_az, np.nan, np.float32)
     zs = np.full(n_az, np.nan, np.float32)
+    zo = np.full(n_az, np.nan, np.float32)
     zp[idx] = z_p
     zs[idx] = z_s
-    return EchoDetection(out, zp, zs, thr)
+    zo[idx[tested]] = z_own[tested]
+    return EchoDetection(out, zp, zs, thr, zo)

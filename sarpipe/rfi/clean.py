@@ -140,7 +140,7 @@ def detect(
             rows=candidates,
             reference=~candidates,
             pfa=settings.echo_pfa,
-            power_window=int(geom.length_pulses / 4) | 1,
+            power_window=int(geom.length_pulses / 2) | 1,
             sensor=sensor,
         )
         pulses = refine_pulses(candidates, echo_det.pulses, close_gap=settings.close_gap)

@@ -4,9 +4,10 @@ the image -> pulse mapping.
 Two statistics per pulse, each compared with a reference set of pulses taken as RFI-free (by default all pulses,
 robustly; in the chain, the pulses that no flagged image line maps to):
 
-- **power**: ``10 log10`` of the mean ``|echo|^2`` of the pulse, minus its running median over ``power_window``
-  pulses (a scene's brightness enters the beam over a synthetic aperture, smoothly; an RFI burst switches on from
-  one pulse to the next). RFI at SIR ``S`` dB raises it by ``10 log10(1 + 10^(-S/10))`` dB.
+- **power**: ``10 log10`` of the mean ``|echo|^2`` of the pulse, minus its morphological opening over
+  ``power_window`` pulses (a scene's brightness enters the beam over a synthetic aperture, a ramp the opening
+  keeps; an RFI burst narrower than the window is a step up and down that it removes); it counts only with some
+  spectral support (``power_support_pfa``). RFI at SIR ``S`` dB raises it by ``10 log10(1 + 10^(-S/10))`` dB.
 - **spectral peak**: a Welch power spectrum per pulse (``n_segments`` segments of ``nfft`` samples spread over
   the pulse, Hann window), divided by the median spectrum of the reference pulses (which removes the chirp's
   spectral shape); the statistic is the largest bin of that ratio over its median, inside the radar band, in dB.
@@ -28,7 +29,7 @@ from typing import Any
 import numba
 import numpy as np
 import scipy.fft
-from scipy.ndimage import median_filter
+from scipy.ndimage import grey_opening, median_filter
 from scipy.special import gammaincinv, ndtri
 
 from ..errors import InputError
@@ -259,6 +260,7 @@ def detect_echo(
     min_peak_db: float = 3.0,
     max_reference: int = 512,
     smooth_pulses: int = 15,
+    power_support_pfa: float = 1e-3,
 ) -> EchoDetection:
     """Flag RFI pulses of ``echo`` ((n_azimuth, n_range), complex).
 
@@ -266,11 +268,12 @@ def detect_echo(
     from (default: all tested rows, robustly - fine while RFI is on under half of them). Only ``rows`` and the
     reference pulses are read (at most ``max_reference`` of the latter, evenly spread), and of each only the
     Welch segments. Returns per-pulse arrays over all ``n_azimuth`` pulses (False / NaN where not tested).
-    ``power_window``: pulses of the running median the power is compared with (the chain uses a synthetic
-    aperture: bursts shorter than half of it do not raise the median). ``smooth_pulses``: the self-referenced
+    ``power_window``: pulses of the opening the power is compared with (the chain uses half a synthetic
+    aperture: bursts up to that long are removed by it, hence seen). ``smooth_pulses``: the self-referenced
     spectral score (:func:`self_referenced_scores`, which needs no RFI-free pulse) is taken on the running median
     of the tested pulses' spectra over this many pulses (sensitivity; a median keeps a burst's edges where they
-    are). ``sensor``: restricts the
+    are). ``power_support_pfa``: a power rise flags a pulse only where a spectral score also passes at this
+    false-alarm rate. ``sensor``: restricts the
     spectral test to the radar band. ``min_power_rise_db`` / ``min_peak_db``: the smallest rises [dB] that may flag a pulse, whatever the spread
     of the reference (the scene's own changes along azimuth are not RFI: strong textured clutter moves the
     power by a few dB over a quarter aperture as fields enter the beam); 3 dB of power is RFI as strong as the
@@ -293,12 +296,14 @@ def detect_echo(
     st = pulse_band_spectra(echo, nfft, rows=idx)
     is_ref = ref[idx]
 
-    # power relative to its running median over ``power_window`` pulses: a scene brightness change enters the
-    # beam over a synthetic aperture (smooth), an RFI burst switches on from one pulse to the next (a step)
+    # power over its morphological opening (running minimum, then running maximum) over ``power_window``
+    # pulses: the opening removes every rise narrower than the window (a burst) and keeps ramps and wide plateaus
+    # exactly. The clutter's power is a moving sum over the beam: a field of F rows makes a trapezoid whose top is
+    # T - F wide, which a window of T / 2 keeps while F < T / 2 (a running median lags at its corners).
     full = np.full(n_az, np.nan)
     full[idx] = st.power_db
     full = _fill_gaps(full)
-    trend = median_filter(full, size=max(3, int(power_window) | 1), mode="nearest")[idx]
+    trend = grey_opening(full, size=max(3, int(power_window) | 1), mode="nearest")[idx]
     dp = st.power_db - trend
 
     bins = in_band_bins(st.spectrum.shape[1], sensor)
@@ -328,7 +333,10 @@ def detect_echo(
     thr = float(ndtri(1.0 - pfa / 3))
     z_p = gaussian_scores(dp, is_ref, q=0.25, min_sigma=1e-3)
     z_s = gumbel_scores(peak, is_ref, q=0.25, min_beta=1e-3)
-    by_power = (z_p > thr) & (dp - np.median(dp[is_ref]) > min_power_rise_db)
+    # strong textured clutter moves a pulse's power by up to ~10 dB within half an aperture (a bright field in
+    # the short near-range beam of an airborne sensor): a power rise counts only with some spectral support
+    support = np.fmax(z_own, z_s) > float(ndtri(1.0 - power_support_pfa))
+    by_power = (z_p > thr) & (dp - np.median(dp[is_ref]) > min_power_rise_db) & support
     by_peak = (z_s > thr) & (peak - np.median(peak[is_ref]) > min_peak_db)
     flagged = (by_power | by_peak | (z_own > thr)) & tested
 

@@ -91,11 +91,13 @@ def scene_aperture(sensor: dict[str, Any], near: float, n_rg: int, f_dc: float) 
     return aperture_geometry(sp, far).length_pulses
 
 
-def matrix_scenes(seed: int = 0) -> list[dict[str, Any]]:
+def matrix_scenes(seed: int = 0, n_range: int | None = None) -> list[dict[str, Any]]:
     """Every scene of the matrix: ``name``, ``config`` (simulator mapping without the reflectivity file),
-    ``shape``, ``clutter_seed`` (scenes of one sensor and length share their clutter, hence their clean version)."""
+    ``shape``, ``clutter_seed`` (scenes of one sensor and length share their clutter, hence their clean version).
+    ``n_range``: a narrower swath than the matrix's (the tests' small scenes)."""
     out = []
     for sname, (sensor, near, n_rg) in MATRIX_SENSORS.items():
+        n_rg = n_range or n_rg
         prf = sensor_attrs(sensor, near)["prf"]
         f_dc = prf / 3
         t_ap = scene_aperture(sensor, near, n_rg, f_dc)

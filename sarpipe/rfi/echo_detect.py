@@ -225,6 +225,28 @@ def spectral_peak_db(spectrum: np.ndarray, reference: np.ndarray, bins: np.ndarr
     return 10 * np.log10(ratio.max(axis=1) / np.maximum(np.median(ratio, axis=1), 1e-30))
 
 
+def _sharp_runs(rise: np.ndarray, power_db: np.ndarray, idx: np.ndarray, min_step_db: float, k: int = 4) -> np.ndarray:
+    """Pulses of the runs of ``rise`` (over the read pulses ``idx``) with a sharp edge: at the run's start or end
+    the median power of the ``k`` pulses inside exceeds that of the ``k`` consecutive pulses outside by at least
+    ``min_step_db`` and by half the run's median rise over its surroundings - a burst switches on and off between
+    two pulses, a field entering the beam ramps up over an aperture. A scene end is no edge."""
+    out = np.zeros(rise.size, bool)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], rise.astype(np.int8), [0]])))
+    for a, b in zip(edges[::2], edges[1::2]):
+        inside = np.median(power_db[a:b])
+        steps = []
+        if a >= k and idx[a - 1] - idx[a - k] == k - 1 and idx[a] - idx[a - 1] == 1:
+            steps.append(np.median(power_db[a : a + k]) - np.median(power_db[a - k : a]))
+        if b + k <= idx.size and idx[b + k - 1] - idx[b] == k - 1 and idx[b] - idx[b - 1] == 1:
+            steps.append(np.median(power_db[b - k : b]) - np.median(power_db[b : b + k]))
+        outside = [np.median(power_db[max(0, a - k) : a])] if a else []
+        outside += [np.median(power_db[b : b + k])] if b < idx.size else []
+        level = inside - (min(outside) if outside else inside)
+        if steps and max(steps) >= max(min_step_db, 0.5 * level):
+            out[a:b] = True
+    return out
+
+
 def _fill_gaps(x: np.ndarray) -> np.ndarray:
     """Linear interpolation over NaNs (pulses not read)."""
     bad = np.isnan(x)
@@ -334,9 +356,11 @@ def detect_echo(
     z_p = gaussian_scores(dp, is_ref, q=0.25, min_sigma=1e-3)
     z_s = gumbel_scores(peak, is_ref, q=0.25, min_beta=1e-3)
     # strong textured clutter moves a pulse's power by up to ~10 dB within half an aperture (a bright field in
-    # the short near-range beam of an airborne sensor): a power rise counts only with some spectral support
+    # the short near-range beam of an airborne sensor): a power rise counts only with some spectral support, or
+    # as a run that switches on or off from one pulse to the next (a burst's edge; the clutter's rises are ramps)
     support = np.fmax(z_own, z_s) > float(ndtri(1.0 - power_support_pfa))
-    by_power = (z_p > thr) & (dp - np.median(dp[is_ref]) > min_power_rise_db) & support
+    rise = (z_p > thr) & (dp - np.median(dp[is_ref]) > min_power_rise_db)
+    by_power = rise & (support | _sharp_runs(rise, st.power_db, idx, min_power_rise_db))
     by_peak = (z_s > thr) & (peak - np.median(peak[is_ref]) > min_peak_db)
     flagged = (by_power | by_peak | (z_own > thr)) & tested
 

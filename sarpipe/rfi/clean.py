@@ -131,7 +131,10 @@ def detect(
     cols = det.range_cells if det.range_cells is not None else np.asarray(det.mask).any(axis=0)
     r0 = float(ranges[cols].max()) if cols.any() else float(ranges[-1])
     geom = aperture_geometry(sensor, r0, bandwidth)
-    candidates = map_lines_to_pulses(det.lines, geom, margin=settings.margin, wrap=settings.wrap)
+    # the untested lines at the scene ends may hold RFI too: once any line is flagged, their pulses are candidates
+    # as well (refined like the others), or RFI that runs into a scene end is cut short
+    lines = det.lines | ~valid if det.lines.any() else det.lines
+    candidates = map_lines_to_pulses(lines, geom, margin=settings.margin, wrap=settings.wrap)
     echo_det = None
     pulses = candidates
     if settings.refine and candidates.any():

@@ -247,6 +247,33 @@ def _sharp_runs(rise: np.ndarray, power_db: np.ndarray, idx: np.ndarray, min_ste
     return out
 
 
+def _stepped_segments(power_db: np.ndarray, min_step_db: float, k: int = 4) -> np.ndarray:
+    """Pulses between a step up and the next step down of the power (or a scene end), each step at least
+    ``min_step_db`` between the medians of ``k`` consecutive pulses on either side, whose median level exceeds the
+    ``k`` pulses outside both its ends by as much: RFI that switches on and off between two pulses, however long.
+    The clutter's power changes over an aperture (a field entering the beam is a ramp), never by a step."""
+    n = power_db.size
+    out = np.zeros(n, bool)
+    if n < 4 * k:
+        return out
+    c = np.cumsum(np.concatenate([[0.0], power_db]))  # means over k pulses (medians would cost more, same here)
+    mean_k = (c[k:] - c[:-k]) / k  # mean_k[i] = mean(power[i : i + k])
+    step = np.full(n, 0.0)
+    step[k : n - k + 1] = mean_k[k:] - mean_k[: n - 2 * k + 1]  # step[p]: mean(p : p + k) - mean(p - k : p)
+    ups = [p for p in range(k, n - k + 1) if step[p] >= min_step_db and step[p] == step[max(0, p - k) : p + k].max()]
+    downs = [p for p in range(k, n - k + 1) if step[p] <= -min_step_db and step[p] == step[max(0, p - k) : p + k].min()]
+    starts = ([0] if downs and (not ups or downs[0] < ups[0]) else []) + ups
+    for a in starts:
+        later = [d for d in downs if d > a]
+        b = later[0] if later else n
+        outside = ([power_db[a - k : a]] if a >= k else []) + ([power_db[b : b + k]] if b + k <= n else [])
+        if not outside or b - a < k:
+            continue
+        if np.median(power_db[a:b]) - max(np.median(o) for o in outside) >= min_step_db:
+            out[a:b] = True
+    return out
+
+
 def _fill_gaps(x: np.ndarray) -> np.ndarray:
     """Linear interpolation over NaNs (pulses not read)."""
     bad = np.isnan(x)
@@ -361,6 +388,8 @@ def detect_echo(
     support = np.fmax(z_own, z_s) > float(ndtri(1.0 - power_support_pfa))
     rise = (z_p > thr) & (dp - np.median(dp[is_ref]) > min_power_rise_db)
     by_power = rise & (support | _sharp_runs(rise, st.power_db, idx, min_power_rise_db))
+    # RFI on longer than the opening (half an aperture) is a plateau between a step up and a step down
+    by_power |= _stepped_segments(full, min_power_rise_db)[idx]
     by_peak = (z_s > thr) & (peak - np.median(peak[is_ref]) > min_peak_db)
     flagged = (by_power | by_peak | (z_own > thr)) & tested
 

@@ -182,10 +182,24 @@ def _streamed_detection(raw_path, slc_path, settings, scratch_near: str | os.Pat
 
     scratch = None
     if slc_path is None:
-        from ..focus import focus_zarr
+        import shutil
 
+        from ..focus import focus_zarr
+        from ..model import gib, open_dataset
+
+        parent = Path(scratch_near).parent if scratch_near is not None else Path(tempfile.gettempdir())
+        lazy = open_dataset(raw_path, "raw", check_values=False)
+        need = 2 * int(lazy["echo"].nbytes)  # the image and focusing's corner-turned intermediate
+        free = shutil.disk_usage(parent).free
+        if need > free:
+            sizes = " x ".join(f"{n:,}" for n in lazy["echo"].shape)
+            raise InputError(
+                f"holds {gib(lazy['echo'].nbytes)} ({sizes} samples); focusing it for the detection needs about "
+                f"{gib(need)} of scratch disk in {parent}, more than the {gib(free)} free there: give its image "
+                "with --slc",
+                where=os.fspath(raw_path),
+            )
         _open(raw_path, None)  # bad input is refused before focusing
-        parent = Path(scratch_near).parent if scratch_near is not None else None
         scratch = tempfile.TemporaryDirectory(prefix=".sarpipe-detect-", dir=parent)
         slc_path = Path(scratch.name) / "slc.zarr"
         focus_zarr(raw_path, slc_path)

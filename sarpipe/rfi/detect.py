@@ -12,7 +12,8 @@ reaches, raising their intensity *floor*. Two statistics per image line follow t
   one for RFI that fills the band.
 - **spectral peak**: a Welch range spectrum of the line (``n_segments`` Hann segments of ``nfft`` cells, each
   normalised to unit mean), averaged over ``spectral_lines`` neighbouring lines, divided by the system's spectral
-  shape (a low quantile over all lines per bin); the score is the largest in-band bin of the log ratio above its
+  shape (a low quantile over all lines per bin, its narrow peaks cut: :func:`~.echo_detect.system_shape`, so RFI on
+  most lines stays visible); the score is the largest in-band bin of the log ratio above its
   median, in units of the same line's robust spread across bins, turned into a p-value for the maximum of that
   many bins (:func:`line_spectral_scores`). A speckled scene has a flat ratio however bright or textured it is;
   narrowband and partial-band RFI stand out. Each line is its own reference, so no null is fitted across lines
@@ -132,7 +133,8 @@ def line_spectral_scores(
 
     Spectra (Welch, per-segment normalised) are averaged over ``smooth`` neighbouring rows and divided by the
     system's spectral shape, the ``shape_quantile`` quantile over all rows per bin (a low quantile, so an emitter
-    that sits on the same bin in most lines does not become part of the shape). Per row, with ``L`` the log ratio
+    that sits on the same bin in most lines does not become part of the shape) with narrow peaks cut
+    (:func:`~.echo_detect.system_shape`: an emitter on nearly every line). Per row, with ``L`` the log ratio
     over the ``M`` in-band bins, ``u = (max L - median L) / (1.4826 MAD L)``: the row's own bins set its noise
     level, so no fit across lines is needed. Under the null (the ``L`` roughly Gaussian and independent across
     bins) ``P(max > u) = 1 - Phi(u)^M``; correlated neighbouring bins and the left skew of a log-Gamma make this

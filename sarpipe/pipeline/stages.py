@@ -222,21 +222,12 @@ def _detection_layout(params: Any) -> str:
 
 
 def run_detect_rfi(ctx: StageContext) -> None:
-    """Find RFI in the focused image and the echo pulses that built the affected lines (rfi_image_mask, rfi_pulses)."""
-    import numpy as np
+    """Find RFI in the focused image and the echo pulses that built the affected lines (rfi_image_mask, rfi_pulses);
+    streamed, as ``sarpipe rfi detect`` (the same :func:`~sarpipe.rfi.chain_io.detect_store`)."""
+    from ..rfi.chain_io import detect_store
 
-    from ..model import load_dataset
-    from ..rfi.clean import detect
-    from ..rfi.detection import save_detection
-
-    raw, slc = load_dataset(ctx.path("raw"), "raw"), load_dataset(ctx.path("slc"), "slc")
-    det = detect(raw, slc, ctx.params.settings())  # type: ignore[attr-defined]
-    ctx.log.info(
-        "RFI on %d image lines, %d pulses flagged",
-        int(np.count_nonzero(det.image.lines)),
-        int(np.count_nonzero(det.rfi_pulses)),
-    )
-    save_detection(det, ctx.output, attrs=raw.attrs, coords=slc.coords, params=ctx.params.model_dump())
+    summary = detect_store(ctx.path("raw"), ctx.output, ctx.params, slc_path=ctx.path("slc"))  # type: ignore[arg-type]
+    ctx.log.info("RFI on %d image lines, %d pulses flagged", summary["n_image_lines"], summary["n_rfi_pulses"])
 
 
 def run_clean_rfi(ctx: StageContext) -> None:

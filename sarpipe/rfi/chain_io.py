@@ -2,9 +2,10 @@
 ``sarpipe rfi detect|clean`` and the ``detect_rfi``/``clean_rfi`` pipeline stages, and the store-to-store functions
 (:func:`detect_store`, :func:`clean_store`).
 
-Detection runs in memory (echo and image of the whole scene); the clean step streams, Zarr chunk by Zarr chunk, with
-memory bounded by the pulse batch (:mod:`sarpipe.rfi.streaming_clean`), so ``rfi clean --detection`` holds one
-batch, not the scene. Outputs are written atomically.
+Both stream: detection reads the raw store and the image (given, or focused first by the streaming ``focus_zarr``
+into a scratch store) a slab of lines or pulses at a time and writes the image mask block by block; the clean step
+goes Zarr chunk by Zarr chunk with memory bounded by the pulse batch (:mod:`sarpipe.rfi.streaming_clean`). Outputs
+are written atomically.
 """
 
 from __future__ import annotations
@@ -159,13 +160,51 @@ def parse_params(items: Any) -> dict[str, Any]:
 
 
 def _open(raw_path: str | os.PathLike, slc_path: str | os.PathLike | None):
-    from ..model import load_dataset
+    """Raw store and image, opened lazily (Dask) and validated (the NaN/Inf scan streams chunk by chunk)."""
+    from ..model import open_dataset
 
-    raw = load_dataset(raw_path, "raw")
-    slc = load_dataset(slc_path, "slc") if slc_path is not None else None
+    raw = open_dataset(raw_path, "raw")
+    slc = open_dataset(slc_path, "slc") if slc_path is not None else None
     if slc is not None and slc["slc"].shape != raw["echo"].shape:
         raise InputError(f"the image is {slc['slc'].shape}, the echo {raw['echo'].shape}", where=os.fspath(slc_path))
     return raw, slc
+
+
+def _streamed_detection(raw_path, slc_path, settings, scratch_near: str | os.PathLike | None):
+    """Detection on the streamed image: the raw store and image opened lazily, read a slab of lines or pulses at a
+    time (:func:`sarpipe.rfi.clean.detect`); without ``slc_path`` the image is focused first with the streaming
+    ``focus_zarr`` into a scratch store beside ``scratch_near`` (removed afterwards). Memory: one slab, the
+    per-line and per-pulse statistics, not the scene. Returns ``(detection, raw, slc, scratch)``; ``scratch`` (a
+    TemporaryDirectory or None) must stay alive while the lazy image mask is used."""
+    import tempfile
+
+    from .clean import detect
+
+    scratch = None
+    if slc_path is None:
+        import shutil
+
+        from ..focus import focus_zarr
+        from ..model import gib, open_dataset
+
+        parent = Path(scratch_near).parent if scratch_near is not None else Path(tempfile.gettempdir())
+        lazy = open_dataset(raw_path, "raw", check_values=False)
+        need = 2 * int(lazy["echo"].nbytes)  # the image and focusing's corner-turned intermediate
+        free = shutil.disk_usage(parent).free
+        if need > free:
+            sizes = " x ".join(f"{n:,}" for n in lazy["echo"].shape)
+            raise InputError(
+                f"holds {gib(lazy['echo'].nbytes)} ({sizes} samples); focusing it for the detection needs about "
+                f"{gib(need)} of scratch disk in {parent}, more than the {gib(free)} free there: give its image "
+                "with --slc",
+                where=os.fspath(raw_path),
+            )
+        _open(raw_path, None)  # bad input is refused before focusing
+        scratch = tempfile.TemporaryDirectory(prefix=".sarpipe-detect-", dir=parent)
+        slc_path = Path(scratch.name) / "slc.zarr"
+        focus_zarr(raw_path, slc_path)
+    raw, slc = _open(raw_path, slc_path)
+    return detect(raw, slc, settings), raw, slc, scratch
 
 
 def _runs(flags: np.ndarray) -> list[list[int]]:
@@ -205,7 +244,6 @@ def detect_store(
     ``output`` (:mod:`sarpipe.rfi.detection`) and the summary as JSON to ``json_path`` when given. Returns the summary."""
     from ..atomic import atomic_path
     from ..outputs import PRODUCT_ATTR, check_output
-    from .clean import detect
     from .detection import save_detection
 
     params = params or DetectParams()
@@ -215,20 +253,22 @@ def detect_store(
         check_output(output, inputs=inputs, overwrite=overwrite)
     if json_path is not None:
         check_output(json_path, inputs=inputs, overwrite=overwrite, option="--json")
-    raw, slc = _open(raw_path, slc_path)
-    det = detect(raw, slc, params.settings())
-    if output is not None:
-        grid = slc if slc is not None else raw
-        save_detection(
-            det,
-            output,
-            attrs=raw.attrs,
-            coords=grid.coords,
-            params=params.model_dump(),
-            overwrite=overwrite,
-            inputs=inputs,
-        )
-    summary = detection_summary(det)
+    det, raw, slc, scratch = _streamed_detection(raw_path, slc_path, params.settings(), output or json_path)
+    try:
+        if output is not None:
+            save_detection(
+                det,
+                output,
+                attrs=raw.attrs,
+                coords=slc.coords if slc_path is not None else raw.coords,
+                params=params.model_dump(),
+                overwrite=overwrite,
+                inputs=inputs,
+            )
+        summary = detection_summary(det)
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
     if json_path is not None:
         with atomic_path(json_path, overwrite=overwrite, inputs=inputs, option="--json") as tmp:
             Path(tmp).write_text(json.dumps({PRODUCT_ATTR: "rfi-detection-summary", **summary}, indent=2) + "\n")
@@ -263,29 +303,30 @@ def clean_store(
     if detection_path is not None:
         detection, mask = open_detection_lazily(detection_path)  # the image mask stays on disk
         record = None
-    else:
-        from .clean import detect
-
-        raw, slc = _open(raw_path, slc_path)
-        detection = detect(raw, slc, params.detection.settings())
+    scratch = None
+    if detection_path is None:
+        detection, _, _, scratch = _streamed_detection(raw_path, slc_path, params.detection.settings(), out_path)
         mask, record = detection.rfi_image_mask, params.detection.settings().as_dict()
-        del raw, slc  # the clean step reads the scene again, chunk by chunk
-    clean_zarr(
-        raw_path,
-        out_path,
-        detection if detection_path is None else detection_path,
-        method=params.method,
-        params=params.options,
-        sr=params.sr,
-        detection_record=record,
-        batch_pulses=params.batch_pulses,
-        overwrite=overwrite,
-        inputs=inputs,
-    )
+    try:
+        clean_zarr(
+            raw_path,
+            out_path,
+            detection if detection_path is None else detection_path,
+            method=params.method,
+            params=params.options,
+            sr=params.sr,
+            detection_record=record,
+            batch_pulses=params.batch_pulses,
+            overwrite=overwrite,
+            inputs=inputs,
+        )
+        summary = detection_summary(detection)
+        summary["image_mask_fraction"] = float(np.asarray(mask.mean()))  # the lazy mask: a chunked reduction
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
     if image_path is not None:
         from ..focus import focus_zarr
 
         focus_zarr(out_path, image_path, overwrite=overwrite)
-    summary = detection_summary(detection)
-    summary["image_mask_fraction"] = float(mask.mean())  # the lazy mask: a chunked reduction
     return summary

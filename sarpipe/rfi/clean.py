@@ -87,7 +87,9 @@ def detect(
     """Detect RFI in the focused image and map it back to the echo pulses.
 
     ``slc``: the focused image of ``raw`` (focused here, in memory, when None). Its attrs (Doppler centroid, the
-    ``focus`` record's processed bandwidth) set the aperture geometry.
+    ``focus`` record's processed bandwidth) set the aperture geometry. Datasets opened lazily (Dask) are read a
+    slab of lines or pulses at a time and the image mask stays lazy (:func:`sarpipe.rfi.chain_io.detect_store`);
+    the flags are the same as from the loaded datasets.
     """
     if slc is None:
         from ..focus import focus
@@ -101,7 +103,7 @@ def detect(
         raise InputError(
             f"image shape {slc['slc'].shape} differs from the echo's {raw['echo'].shape}", where="variable 'slc'"
         )
-    img = np.asarray(slc["slc"].values)
+    img = slc["slc"].data  # numpy, or Dask for a store opened lazily (streamed detection, read in slabs)
     attrs = dict(raw.attrs)
     attrs.update({k: slc.attrs[k] for k in ("doppler_centroid",) if k in slc.attrs})
     attrs[RECORDS_ATTR] = processing_records(slc.attrs)
@@ -126,19 +128,22 @@ def detect(
         use_floor=settings.use_floor,
         spectral_lines=max(4, int(settings.spectral_aperture * far.length_pulses)),
     )
-    cols = det.mask.any(axis=0)
+    cols = det.range_cells if det.range_cells is not None else np.asarray(det.mask).any(axis=0)
     r0 = float(ranges[cols].max()) if cols.any() else float(ranges[-1])
     geom = aperture_geometry(sensor, r0, bandwidth)
-    candidates = map_lines_to_pulses(det.lines, geom, margin=settings.margin, wrap=settings.wrap)
+    # the untested lines at the scene ends may hold RFI too: once any line is flagged, their pulses are candidates
+    # as well (refined like the others), or RFI that runs into a scene end is cut short
+    lines = det.lines | ~valid if det.lines.any() else det.lines
+    candidates = map_lines_to_pulses(lines, geom, margin=settings.margin, wrap=settings.wrap)
     echo_det = None
     pulses = candidates
     if settings.refine and candidates.any():
         echo_det = detect_echo(
-            np.asarray(raw["echo"].values),
+            raw["echo"].data,
             rows=candidates,
             reference=~candidates,
             pfa=settings.echo_pfa,
-            power_window=int(geom.length_pulses) | 1,
+            power_window=int(geom.length_pulses / 2) | 1,
             sensor=sensor,
         )
         pulses = refine_pulses(candidates, echo_det.pulses, close_gap=settings.close_gap)

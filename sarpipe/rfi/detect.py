@@ -12,7 +12,8 @@ reaches, raising their intensity *floor*. Two statistics per image line follow t
   one for RFI that fills the band.
 - **spectral peak**: a Welch range spectrum of the line (``n_segments`` Hann segments of ``nfft`` cells, each
   normalised to unit mean), averaged over ``spectral_lines`` neighbouring lines, divided by the system's spectral
-  shape (a low quantile over all lines per bin); the score is the largest in-band bin of the log ratio above its
+  shape (a low quantile over all lines per bin, its narrow peaks cut: :func:`~.echo_detect.system_shape`, so RFI on
+  most lines stays visible); the score is the largest in-band bin of the log ratio above its
   median, in units of the same line's robust spread across bins, turned into a p-value for the maximum of that
   many bins (:func:`line_spectral_scores`). A speckled scene has a flat ratio however bright or textured it is;
   narrowband and partial-band RFI stand out. Each line is its own reference, so no null is fitted across lines
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numba
 import numpy as np
@@ -43,7 +45,14 @@ from scipy.special import ndtri
 
 from ..errors import InputError
 from ..sensor import SensorParams
-from .echo_detect import complex_rows, in_band_bins, pulse_statistics
+from .echo_detect import (
+    complex_rows,
+    in_band_bins,
+    pulse_statistics,
+    row_blocks,
+    self_referenced_scores,
+    system_shape,
+)
 from .robust import gaussian_scores
 
 __all__ = ["ImageDetection", "detect_image", "block_statistics"]
@@ -74,7 +83,10 @@ def block_statistics(image: np.ndarray, range_block: int = 256, rows: np.ndarray
     img, idx = complex_rows(image, rows, "the image", "variable 'slc'")
     block = int(min(range_block, img.shape[1]))
     out = np.empty((idx.size, -(-img.shape[1] // block)), dtype=np.float32)
-    _block_log_median(img, idx, block, out)
+    for a, rows_read in row_blocks(img, idx):
+        _block_log_median(
+            rows_read, np.arange(rows_read.shape[0], dtype=np.int64), block, out[a : a + rows_read.shape[0]]
+        )
     return out
 
 
@@ -93,15 +105,18 @@ def _drop_short_runs(mask: np.ndarray, min_run: int) -> np.ndarray:
 class ImageDetection:
     """Result of :func:`detect_image`. ``lines``: bool per azimuth line; ``mask``: bool (azimuth, range);
     ``z``: per-line score (the larger of ``z_floor`` and ``z_spectrum``, robust sigmas above the null median;
-    NaN on lines not tested); ``threshold``: the score a line had to exceed."""
+    NaN on lines not tested); ``threshold``: the score a line had to exceed. ``mask`` is a lazy (Dask-backed)
+    ``xarray.DataArray`` when the image was (streamed detection: it is written block by block, never held);
+    ``range_cells``: bool per range cell, masked on some line (``mask.any(axis=0)`` without reading the mask)."""
 
     lines: np.ndarray
-    mask: np.ndarray
+    mask: Any
     z: np.ndarray
     z_floor: np.ndarray
     z_spectrum: np.ndarray
     threshold: float
     params: dict
+    range_cells: np.ndarray | None = None
 
 
 def line_spectral_scores(
@@ -118,27 +133,19 @@ def line_spectral_scores(
 
     Spectra (Welch, per-segment normalised) are averaged over ``smooth`` neighbouring rows and divided by the
     system's spectral shape, the ``shape_quantile`` quantile over all rows per bin (a low quantile, so an emitter
-    that sits on the same bin in most lines does not become part of the shape). Per row, with ``L`` the log ratio
+    that sits on the same bin in most lines does not become part of the shape) with narrow peaks cut
+    (:func:`~.echo_detect.system_shape`: an emitter on nearly every line). Per row, with ``L`` the log ratio
     over the ``M`` in-band bins, ``u = (max L - median L) / (1.4826 MAD L)``: the row's own bins set its noise
     level, so no fit across lines is needed. Under the null (the ``L`` roughly Gaussian and independent across
     bins) ``P(max > u) = 1 - Phi(u)^M``; correlated neighbouring bins and the left skew of a log-Gamma make this
     conservative. Inside the radar band when the ``sensor`` is given - range compression leaves
     nothing outside it.
     """
-    from scipy.special import log_ndtr
-
     spec = pulse_statistics(image, nfft, n_segments, rows=rows).spectrum
     if smooth > 1:
         spec = uniform_filter1d(spec, int(smooth), axis=0, mode="nearest")
     bins = in_band_bins(spec.shape[1], sensor)
-    shape = np.quantile(spec[:, bins], shape_quantile, axis=0)
-    log_ratio = np.log(np.maximum(spec[:, bins], 1e-30) / np.maximum(shape, 1e-30)[None, :])
-    med = np.median(log_ratio, axis=1)
-    sigma = np.maximum(1.4826 * np.median(np.abs(log_ratio - med[:, None]), axis=1), 1e-6)
-    u = (log_ratio.max(axis=1) - med) / sigma
-    p_value = -np.expm1(bins.sum() * log_ndtr(u))  # 1 - Phi(u)^M, accurate in the far tail
-    with np.errstate(divide="ignore"):
-        return np.where(p_value <= 1e-300, 37.5, -ndtri(np.clip(p_value, 1e-300, 1.0)))
+    return self_referenced_scores(spec[:, bins], system_shape(spec, bins, shape_quantile))
 
 
 def _nearest(values: np.ndarray, at: np.ndarray, n: int, valid: np.ndarray) -> np.ndarray:
@@ -191,10 +198,9 @@ def detect_image(
         raise InputError(
             f"background_quantile must lie in (0, 1), got {background_quantile}", where="detect.background_quantile"
         )
-    img = np.asarray(image)
-    if img.ndim != 2 or 0 in img.shape:
-        raise InputError(f"the image must be 2-D and non-empty, got shape {img.shape}", where="variable 'slc'")
-    n_az, n_rg = img.shape
+    img, _ = complex_rows(image, None, "the image", "variable 'slc'")
+    lazy = not isinstance(img, np.ndarray)
+    n_az, n_rg = (int(n) for n in img.shape)
     valid = np.ones(n_az, bool) if valid_lines is None else np.asarray(valid_lines, bool)
     if valid.shape != (n_az,):
         raise InputError(
@@ -231,7 +237,8 @@ def detect_image(
     lines = _drop_short_runs(np.nan_to_num(z_line, nan=-np.inf) > thr, min_run)
 
     block = int(min(range_block, n_rg))
-    mask = np.zeros((n_az, n_rg), dtype=bool)
+    hit = np.zeros((0, -(-n_rg // block)), bool)
+    sampled = np.zeros(0, np.int64)
     if lines.any():
         flagged = np.flatnonzero(lines)
         sampled = flagged[:: 2 * step]  # block statistics on a sample of the flagged lines, spread to the others
@@ -248,8 +255,8 @@ def detect_image(
         )[ref.size :]
         hit = z_blk > float(ndtri(1.0 - pfa_block))
         hit[~hit.any(axis=1)] = True
-        nearest = np.clip(np.searchsorted(sampled, flagged, side="right") - 1, 0, sampled.size - 1)
-        mask[flagged] = np.repeat(hit, block, axis=1)[nearest, :n_rg]
+    mask = _line_mask(lines, sampled, hit, block, n_rg, chunk_rows=_chunk_rows(image) if lazy else None)
+    range_cells = np.repeat(hit.any(axis=0), block)[:n_rg]
     params = dict(
         pfa=pfa,
         range_block=range_block,
@@ -272,4 +279,43 @@ def detect_image(
         z_spectrum=z_spec.astype(np.float32),
         threshold=thr,
         params=params,
+        range_cells=range_cells,
     )
+
+
+def _chunk_rows(image: Any) -> int:
+    chunks = getattr(getattr(image, "data", image), "chunks", None)
+    try:
+        return max(1, int(chunks[0][0] if isinstance(chunks[0], tuple) else chunks[0]))
+    except (TypeError, IndexError):
+        return 1024
+
+
+def _mask_rows(a: int, b: int, lines: np.ndarray, sampled: np.ndarray, hit: np.ndarray, block: int, n_rg: int):
+    """Rows ``a:b`` of the image mask: on a flagged line, the range blocks that the nearest sampled flagged line
+    (at or before it) marked."""
+    out = np.zeros((b - a, n_rg), dtype=bool)
+    flagged = np.flatnonzero(lines[a:b]) + a
+    if flagged.size and sampled.size:
+        nearest = np.clip(np.searchsorted(sampled, flagged, side="right") - 1, 0, sampled.size - 1)
+        out[flagged - a] = np.repeat(hit, block, axis=1)[nearest, :n_rg]
+    return out
+
+
+def _line_mask(lines, sampled, hit, block, n_rg, chunk_rows: int | None):
+    """The image mask, in memory (``chunk_rows`` None) or as a lazy DataArray of ``chunk_rows``-line chunks."""
+    n_az = lines.size
+    if chunk_rows is None:
+        return _mask_rows(0, n_az, lines, sampled, hit, block, n_rg)
+    import dask.array as da
+    import xarray as xr
+
+    from ..model import DIMS
+
+    def one(block_info=None):
+        (a, b), _ = block_info[None]["array-location"]
+        return _mask_rows(a, b, lines, sampled, hit, block, n_rg)
+
+    rows = min(int(chunk_rows), n_az)
+    chunks = (tuple(min(rows, n_az - a) for a in range(0, n_az, rows)), (n_rg,))
+    return xr.DataArray(da.map_blocks(one, chunks=chunks, dtype=bool, meta=np.zeros((0, 0), bool)), dims=DIMS)

@@ -68,7 +68,8 @@ def detection_dataset(
     from ..model import DIMS, with_history
 
     g = det.mapping.geometry
-    data = {"rfi_image_mask": (DIMS, np.asarray(det.rfi_image_mask, bool))}
+    mask = det.rfi_image_mask
+    data = {"rfi_image_mask": (DIMS, mask.data if isinstance(mask, xr.DataArray) else np.asarray(mask, bool))}
     for name, (obj, fname) in _AZIMUTH_VARS.items():
         value = getattr(det.image if obj == "image" else det.mapping, fname)
         data[name] = (("azimuth",), np.asarray(value))

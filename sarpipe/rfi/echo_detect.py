@@ -4,9 +4,10 @@ the image -> pulse mapping.
 Two statistics per pulse, each compared with a reference set of pulses taken as RFI-free (by default all pulses,
 robustly; in the chain, the pulses that no flagged image line maps to):
 
-- **power**: ``10 log10`` of the mean ``|echo|^2`` of the pulse, minus its running median over ``power_window``
-  pulses (a scene's brightness enters the beam over a synthetic aperture, smoothly; an RFI burst switches on from
-  one pulse to the next). RFI at SIR ``S`` dB raises it by ``10 log10(1 + 10^(-S/10))`` dB.
+- **power**: ``10 log10`` of the mean ``|echo|^2`` of the pulse, minus its morphological opening over
+  ``power_window`` pulses (a scene's brightness enters the beam over a synthetic aperture, a ramp the opening
+  keeps; an RFI burst narrower than the window is a step up and down that it removes); it counts only with some
+  spectral support (``power_support_pfa``). RFI at SIR ``S`` dB raises it by ``10 log10(1 + 10^(-S/10))`` dB.
 - **spectral peak**: a Welch power spectrum per pulse (``n_segments`` segments of ``nfft`` samples spread over
   the pulse, Hann window), divided by the median spectrum of the reference pulses (which removes the chirp's
   spectral shape); the statistic is the largest bin of that ratio over its median, inside the radar band, in dB.
@@ -21,19 +22,31 @@ turn its slow brightness changes into detections.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numba
 import numpy as np
 import scipy.fft
-from scipy.ndimage import median_filter
-from scipy.special import ndtri
+from scipy.ndimage import grey_opening, median_filter
+from scipy.special import gammaincinv, ndtri
 
 from ..errors import InputError
 from ..sensor import SensorParams
 from .robust import gaussian_scores, gumbel_scores
 
-__all__ = ["PulseStatistics", "pulse_statistics", "EchoDetection", "detect_echo"]
+__all__ = [
+    "PulseStatistics",
+    "pulse_statistics",
+    "EchoDetection",
+    "detect_echo",
+    "system_shape",
+    "self_referenced_scores",
+    "pulse_band_spectra",
+    "band_degrees",
+    "row_blocks",
+]
 
 
 @numba.njit(nogil=True, cache=True, parallel=True)
@@ -61,15 +74,43 @@ class PulseStatistics:
     spectrum: np.ndarray
 
 
-def complex_rows(data: np.ndarray, rows: np.ndarray | None, what: str, where: str) -> tuple[np.ndarray, np.ndarray]:
-    """``data`` as a C-ordered complex64 2-D array (no copy when it already is one) and the int64 indices of
-    ``rows`` (default all); an empty or non-2-D ``data`` is an :class:`InputError` naming ``what`` and ``where``."""
-    x = np.asarray(data)
-    if x.ndim != 2 or 0 in x.shape:
-        raise InputError(f"{what} must be 2-D and non-empty, got shape {x.shape}", where=where)
-    x = np.ascontiguousarray(x, dtype=np.complex64)
+def complex_rows(data, rows: np.ndarray | None, what: str, where: str) -> tuple[Any, np.ndarray]:
+    """``data`` (a numpy array as C-ordered complex64, no copy when it already is one; a lazy array - Dask, Zarr,
+    xarray - as it is, read later by :func:`row_blocks`) and the int64 indices of ``rows`` (default all); an empty
+    or non-2-D ``data`` is an :class:`InputError` naming ``what`` and ``where``."""
+    x = data if hasattr(data, "shape") and not isinstance(data, np.ndarray) else np.asarray(data)
+    if len(x.shape) != 2 or 0 in x.shape:
+        raise InputError(f"{what} must be 2-D and non-empty, got shape {tuple(x.shape)}", where=where)
+    if isinstance(x, np.ndarray):
+        x = np.ascontiguousarray(x, dtype=np.complex64)
     idx = np.arange(x.shape[0], dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
     return x, idx
+
+
+#: bytes of one slab of rows read from a lazy array (the memory of a streamed detection, per block)
+SLAB_BYTES = 32 * 2**20
+
+
+def row_blocks(data, idx: np.ndarray, max_rows: int = 256) -> Iterator[tuple[int, np.ndarray]]:
+    """``(position, block)`` for consecutive batches of the rows ``idx`` (sorted) of ``data``: ``block`` holds the
+    rows ``idx[position : position + len(block)]`` as C-ordered complex64. A numpy array is indexed directly; a lazy
+    one is read a slab of consecutive rows at a time, each slab at most :data:`SLAB_BYTES` (streamed detection:
+    memory bounded by the slab, not the scene). The rows are the same numbers either way."""
+    n_rg = int(data.shape[1])
+    if isinstance(data, np.ndarray):
+        for a in range(0, idx.size, max_rows):
+            yield a, np.ascontiguousarray(data[idx[a : a + max_rows]], dtype=np.complex64)
+        return
+    span = max(1, SLAB_BYTES // (8 * n_rg))
+    a = 0
+    while a < idx.size:
+        lo = int(idx[a])
+        b = min(int(np.searchsorted(idx, lo + span, side="left")), a + max_rows)
+        b = max(b, a + 1)
+        hi = int(idx[b - 1]) + 1
+        slab = np.asarray(data[lo:hi])
+        yield a, np.ascontiguousarray(slab[idx[a:b] - lo], dtype=np.complex64)
+        a = b
 
 
 def pulse_statistics(
@@ -84,16 +125,49 @@ def pulse_statistics(
     nfft = int(min(nfft, x.shape[1]))
     n_seg = int(max(1, min(n_segments, x.shape[1] // nfft)))
     starts = np.linspace(0, x.shape[1] - nfft, n_seg).round().astype(np.int64)
-    seg = np.empty((idx.size, n_seg, nfft), dtype=np.complex64)
+    win = np.hanning(nfft + 1)[:nfft].astype(np.float32)
     power = np.empty(idx.size, dtype=np.float64)
-    _segments(x, idx, starts, np.hanning(nfft + 1)[:nfft].astype(np.float32), seg, power)
-    spec = scipy.fft.fft(seg, axis=-1, overwrite_x=True)
-    periodograms = np.abs(spec) ** 2
-    # each segment counts alike: a bright stretch of the line would otherwise dominate the average and leave
-    # few degrees of freedom (large random peaks) on lines of very uneven brightness
-    periodograms /= np.maximum(periodograms.mean(axis=-1, keepdims=True), 1e-30)
-    psd = np.fft.fftshift(np.mean(periodograms, axis=1), axes=-1)
-    return PulseStatistics(10 * np.log10(np.maximum(power, 1e-30)), psd.astype(np.float64))
+    psd = np.empty((idx.size, nfft), dtype=np.float64)
+    for a, block in row_blocks(x, idx):
+        n = block.shape[0]
+        seg = np.empty((n, n_seg, nfft), dtype=np.complex64)
+        _segments(block, np.arange(n, dtype=np.int64), starts, win, seg, power[a : a + n])
+        periodograms = np.abs(scipy.fft.fft(seg, axis=-1, overwrite_x=True)) ** 2
+        # each segment counts alike: a bright stretch of the line would otherwise dominate the average and leave
+        # few degrees of freedom (large random peaks) on lines of very uneven brightness
+        periodograms /= np.maximum(periodograms.mean(axis=-1, keepdims=True), 1e-30)
+        psd[a : a + n] = np.fft.fftshift(np.mean(periodograms, axis=1), axes=-1)
+    return PulseStatistics(10 * np.log10(np.maximum(power, 1e-30)), psd)
+
+
+def pulse_band_spectra(pulses: np.ndarray, nbands: int = 256, rows: np.ndarray | None = None) -> PulseStatistics:
+    """Power and band-averaged periodogram of the whole pulses ``rows`` (default all): the ``|FFT|^2`` of each
+    pulse (centred) averaged over ``nbands`` equal bands of adjacent bins and normalised to unit mean.
+
+    For raw echoes this, not :func:`pulse_statistics`, is the right spectrum: a chirped echo maps range to
+    frequency inside any short segment (a scatterer at delay ``tau`` sounds at ``K (t - tau)``), so the segments'
+    spectra carry the clutter's texture along range as texture along frequency (many dB in strong textured
+    clutter), whereas the whole pulse's spectrum is ``|H(f)|^2 |R(f)|^2``, the chirp's flat band times the white
+    spectrum of the reflectivity. Each band holds about ``n_samples / nbands`` independent bins
+    (:func:`band_degrees`).
+    """
+    x, idx = complex_rows(pulses, rows, "pulses", "variable 'echo'")
+    n = x.shape[1]
+    nb = int(min(nbands, n))
+    edges = np.linspace(0, n, nb + 1).round().astype(np.int64)
+    power = np.empty(idx.size)
+    out = np.empty((idx.size, nb))
+    for a, block in row_blocks(x, idx):  # a batch of pulses at a time
+        power[a : a + block.shape[0]] = np.mean(block.real**2 + block.imag**2, axis=1)
+        p = np.abs(np.fft.fftshift(scipy.fft.fft(block, axis=1), axes=1)) ** 2
+        out[a : a + block.shape[0]] = np.add.reduceat(p, edges[:-1], axis=1) / np.diff(edges)[None, :]
+    out /= np.maximum(out.mean(axis=1, keepdims=True), 1e-30)
+    return PulseStatistics(10 * np.log10(np.maximum(power, 1e-30)), out)
+
+
+def band_degrees(n_samples: int, nbands: int = 256) -> int:
+    """Independent periodogram bins per band of :func:`pulse_band_spectra` (its bands' Gamma order)."""
+    return max(1, int(n_samples) // int(min(nbands, n_samples)))
 
 
 def in_band_bins(nfft: int, sensor: SensorParams | None, guard: float = 0.95) -> np.ndarray:
@@ -111,11 +185,93 @@ def in_band_bins(nfft: int, sensor: SensorParams | None, guard: float = 0.95) ->
     return inside if inside.sum() >= 8 else np.ones(nfft, bool)
 
 
+def system_shape(
+    spectrum: np.ndarray, bins: np.ndarray, quantile: float = 0.5, tolerance_db: float = 1.5
+) -> np.ndarray:
+    """The system's spectral shape over the in-band ``bins``: the ``quantile`` over rows per bin, with its narrow
+    peaks cut down to the frequency-local median (over a quarter of the band, at least 31 bins) plus ``tolerance_db``.
+
+    Echo and image of a speckled scene have a smooth range spectrum (the chirp's, flat with a little ripple, times
+    the range window); a peak narrower than a quarter of the band and ``tolerance_db`` above it is RFI present on most
+    rows, which a quantile over rows alone would take into the shape (and so hide on every row).
+    """
+    shape = np.quantile(spectrum[:, bins], quantile, axis=0)
+    width = max(31, int(np.count_nonzero(bins)) // 4) | 1
+    local = median_filter(shape, size=width, mode="nearest")
+    return np.minimum(shape, local * 10 ** (tolerance_db / 10))
+
+
+def self_referenced_scores(spectrum: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    """Per row of ``spectrum`` (in-band bins only, rows x M) the spectral-peak score against ``shape``, as a standard
+    normal quantile: with ``L = log(spectrum / shape)``, ``u = (max L - median L) / (1.4826 MAD L)`` (the row's own
+    bins set its level and spread, so no null is fitted across rows) and, for ``M`` independent roughly Gaussian
+    bins, ``P(max > u) = 1 - Phi(u)^M``. Correlated neighbouring bins and the left skew of a log-Gamma make it
+    conservative."""
+    from scipy.special import log_ndtr
+
+    log_ratio = np.log(np.maximum(spectrum, 1e-30) / np.maximum(shape, 1e-30)[None, :])
+    med = np.median(log_ratio, axis=1)
+    sigma = np.maximum(1.4826 * np.median(np.abs(log_ratio - med[:, None]), axis=1), 1e-6)
+    u = (log_ratio.max(axis=1) - med) / sigma
+    p_value = -np.expm1(spectrum.shape[1] * log_ndtr(u))  # 1 - Phi(u)^M, accurate in the far tail
+    with np.errstate(divide="ignore"):
+        return np.where(p_value <= 1e-300, 37.5, -ndtri(np.clip(p_value, 1e-300, 1.0)))
+
+
 def spectral_peak_db(spectrum: np.ndarray, reference: np.ndarray, bins: np.ndarray) -> np.ndarray:
     """Per row: largest in-band bin of ``spectrum / median(spectrum[reference])`` over that ratio's median [dB]."""
     shape = np.median(spectrum[reference][:, bins], axis=0)
     ratio = spectrum[:, bins] / np.maximum(shape, 1e-30)[None, :]
     return 10 * np.log10(ratio.max(axis=1) / np.maximum(np.median(ratio, axis=1), 1e-30))
+
+
+def _sharp_runs(rise: np.ndarray, power_db: np.ndarray, idx: np.ndarray, min_step_db: float, k: int = 4) -> np.ndarray:
+    """Pulses of the runs of ``rise`` (over the read pulses ``idx``) with a sharp edge: at the run's start or end
+    the median power of the ``k`` pulses inside exceeds that of the ``k`` consecutive pulses outside by at least
+    ``min_step_db`` and by half the run's median rise over its surroundings - a burst switches on and off between
+    two pulses, a field entering the beam ramps up over an aperture. A scene end is no edge."""
+    out = np.zeros(rise.size, bool)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], rise.astype(np.int8), [0]])))
+    for a, b in zip(edges[::2], edges[1::2]):
+        inside = np.median(power_db[a:b])
+        steps = []
+        if a >= k and idx[a - 1] - idx[a - k] == k - 1 and idx[a] - idx[a - 1] == 1:
+            steps.append(np.median(power_db[a : a + k]) - np.median(power_db[a - k : a]))
+        if b + k <= idx.size and idx[b + k - 1] - idx[b] == k - 1 and idx[b] - idx[b - 1] == 1:
+            steps.append(np.median(power_db[b - k : b]) - np.median(power_db[b : b + k]))
+        outside = [np.median(power_db[max(0, a - k) : a])] if a else []
+        outside += [np.median(power_db[b : b + k])] if b < idx.size else []
+        level = inside - (min(outside) if outside else inside)
+        if steps and max(steps) >= max(min_step_db, 0.5 * level):
+            out[a:b] = True
+    return out
+
+
+def _stepped_segments(power_db: np.ndarray, min_step_db: float, k: int = 4) -> np.ndarray:
+    """Pulses between a step up and the next step down of the power (or a scene end), each step at least
+    ``min_step_db`` between the medians of ``k`` consecutive pulses on either side, whose median level exceeds the
+    ``k`` pulses outside both its ends by as much: RFI that switches on and off between two pulses, however long.
+    The clutter's power changes over an aperture (a field entering the beam is a ramp), never by a step."""
+    n = power_db.size
+    out = np.zeros(n, bool)
+    if n < 4 * k:
+        return out
+    c = np.cumsum(np.concatenate([[0.0], power_db]))  # means over k pulses (medians would cost more, same here)
+    mean_k = (c[k:] - c[:-k]) / k  # mean_k[i] = mean(power[i : i + k])
+    step = np.full(n, 0.0)
+    step[k : n - k + 1] = mean_k[k:] - mean_k[: n - 2 * k + 1]  # step[p]: mean(p : p + k) - mean(p - k : p)
+    ups = [p for p in range(k, n - k + 1) if step[p] >= min_step_db and step[p] == step[max(0, p - k) : p + k].max()]
+    downs = [p for p in range(k, n - k + 1) if step[p] <= -min_step_db and step[p] == step[max(0, p - k) : p + k].min()]
+    starts = ([0] if downs and (not ups or downs[0] < ups[0]) else []) + ups
+    for a in starts:
+        later = [d for d in downs if d > a]
+        b = later[0] if later else n
+        outside = ([power_db[a - k : a]] if a >= k else []) + ([power_db[b : b + k]] if b + k <= n else [])
+        if not outside or b - a < k:
+            continue
+        if np.median(power_db[a:b]) - max(np.median(o) for o in outside) >= min_step_db:
+            out[a:b] = True
+    return out
 
 
 def _fill_gaps(x: np.ndarray) -> np.ndarray:
@@ -129,12 +285,14 @@ def _fill_gaps(x: np.ndarray) -> np.ndarray:
 
 @dataclass
 class EchoDetection:
-    """``pulses``: bool per pulse; ``z_power`` / ``z_spectrum``: robust scores; ``threshold``: z to exceed."""
+    """``pulses``: bool per pulse; ``z_power`` / ``z_spectrum`` / ``z_self``: scores (robust sigmas; NaN where not
+    tested); ``threshold``: z to exceed."""
 
     pulses: np.ndarray
     z_power: np.ndarray
     z_spectrum: np.ndarray
     threshold: float
+    z_self: np.ndarray | None = None
 
 
 def detect_echo(
@@ -147,9 +305,11 @@ def detect_echo(
     n_segments: int = 8,
     power_window: int = 257,
     sensor: SensorParams | None = None,
-    min_power_rise_db: float = 1.0,
+    min_power_rise_db: float = 3.0,
     min_peak_db: float = 3.0,
     max_reference: int = 512,
+    smooth_pulses: int = 15,
+    power_support_pfa: float = 1e-3,
 ) -> EchoDetection:
     """Flag RFI pulses of ``echo`` ((n_azimuth, n_range), complex).
 
@@ -157,14 +317,20 @@ def detect_echo(
     from (default: all tested rows, robustly - fine while RFI is on under half of them). Only ``rows`` and the
     reference pulses are read (at most ``max_reference`` of the latter, evenly spread), and of each only the
     Welch segments. Returns per-pulse arrays over all ``n_azimuth`` pulses (False / NaN where not tested).
-    ``power_window``: pulses of the running median the power is compared with (the chain uses a synthetic
-    aperture: bursts shorter than half of it do not raise the median). ``sensor``: restricts the
+    ``power_window``: pulses of the opening the power is compared with (the chain uses half a synthetic
+    aperture: bursts up to that long are removed by it, hence seen). ``smooth_pulses``: the self-referenced
+    spectral score (:func:`self_referenced_scores`, which needs no RFI-free pulse) is taken on the running median
+    of the tested pulses' spectra over this many pulses (sensitivity; a median keeps a burst's edges where they
+    are). ``power_support_pfa``: a power rise flags a pulse only where a spectral score also passes at this
+    false-alarm rate. ``sensor``: restricts the
     spectral test to the radar band. ``min_power_rise_db`` / ``min_peak_db``: the smallest rises [dB] that may flag a pulse, whatever the spread
-    of the reference (the scene's own slow changes along azimuth are not RFI); 1 dB of power is RFI at an SIR of
-    about +6 dB.
+    of the reference (the scene's own changes along azimuth are not RFI: strong textured clutter moves the
+    power by a few dB over a quarter aperture as fields enter the beam); 3 dB of power is RFI as strong as the
+    clutter, weaker RFI has to show in the spectrum.
     """
     if not 0 < pfa < 0.5:
         raise InputError(f"pfa must lie in (0, 0.5), got {pfa}", where="detect.echo_pfa")
+    echo, _ = complex_rows(echo, None, "pulses", "variable 'echo'")
     n_az = echo.shape[0]
     test = np.ones(n_az, bool) if rows is None else np.asarray(rows, bool)
     ref = test.copy() if reference is None else (np.asarray(reference, bool) & ~test)
@@ -176,30 +342,63 @@ def detect_echo(
         ref[ref_idx[np.linspace(0, ref_idx.size - 1, max_reference).round().astype(int)]] = True
     use = test | ref
     idx = np.flatnonzero(use)
-    st = pulse_statistics(echo, nfft, n_segments, rows=idx)
+    st = pulse_band_spectra(echo, nfft, rows=idx)
     is_ref = ref[idx]
 
-    # power relative to its running median over ``power_window`` pulses: a scene brightness change enters the
-    # beam over a synthetic aperture (smooth), an RFI burst switches on from one pulse to the next (a step)
+    # power over its morphological opening (running minimum, then running maximum) over ``power_window``
+    # pulses: the opening removes every rise narrower than the window (a burst) and keeps ramps and wide plateaus
+    # exactly. The clutter's power is a moving sum over the beam: a field of F rows makes a trapezoid whose top is
+    # T - F wide, which a window of T / 2 keeps while F < T / 2 (a running median lags at its corners).
     full = np.full(n_az, np.nan)
     full[idx] = st.power_db
     full = _fill_gaps(full)
-    trend = median_filter(full, size=max(3, int(power_window) | 1), mode="nearest")[idx]
+    trend = grey_opening(full, size=max(3, int(power_window) | 1), mode="nearest")[idx]
     dp = st.power_db - trend
 
-    peak = spectral_peak_db(st.spectrum, is_ref, in_band_bins(st.spectrum.shape[1], sensor))
+    bins = in_band_bins(st.spectrum.shape[1], sensor)
+    peak = spectral_peak_db(st.spectrum, is_ref, bins)
 
-    thr = float(ndtri(1.0 - pfa / 2))
+    # the same peak against the pulse's own bins and the system's shape (narrow persistent peaks cut): it needs no
+    # RFI-free reference, so it holds when RFI is on every pulse
+    tested = test[idx]
+    z_own = np.full(idx.size, -np.inf)
+    if tested.any():
+        own = st.spectrum[tested][:, bins]
+        shape = system_shape(st.spectrum[tested | is_ref], bins)
+        smoothed = own
+        if smooth_pulses > 1 and own.shape[0] > 2:
+            smoothed = median_filter(own, size=(min(int(smooth_pulses), own.shape[0]) | 1, 1), mode="nearest")
+        z_sm = self_referenced_scores(smoothed, shape)
+        # the running median spreads a strong burst onto the pulses just outside it (its median at the edge is the
+        # largest clean value): a pulse must also carry the peak at the smoothed spectrum's peak bin itself, above
+        # the 1 % point of a clean band (the mean of ``dof`` exponential bins, Gamma(dof) / dof)
+        ratio = own / shape[None, :]
+        ratio /= np.maximum(np.median(ratio, axis=1, keepdims=True), 1e-30)
+        at_peak = ratio[np.arange(own.shape[0]), np.argmax(smoothed / shape[None, :], axis=1)]
+        dof = band_degrees(echo.shape[1], nfft)
+        z_sm[at_peak < gammaincinv(dof, 0.99) / dof] = -np.inf
+        z_own[tested] = z_sm
+
+    thr = float(ndtri(1.0 - pfa / 3))
     z_p = gaussian_scores(dp, is_ref, q=0.25, min_sigma=1e-3)
     z_s = gumbel_scores(peak, is_ref, q=0.25, min_beta=1e-3)
-    by_power = (z_p > thr) & (dp - np.median(dp[is_ref]) > min_power_rise_db)
+    # strong textured clutter moves a pulse's power by up to ~10 dB within half an aperture (a bright field in
+    # the short near-range beam of an airborne sensor): a power rise counts only with some spectral support, or
+    # as a run that switches on or off from one pulse to the next (a burst's edge; the clutter's rises are ramps)
+    support = np.fmax(z_own, z_s) > float(ndtri(1.0 - power_support_pfa))
+    rise = (z_p > thr) & (dp - np.median(dp[is_ref]) > min_power_rise_db)
+    by_power = rise & (support | _sharp_runs(rise, st.power_db, idx, min_power_rise_db))
+    # RFI on longer than the opening (half an aperture) is a plateau between a step up and a step down
+    by_power |= _stepped_segments(full, min_power_rise_db)[idx]
     by_peak = (z_s > thr) & (peak - np.median(peak[is_ref]) > min_peak_db)
-    flagged = (by_power | by_peak) & test[idx]
+    flagged = (by_power | by_peak | (z_own > thr)) & tested
 
     out = np.zeros(n_az, bool)
     out[idx] = flagged
     zp = np.full(n_az, np.nan, np.float32)
     zs = np.full(n_az, np.nan, np.float32)
+    zo = np.full(n_az, np.nan, np.float32)
     zp[idx] = z_p
     zs[idx] = z_s
-    return EchoDetection(out, zp, zs, thr)
+    zo[idx[tested]] = z_own[tested]
+    return EchoDetection(out, zp, zs, thr, zo)

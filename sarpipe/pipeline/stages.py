@@ -10,6 +10,7 @@
   a comparison figure, and the point-target analysis when the scene has point targets.
 - ``train_difnet``: a DIFNet training recipe (YAML) -> training folder (log, checkpoints, ``weights/``).
 - ``train_scorecam``: a Score-CAM classifier training recipe (YAML) -> training folder (``weights/``).
+- ``train_sr``: an SR (``--sr``) training recipe (YAML) -> training folder (``weights/``).
 
 Each stage's parameter model and work are its operation's (the same as the command line's); library modules are
 imported inside the stage functions so that listing stages stays cheap.
@@ -92,6 +93,13 @@ def train_scorecam_params() -> type[BaseModel]:
     from ..spectral.scorecam_training import TrainScoreCAMParams
 
     return TrainScoreCAMParams
+
+
+@functools.cache
+def train_sr_params() -> type[BaseModel]:
+    from ..spectral.sr_training import TrainSRParams
+
+    return TrainSRParams
 
 
 # ------------------------------------------------------------------------------------------- simulate
@@ -303,6 +311,14 @@ def run_train_scorecam(ctx: StageContext) -> None:
     ctx.log.info("trained the Score-CAM classifier -> %s", result["weights"])
 
 
+def run_train_sr(ctx: StageContext) -> None:
+    """Train the SR network behind ``sr`` (clean_rfi) from a recipe (YAML) into a folder; the weights in weights/."""
+    from ..spectral.sr_training import train_sr
+
+    result = train_sr(ctx.params.config_file, ctx.output)  # type: ignore[attr-defined]
+    ctx.log.info("trained the SR network -> %s", result["weights"])
+
+
 # --------------------------------------------------------------------------------------------- registry
 
 _RAWISH = ("raw",)
@@ -408,6 +424,16 @@ BUILTIN_STAGES: list[Stage] = [
         output="files",
         output_suffix="",
         help=run_train_scorecam.__doc__ or "",
+        check=_train_recipe_check,
+        fingerprint_extra=_recipe_fingerprint,
+    ),
+    Stage(
+        "train_sr",
+        run_train_sr,
+        train_sr_params,
+        output="files",
+        output_suffix="",
+        help=run_train_sr.__doc__ or "",
         check=_train_recipe_check,
         fingerprint_extra=_recipe_fingerprint,
     ),

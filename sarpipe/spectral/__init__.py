@@ -1,7 +1,8 @@
 """Cleanup without a clean twin, on any complex spectrogram batch (audio or SAR): the deep audio prior
 (:mod:`sarpipe.spectral.dap`) and the Score-CAM denoiser (:mod:`sarpipe.spectral.scorecam`); and Sams-Net
 (:mod:`sarpipe.spectral.samsnet`, source separation by sliced attention: architecture and training loop, not yet a
-cleanup method: no SAR weights).
+cleanup method: no SAR weights); and the SFSRNet-style super-resolution behind ``--sr F``
+(:mod:`sarpipe.spectral.sr`, registered as ``sfsrnet``: any method on a coarser STFT, its estimate restored).
 
 torch is imported only inside those modules (importing this package imports nothing heavy).
 """

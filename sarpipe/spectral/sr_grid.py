@@ -26,7 +26,6 @@ import numpy as np
 __all__ = [
     "SR_INPUT_TRANSFORM",
     "coarse_frame_count",
-    "coarse_positions",
     "upsample_frames",
     "share_correction",
     "sr_features",
@@ -41,23 +40,20 @@ def coarse_frame_count(n_frames: int, factor: int) -> int:
     return max(1, -(-(int(n_frames) - 1) // int(factor)))
 
 
-def coarse_positions(n_frames: int, factor: int, n_coarse: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each full frame ``t``: the bracketing coarse frames ``a``, ``b`` and the weight ``w`` of ``b``
-    (``t = F (a + w)``; after the last coarse frame ``a = b`` = the last one, ``w = 0``)."""
-    t = np.arange(int(n_frames))
-    a = np.minimum(t // int(factor), n_coarse - 1)
-    b = np.minimum(a + 1, n_coarse - 1)
-    w = np.where(b > a, (t - factor * a) / float(factor), 0.0)
-    return a, b, w
-
-
 def upsample_frames(coarse: np.ndarray, factor: int, n_frames: int) -> np.ndarray:
     """``(..., n_freq, n_coarse)`` -> ``(..., n_freq, n_frames)``: linear interpolation along frames, coarse frame
     ``k`` on full frame ``factor * k``, the last coarse frame held to the end (the plain interpolation)."""
     c = np.asarray(coarse)
-    a, b, w = coarse_positions(n_frames, factor, c.shape[-1])
-    w = w.astype(np.float32 if c.dtype != np.float64 else np.float64)
-    return c[..., a] * (1 - w) + c[..., b] * w
+    f, nc = int(factor), c.shape[-1]
+    out = np.empty((*c.shape[:-1], int(n_frames)), np.result_type(c.dtype, np.float32))
+    for r in range(f):  # full frames r, r + f, ... lie at the fraction w = r / f between coarse frames k and k + 1
+        m = len(range(r, int(n_frames), f))
+        kk = min(m, nc - 1)
+        w = r / f
+        if kk:
+            out[..., r : r + f * kk : f] = c[..., :kk] * (1 - w) + c[..., 1 : kk + 1] * w
+        out[..., r + f * kk :: f] = c[..., nc - 1 : nc]  # the last coarse frame and after: held
+    return out
 
 
 def share_correction(
@@ -80,9 +76,9 @@ def share_correction(
 
 
 def _floor(a: np.ndarray) -> np.ndarray:
-    """Per-spectrogram median magnitude (the mean where it is 0, 1 where both are): ``(n,)``."""
+    """Per-spectrogram median magnitude over every 7th bin (the mean where it is 0, 1 where both are): ``(n,)``."""
     flat = a.reshape(a.shape[0], -1)
-    m = np.median(flat, axis=1)
+    m = np.median(flat[:, ::7], axis=1)  # every 7th bin: a normaliser, not an estimate (7x cheaper)
     mean = flat.mean(axis=1)
     return np.where(m > 0, m, np.where(mean > 0, mean, 1.0))
 
@@ -99,16 +95,19 @@ def sr_features(mixture: np.ndarray, coarse_mixture: np.ndarray, coarse_share: n
     up-sampled estimates (RFI, echo) and the two corrected ones (:func:`share_correction`). The heuristic share is
     the corrected RFI over the mixture (= ``upsample(R) / upsample(|S_c|)``).
     """
-    mix = np.abs(np.asarray(mixture)).astype(np.float64)
-    cmix = np.abs(np.asarray(coarse_mixture)).astype(np.float64)
-    share = np.clip(np.asarray(coarse_share, np.float64), 0.0, 1.0)
-    est = np.stack([share * cmix, (1.0 - share) * cmix], axis=1)  # (n, 2, F, Tc)
-    n = mix.shape[-1]
-    up = upsample_frames(est, factor, n)
-    corrected = share_correction(mix, cmix, est, factor)
-    m = _floor(mix)[:, None, None, None]
-    chans = np.concatenate([mix[:, None], up, corrected], axis=1)
-    feats = np.log1p(chans / m).astype(np.float32)
-    den = up.sum(axis=1)
-    heuristic = np.divide(up[:, 0], den, out=np.zeros_like(den), where=den > 0).astype(np.float32)
+    mix = np.abs(np.asarray(mixture)).astype(np.float32, copy=False)
+    cmix = np.abs(np.asarray(coarse_mixture)).astype(np.float32, copy=False)
+    share = np.clip(np.asarray(coarse_share, np.float32), 0.0, 1.0)
+    est = np.stack([share * cmix, (1.0 - share) * cmix], axis=1)  # (n, 2, F, Tc): RFI, echo
+    up = upsample_frames(est, factor, mix.shape[-1])
+    den = up[:, 0] + up[:, 1]  # = upsample(|S_c|): the estimates add up to the coarse mixture
+    scale = np.divide(mix, den, out=np.zeros_like(den), where=den > 0)
+    inv_m = (1.0 / _floor(mix)).astype(np.float32)[:, None, None, None]
+    feats = np.empty((mix.shape[0], 5, *mix.shape[1:]), np.float32)
+    feats[:, 0] = mix
+    feats[:, 1:3] = up
+    np.multiply(up, scale[:, None], out=feats[:, 3:5])  # share_correction, with its denominator shared
+    feats *= inv_m
+    np.log1p(feats, out=feats)
+    heuristic = np.divide(up[:, 0], den, out=np.zeros_like(den), where=den > 0)
     return feats, heuristic

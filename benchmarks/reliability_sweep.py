@@ -1132,7 +1132,7 @@ def _define_cases() -> None:
         "param_esf_rank_text": (["--method", "esf", "--param", "max_rank=many"], r"--param|max_rank"),
         "sr_zero": (["--sr", "0"], r"--sr"),
         "sr_negative": (["--sr", "-2"], r"--sr"),
-        "sr_unregistered": (["--sr", "2"], r"--sr|super-resolution|sr"),
+        "sr_fraction": (["--sr", "2.5"], r"--sr"),
         "unknown_option": (["--bogus"], r"--bogus"),
     }.items():
         case(f"clean_{v}", "rfi clean", " ".join(extra), C(*extra), rx, needs=RS)

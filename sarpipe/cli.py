@@ -2,7 +2,7 @@
 
 Exit status: 0 on success, 2 on bad input or usage (the message names file, variable, key or YAML line) and on a
 refusal by the environment (full disk, read-only folder: one line naming the file), 130 when interrupted, 1 on an
-internal error. The operation commands (simulate, focus, rfi detect|clean, export, report, train difnet|scorecam|samsnet) are generated from their
+internal error. The operation commands (simulate, focus, rfi detect|clean, export, report, train difnet|scorecam|samsnet|sr) are generated from their
 operation's parameter model (:mod:`sarpipe.model_cli`), the same model their pipeline stage takes. Heavy modules (Dask, numba kernels, torch) are imported inside the commands.
 """
 
@@ -510,6 +510,47 @@ register_lazy(
         params=(
             _config_file("Training recipe (YAML)."),
             _output("Training folder (train_config.json, log.jsonl, weights/)."),
+            _OVERWRITE,
+        ),
+    ),
+)
+
+
+def _run_train_sr(params, *, config: Path, output: Path, overwrite: bool) -> None:
+    from .console import announce
+    from .outputs import check_output
+    from .spectral.sr_training import load_sr_config, train_sr
+
+    # as for train difnet: the input rules here, the training folder judges what it holds
+    check_output(output, inputs=(config,), overwrite=True)
+    cfg = load_sr_config(params.config_file)
+    announce(
+        f"training the --sr {cfg.factor} network per {config} -> {output} "
+        f"({cfg.train_samples} pulses, {cfg.steps} steps)"
+    )
+    result = train_sr(cfg, output, overwrite=overwrite)
+    v = result["validation"] or {}
+    score = (
+        f", validation PSNR SR {v['psnr_sr']:.2f} dB vs interpolation {v['psnr_interpolation']:.2f} dB"
+        if "psnr_sr" in v
+        else ""
+    )
+    done = "found the finished run of this recipe:" if result["reused"] else "wrote"
+    _echo_done(f"{done} {result['weights']} ({cfg.steps} steps{score})")
+
+
+register_lazy(
+    "train",
+    CommandSpec(
+        name="sr",
+        stage="train_sr",
+        model=lambda: _import("sarpipe.spectral.sr_training", "TrainSRParams"),
+        run=_run_train_sr,
+        help="Train the SFSRNet-style SR network behind `rfi clean --sr F` from a recipe (YAML) on simulated pulses; "
+        "the weights land in OUTPUT/weights.",
+        params=(
+            _config_file("Training recipe (YAML)."),
+            _output("Training folder (train_config.json, weights/)."),
             _OVERWRITE,
         ),
     ),

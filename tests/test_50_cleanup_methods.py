@@ -130,6 +130,9 @@ def test_registry_and_interface(monkeypatch):
         create_method("no-such-method")
     with pytest.raises(InputError, match="bad parameters"):
         create_method("notch", bogus=1)
+    monkeypatch.setattr(methods, "_builtin_sr", lambda: None)  # as before any SR model is registered
+    monkeypatch.setattr(methods, "_LAZY_SR", {})
+    monkeypatch.setattr(methods, "_SR", {})
     with pytest.raises(InputError, match="no super-resolution model"):
         wrap_sr(create_method("notch"), 2.0)
 

@@ -67,8 +67,8 @@ def test_bad_requests_exit_2_and_write_nothing(raw_store, tmp_path, capsys):
     out = tmp_path / "never.zarr"
     assert main(["rfi", "clean", str(path), "-o", str(out), "--method", "nope"]) == 2
     assert "unknown cleanup method" in capsys.readouterr().err
-    assert main(["rfi", "clean", str(path), "-o", str(out), "--sr", "2"]) == 2
-    assert "no super-resolution model" in capsys.readouterr().err
+    assert main(["rfi", "clean", str(path), "-o", str(out), "--sr", "1.5"]) == 2
+    assert "SR factor must be a whole number" in capsys.readouterr().err
     assert main(["rfi", "clean", str(path), "-o", str(out), "--param", "window_bins"]) == 2
     assert main(["rfi", "clean", str(path), "-o", str(out), "--param", "pfa=2"]) == 2  # a value the notch refuses
     err = capsys.readouterr().err

@@ -67,6 +67,7 @@ def test_every_model_field_is_a_cli_option_and_a_stage_parameter():
         "train difnet",
         "train scorecam",
         "train samsnet",
+        "train sr",
     }
     seen_exempt = set()
     for path, spec in OPERATIONS.items():

@@ -183,7 +183,9 @@ class WeightsBundle:
     def check_applies(self, ctx: Any, *, weights: str, strict: bool) -> None:
         """Refuse (``strict``) or warn when the weights were not made for ``ctx``'s STFT, sampling rate or chirp
         band (a :class:`sarpipe.rfi.methods.MethodContext`); ``weights`` names them in the message."""
-        problems = self.valid_for.problems(ctx.stft.as_dict(), ctx.fs, ctx.radar_band)
+        # under --sr the method runs on the SR wrapper's coarse grid, judged by the full-grid STFT it restores
+        stft = (getattr(ctx, "extra", None) or {}).get("sr_full_stft", ctx.stft)
+        problems = self.valid_for.problems(stft.as_dict(), ctx.fs, ctx.radar_band)
         if not problems:
             return
         text = f"the weights in {weights} do not apply here: " + "; ".join(problems)

@@ -11,6 +11,7 @@
 - ``train_difnet``: a DIFNet training recipe (YAML) -> training folder (log, checkpoints, ``weights/``).
 - ``train_scorecam``: a Score-CAM classifier training recipe (YAML) -> training folder (``weights/``).
 - ``train_samsnet``: a Sams-Net echo / RFI separation training recipe (YAML) -> training folder (``weights/``).
+- ``train_sr``: an SR (``--sr``) training recipe (YAML) -> training folder (``weights/``).
 
 Each stage's parameter model and work are its operation's (the same as the command line's); library modules are
 imported inside the stage functions so that listing stages stays cheap.
@@ -100,6 +101,13 @@ def train_samsnet_params() -> type[BaseModel]:
     from ..spectral.samsnet_training import TrainSamsNetParams
 
     return TrainSamsNetParams
+
+
+@functools.cache
+def train_sr_params() -> type[BaseModel]:
+    from ..spectral.sr_training import TrainSRParams
+
+    return TrainSRParams
 
 
 # ------------------------------------------------------------------------------------------- simulate
@@ -310,6 +318,14 @@ def run_train_samsnet(ctx: StageContext) -> None:
     ctx.log.info("trained Sams-Net -> %s", result["weights"])
 
 
+def run_train_sr(ctx: StageContext) -> None:
+    """Train the SR network behind ``sr`` (clean_rfi) from a recipe (YAML) into a folder; the weights in weights/."""
+    from ..spectral.sr_training import train_sr
+
+    result = train_sr(ctx.params.config_file, ctx.output)  # type: ignore[attr-defined]
+    ctx.log.info("trained the SR network -> %s", result["weights"])
+
+
 # --------------------------------------------------------------------------------------------- registry
 
 _RAWISH = ("raw",)
@@ -425,6 +441,16 @@ BUILTIN_STAGES: list[Stage] = [
         output="files",
         output_suffix="",
         help=run_train_samsnet.__doc__ or "",
+        check=_train_recipe_check,
+        fingerprint_extra=_recipe_fingerprint,
+    ),
+    Stage(
+        "train_sr",
+        run_train_sr,
+        train_sr_params,
+        output="files",
+        output_suffix="",
+        help=run_train_sr.__doc__ or "",
         check=_train_recipe_check,
         fingerprint_extra=_recipe_fingerprint,
     ),

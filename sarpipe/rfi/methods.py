@@ -227,8 +227,13 @@ def register_lazy_sr(name: str, target: str) -> None:
 
 def sr_names() -> list[str]:
     """Names of every registered super-resolution wrapper (loaded or lazy)."""
+    _builtin_sr()
     _load_entry_points()
     return sorted(set(_SR) | set(_LAZY_SR))
+
+
+def _builtin_sr() -> None:
+    register_lazy_sr("sfsrnet", "sarpipe.spectral.sr:SuperResolvedMethod")
 
 
 def _sr_factory(name: str) -> Callable[..., CleanupMethod]:

@@ -1,0 +1,362 @@
+"""Training the SR network of ``--sr`` (:mod:`sarpipe.spectral.sr`): recipe, data, loop, weights folder.
+
+Trained once, for every method: the network never sees a particular method's output. It learns to restore a
+family of estimators (:func:`estimator_share`) from their coarse-grid values: on the simulated pulses of
+:mod:`sarpipe.models.difnet_data` (``S = STFT(echo + rfi)``, ``R = |STFT(rfi)|``, ``E = |STFT(echo)|``) an
+estimator is a rule applied bin by bin on the full grid: the binary mask ``R > g E`` (``g`` drawn in
+``threshold_db``; ``g = 1`` is the true mask of :func:`sarpipe.rfi.metrics.true_tf_mask`) or, with probability
+``soft_probability``, the soft share ``R^q / (R^q + (g E)^q)``, ``q`` in {1, 2}; then widened along frequency by
+``0..max_dilation`` bins (a notch that cuts wide). The network's input is that rule on the coarse frames (plus
+``flip_rate`` random errors, which it cannot predict, so it learns not to copy them into the missing frames); its
+target is the same rule on the full grid. Loss: the energy-weighted error of the predicted share against that
+target, ``sum |S|^2 (share - target)^2 / sum |S|^2`` per spectrogram (the error of the cleaned spectrogram, what
+PSNR and SDR measure), plus ``bce_weight`` x their binary cross-entropy.
+Adam; the training pulses are drawn once (``train_samples``) and the rule is drawn again for every use, from
+``(seed, step)``.
+
+``train_sr(config, out_dir)`` writes ``out_dir/train_config.json`` and ``out_dir/weights`` (a weights folder of
+:mod:`sarpipe.models.weights` with its card); called again on a folder holding the finished run of the same recipe
+it returns that run's scores and trains nothing. The module imports no torch until training starts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..atomic import atomic_path
+from ..errors import InputError
+from ..models.difnet_data import DIFNetDataConfig
+from ..pipeline.registry import LocalPath
+
+__all__ = [
+    "SRArchConfig",
+    "SREstimatorConfig",
+    "SRTrainConfig",
+    "TrainSRParams",
+    "estimator_share",
+    "load_sr_config",
+    "spectrogram_psnr",
+    "train_sr",
+]
+
+
+class SRArchConfig(BaseModel):
+    """Filters of the first three convolutions and the four kernels (:class:`sarpipe.spectral.sr.SRNet`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channels: list[int] = Field([8, 16, 8], min_length=3, max_length=3)
+    kernels: list[int] = Field([5, 9, 11, 11], min_length=4, max_length=4)
+
+
+class SREstimatorConfig(BaseModel):
+    """The estimator family the network learns to up-sample (module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold_db: tuple[float, float] = (-6.0, 6.0)
+    exact_probability: float = Field(0.3, ge=0, le=1, description="probability of g = 1 (the true mask)")
+    soft_probability: float = Field(0.3, ge=0, le=1)
+    max_dilation: int = Field(2, ge=0)
+    flip_rate: tuple[float, float] = (0.0, 0.02)
+
+
+class SRTrainConfig(BaseModel):
+    """The SR training recipe (YAML keys as below)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: DIFNetDataConfig = DIFNetDataConfig(frames=65)
+    factor: int = Field(2, ge=2)
+    model: SRArchConfig = SRArchConfig()
+    estimators: SREstimatorConfig = SREstimatorConfig()
+    train_samples: int = Field(1200, ge=4)
+    validation_samples: int = Field(200, ge=4)
+    steps: int = Field(2000, ge=1)
+    batch_size: int = Field(16, ge=1)
+    crop_bins: int | None = Field(64, ge=8, description="train on random bands of this many frequency bins (None: all)")
+    lr: float = Field(2e-3, gt=0)
+    bce_weight: float = Field(0.1, ge=0, description="weight of the cross-entropy beside the energy-weighted error")
+    seed: int = 0
+    threads: int = Field(1, ge=1)
+
+
+class TrainSRParams(BaseModel):
+    """The ``train_sr`` operation (``sarpipe train sr`` and the pipeline stage): the recipe file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config_file: LocalPath = Field(
+        ..., description="SR training recipe (YAML), e.g. sarpipe/spectral/recipes/sr_cpu.yaml"
+    )
+
+
+def load_sr_config(path: str | os.PathLike) -> SRTrainConfig:
+    """Read an SR training recipe from YAML; problems name FILE:LINE:COL and the key."""
+    from ..yamlconf import load_model
+
+    return load_model(SRTrainConfig, path)
+
+
+def estimator_share(rfi: np.ndarray, echo: np.ndarray, rule: dict[str, Any]) -> np.ndarray:
+    """One estimator of the family: ``rfi``, ``echo`` magnitudes ``(..., n_freq, n_frames)`` -> share in [0, 1].
+
+    ``rule``: ``gain`` (``g``), ``power`` (None: binary ``R > g E``; ``q``: ``R^q / (R^q + (g E)^q)``),
+    ``dilation`` (bins of widening along frequency, a running maximum)."""
+    import scipy.ndimage
+
+    r = np.asarray(rfi, np.float64)
+    e = float(rule["gain"]) * np.asarray(echo, np.float64)
+    q = rule.get("power")
+    if q is None:
+        share = (r > e).astype(np.float32)
+    else:
+        rq, eq = r**q, e**q
+        share = np.divide(rq, rq + eq, out=np.zeros_like(rq), where=(rq + eq) > 0).astype(np.float32)
+    d = int(rule.get("dilation", 0))
+    if d:
+        share = scipy.ndimage.maximum_filter1d(share, 2 * d + 1, axis=-2, mode="nearest")
+    return share
+
+
+def _draw_rule(cfg: SREstimatorConfig, rng: np.random.Generator) -> dict[str, Any]:
+    gain = 1.0 if rng.random() < cfg.exact_probability else 10 ** (rng.uniform(*cfg.threshold_db) / 20)
+    power = int(rng.choice([1, 2])) if rng.random() < cfg.soft_probability else None
+    return {
+        "gain": float(gain),
+        "power": power,
+        "dilation": int(rng.integers(0, cfg.max_dilation + 1)),
+        "flip": float(rng.uniform(*cfg.flip_rate)),
+    }
+
+
+def spectrogram_psnr(cleaned: np.ndarray, reference: np.ndarray) -> float:
+    """PSNR [dB] of cleaned spectrograms against the RFI-free ones, pooled, peak = the reference's maximum."""
+    mse = float(np.mean(np.abs(np.asarray(cleaned) - np.asarray(reference)) ** 2))
+    return 10 * math.log10(float(np.max(np.abs(reference)) ** 2) / mse) if mse > 0 else math.inf
+
+
+def _pulses(cfg: SRTrainConfig, split: str, n: int) -> dict[str, np.ndarray]:
+    """Spectrograms of ``n`` simulated pulses: mixture ``S`` (complex), ``R``, ``E`` magnitudes, echo STFT."""
+    from ..models.difnet_data import make_pulse
+    from ..rfi.stft import stft
+
+    p = cfg.data.stft_params()
+    s, r, e = [], [], []
+    for i in range(n):
+        echo, rfi, _band = make_pulse(cfg.data, split, i)  # type: ignore[arg-type]
+        s.append(stft((echo + rfi)[None], p)[0])
+        r.append(np.abs(stft(rfi[None], p)[0]))
+        e.append(stft(echo[None], p)[0])
+    return {"S": np.stack(s), "R": np.stack(r).astype(np.float32), "E": np.stack(e)}
+
+
+def _example(cfg: SRTrainConfig, d: dict[str, np.ndarray], idx: np.ndarray, rng: np.random.Generator):
+    """(features, heuristic, target, coarse share) of the spectrograms ``idx``, a rule drawn for each."""
+    from .sr_grid import coarse_frame_count, sr_features
+
+    f = cfg.factor
+    nt = d["S"].shape[-1]
+    nc = coarse_frame_count(nt, f)
+    targets, coarse_shares = [], []
+    for i in idx:
+        rule = _draw_rule(cfg.estimators, rng)
+        full = estimator_share(d["R"][i], np.abs(d["E"][i]), rule)
+        c = full[..., ::f][..., :nc].copy()
+        flip = rng.random(c.shape) < rule["flip"]
+        c[flip] = 1.0 - c[flip]
+        targets.append(full)
+        coarse_shares.append(c)
+    s = d["S"][idx]
+    feats, heur = sr_features(s, s[..., ::f][..., :nc], np.stack(coarse_shares), f)
+    return feats, heur, np.stack(targets).astype(np.float32), np.stack(coarse_shares)
+
+
+def _loss(logits: Any, target: Any, mixture: Any, bce_weight: float) -> Any:
+    """Energy-weighted share error ``sum |S|^2 (share - target)^2 / sum |S|^2`` per spectrogram (the error of the
+    cleaned spectrogram against the one the target cleans, which is what PSNR and SDR see), mean over the batch, plus
+    ``bce_weight`` x the binary cross-entropy (which keeps the quiet bins in view)."""
+    import torch
+    import torch.nn.functional as F
+
+    power = mixture.float() ** 2
+    err = (torch.sigmoid(logits) - target) ** 2
+    weighted = (power * err).sum(dim=(1, 2)) / power.sum(dim=(1, 2)).clamp_min(1e-30)
+    return weighted.mean() + bce_weight * F.binary_cross_entropy_with_logits(logits, target)
+
+
+def _validate(net: Any, cfg: SRTrainConfig, d: dict[str, np.ndarray]) -> dict[str, float]:
+    """Spectrogram PSNR of the cleaned validation set (``S - share S`` against ``STFT(echo)``) for the full-grid
+    rule, the SR network, the heuristic and the plain interpolation of the coarse share, and the SR's loss."""
+    import torch
+
+    from .sr import sr_share
+    from .sr_grid import upsample_frames
+
+    rng = np.random.default_rng([cfg.seed, 1, 99])
+    n = d["S"].shape[0]
+    feats, heur, target, coarse = _example(cfg, d, np.arange(n), rng)
+    pred = sr_share(net, feats, heur, amp=False)
+    mixture = torch.from_numpy(np.expm1(feats[:, 0]))
+    interp = upsample_frames(coarse, cfg.factor, d["S"].shape[-1])
+    s, ref = d["S"], d["E"]
+    t = torch.from_numpy(target)
+    p = torch.from_numpy(pred).clamp(1e-6, 1 - 1e-6)
+    loss = float(_loss(torch.log(p) - torch.log1p(-p), t, mixture, cfg.bce_weight))
+    return {
+        "loss": loss,
+        "psnr_full_rule": spectrogram_psnr(s - target * s, ref),
+        "psnr_sr": spectrogram_psnr(s - pred * s, ref),
+        "psnr_heuristic": spectrogram_psnr(s - heur * s, ref),
+        "psnr_interpolation": spectrogram_psnr(s - interp * s, ref),
+        "mae_sr": float(np.mean(np.abs(pred - target))),
+        "mae_interpolation": float(np.mean(np.abs(interp - target))),
+    }
+
+
+def _card(cfg: SRTrainConfig, n_params: int, seconds: float, v: dict[str, float]) -> str:
+    vf = cfg.data.valid_for()
+    return f"""# SR weights for `--sr {cfg.factor}` (sarpipe)
+
+SFSRNet-style super-resolution of any cleanup method's RFI share (sarpipe.spectral.sr); made by
+`sarpipe train sr` (sarpipe.spectral.sr_training), recipe in `config.json` (`training.recipe`).
+
+- Architecture: convolutions {cfg.model.channels + [2]} with kernels {cfg.model.kernels}; {n_params:,} parameters.
+- Grid: STFT {vf.stft}, coarse grid {cfg.factor} x the hop; {cfg.data.nperseg} x {cfg.data.frames} training spectrograms.
+- Valid for: range sampling rate {vf.range_sampling_rate[0] / 1e6:g}..{vf.range_sampling_rate[1] / 1e6:g} MHz; chirp bandwidth {vf.chirp_bandwidth[0] / 1e6:g}..{vf.chirp_bandwidth[1] / 1e6:g} MHz.
+- Training: {cfg.train_samples} simulated pulses, {cfg.steps} Adam steps (lr {cfg.lr:g}, batch {cfg.batch_size}), {seconds / 60:.1f} min at {cfg.threads} CPU thread(s).
+- Validation ({cfg.validation_samples} held-out pulses, estimator family of the recipe; cleaned-spectrogram PSNR):
+  SR {v["psnr_sr"]:.2f} dB, heuristic {v["psnr_heuristic"]:.2f} dB, plain interpolation {v["psnr_interpolation"]:.2f} dB,
+  the rule on the full grid {v["psnr_full_rule"]:.2f} dB; mean |share error| SR {v["mae_sr"]:.4f} vs interpolation {v["mae_interpolation"]:.4f}.
+See docs/models/sr.md for scores around real methods.
+"""
+
+
+def _finished_run(out: Path, cfg_json: dict[str, Any], overwrite: bool) -> dict[str, Any] | None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder", where="--output")
+    if not out.is_dir() or not any(out.iterdir()):
+        return None
+    cfg_file, weights_cfg = out / "train_config.json", out / "weights" / "config.json"
+    try:
+        earlier = json.loads(cfg_file.read_text()) if cfg_file.is_file() else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        earlier = None
+    if earlier is None:
+        problem = f"{out} is not empty and holds no SR training run; give a new or empty folder"
+    elif earlier != cfg_json:
+        problem = f"{out} holds a run of another recipe ({cfg_file}); give a new output folder"
+    elif weights_cfg.is_file():
+        t = json.loads(weights_cfg.read_text()).get("training", {})
+        return {
+            "weights": out / "weights",
+            "validation": t.get("validation"),
+            "seconds": t.get("seconds"),
+            "reused": True,
+        }
+    else:
+        return None  # the same recipe, stopped before its weights were written: train again
+    if not overwrite:
+        raise InputError(problem + " (or pass --overwrite to replace it)", where="--output")
+    import shutil
+
+    shutil.rmtree(out)
+    return None
+
+
+def train_sr(
+    config: SRTrainConfig | str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Train the SR network per ``config`` into ``out_dir`` (module docstring). Returns ``weights`` (the folder),
+    ``validation`` (the scores of :func:`_validate`), ``seconds`` and ``reused``; ``progress``: print a line every
+    50 steps."""
+    cfg = config if isinstance(config, SRTrainConfig) else load_sr_config(config)
+    out = Path(out_dir)
+    cfg_json = json.loads(cfg.model_dump_json())
+    done = _finished_run(out, cfg_json, overwrite)
+    if done is not None:
+        return done
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "train_config.json", overwrite=True) as tmp:
+        tmp.write_text(json.dumps(cfg_json, indent=2, sort_keys=True) + "\n")
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        return _train(cfg, out, progress)
+    finally:
+        torch.set_num_threads(old)
+
+
+def _train(cfg: SRTrainConfig, out: Path, progress: bool = False) -> dict[str, Any]:
+    import torch
+
+    from ..models.weights import save_weights
+    from .sr import SRNet, count_parameters
+    from .sr_grid import SR_INPUT_TRANSFORM
+
+    t0 = time.perf_counter()
+    train = _pulses(cfg, "train", cfg.train_samples)
+    val = _pulses(cfg, "validation", cfg.validation_samples)
+    t_data = time.perf_counter() - t0
+    torch.manual_seed(cfg.seed)
+    net = SRNet(cfg.model.channels, cfg.model.kernels, factor=cfg.factor)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    log = []
+    net.train()
+    for step in range(cfg.steps):
+        rng = np.random.default_rng([cfg.seed, 0, step])
+        idx = rng.integers(0, cfg.train_samples, cfg.batch_size)
+        feats, heur, target, _c = _example(cfg, train, idx, rng)
+        if cfg.crop_bins and cfg.crop_bins < heur.shape[1]:  # the network is convolutional: a band is an example
+            r0 = int(rng.integers(0, heur.shape[1] - cfg.crop_bins + 1))
+            band = slice(r0, r0 + cfg.crop_bins)
+            feats, heur, target = feats[:, :, band], heur[:, band], target[:, band]
+        lr = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))  # cosine decay to 0
+        for g in opt.param_groups:
+            g["lr"] = lr
+        logits = net(torch.from_numpy(feats), torch.from_numpy(heur))
+        loss = _loss(logits, torch.from_numpy(target), torch.from_numpy(np.expm1(feats[:, 0])), cfg.bce_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 50 == 0 or step == cfg.steps - 1:
+            log.append((step, float(loss.detach())))
+            if progress:
+                msg = f"sr step {step}/{cfg.steps} loss {log[-1][1]:.4f} {time.perf_counter() - t0:.0f} s"
+                print(msg, file=sys.stderr, flush=True)
+    v = _validate(net, cfg, val)
+    seconds = time.perf_counter() - t0
+    save_weights(
+        out / "weights",
+        model="sfsrnet",
+        architecture=net.architecture(),
+        state_dict=net.state_dict(),
+        valid_for=cfg.data.valid_for(),
+        input_transform=SR_INPUT_TRANSFORM,
+        card=_card(cfg, count_parameters(net), seconds, v),
+        tile=None,
+        training={
+            "recipe": json.loads(cfg.model_dump_json()),
+            "validation": v,
+            "seconds": seconds,
+            "data_seconds": t_data,
+            "loss_log": log,
+        },
+        overwrite=True,  # the folder is this run's own (checked above)
+    )
+    return {"weights": out / "weights", "validation": v, "seconds": seconds, "reused": False}

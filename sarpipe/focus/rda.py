@@ -60,6 +60,12 @@ class FocusSettings:
     src_rate: float | None = None  # Ksrc [Hz/s] once known (None: none applied)
 
     @property
+    def replica_only(self) -> bool:
+        """The range filter is the plain matched filter (rect window, no SRC): see
+        :func:`~.range_compression.range_fft_length`."""
+        return self.range_window.is_rect and self.src_rate is None
+
+    @property
     def doppler_method(self) -> str:
         """``doppler_centroid_method``: argument | attribute | history, or the estimator's method."""
         if self.doppler_estimate is not None:
@@ -378,9 +384,9 @@ def focus_array(
             settings, sensor, resolve_centroid(sums, sensor, n_rg, method=settings.doppler_ambiguity, dataset=dataset)
         )
     settings = with_secondary_range_compression(settings, sensor, n_rg)
-    n_fft = range_fft_length(sensor, n_rg, settings.range_correlation)
+    n_fft = range_fft_length(sensor, n_rg, settings.range_correlation, replica_only=settings.replica_only)
     data, _ = apply_range_filter(
-        echo, range_filter(sensor, n_fft, settings.range_window, settings.src_rate), workers=workers
+        echo, range_filter(sensor, n_fft, settings.range_window, settings.src_rate), workers=workers, lag_one=False
     )
     plan = azimuth_plan(sensor, n_az, n_rg, settings, inverse=False)
     slc = azimuth_block(
@@ -423,5 +429,6 @@ def defocus_array(
         range_inverse_filter(sensor, n_fft, settings.range_window, src_rate=settings.src_rate),
         out=data,
         workers=workers,
+        lag_one=False,
     )
     return echo

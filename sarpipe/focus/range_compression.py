@@ -28,9 +28,9 @@ from ..sensor import SensorParams
 from . import kernels
 from .windows import Window, parse_window
 
-#: Rows per block of the blocked range pass: ~2 MiB of complex64 per block keeps the FFT, the filter multiply
-#: and the lag-one correlation in cache.
-_BLOCK_BYTES = 2 << 20
+#: Rows per block of the blocked range pass: ~1 MiB of complex64 per block keeps the FFT, the filter multiply
+#: and the lag-one correlation in cache (half a core's L2 here; 2 MiB measured ~10 % slower).
+_BLOCK_BYTES = 1 << 20
 
 
 def default_workers() -> int:
@@ -200,13 +200,18 @@ def _filter_rows(pulses: np.ndarray, spectrum: np.ndarray, out: np.ndarray, prev
     rows = max(1, _BLOCK_BYTES // (8 * n_fft))
     accumulator = 0j
     prev = previous_row if previous_row is not None else np.empty(0, dtype=np.complex64)
+    # one zero-padded work block, transformed in place (no allocation per block; pulses and out may alias)
+    work = np.empty((min(rows, n_az), n_fft), dtype=np.complex64)
     for a0 in range(0, n_az, rows):
         a1 = min(n_az, a0 + rows)
-        spec = scipy.fft.fft(pulses[a0:a1], n=n_fft, axis=1, workers=1)
+        block = work[: a1 - a0]
+        block[:, :n_rg] = pulses[a0:a1]
+        block[:, n_rg:] = 0
+        spec = scipy.fft.fft(block, axis=1, workers=1, overwrite_x=True)
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf input: reported by the caller's scan
             spec *= spectrum
-        block = scipy.fft.ifft(spec, axis=1, workers=1, overwrite_x=True)
-        out[a0:a1] = block[:, :n_rg]
+        spec = scipy.fft.ifft(spec, axis=1, workers=1, overwrite_x=True)
+        out[a0:a1] = spec[:, :n_rg]
         if lag_one:
             accumulator += kernels.lag_one_correlation(out[a0:a1], prev)
             prev = out[a1 - 1]

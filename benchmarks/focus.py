@@ -5,7 +5,9 @@
 
 Measured in the same run, on the same machine:
 - FFT floor: the four full-array FFT passes (range FFT, range IFFT, azimuth FFT, azimuth IFFT) of the in-memory
-  complex64 scene with scipy.fft and the same thread count that focusing uses;
+  complex64 scene with scipy.fft and the same thread count that focusing uses, at the scene size (what a
+  circular RDA needs); also shown, the same with the range FFTs at the linear correlation's length (>= N + M,
+  5-smooth: what a linear RDA needs), for reference only: the ratios quoted are against the first;
 - in-memory focusing (``sarpipe.focus.rda.focus_array``: range compression, Doppler centroid, RCMC, azimuth
   compression), with its CPU utilisation (process CPU time / wall time, psutil);
 - end-to-end Zarr -> Zarr (``focus_zarr``: reads the raw store, persisted corner turn, writes the SLC store);
@@ -77,11 +79,18 @@ class CpuMeter:
         self.util = self.cpu / self.wall
 
 
-def fft_floor(data: np.ndarray, workers: int) -> float:
-    """Time of the four full-array FFT passes, in place on ``data`` (its content is destroyed)."""
+def fft_floor(data: np.ndarray, workers: int, range_length: int | None = None) -> float:
+    """Time of the four full-array FFT passes, in place on ``data`` (its content is destroyed); with
+    ``range_length`` the range FFT zero-pads to it and the range IFFT's output is cropped back."""
     t0 = time.perf_counter()
-    a = scipy.fft.fft(data, axis=1, workers=workers, overwrite_x=True)
-    a = scipy.fft.ifft(a, axis=1, workers=workers, overwrite_x=True)
+    if range_length is None:
+        a = scipy.fft.fft(data, axis=1, workers=workers, overwrite_x=True)
+        a = scipy.fft.ifft(a, axis=1, workers=workers, overwrite_x=True)
+    else:
+        a = scipy.fft.fft(data, n=range_length, axis=1, workers=workers)
+        a = scipy.fft.ifft(a, axis=1, workers=workers, overwrite_x=True)[:, : data.shape[1]]
+        data[:] = a
+        a = data
     a = scipy.fft.fft(a, axis=0, workers=workers, overwrite_x=True)
     scipy.fft.ifft(a, axis=0, workers=workers, overwrite_x=True)
     return time.perf_counter() - t0
@@ -193,7 +202,7 @@ def main() -> None:
         memory_run(*args.memory_run)
         return
 
-    from sarpipe.focus.range_compression import default_workers
+    from sarpipe.focus.range_compression import default_workers, range_fft_length
     from sarpipe.focus.rda import focus_array, resolve_settings
     from sarpipe.model import sar_dataset, save_dataset
     from sarpipe.sensor import SensorParams
@@ -210,7 +219,10 @@ def main() -> None:
     settings = resolve_settings(geom)
     focus_array(echo[:256, :512].copy(), geom, settings)  # compile / warm
 
-    floors, floor_utils, computes, utils = [], [], [], []
+    linear_length = range_fft_length(geom, n, "linear", replica_only=True)
+    hamming = resolve_settings(geom, range_window="hamming:0.75")
+    focus_array(echo[:256, :512].copy(), geom, hamming)
+    floors, floor_utils, computes, utils, linear_floors, tapered = [], [], [], [], [], []
     scratch = np.empty_like(echo)
     for _ in range(args.repeat):
         np.copyto(scratch, echo)
@@ -222,6 +234,12 @@ def main() -> None:
         computes.append(m.wall)
         utils.append(m.util)
         del slc
+        np.copyto(scratch, echo)
+        linear_floors.append(fft_floor(scratch, workers, linear_length))
+        t0 = time.perf_counter()
+        slc, _ = focus_array(echo, geom, hamming)
+        tapered.append(time.perf_counter() - t0)
+        del slc
     del scratch
     floor, compute = min(floors), min(computes)
     rate = n * n / compute / 1e6
@@ -232,6 +250,14 @@ def main() -> None:
     print(
         f"focus in memory               {compute:8.3f} s   = {compute / floor:.2f} x floor; CPU utilisation "
         f"{max(utils):.2f} of {psutil.cpu_count()} (all: {', '.join(f'{x:.3f}' for x in computes)})"
+    )
+    print(
+        f"FFT floor, linear range length {linear_length}: {min(linear_floors):.3f} s (for reference: "
+        f"{min(linear_floors) / floor:.2f} x floor; focus = {compute / min(linear_floors):.2f} x it)"
+    )
+    print(
+        f"focus, hamming:0.75 range      {min(tapered):8.3f} s   = {min(tapered) / floor:.2f} x floor (a tapered window "
+        f"keeps the full correlation length {range_fft_length(geom, n, 'linear')})"
     )
     print(
         f"  throughput {rate:.1f} Msamples/s = {rate / S1_RAW_RATE:.2f} x Sentinel-1 real-time raw rate "

@@ -6,8 +6,8 @@
 - with the centroid attribute removed and a true centroid of -6.2, -2.3, 0.4 and +3.7 PRF, C band and L band,
   the PRF ambiguity is resolved (multi-look cross-correlation) and the fractional part is right; the focused
   targets meet the point-target tolerances (IRW 3 %, PSLR 0.3 dB, position 0.05 px) in C band at all four and in
-  L band at 0.4 PRF (L band at >= 2.3 PRF is a squint of >= 4 degrees, beyond the RDA with SRC at the centroid:
-  docs/focusing.md);
+  L band at 0.4 PRF (at >= 2.3 PRF, a squint of >= 4 degrees, the response is no longer the separable sinc;
+  tests/test_36_doppler_src.py checks those focused with the true centroid against their ideal response);
 - a range-varying centroid is estimated within a stated accuracy and used;
 - in-memory and streaming focusing give the same image and the same estimates.
 """

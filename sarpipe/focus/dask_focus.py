@@ -242,7 +242,7 @@ def focus_zarr(
             estimate = resolve_centroid(sums, geom, n_rg, method=settings.doppler_ambiguity, dataset=ds)
             settings = complete_settings(settings, geom, estimate)
         settings = with_secondary_range_compression(settings, geom, n_rg)
-        n_fft = range_fft_length(geom, n_rg, settings.range_correlation)
+        n_fft = range_fft_length(geom, n_rg, settings.range_correlation, replica_only=settings.replica_only)
         spectrum = range_filter(geom, n_fft, settings.range_window, settings.src_rate)
         _lag_one, finite = _range_pass(raw_path, variable, n_az, n_rg, spectrum, ct_store, rows)
         if not finite:

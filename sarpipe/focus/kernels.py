@@ -272,6 +272,53 @@ def _zero_outside(buf_re, buf_im, first_bin, n_total):
             buf_im[c] = 0.0
 
 
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _range_fir(src_re, src_im, taps, half, dst_re, dst_im):
+    """dst[i] = sum_{n=-K..K} taps[n + K] src[i + K - n], i < len(dst) (<= len(src) - 2K): one Doppler row's
+    range FIR (the per-Doppler secondary range compression, :mod:`.doppler_src`), taps in SIMD passes."""
+    m = dst_re.shape[0]
+    for i in range(m):
+        dst_re[i] = 0.0
+        dst_im[i] = 0.0
+    for t in range(2 * half + 1):
+        hr = np.float32(taps[t].real)
+        hi = np.float32(taps[t].imag)
+        off = 2 * half - t  # src index i + K - n with n = t - K
+        sr = src_re[off : off + m]
+        si = src_im[off : off + m]
+        for i in range(m):
+            dst_re[i] += hr * sr[i] - hi * si[i]
+            dst_im[i] += hr * si[i] + hi * sr[i]
+
+
+@numba.njit(nogil=True, cache=True)
+def _range_fir_pieces(src_re, src_im, fir, half, dst_re, dst_im, first_bin, fir_start, fir_width, n_total, periodic):
+    """:func:`_range_fir` with the taps of piece ``(g - fir_start) // fir_width`` for output bin
+    ``g = first_bin + i`` (modulo ``n_total`` when ``periodic``; pieces clipped to the first and last)."""
+    m = dst_re.shape[0]
+    i = 0
+    while i < m:
+        g = first_bin + i
+        if periodic:
+            g = g % n_total
+        j = min(max((g - fir_start) // fir_width, 0), fir.shape[0] - 1)
+        run = m - i
+        if j < fir.shape[0] - 1:
+            run = min(run, fir_start + (j + 1) * fir_width - g)
+        if periodic:
+            run = min(run, n_total - g)
+        run = max(run, 1)
+        _range_fir(
+            src_re[i : i + run + 2 * half],
+            src_im[i : i + run + 2 * half],
+            fir[j],
+            half,
+            dst_re[i : i + run],
+            dst_im[i : i + run],
+        )
+        i += run
+
+
 @numba.njit(nogil=True, cache=True)
 def _row(
     data_row,
@@ -288,12 +335,19 @@ def _row(
     poly,
     inverse,
     periodic,
+    fir,
+    fir_start,
+    fir_width,
 ):
     """One Doppler row (gain != 0). Focus: resample (RCMC), then multiply by the azimuth filter; ``inverse``
     (defocus): multiply the input bins by the filter, then resample. ``periodic`` False: bins outside the swath
-    read as zero."""
-    buf_re = np.empty(out_row.shape[0] + 2 * halo, dtype=np.float32)
-    buf_im = np.empty(out_row.shape[0] + 2 * halo, dtype=np.float32)
+    read as zero. ``fir`` (pieces, 2K + 1 complex taps; or none): the row's range FIR per piece of the range
+    axis (:func:`_range_fir_pieces`), applied before the resampling (focus) or after it (defocus); ``halo`` then
+    includes its K bins."""
+    half = (fir.shape[1] - 1) // 2 if fir.shape[1] > 0 else 0
+    n_out = out_row.shape[0]
+    buf_re = np.empty(n_out + 2 * halo, dtype=np.float32)
+    buf_im = np.empty(n_out + 2 * halo, dtype=np.float32)
     if inverse:
         _fill_row_phased(
             data_row, buf_re, buf_im, in_start, out_start - halo, n_total, phase_rate, near_range, range_spacing, gain
@@ -302,11 +356,65 @@ def _row(
         _fill_row(data_row, buf_re, buf_im, in_start)
     if not periodic:
         _zero_outside(buf_re, buf_im, out_start - halo, n_total)
+    if half > 0 and not inverse:  # FIR first: buffer bins out_start - (halo - K) .., only where RCMC reads
+        src_re, src_im = buf_re, buf_im
+        n_buf = n_out + 2 * (halo - half)
+        buf_re = np.zeros(n_buf, dtype=np.float32)
+        buf_im = np.zeros(n_buf, dtype=np.float32)
+        offset = near_range / range_spacing + out_start
+        reach = poly.shape[0] // 2 + 1
+        p0 = (halo - half) + scale_minus_one * offset
+        p1 = (halo - half) + n_out - 1 + scale_minus_one * (offset + n_out - 1)
+        lo = max(0, int(math.floor(min(p0, p1))) - reach)
+        hi = min(n_buf, int(math.ceil(max(p0, p1))) + reach + 1)
+        if hi > lo:
+            _range_fir_pieces(
+                src_re[lo:],
+                src_im[lo:],
+                fir,
+                half,
+                buf_re[lo:hi],
+                buf_im[lo:hi],
+                out_start - halo + half + lo,
+                fir_start,
+                fir_width,
+                n_total,
+                periodic,
+            )
+    if half > 0 and inverse:  # resample bins out_start - K .., then the FIR into the output
+        tmp = np.empty(n_out + 2 * half, dtype=np.complex64)
+        _resample_row(
+            buf_re,
+            buf_im,
+            tmp,
+            float(halo - half),
+            scale_minus_one,
+            near_range / range_spacing + out_start - half,
+            poly,
+            False,
+            phase_rate,
+            near_range + out_start * range_spacing,
+            range_spacing,
+            gain,
+        )
+        t_re = np.empty(tmp.shape[0], dtype=np.float32)
+        t_im = np.empty(tmp.shape[0], dtype=np.float32)
+        for c in range(tmp.shape[0]):
+            g = out_start - half + c
+            inside = periodic or (g >= 0 and g < n_total)
+            t_re[c] = tmp[c].real if inside else 0.0
+            t_im[c] = tmp[c].imag if inside else 0.0
+        o_re = np.empty(n_out, dtype=np.float32)
+        o_im = np.empty(n_out, dtype=np.float32)
+        _range_fir_pieces(t_re, t_im, fir, half, o_re, o_im, out_start, fir_start, fir_width, n_total, periodic)
+        for j in range(n_out):
+            out_row[j] = complex(o_re[j], o_im[j])
+        return
     _resample_row(
         buf_re,
         buf_im,
         out_row,
-        float(halo),
+        float(halo - half),
         scale_minus_one,
         near_range / range_spacing + out_start,
         poly,
@@ -352,6 +460,9 @@ def rcmc_azimuth(
     poly,
     inverse,
     periodic,
+    fir,
+    fir_start,
+    fir_width,
 ):
     """Range cell migration correction then azimuth compression of range-Doppler data, row (Doppler bin) by row;
     with ``inverse`` the exact reverse (azimuth decompression, then inverse RCMC).
@@ -364,6 +475,9 @@ def rcmc_azimuth(
     copied first). For Doppler row k, bin g reads the input at range ``R_g * (1 + scale_minus_one[k])`` through
     the windowed-sinc interpolator ``poly`` and is multiplied by ``gain[k] * exp(1j * phase_rate[k] * R_g)``
     (``inverse``: each input bin g is multiplied first, then resampled). Rows with ``gain[k] == 0`` are zeroed.
+    ``fir`` (n_doppler, pieces, 2K + 1) complex64, or (n_doppler, 1, 0): per-row range FIR taps per piece of
+    ``fir_width`` bins from bin ``fir_start`` (:mod:`.doppler_src`), applied before the resampling (``inverse``:
+    after it), K of the ``halo`` bins being theirs.
     Parallel over the other rows; :func:`rcmc_azimuth_serial` is the same on one thread (for Dask tasks).
     """
     active = _active_rows(gain, out)
@@ -384,6 +498,9 @@ def rcmc_azimuth(
             poly,
             inverse,
             periodic,
+            fir[k],
+            fir_start,
+            fir_width,
         )
 
 
@@ -403,6 +520,9 @@ def rcmc_azimuth_serial(
     poly,
     inverse,
     periodic,
+    fir,
+    fir_start,
+    fir_width,
 ):
     for k in _active_rows(gain, out):
         _row(
@@ -420,4 +540,7 @@ def rcmc_azimuth_serial(
             poly,
             inverse,
             periodic,
+            fir[k],
+            fir_start,
+            fir_width,
         )

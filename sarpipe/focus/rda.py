@@ -26,6 +26,7 @@ from ..sensor import SensorParams
 from ..stripmap import azimuth_fm_rate
 from . import kernels
 from .azimuth_compression import AzimuthRows, azimuth_rows, default_azimuth_bandwidth
+from .migration import doppler_frequencies
 from .range_compression import (
     RANGE_CORRELATIONS,
     apply_range_filter,
@@ -58,6 +59,13 @@ class FocusSettings:
     doppler_estimate: dict[str, Any] | None = None  # the estimator's record (when estimated)
     src: bool = True  # secondary range compression at the centroid and mid-swath range
     src_rate: float | None = None  # Ksrc [Hz/s] once known (None: none applied)
+    src_doppler: bool = False  # SRC per Doppler bin instead (exact coupling phase, .doppler_src); src_rate None
+
+    @property
+    def replica_only(self) -> bool:
+        """The range filter is the plain matched filter (rect window, no SRC): see
+        :func:`~.range_compression.range_fft_length`."""
+        return self.range_window.is_rect and self.src_rate is None
 
     @property
     def doppler_method(self) -> str:
@@ -82,7 +90,7 @@ class FocusSettings:
         doppler_rate = azimuth_fm_rate(far, float(self.doppler_centroid), sensor.wavelength, sensor.velocity)
         aperture = min(n_azimuth, int(math.ceil(self.azimuth_bandwidth / doppler_rate * sensor.prf)))
         taps, beta, _ = kernel_design(_band_fraction(sensor))
-        plan = azimuth_plan(sensor, n_azimuth, n_range, self, inverse=False)
+        plan = azimuth_plan(sensor, n_azimuth, n_range, self, inverse=False, taps=False)
         first, stop = valid_range_samples(sensor, n_range, plan)
         extra: dict[str, Any] = {}
         if self.doppler_polynomial is not None and len(self.doppler_polynomial) > 1:
@@ -99,13 +107,15 @@ class FocusSettings:
             "azimuth_bandwidth": float(self.azimuth_bandwidth),
             "range_bandwidth": float(sensor.chirp_bandwidth),
             "secondary_range_compression_rate": None if self.src_rate is None else float(self.src_rate),
+            "secondary_range_compression": "doppler" if self.src_doppler else "centroid" if self.src_rate else None,
+            "secondary_range_compression_taps": int(plan.fir.shape[3]),
             "range_correlation": "circular" if circular else "linear",
             "rcmc_taps": taps,
             "rcmc_kaiser_beta": beta,
             "range_edges": self.range_edges,
             "valid_range_margin": int(min(m, n_range)),
             "valid_range_samples": [int(first), int(stop)],
-            "rcm_margin": int(min(n_range, plan.halo)),
+            "rcm_margin": int(min(n_range, plan.halo - plan.fir_half)),
             "valid_azimuth_margin": int(aperture // 2),
             **extra,
         }
@@ -116,7 +126,7 @@ def valid_range_samples(sensor: SensorParams, n_range: int, plan: AzimuthPlan) -
     ``M`` (half a replica) inside the near edge, and ``M`` plus the largest range migration inside the far edge
     (echoes migrate to farther range away from zero Doppler)."""
     m = replica_half_length(sensor)
-    migration = max(0, plan.halo - plan.poly.shape[0] // 2 - 1)
+    migration = max(0, plan.halo - plan.fir_half - plan.poly.shape[0] // 2 - 1)
     first = min(m, n_range)
     return first, max(first, n_range - m - migration)
 
@@ -210,12 +220,22 @@ def complete_settings(settings: FocusSettings, sensor: SensorParams, doppler_cen
 
 
 def with_secondary_range_compression(settings: FocusSettings, sensor: SensorParams, n_range: int) -> FocusSettings:
-    """Settle ``src_rate``: Ksrc at the (known) centroid and the mid-swath range when ``src`` is on and it matters
-    (:func:`~.range_compression.secondary_range_compression_rate`); kept as it is when already set."""
-    if settings.doppler_centroid is None or not settings.src or settings.src_rate is not None:
+    """Settle the SRC when ``src`` is on: Ksrc at the (known) centroid and the mid-swath range
+    (:func:`~.range_compression.secondary_range_compression_rate`, None when negligible), or, when that single
+    rate leaves more than :data:`~.doppler_src.MAX_SINGLE_RATE_ERROR` of the exact coupling phase within the chirp
+    and processed Doppler bands (large squints, L band), SRC per Doppler bin (``src_doppler``); kept as it is when
+    already set."""
+    if settings.doppler_centroid is None or not settings.src or settings.src_rate is not None or settings.src_doppler:
         return settings
     mid = sensor.near_range + 0.5 * max(0, n_range - 1) * sensor.range_pixel_spacing
-    return replace(settings, src_rate=secondary_range_compression_rate(sensor, mid, float(settings.doppler_centroid)))
+    rate = secondary_range_compression_rate(sensor, mid, float(settings.doppler_centroid))
+    if rate is not None:
+        from .doppler_src import MAX_SINGLE_RATE_ERROR, single_rate_error
+
+        f_eta = settings.doppler_centroid + np.array([-0.5, -0.25, 0.0, 0.25, 0.5]) * settings.azimuth_bandwidth
+        if single_rate_error(sensor, f_eta, mid, rate) > MAX_SINGLE_RATE_ERROR:
+            return replace(settings, src_doppler=True)
+    return replace(settings, src_rate=rate)
 
 
 def settings_from_history(attrs: Mapping[str, Any], sensor: SensorParams, **overrides: Any) -> FocusSettings:
@@ -239,7 +259,12 @@ def settings_from_history(attrs: Mapping[str, Any], sensor: SensorParams, **over
     chosen.pop("secondary_range_compression", None)
     settings = resolve_settings(sensor, **chosen)
     if src is None and "secondary_range_compression_rate" in record:  # exactly what that focus applied
-        settings = replace(settings, src=False, src_rate=record["secondary_range_compression_rate"])
+        settings = replace(
+            settings,
+            src=False,
+            src_rate=record["secondary_range_compression_rate"],
+            src_doppler=record.get("secondary_range_compression") == "doppler",
+        )
     else:  # as focus would choose it (or as asked)
         settings = replace(settings, src=True if src is None else bool(src))
     if record.get("doppler_centroid") is not None and overrides.get("doppler_centroid") is None:
@@ -277,31 +302,74 @@ def doppler_segments(sensor: SensorParams, n_range: int, settings: FocusSettings
 @dataclass(frozen=True)
 class AzimuthPlan:
     segments: tuple[tuple[int, int, AzimuthRows], ...]  # (start, stop, rows) over range bins
-    halo: int
+    halo: int  # range bins read beyond each side of an output block: RCMC's, plus fir_half
     poly: np.ndarray
     periodic: bool  # circular range (RCMC wraps) or linear (zeros beyond the swath)
+    fir: np.ndarray  # per-Doppler SRC taps (n_segments, n_doppler, n_pieces, 2K + 1) complex64 (last axis 0: none)
+    fir_half: int = 0  # K (0: no per-Doppler SRC)
+    fir_start: int = 0  # range bin where the first tap piece starts (pieces over the migrated range axis)
+    fir_width: int = 1  # range bins per tap piece
 
     @property
     def rows(self) -> AzimuthRows:
         return self.segments[0][2]
 
 
+#: Largest phase [rad] the per-Doppler SRC leaves at a range bin by its piece's reference range (the coupling
+#: phase scales with R: what remains at R is (R - R_ref) / R_ref of it, over the chirp band and processed band).
+SRC_RANGE_ERROR = np.pi / 32
+
+
 def azimuth_plan(
-    sensor: SensorParams, n_azimuth: int, n_range: int, settings: FocusSettings, *, inverse: bool
+    sensor: SensorParams, n_azimuth: int, n_range: int, settings: FocusSettings, *, inverse: bool, taps: bool = True
 ) -> AzimuthPlan:
+    """Per range segment (:func:`doppler_segments`): the kernels' Doppler rows and the halo; with per-Doppler SRC
+    its taps, per piece of the migrated range axis (bins where the range-compressed echoes lie, before RCMC): for
+    Doppler bin k and piece j, the coupling phase at ``R_j D_k``, the closest range of the echoes at the piece's
+    middle range ``R_j``; pieces short enough to leave at most SRC_RANGE_ERROR at their ends. Focus applies the
+    taps before RCMC and defocus after inverse RCMC, both on that axis, so defocus inverts focus. ``taps`` False:
+    the plan's sizes only (zero taps; for the history record, not for the kernels)."""
+    pieces = doppler_segments(sensor, n_range, settings)
     segments = tuple(
         (
             a,
             b,
             azimuth_rows(sensor, n_azimuth, f_dc, settings.azimuth_window, settings.azimuth_bandwidth, inverse=inverse),
         )
-        for a, b, f_dc in doppler_segments(sensor, n_range, settings)
+        for a, b, f_dc in pieces
     )
     n_taps, beta, _ = kernel_design(_band_fraction(sensor))
     far_bins = sensor.near_range / sensor.range_pixel_spacing + n_range
     halo = max(halo_bins(rows.scale_minus_one, far_bins, n_taps) for _, _, rows in segments)
     periodic = is_circular(sensor, n_range, settings.range_correlation)
-    return AzimuthPlan(segments, halo, sinc_polynomials(n_taps, beta), periodic)
+    poly = sinc_polynomials(n_taps, beta)
+    if not settings.src_doppler:
+        return AzimuthPlan(segments, halo, poly, periodic, np.zeros((len(segments), n_azimuth, 1, 0), np.complex64))
+    from .doppler_src import doppler_src_taps, fir_half_length, single_rate_error
+
+    dr = sensor.range_pixel_spacing
+    far = sensor.near_range + (n_range - 1) * dr
+    doppler = [doppler_frequencies(sensor, n_azimuth, f_dc) for _, _, f_dc in pieces]
+    active = [rows.gain != 0 for _, _, rows in segments]
+    half = max(fir_half_length(sensor, f[m], far) for f, m in zip(doppler, active))
+    # pieces over the bins a block can read: [-(halo + K), n_range + halo + K)
+    start, stop = -(halo + half), n_range + halo + half
+    mid = sensor.near_range + 0.5 * (n_range - 1) * dr
+    band = settings.doppler_centroid + np.array([-0.5, -0.25, 0.0, 0.25, 0.5]) * settings.azimuth_bandwidth
+    phase = single_rate_error(sensor, band, mid, None)  # the whole coupling phase at mid-swath
+    width = stop - start if phase == 0 else int(2 * SRC_RANGE_ERROR * mid / (phase * dr))
+    width = max(SEGMENT_MIN_BINS, min(stop - start, width))
+    centres = sensor.near_range + (start + (np.arange(-(-(stop - start) // width)) + 0.5) * width) * dr
+    if not taps:
+        fir = np.zeros((len(segments), 1, centres.size, 2 * half + 1), np.complex64)
+        return AzimuthPlan(segments, halo + half, poly, periodic, fir, half, start, width)
+    fir = np.stack(
+        [
+            np.stack([doppler_src_taps(sensor, f, m, r, half, inverse=inverse) for r in centres], axis=1)
+            for f, m in zip(doppler, active)
+        ]
+    )
+    return AzimuthPlan(segments, halo + half, poly, periodic, fir, half, start, width)
 
 
 def azimuth_block(
@@ -326,14 +394,14 @@ def azimuth_block(
     """
     workers = workers or default_workers()
     spec = scipy.fft.fft(data, axis=0, workers=workers, overwrite_x=True)
-    parts = [(a, b, rows) for a, b, rows in plan.segments if a < out_start + n_out and b > out_start]
+    parts = [(i, a, b, rows) for i, (a, b, rows) in enumerate(plan.segments) if a < out_start + n_out and b > out_start]
     if out is data and len(parts) == 1:
         out = spec
     elif out is None or out is data:
         out = np.empty((data.shape[0], n_out), dtype=np.complex64)
     kernel = kernels.rcmc_azimuth if parallel else kernels.rcmc_azimuth_serial
     n_in = spec.shape[1]
-    for a, b, r in parts:
+    for i, a, b, r in parts:
         a, b = max(a, out_start), min(b, out_start + n_out)
         whole = a == out_start and b == out_start + n_out
         target = out if whole else np.empty((out.shape[0], b - a), dtype=np.complex64)
@@ -352,6 +420,9 @@ def azimuth_block(
             plan.poly,
             inverse,
             plan.periodic,
+            plan.fir[i],
+            plan.fir_start,
+            plan.fir_width,
         )
         if not whole:
             out[:, a - out_start : b - out_start] = target
@@ -378,9 +449,9 @@ def focus_array(
             settings, sensor, resolve_centroid(sums, sensor, n_rg, method=settings.doppler_ambiguity, dataset=dataset)
         )
     settings = with_secondary_range_compression(settings, sensor, n_rg)
-    n_fft = range_fft_length(sensor, n_rg, settings.range_correlation)
+    n_fft = range_fft_length(sensor, n_rg, settings.range_correlation, replica_only=settings.replica_only)
     data, _ = apply_range_filter(
-        echo, range_filter(sensor, n_fft, settings.range_window, settings.src_rate), workers=workers
+        echo, range_filter(sensor, n_fft, settings.range_window, settings.src_rate), workers=workers, lag_one=False
     )
     plan = azimuth_plan(sensor, n_az, n_rg, settings, inverse=False)
     slc = azimuth_block(
@@ -423,5 +494,6 @@ def defocus_array(
         range_inverse_filter(sensor, n_fft, settings.range_window, src_rate=settings.src_rate),
         out=data,
         workers=workers,
+        lag_one=False,
     )
     return echo

@@ -12,8 +12,15 @@ the ``rfi_clean`` processing record), without holding the scene:
    chunks at a time;
 3. the contaminated pulses are cleaned in the batches :func:`~sarpipe.rfi.clean.clean` uses (same batch
    boundaries, same :class:`~sarpipe.rfi.methods.MethodContext`, hence the same numbers): each batch is read from
-   the copied ``echo`` chunks and its cleaned rows are written back into those chunk files in place (memory maps
-   of the uncompressed chunks: only the batch's rows are touched).
+   the input's ``echo`` (memory maps of its uncompressed chunks: only the batch's rows are read) and its cleaned
+   rows are written into the copied chunk files in place, each row at its own byte offset.
+
+The batches are independent tasks (:func:`sarpipe.chunk_tasks.run_chunk_tasks`): one after the other in this
+thread, or spread over every worker when the step runs inside a ``dask.distributed`` worker. A task reads only the
+input and writes only its own rows, so one rerun after its worker died writes the same bytes. Batches of a learned
+method (one with a ``device`` parameter not set to ``cpu``) ask for the worker resource ``GPU`` when a worker
+offers it, one batch of ``batch_pulses`` pulses per task; the method is built (its weights loaded onto the
+worker's device) once per worker process.
 
 Peak memory: one batch (``batch_pulses`` x range samples x 8 bytes, with its STFT) plus one block of chunks of a
 variable that cannot be file-copied. The detection product is read lazily as well (its image mask is copied, never
@@ -33,6 +40,7 @@ import numpy as np
 import xarray as xr
 
 from ..atomic import atomic_path
+from ..chunk_tasks import run_chunk_tasks
 from ..errors import InputError
 from ..focus.chunkio import ChunkedArray
 from ..model import DIMS, open_raw, save_dataset, validate_acquisition, with_history
@@ -146,23 +154,97 @@ def _pulse_chunks(echo: ChunkedArray, rows: np.ndarray):
             yield int(i), j, rows[sel] - i * cr, sel, c0, c1
 
 
-def _read_pulses(echo: ChunkedArray, rows: np.ndarray) -> np.ndarray:
+def _read_pulses(echo_path: str | os.PathLike, rows: np.ndarray) -> np.ndarray:
+    """The pulses ``rows`` (increasing) of the echo array at ``echo_path``: from its chunk files through memory maps
+    when it is uncompressed (only those rows are read; a missing chunk reads as the fill value), else through
+    zarr-python (the chunks they fall in are decoded)."""
+    echo = ChunkedArray(echo_path)
+    if not echo.fast:
+        import zarr
+
+        data = zarr.open_array(store=os.fspath(echo_path), mode="r").get_orthogonal_selection((rows, slice(None)))
+        return np.ascontiguousarray(data, dtype=np.complex64)
     out = np.empty((rows.size, echo.shape[1]), dtype=np.complex64)
     cr, cc = echo.chunks
     for i, j, local, sel, c0, c1 in _pulse_chunks(echo, rows):
-        chunk = np.memmap(echo.path / "c" / str(i) / str(j), dtype="<c8", mode="r", shape=(cr, cc))
+        f = echo.path / "c" / str(i) / str(j)
+        if not f.exists():
+            out[sel, c0:c1] = echo.fill
+            continue
+        chunk = np.memmap(f, dtype="<c8", mode="r", shape=(cr, cc))
         out[sel, c0:c1] = chunk[local, : c1 - c0]
         del chunk
     return out
 
 
 def _write_pulses(echo: ChunkedArray, rows: np.ndarray, pulses: np.ndarray) -> None:
+    """Write the pulses ``rows`` into the existing chunk files of ``echo``: each row's bytes at its own offset
+    (``os.pwrite``), so batches sharing a chunk file on different workers never write each other's bytes."""
     cr, cc = echo.chunks
     for i, j, local, sel, c0, c1 in _pulse_chunks(echo, rows):
-        chunk = np.memmap(echo.path / "c" / str(i) / str(j), dtype="<c8", mode="r+", shape=(cr, cc))
-        chunk[local, : c1 - c0] = pulses[sel, c0:c1]
-        chunk.flush()
-        del chunk
+        block = np.ascontiguousarray(pulses[sel, c0:c1], dtype="<c8")
+        fd = os.open(echo.path / "c" / str(i) / str(j), os.O_WRONLY)
+        try:
+            for r, line in zip(local, block):
+                os.pwrite(fd, line.tobytes(), int(r) * cc * 8)
+        finally:
+            os.close(fd)
+
+
+#: Cleanup methods built in this process, by (name, parameters, SR factor): a worker builds a method (loads its
+#: weights onto its device) once, not once per batch. Bounded: a few methods at a time.
+_METHODS_BUILT: dict[tuple, CleanupMethod] = {}
+
+
+def _method_key(name: str, params: Mapping[str, Any], sr: float | None) -> tuple:
+    return name, json.dumps(dict(params), sort_keys=True, default=str), sr
+
+
+def _built_method(spec: CleanupMethod | tuple, *, fresh: bool = False) -> CleanupMethod:
+    """The method a batch task runs: ``spec`` itself, or the one ``(name, params, sr)`` builds (once per process;
+    ``fresh``: build it again, e.g. its weights file may have changed since)."""
+    if isinstance(spec, CleanupMethod):
+        return spec
+    name, params, sr = spec
+    key = _method_key(name, params, sr)
+    method = None if fresh else _METHODS_BUILT.get(key)
+    if method is None:
+        method = create_method(name, **dict(params))
+        if sr is not None:
+            from .methods import wrap_sr
+
+            method = wrap_sr(method, sr)
+        _METHODS_BUILT.pop(key, None)
+        while len(_METHODS_BUILT) >= 4:
+            _METHODS_BUILT.pop(next(iter(_METHODS_BUILT)))
+        _METHODS_BUILT[key] = method
+    return method
+
+
+def _runs_on_gpu_workers(method: CleanupMethod) -> bool:
+    """True for a method that takes a ``device`` (the learned ones: difnet, dap, scorecam) not pinned to the CPU;
+    an SR wrapper answers for the method it wraps."""
+    device = method.params().get("device")
+    if device is None:
+        inner = next((getattr(method, a) for a in ("method", "inner", "base") if hasattr(method, a)), None)
+        return isinstance(inner, CleanupMethod) and _runs_on_gpu_workers(inner)
+    return str(device).strip().lower() != "cpu"
+
+
+def _clean_batch(
+    raw_echo: str,
+    out_echo: str,
+    idx: np.ndarray,
+    spec: CleanupMethod | tuple,
+    attrs: dict[str, Any],
+    stft_params: STFTParams,
+) -> None:
+    """One batch task: read the pulses ``idx`` from the input, clean them, write their rows of the output (it reads
+    only the input, so a rerun after a worker died writes the same bytes)."""
+    method = _built_method(spec)
+    n_rg = ChunkedArray(out_echo).shape[1]
+    ctx = MethodContext(attrs=attrs, stft=stft_params, pulse_indices=idx, n_samples=n_rg)
+    _write_pulses(ChunkedArray(out_echo), idx, clean_pulses(_read_pulses(raw_echo, idx), method, ctx))
 
 
 def _template(
@@ -226,11 +308,15 @@ def clean_zarr(
     raw = open_raw(raw_path, check_values=False)  # lazy; echo's NaN/Inf scan is done while it is copied
     validate_acquisition(raw, raw_path)  # the orbit, attitude ... values (small)
     echo_where = f"{raw_path}: variable 'echo'"
-    method = create_method(method, **dict(params or {})) if isinstance(method, str) else method
-    if sr is not None:
-        from .methods import wrap_sr
+    if isinstance(method, str):  # batch tasks on other workers build it from (name, params, sr)
+        spec: CleanupMethod | tuple = (method, dict(params or {}), sr)
+        method = _built_method(spec, fresh=True)
+    else:
+        if sr is not None:
+            from .methods import wrap_sr
 
-        method = wrap_sr(method, sr)
+            method = wrap_sr(method, sr)
+        spec = method
     flags = np.asarray(detection.rfi_pulses, bool)
     n_az, n_rg = raw["echo"].shape
     if flags.shape != (n_az,) or tuple(mask.shape) != (n_az, n_rg):
@@ -267,7 +353,14 @@ def clean_zarr(
         if not echo.fast:
             raise RuntimeError(f"{tmp / 'echo'}: the output echo is not an uncompressed complex64 array")
         _fill_missing_chunks(echo)
-        for idx in _batches(flags, method, batch_pulses):
-            ctx = MethodContext(attrs=attrs, stft=stft_params, pulse_indices=idx, n_samples=n_rg)
-            _write_pulses(echo, idx, clean_pulses(_read_pulses(echo, idx), method, ctx))
+        run_chunk_tasks(
+            _clean_batch,
+            [
+                (os.fspath(raw_path / "echo"), os.fspath(tmp / "echo"), idx, spec, attrs, stft_params)
+                for idx in _batches(flags, method, batch_pulses)
+            ],
+            name="sarpipe-clean-batch",
+            resources={"GPU": 1} if _runs_on_gpu_workers(method) else None,
+            local="serial",
+        )
     return record

@@ -130,7 +130,7 @@ def test_a_pipeline_on_the_cluster_spreads_each_step_over_both_workers_bit_for_b
     )
     counts = _per_worker(stream.data, _names(client))
     workers = set(_names(client).values())
-    for kind in ("sarpipe-focus-range", "sarpipe-focus-azimuth", "sarpipe-clean-batch"):
+    for kind in ("sarpipe-focus-range", "sarpipe-focus-azimuth", "sarpipe-clean-copy", "sarpipe-clean-batch"):
         busy = {w for w in workers if counts[(kind, w)] > 0}
         assert busy == workers, f"{kind}: ran on {busy} of {workers} ({counts})"
     # two focus steps (range pass: one task per 48-line chunk) and the clean step's batches
@@ -194,7 +194,7 @@ def test_learned_batches_run_on_the_gpu_worker_and_cpu_batches_on_the_others(sce
         "cpu": {"cls": Worker, "options": {"nthreads": 1, "dashboard": False}},
         "gpu": {"cls": Worker, "options": {"nthreads": 1, "dashboard": False, "resources": {"GPU": 1}}},
     }
-    sched = {"cls": Scheduler, "options": {"dashboard": False, "dashboard_address": None}}
+    sched = {"cls": Scheduler, "options": {"dashboard": False}}
     with SpecCluster(workers=spec, scheduler=sched) as cluster, distributed.Client(cluster) as client:
         names = _names(client)
         for method, detection, params in (("difnet", few, learned), ("notch", det, {"batch_pulses": BATCH})):
@@ -257,22 +257,24 @@ def test_a_worker_killed_mid_scene_the_scene_still_completes_identically(scene, 
         distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
         distributed.Client(cluster) as client,
     ):
-        jobs = {
-            "sarpipe-focus-range": lambda out: client.submit(focus_zarr, raw, out, pure=False),
-            "sarpipe-clean-batch": lambda out: client.submit(clean_zarr, raw, out, det, batch_pulses=BATCH, pure=False),
-        }
-        for kind, out in (("sarpipe-focus-range", "slc.zarr"), ("sarpipe-clean-batch", "clean.zarr")):
+        scenarios = (
+            ("sarpipe-focus-range", focus_zarr, (), {}, "slc.zarr"),
+            ("sarpipe-clean-copy", clean_zarr, (det,), {"batch_pulses": BATCH}, "clean.zarr"),
+            ("sarpipe-clean-batch", clean_zarr, (det,), {"batch_pulses": BATCH}, "clean2.zarr"),
+        )
+        for kind, step, more, kw, out in scenarios:
             client.wait_for_workers(2, timeout=120)
             # warm both workers (imports, compiled kernels; a killed one comes back as a fresh process) so that each
             # takes its share of the chunk tasks at once
-            jobs[kind](tmp_path / f"warm-{out}").result(timeout=300)
+            client.submit(step, raw, tmp_path / f"warm-{out}", *more, pure=False, **kw).result(timeout=300)
             plugin = _KillAfter(cluster.scheduler, client.run(os.getpid), kind, after=2)
             cluster.scheduler.add_plugin(plugin, name=f"kill-{kind}")
             try:
-                jobs[kind](tmp_path / out).result(timeout=300)
+                client.submit(step, raw, tmp_path / out, *more, pure=False, **kw).result(timeout=300)
             finally:
                 cluster.scheduler.remove_plugin(name=f"kill-{kind}")
             assert plugin.killed is not None, f"{kind}: no worker was killed mid-scene ({plugin.done_on})"
             assert plugin.redone, f"{kind}: the killed worker gave up no chunk task"
     assert_same_store(tmp_path / "slc.zarr", scene / "slc.zarr")
     assert_same_store(tmp_path / "clean.zarr", scene / "clean.zarr")
+    assert_same_store(tmp_path / "clean2.zarr", scene / "clean.zarr")

@@ -30,6 +30,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+import xarray as xr
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -69,7 +72,16 @@ def _kind(key) -> str:
     return key.rsplit("-", 2)[0].removeprefix("sarpipe-") if key.startswith("sarpipe-") else "other"
 
 
-def run_steps(raw: Path, det: Path, out: Path, submit) -> dict[str, float]:
+def as_step(fn, *args, **kw):
+    """Run ``fn`` as a pipeline step runs its stage: Dask work of its own (xarray's) on local threads; its chunk
+    tasks go where :mod:`sarpipe.chunk_tasks` sends them."""
+    import dask
+
+    with dask.config.set(scheduler="threads"):
+        return fn(*args, **kw)
+
+
+def run_steps(raw: Path, det: Path, out: Path, submit, batch_pulses: int = 256) -> dict[str, float]:
     """Focus then clean through ``submit(fn, *args, **kw) -> result``; wall seconds of each."""
     from sarpipe.focus import focus_zarr
     from sarpipe.rfi.streaming_clean import clean_zarr
@@ -79,12 +91,12 @@ def run_steps(raw: Path, det: Path, out: Path, submit) -> dict[str, float]:
     submit(focus_zarr, raw, out / "slc.zarr")
     times["focus"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    submit(clean_zarr, raw, out / "clean.zarr", det, method="notch")
+    submit(clean_zarr, raw, out / "clean.zarr", det, method="notch", batch_pulses=batch_pulses)
     times["clean"] = time.perf_counter() - t0
     return times
 
 
-def on_cluster(n_workers: int, raw: Path, det: Path, out: Path, warm: tuple[Path, Path]) -> dict:
+def on_cluster(n_workers: int, raw: Path, det: Path, out: Path, warm: tuple[Path, Path], batch_pulses: int) -> dict:
     from distributed import Client, LocalCluster, get_task_stream
 
     with (
@@ -94,7 +106,7 @@ def on_cluster(n_workers: int, raw: Path, det: Path, out: Path, warm: tuple[Path
         names = {a: f"worker{i}" for i, a in enumerate(sorted(client.scheduler_info(n_workers=-1)["workers"]))}
 
         def submit(fn, *args, **kw):
-            return client.submit(fn, *args, pure=False, **kw).result()
+            return client.submit(as_step, fn, *args, pure=False, **kw).result()
 
         run_steps(*warm, warm[0].parent / f"warm-{n_workers}", submit)
         result: dict = {"workers": n_workers, "steps": {}}
@@ -109,7 +121,7 @@ def on_cluster(n_workers: int, raw: Path, det: Path, out: Path, warm: tuple[Path
                 else:
                     from sarpipe.rfi.streaming_clean import clean_zarr
 
-                    submit(clean_zarr, raw, out / "clean.zarr", det, method="notch")
+                    submit(clean_zarr, raw, out / "clean.zarr", det, method="notch", batch_pulses=batch_pulses)
                 wall = time.perf_counter() - t0
             cpu1 = client.run(time.process_time)
             tasks: dict = defaultdict(lambda: defaultdict(lambda: {"tasks": 0, "compute_s": 0.0}))
@@ -130,6 +142,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=8192, help="pulses = range samples of the scene")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--batch-pulses", type=int, default=256, help="the clean step's batch (its default: 256)")
     ap.add_argument("--dir", type=Path, default=None, help="work folder (default: a temporary one, removed)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sarpipe-cluster-", dir=args.dir))
@@ -141,14 +154,14 @@ def main() -> None:
         print(json.dumps({"scene": [args.size, args.size], "written_s": round(time.perf_counter() - t0, 1)}))
         (work / "threads").mkdir()
         run_steps(*warm, work / "warm" / "threads", lambda fn, *a, **kw: fn(*a, **kw))
-        threads = run_steps(raw, det, work / "threads", lambda fn, *a, **kw: fn(*a, **kw))
+        threads = run_steps(raw, det, work / "threads", lambda fn, *a, **kw: fn(*a, **kw), args.batch_pulses)
         print(json.dumps({"run": f"local threads ({os.cpu_count()})", **{k: round(v, 2) for k, v in threads.items()}}))
         reference = {s: data_digest(work / "threads" / f"{s}.zarr") for s in ("slc", "clean")}
         rows = [("local threads", threads["focus"], threads["clean"], "", "reference")]
         for n in args.workers:
             out = work / f"cluster{n}"
             out.mkdir()
-            res = on_cluster(n, raw, det, out, warm)
+            res = on_cluster(n, raw, det, out, warm, args.batch_pulses)
             same = all(data_digest(out / f"{s}.zarr") == reference[s] for s in ("slc", "clean"))
             res["identical_to_threads"] = same
             print(json.dumps(res))
@@ -166,7 +179,11 @@ def main() -> None:
                  res["steps"]["clean"]["wall_s"], busy, "bit for bit" if same else "DIFFERENT")
             )  # fmt: skip
             shutil.rmtree(out)
-        print(f"\n{args.size} x {args.size} scene, focus and `rfi clean --method notch` (detection given)")
+        flagged = int(np.count_nonzero(xr.open_zarr(det)["rfi_pulses"].values))
+        print(
+            f"\n{args.size} x {args.size} scene, focus and `rfi clean --method notch --batch-pulses {args.batch_pulses}`"
+            f" ({flagged} flagged pulses, detection given)"
+        )
         print("| run | focus [s] | clean [s] | chunk tasks and CPU per worker | output vs threads |")
         print("|---|---|---|---|---|")
         for name, f, c, busy, same in rows:

@@ -72,9 +72,10 @@ def scene(tmp_path_factory):
     d = tmp_path_factory.mktemp("scene")
     raw = d / "raw.zarr"
     save_dataset(ds, raw, chunks={"azimuth": CHUNK_ROWS})
-    focus_zarr(raw, d / "slc.zarr")
-    detect_store(raw, d / "det.zarr", slc_path=d / "slc.zarr")
-    clean_zarr(raw, d / "clean.zarr", d / "det.zarr", method="notch", batch_pulses=BATCH)
+    with dask.config.set(scheduler="threads"):  # local threads even while a test's client exists
+        focus_zarr(raw, d / "slc.zarr")
+        detect_store(raw, d / "det.zarr", slc_path=d / "slc.zarr")
+        clean_zarr(raw, d / "clean.zarr", d / "det.zarr", method="notch", batch_pulses=BATCH)
     return d
 
 
@@ -171,6 +172,21 @@ def test_a_failing_chunk_task_is_raised_after_every_other_task_finished(threads_
     assert sorted(int(p.name) for p in tmp_path.iterdir()) == [0, 1, 2, 4, 5, 6, 7]
 
 
+def test_without_a_cluster_tasks_run_here_threaded_to_the_end_or_serially_to_the_first_failure(tmp_path):
+    (tmp_path / "threads").mkdir()
+    (tmp_path / "serial").mkdir()
+    with dask.config.set(scheduler="threads"):  # a local scheduler named: a test's client is not used
+        args = [(i, str(tmp_path / "threads")) for i in range(8)]
+        assert run_chunk_tasks(_fails_on_three, args[:3], name="t") == [0, 1, 4]
+        with pytest.raises(ValueError, match="block 3: bad block"):
+            run_chunk_tasks(_fails_on_three, args, name="t")
+        assert sorted(int(p.name) for p in (tmp_path / "threads").iterdir()) == [0, 1, 2, 4, 5, 6, 7]
+        args = [(i, str(tmp_path / "serial")) for i in range(8)]
+        with pytest.raises(ValueError, match="block 3: bad block"):
+            run_chunk_tasks(_fails_on_three, args, name="t", local="serial")
+        assert sorted(int(p.name) for p in (tmp_path / "serial").iterdir()) == [0, 1, 2]
+
+
 def _detection_of(raw: Path, out: Path, pulses: slice) -> Path:
     """A detection product flagging exactly ``pulses`` (benchmarks/rfi_clean_memory.py's stand-in for the detector)."""
     spec = importlib.util.spec_from_file_location("rfi_clean_memory", ROOT / "benchmarks" / "rfi_clean_memory.py")
@@ -189,12 +205,13 @@ def test_learned_batches_run_on_the_gpu_worker_and_cpu_batches_on_the_others(sce
     raw, det = scene / "raw.zarr", scene / "det.zarr"
     few = _detection_of(raw, tmp_path / "few.zarr", slice(380, 388))  # DIFNet on this CPU: ~0.3 s a pulse
     learned = {"method": "difnet", "batch_pulses": 2}
-    clean_zarr(raw, tmp_path / "difnet_threaded.zarr", few, **learned)
+    with dask.config.set(scheduler="threads"):
+        clean_zarr(raw, tmp_path / "difnet_threaded.zarr", few, **learned)
     spec = {
         "cpu": {"cls": Worker, "options": {"nthreads": 1, "dashboard": False}},
         "gpu": {"cls": Worker, "options": {"nthreads": 1, "dashboard": False, "resources": {"GPU": 1}}},
     }
-    sched = {"cls": Scheduler, "options": {"dashboard": False}}
+    sched = {"cls": Scheduler, "options": {"dashboard": False, "dashboard_address": ":0"}}
     with SpecCluster(workers=spec, scheduler=sched) as cluster, distributed.Client(cluster) as client:
         names = _names(client)
         for method, detection, params in (("difnet", few, learned), ("notch", det, {"batch_pulses": BATCH})):
@@ -217,10 +234,24 @@ def test_learned_batches_run_on_the_gpu_worker_and_cpu_batches_on_the_others(sce
     assert_same_store(tmp_path / "held.zarr", tmp_path / "difnet_threaded.zarr")
 
 
+def test_learned_batches_on_a_cluster_without_gpu_workers_run_on_the_cpu_workers(scene, threads_cluster, tmp_path):
+    pytest.importorskip("torch")
+    _, client = threads_cluster
+    raw = scene / "raw.zarr"
+    few = _detection_of(raw, tmp_path / "few.zarr", slice(380, 388))
+    learned = {"method": "difnet", "batch_pulses": 2}
+    with dask.config.set(scheduler="threads"):
+        clean_zarr(raw, tmp_path / "threaded.zarr", few, **learned)
+    with distributed.get_task_stream(client) as stream:
+        client.submit(clean_zarr, raw, tmp_path / "cluster.zarr", few, pure=False, **learned).result()
+    assert sum(n for (k, _), n in _per_worker(stream.data, _names(client)).items() if k == "sarpipe-clean-batch") == 4
+    assert_same_store(tmp_path / "cluster.zarr", tmp_path / "threaded.zarr")
+
+
 class _KillAfter(distributed.diagnostics.plugin.SchedulerPlugin):
-    """Kill (SIGKILL) the process of a worker that does not run the step, once ``after`` chunk tasks of ``kind``
-    have finished on it, a moment after it was handed the next one; then record the chunk tasks it had to give up
-    (taken off it while processing, or results lost with it and computed again)."""
+    """Kill (SIGKILL) the process of a worker that does not run the step, a moment after it is handed a chunk task
+    of ``kind`` once ``after`` of them have finished; then record the chunk tasks it had to give up (taken off it
+    while processing, or results lost with it and computed again)."""
 
     def __init__(self, scheduler, pids: dict[str, int], kind: str, after: int):
         self.scheduler, self.pids, self.kind, self.after = scheduler, pids, kind, after
@@ -245,7 +276,7 @@ class _KillAfter(distributed.diagnostics.plugin.SchedulerPlugin):
                 for t in self.scheduler.tasks.values()
                 if str(t.key).startswith(("focus_zarr", "clean_zarr")) and t.processing_on is not None
             }
-            if target not in step_workers and self.done_on[target] >= self.after and target in self.pids:
+            if target not in step_workers and sum(self.done_on.values()) >= self.after and target in self.pids:
                 self.killed = target
                 threading.Timer(0.05, os.kill, (self.pids[target], signal.SIGKILL)).start()
 

@@ -196,12 +196,13 @@ def _read_pulses(echo_path: str | os.PathLike, rows: np.ndarray) -> np.ndarray:
 
 
 def _write_pulses(echo: ChunkedArray, rows: np.ndarray, pulses: np.ndarray) -> None:
-    """Write the pulses ``rows`` into the existing chunk files of ``echo``: each row's bytes at its own offset
-    (``os.pwrite``), so batches sharing a chunk file on different workers never write each other's bytes."""
+    """Write the pulses ``rows`` into the chunk files of ``echo`` (their folders exist): each row's bytes at its own
+    offset (``os.pwrite``), so batches and copies sharing a chunk file on different workers never write each other's
+    bytes, in whatever order they run."""
     cr, cc = echo.chunks
     for i, j, local, sel, c0, c1 in _pulse_chunks(echo, rows):
         block = np.ascontiguousarray(pulses[sel, c0:c1], dtype="<c8")
-        fd = os.open(echo.path / "c" / str(i) / str(j), os.O_WRONLY)
+        fd = os.open(echo.path / "c" / str(i) / str(j), os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             for r, line in zip(local, block):
                 os.pwrite(fd, line.tobytes(), int(r) * cc * 8)

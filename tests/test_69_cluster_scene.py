@@ -83,6 +83,7 @@ def scene(tmp_path_factory):
 def threads_cluster():
     """A cluster of two 1-thread workers in this process (fast to start; real scheduler, real task placement)."""
     with (
+        dask.config.set(scheduler=None),  # the workers' own clients set it too and restore it late: restore it here
         distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
         distributed.Client(cluster) as client,
     ):
@@ -212,7 +213,11 @@ def test_learned_batches_run_on_the_gpu_worker_and_cpu_batches_on_the_others(sce
         "gpu": {"cls": Worker, "options": {"nthreads": 1, "dashboard": False, "resources": {"GPU": 1}}},
     }
     sched = {"cls": Scheduler, "options": {"dashboard": False, "dashboard_address": ":0"}}
-    with SpecCluster(workers=spec, scheduler=sched) as cluster, distributed.Client(cluster) as client:
+    with (
+        dask.config.set(scheduler=None),
+        SpecCluster(workers=spec, scheduler=sched) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         names = _names(client)
         for method, detection, params in (("difnet", few, learned), ("notch", det, {"batch_pulses": BATCH})):
             with distributed.get_task_stream(client) as stream:

@@ -213,8 +213,9 @@ def test_learned_batches_run_on_the_gpu_worker_and_cpu_batches_on_the_others(sce
         "gpu": {"cls": Worker, "options": {"nthreads": 1, "dashboard": False, "resources": {"GPU": 1}}},
     }
     sched = {"cls": Scheduler, "options": {"dashboard": False, "dashboard_address": ":0"}}
+    # without work stealing: an idle GPU worker may steal a CPU task (the preference is loose, docs/cluster.md)
     with (
-        dask.config.set(scheduler=None),
+        dask.config.set({"scheduler": None, "distributed.scheduler.work-stealing": False}),
         SpecCluster(workers=spec, scheduler=sched) as cluster,
         distributed.Client(cluster) as client,
     ):

@@ -315,3 +315,20 @@ def test_a_worker_killed_mid_scene_the_scene_still_completes_identically(scene, 
     assert_same_store(tmp_path / "slc.zarr", scene / "slc.zarr")
     assert_same_store(tmp_path / "clean.zarr", scene / "clean.zarr")
     assert_same_store(tmp_path / "clean2.zarr", scene / "clean.zarr")
+
+
+def test_a_worker_builds_a_learned_method_once_and_again_when_its_weights_are_rewritten(tmp_path):
+    pytest.importorskip("torch")
+    import shutil
+
+    from sarpipe.models.difnet import SHIPPED_WEIGHTS
+    from sarpipe.rfi.streaming_clean import _built_method
+
+    weights = tmp_path / "weights"
+    shutil.copytree(SHIPPED_WEIGHTS, weights)
+    spec = ("difnet", {"weights": str(weights), "device": "cpu"}, None)
+    first = _built_method(spec)
+    assert _built_method(spec) is first, "built once per process, not once per batch"
+    st = (weights / "model.safetensors").stat()
+    os.utime(weights / "model.safetensors", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # retrained
+    assert _built_method(spec) is not first, "weights rewritten under the same path are loaded again"

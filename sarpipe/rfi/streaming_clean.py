@@ -210,13 +210,26 @@ def _write_pulses(echo: ChunkedArray, rows: np.ndarray, pulses: np.ndarray) -> N
             os.close(fd)
 
 
-#: Cleanup methods built in this process, by (name, parameters, SR factor): a worker builds a method (loads its
-#: weights onto its device) once, not once per batch. Bounded: a few methods at a time.
+#: Cleanup methods built in this process, by (name, parameters, SR factor, state of the files they name): a worker
+#: builds a method (loads its weights onto its device) once, not once per batch. Bounded: a few methods at a time.
 _METHODS_BUILT: dict[tuple, CleanupMethod] = {}
 
 
+def _files_state(params: Mapping[str, Any]) -> list:
+    """Size and modification time of the files a parameter names (a weights folder, say), so that weights rewritten
+    under the same path are loaded again."""
+    out = []
+    for key, value in sorted(params.items()):
+        path = Path(value) if isinstance(value, str) and value else None
+        if path is None or not path.exists():
+            continue
+        files = sorted(f for f in path.iterdir() if f.is_file()) if path.is_dir() else [path]
+        out.append((key, [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]))
+    return out
+
+
 def _method_key(name: str, params: Mapping[str, Any], sr: float | None) -> tuple:
-    return name, json.dumps(dict(params), sort_keys=True, default=str), sr
+    return name, json.dumps(dict(params), sort_keys=True, default=str), sr, repr(_files_state(params))
 
 
 def _built_method(spec: CleanupMethod | tuple, *, fresh: bool = False) -> CleanupMethod:

@@ -10,9 +10,10 @@
 The output path is checked before anything runs (:func:`sarpipe.outputs.check_output`: never the input, never
 something sarpipe did not write unless ``overwrite``), built under a temporary name and renamed when complete
 (:func:`sarpipe.atomic.atomic_path`); the corner-turn store is a hidden sibling named after this process, removed
-on success and on failure, and by the next run when a kill left it behind. Tasks run on the current Dask
-scheduler (local threads by default, or a ``dask.distributed`` client; the stores must then be on a shared
-file system). Each task is single-threaded (numba serial kernels, one FFT thread); Dask runs them in parallel.
+on success and on failure, and by the next run when a kill left it behind. Tasks run where
+:func:`sarpipe.chunk_tasks.run_chunk_tasks` puts them: local threads by default, every worker of the cluster when
+this runs inside a ``dask.distributed`` worker (the stores must then be on a shared file system). Each writes only
+its own chunks, so a task rerun after a worker died writes the same bytes. Each task is single-threaded (numba serial kernels, one FFT thread); Dask runs them in parallel.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import dask
 import numpy as np
 import xarray as xr
 import zarr
 
 from ..atomic import atomic_path, remove_stale_siblings, sibling_path
+from ..chunk_tasks import run_chunk_tasks
 from ..errors import InputError, with_output_name
 from ..model import DIMS, consolidate_store, open_raw, open_slc, with_acquisition_items, with_cf_attrs, with_history
 from ..outputs import PRODUCT_ATTR, check_output
@@ -62,27 +63,6 @@ def _blocks(n: int, size: int) -> list[tuple[int, int]]:
     return [(a, min(n, a + size)) for a in range(0, n, size)]
 
 
-# ------------------------------------------------------------------------------------------------ tasks
-
-
-def _captured(task, *args):
-    """Run ``task``; return ``(True, result)`` or ``(False, exception)`` instead of raising, so that one failing
-    block (a damaged chunk, say) does not leave the other blocks writing into a store already removed."""
-    try:
-        return True, task(*args)
-    except Exception as exc:  # noqa: BLE001 - re-raised by _compute_all once every block has finished
-        return False, exc
-
-
-def _compute_all(tasks: list) -> list:
-    """Compute ``_captured`` tasks to the end, then raise the first failure (else return the results)."""
-    outcomes = dask.compute(*tasks)
-    for ok, value in outcomes:
-        if not ok:
-            raise value
-    return [value for _, value in outcomes]
-
-
 # ------------------------------------------------------------------------------------------------ range pass
 
 
@@ -112,11 +92,11 @@ def _range_pass(
         fill_value=0j,
         zarr_format=3,
     )
-    tasks = [
-        dask.delayed(_captured, pure=False)(_range_task, str(raw_store), name, a0, a1, spectrum, str(ct_store))
-        for a0, a1 in _blocks(n_az, rows)
-    ]
-    results = _compute_all(tasks)
+    results = run_chunk_tasks(
+        _range_task,
+        [(str(raw_store), name, a0, a1, spectrum, str(ct_store)) for a0, a1 in _blocks(n_az, rows)],
+        name="sarpipe-focus-range",
+    )
     total = 0j
     finite = True
     for i, (lag_one, first, _last, ok) in enumerate(results):
@@ -136,11 +116,11 @@ def _estimate_pass(raw_store: Path, name: str, n_az: int, geom: SensorParams, ro
     """The Doppler estimation sums (:func:`~.doppler_ambiguity.scene_centroid_sums`) over tasks of whole
     ESTIMATE_PULSES blocks, so that they equal the in-memory ones up to the order of summation."""
     rows = max(ESTIMATE_PULSES, rows - rows % ESTIMATE_PULSES)
-    tasks = [
-        dask.delayed(_captured, pure=False)(_estimate_task, str(raw_store), name, a0, a1, geom)
-        for a0, a1 in _blocks(n_az, rows)
-    ]
-    results = _compute_all(tasks)
+    results = run_chunk_tasks(
+        _estimate_task,
+        [(str(raw_store), name, a0, a1, geom) for a0, a1 in _blocks(n_az, rows)],
+        name="sarpipe-focus-estimate",
+    )
     total = results[0]
     for r in results[1:]:
         total = total + r
@@ -335,13 +315,14 @@ def _write_blocks(
     encoding = {name: {"chunks": (min(n_az, OUTPUT_AZIMUTH_CHUNK), width), "compressors": None}}
     with atomic_path(out_path, inputs=inputs, overwrite=overwrite) as tmp:
         _write_template(template, tmp, encoding)
-        tasks = [
-            dask.delayed(_captured, pure=False)(
-                _azimuth_task, str(src_store), first + g0, first + g1, plan, geom, n_rg, inverse, str(tmp / name), first
-            )
-            for g0, g1 in _blocks(stop - first, width)
-        ]
-        _compute_all(tasks)
+        run_chunk_tasks(
+            _azimuth_task,
+            [
+                (str(src_store), first + g0, first + g1, plan, geom, n_rg, inverse, str(tmp / name), first)
+                for g0, g1 in _blocks(stop - first, width)
+            ],
+            name="sarpipe-focus-azimuth",
+        )
 
 
 # ------------------------------------------------------------------------------------------------ defocus
@@ -399,13 +380,11 @@ def defocus_zarr(
             fill_value=0j,
             zarr_format=3,
         )
-        tasks = [
-            dask.delayed(_captured, pure=False)(
-                _azimuth_task, str(slc_path / "slc"), g0, g1, plan, geom, n_rg, True, str(ct_store)
-            )
-            for g0, g1 in _blocks(n_rg, width)
-        ]
-        _compute_all(tasks)
+        run_chunk_tasks(
+            _azimuth_task,
+            [(str(slc_path / "slc"), g0, g1, plan, geom, n_rg, True, str(ct_store)) for g0, g1 in _blocks(n_rg, width)],
+            name="sarpipe-defocus-azimuth",
+        )
         record = settings.record(geom, n_az, n_rg)
         attrs = product_attrs(dict(ds.attrs), record, settings, focused=False)
         template = with_history(_template(ds, "echo", attrs), "defocus", record)
@@ -419,11 +398,11 @@ def defocus_zarr(
         encoding = {"echo": {"chunks": (rows, n_rg), "compressors": None}}
         with atomic_path(out_path, inputs=(slc_path,), overwrite=overwrite) as tmp:
             _write_template(template, tmp, encoding)
-            tasks = [
-                dask.delayed(_captured, pure=False)(_range_decompress_task, str(ct_store), a0, a1, spectrum, str(tmp))
-                for a0, a1 in _blocks(n_az, rows)
-            ]
-            _compute_all(tasks)
+            run_chunk_tasks(
+                _range_decompress_task,
+                [(str(ct_store), a0, a1, spectrum, str(tmp)) for a0, a1 in _blocks(n_az, rows)],
+                name="sarpipe-defocus-range",
+            )
     except OSError as exc:
         named = with_output_name(exc, out_path)  # a full disk while writing the corner turn: name the output
         if named is not None:

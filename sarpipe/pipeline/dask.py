@@ -1,16 +1,20 @@
 """Where steps run: the local threaded scheduler (default), or a ``dask.distributed`` cluster.
 
-Each step is one task. On the threaded default, up to ``dask.max_parallel`` steps (or batch scenes) run at once
-in this process, and the Dask work inside a step uses the local thread pool. On a cluster (``--scheduler ADDRESS``,
-``dask: {scheduler: ADDRESS}``, ``dask: {scheduler: local}`` or ``dask: {cluster: ...}``), every step is submitted
-to the scheduler as its own task when its inputs are ready, so independent steps and batch scenes spread over the
-workers; the Dask work inside a step runs on that worker's threads. Steps that need a GPU ask for the worker
-resource ``GPU`` (start such workers with ``dask worker ADDRESS --resources GPU=1``). If a worker dies, the
-scheduler gives its step to another worker; outputs are renamed into place only when complete, so a step
-interrupted on a dead worker leaves nothing that looks finished.
+On the threaded default, up to ``dask.max_parallel`` steps (or batch scenes) run at once in this process, and the
+chunk tasks inside a step (focusing's range and azimuth passes, the clean step's copies and pulse batches) use the
+local thread pool. On a cluster (``--scheduler ADDRESS``, ``dask: {scheduler: ADDRESS}``, ``dask: {scheduler:
+local}`` or ``dask: {cluster: ...}``), every step is submitted to the scheduler as its own task when its inputs
+are ready, so independent steps and batch scenes spread over the workers; and a step's chunk tasks are submitted
+from its worker to the whole cluster (:mod:`sarpipe.chunk_tasks`: the step's task secedes from its worker's thread
+pool while they run), so a single scene uses every worker. Steps that need a GPU ask for the worker resource
+``GPU`` (start such workers with ``dask worker ADDRESS --resources GPU=1``); so do the pulse batches of a learned
+cleanup method when some worker offers it, while the other chunk tasks prefer the workers without. If a worker
+dies, the scheduler gives its tasks to another worker: a chunk task writes only its own chunks or rows of a store,
+always the same bytes, and outputs are renamed into place only when complete, so a step interrupted on a dead
+worker leaves nothing that looks finished. ``docs/cluster.md`` has the measured figures.
 
-Outputs are written by the workers, so on a multi-machine cluster the output folder must be on a shared
-filesystem.
+Outputs, corner turns and chunk tasks' stores are written by the workers, so on a multi-machine cluster the
+output folder must be on a shared filesystem.
 """
 
 from __future__ import annotations

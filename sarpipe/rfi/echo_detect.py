@@ -22,6 +22,7 @@ turn its slow brightness changes into detections.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -99,7 +100,11 @@ def row_blocks(data, idx: np.ndarray, max_rows: int = 256) -> Iterator[tuple[int
     n_rg = int(data.shape[1])
     if isinstance(data, np.ndarray):
         for a in range(0, idx.size, max_rows):
-            yield a, np.ascontiguousarray(data[idx[a : a + max_rows]], dtype=np.complex64)
+            sel = idx[a : a + max_rows]
+            lo = int(sel[0])
+            # consecutive rows (every pulse, the common case): a view, not a copy of the scene batch by batch
+            block = data[lo : lo + sel.size] if int(sel[-1]) - lo + 1 == sel.size else data[sel]
+            yield a, np.ascontiguousarray(block, dtype=np.complex64)
         return
     span = max(1, SLAB_BYTES // (8 * n_rg))
     a = 0
@@ -157,10 +162,22 @@ def pulse_band_spectra(pulses: np.ndarray, nbands: int = 256, rows: np.ndarray |
     edges = np.linspace(0, n, nb + 1).round().astype(np.int64)
     power = np.empty(idx.size)
     out = np.empty((idx.size, nb))
+    # fftshift rolls the bins by n // 2; when that is a band edge every band is a contiguous run of the unshifted
+    # spectrum, so the bands are summed there (the same numbers in the same order) and only the band order rolls
+    shift = n // 2
+    k0 = int(np.searchsorted(edges, shift))
+    rolled = k0 < edges.size and edges[k0] == shift
+    starts = np.sort((edges[:-1] - shift) % n) if rolled else edges[:-1]
+    workers = os.cpu_count() or 1  # rows transform independently: threads do not change the numbers
     for a, block in row_blocks(x, idx):  # a batch of pulses at a time
         power[a : a + block.shape[0]] = np.mean(block.real**2 + block.imag**2, axis=1)
-        p = np.abs(np.fft.fftshift(scipy.fft.fft(block, axis=1), axes=1)) ** 2
-        out[a : a + block.shape[0]] = np.add.reduceat(p, edges[:-1], axis=1) / np.diff(edges)[None, :]
+        spectrum = scipy.fft.fft(block, axis=1, workers=workers)
+        if rolled:
+            sums = np.add.reduceat(np.abs(spectrum) ** 2, starts, axis=1)
+            sums = np.roll(sums, k0, axis=1)
+        else:
+            sums = np.add.reduceat(np.abs(np.fft.fftshift(spectrum, axes=1)) ** 2, starts, axis=1)
+        out[a : a + block.shape[0]] = sums / np.diff(edges)[None, :]
     out /= np.maximum(out.mean(axis=1, keepdims=True), 1e-30)
     return PulseStatistics(10 * np.log10(np.maximum(power, 1e-30)), out)
 

@@ -30,10 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import InputError
 from ..rfi.methods import MethodContext
 from .torch_method import INPUT_TRANSFORM, TorchMethod
-from .weights import load_state, load_weights
+from .weights import load_network
 
 __all__ = [
     "PAPER_ARCHITECTURE",
@@ -209,24 +208,15 @@ class DIFNetMethod(TorchMethod):
 
     def __init__(self, weights: str | None = None, *, strict: bool = True, **kw: Any):
         super().__init__(**kw)
-        if weights is None:
-            if not (SHIPPED_WEIGHTS / "config.json").is_file():
-                raise InputError(
-                    "no shipped DIFNet weights yet; train with sarpipe.models.training.train_difnet(config, "
-                    "out_dir) (`sarpipe train difnet CONFIG.yaml -o DIR`) and pass --param weights=DIR/weights",
-                    where="--param weights",
-                )
-            path = SHIPPED_WEIGHTS
-        else:
-            path = Path(str(weights)).expanduser()
-        bundle = load_weights(path, model="difnet", input_transform=INPUT_TRANSFORM)
-        try:
-            net = DIFNet(**bundle.architecture)
-        except (TypeError, ValueError) as exc:
-            raise InputError(
-                f"bad architecture in {path / 'config.json'}: {exc}", where=str(path / "config.json")
-            ) from exc
-        load_state(net, bundle)
+        net, bundle, path = load_network(
+            weights,
+            SHIPPED_WEIGHTS,
+            model="difnet",
+            input_transform=INPUT_TRANSFORM,
+            build=DIFNet,
+            missing="no shipped DIFNet weights yet; train with sarpipe.models.training.train_difnet(config, "
+            "out_dir) (`sarpipe train difnet CONFIG.yaml -o DIR`) and pass --param weights=DIR/weights",
+        )
         self.weights = str(path)
         self.strict = bool(strict)
         if self.tile is None and bundle.tile:

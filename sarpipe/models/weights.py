@@ -293,6 +293,37 @@ def load_weights(
     )
 
 
+def load_network(
+    weights: str | os.PathLike | None,
+    shipped: Path,
+    *,
+    model: str,
+    input_transform: str,
+    build: Any,
+    missing: str,
+    where: str = "--param weights",
+    check: Any = None,
+) -> tuple[Any, WeightsBundle, Path]:
+    """A learned method's network from the weights folder ``weights`` (None: the ``shipped`` one).
+
+    ``build(**architecture)`` makes the torch module, ``check(net, config_path)`` (optional) refuses an architecture
+    the method cannot use, then the tensors are loaded. Returns ``(net, bundle, folder)``. Every problem is an
+    :class:`InputError`: ``missing`` when nothing is shipped, the file otherwise (``where`` names the option)."""
+    path = shipped if weights is None else Path(str(weights)).expanduser()
+    if weights is None and not (path / CONFIG_FILE).is_file():
+        raise InputError(missing, where=where)
+    bundle = load_weights(path, model=model, input_transform=input_transform, where=where)
+    cfg_path = path / CONFIG_FILE
+    try:
+        net = build(**bundle.architecture)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"bad architecture in {cfg_path}: {exc}", where=str(cfg_path)) from exc
+    if check is not None:
+        check(net, cfg_path)
+    load_state(net, bundle)
+    return net, bundle, path
+
+
 def load_state(module: Any, bundle: WeightsBundle) -> None:
     """Copy the bundle's tensors into a torch module; missing, extra or reshaped parameters are an InputError."""
     import torch

@@ -18,7 +18,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..models.torch_method import INPUT_TRANSFORM, TorchMethod
-from ..models.weights import load_state, load_weights
+from ..models.weights import load_network
 from ..rfi.methods import MethodContext, MethodOutput
 from .samsnet import SamsNet
 from .samsnet_training import SOURCES
@@ -52,29 +52,24 @@ class SamsNetMethod(TorchMethod):
 
     def __init__(self, weights: str | None = None, *, strict: bool = True, **kw: Any):
         super().__init__(**kw)
-        if weights is None:
-            if not (SHIPPED_WEIGHTS / "config.json").is_file():
+
+        def two_sources(net: SamsNet, cfg_path: Path) -> None:
+            if net.to_masks.out_channels != len(SOURCES):
                 raise InputError(
-                    "no shipped Sams-Net weights; train with `sarpipe train samsnet CONFIG.yaml -o DIR` and pass "
-                    "--param weights=DIR/weights",
-                    where="--param weights",
+                    f"{cfg_path}: a Sams-Net of {net.to_masks.out_channels} sources, not {list(SOURCES)}",
+                    where=str(cfg_path),
                 )
-            path = SHIPPED_WEIGHTS
-        else:
-            path = Path(str(weights)).expanduser()
-        bundle = load_weights(path, model="samsnet", input_transform=INPUT_TRANSFORM)
-        try:
-            net = SamsNet(**bundle.architecture)
-        except (TypeError, ValueError) as exc:
-            raise InputError(
-                f"bad architecture in {path / 'config.json'}: {exc}", where=str(path / "config.json")
-            ) from exc
-        if net.to_masks.out_channels != len(SOURCES):
-            raise InputError(
-                f"{path / 'config.json'}: a Sams-Net of {net.to_masks.out_channels} sources, not {list(SOURCES)}",
-                where=str(path / "config.json"),
-            )
-        load_state(net, bundle)
+
+        net, bundle, path = load_network(
+            weights,
+            SHIPPED_WEIGHTS,
+            model="samsnet",
+            input_transform=INPUT_TRANSFORM,
+            build=SamsNet,
+            missing="no shipped Sams-Net weights; train with `sarpipe train samsnet CONFIG.yaml -o DIR` and pass "
+            "--param weights=DIR/weights",
+            check=two_sources,
+        )
         self.weights = str(path)
         self.strict = bool(strict)
         if self.tile is None and bundle.tile:

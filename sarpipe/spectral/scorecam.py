@@ -204,24 +204,20 @@ class ScoreCAMMethod(CleanupMethod):
         strict: bool = True,
     ):
         from ..models.torch_method import INPUT_TRANSFORM, resolve_device
-        from ..models.weights import load_state, load_weights
+        from ..models.weights import load_network
         from .rfi_classifier import RFIClassifier
 
         if not 0 < float(threshold) < 1:
             raise InputError(f"threshold must lie in (0, 1), got {threshold}", where="--param threshold")
-        path = SHIPPED_WEIGHTS if weights is None else Path(str(weights)).expanduser()
-        if weights is None and not (path / "config.json").is_file():
-            raise InputError(
-                "no shipped Score-CAM classifier weights; train with `sarpipe train scorecam CONFIG -o DIR` and "
-                "pass --param weights=DIR/weights",
-                where="--param weights",
-            )
-        bundle = load_weights(path, model="scorecam", input_transform=INPUT_TRANSFORM)
-        try:
-            net = RFIClassifier(**bundle.architecture)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"bad architecture in {path / 'config.json'}: {exc}", where=str(path)) from exc
-        load_state(net, bundle)
+        net, bundle, path = load_network(
+            weights,
+            SHIPPED_WEIGHTS,
+            model="scorecam",
+            input_transform=INPUT_TRANSFORM,
+            build=RFIClassifier,
+            missing="no shipped Score-CAM classifier weights; train with `sarpipe train scorecam CONFIG -o DIR` and "
+            "pass --param weights=DIR/weights",
+        )
         self.weights = str(path)
         self.threshold, self.general = float(threshold), float(general)
         self.batch = int(batch)

@@ -152,21 +152,18 @@ class SuperResolvedMethod(CleanupMethod):
         strict: bool = True,
     ):
         from ..models.torch_method import resolve_device
-        from ..models.weights import load_state, load_weights
+        from ..models.weights import load_network
 
         self.factor = _factor(factor)
-        path = SHIPPED_WEIGHTS if weights is None else Path(str(weights)).expanduser()
-        if weights is None and not (path / "config.json").is_file():
-            raise InputError(
-                "no shipped SR weights; train with `sarpipe train sr CONFIG -o DIR` and pass its DIR/weights",
-                where="--sr",
-            )
-        bundle = load_weights(path, model="sfsrnet", input_transform=SR_INPUT_TRANSFORM, where="--sr")
-        try:
-            net = SRNet(**bundle.architecture)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"bad architecture in {path / 'config.json'}: {exc}", where=str(path)) from exc
-        load_state(net, bundle)
+        net, bundle, path = load_network(
+            weights,
+            SHIPPED_WEIGHTS,
+            model="sfsrnet",
+            input_transform=SR_INPUT_TRANSFORM,
+            build=SRNet,
+            missing="no shipped SR weights; train with `sarpipe train sr CONFIG -o DIR` and pass its DIR/weights",
+            where="--sr",
+        )
         if net.factor != self.factor:
             text = f"the SR weights in {path} were trained for --sr {net.factor}, not {self.factor}"
             if strict:

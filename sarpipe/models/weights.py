@@ -293,6 +293,50 @@ def load_weights(
     )
 
 
+def open_training_folder(out: Path, recipe: dict[str, Any], overwrite: bool, what: str) -> dict[str, Any] | None:
+    """The ``training`` record of the finished run of ``recipe`` in the training folder ``out``; or None, once the
+    folder is ready for a new run (created, ``train_config.json`` = ``recipe`` written): when it was new or empty,
+    or held the same recipe stopped before its weights were written.
+
+    ``out/train_config.json`` holds the recipe a run was started with and ``out/weights`` its weights folder. A
+    folder holding something else (no ``what`` training run, or a run of another recipe) is refused with an
+    :class:`InputError` naming ``--output``, or emptied when ``overwrite``."""
+    done = _finished_training(out, recipe, overwrite, what)
+    if done is None:
+        from ..atomic import atomic_path
+
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out / "train_config.json", overwrite=True) as tmp:  # the folder is this run's own now
+            tmp.write_text(json.dumps(recipe, indent=2, sort_keys=True) + "\n")
+    return done
+
+
+def _finished_training(out: Path, recipe: dict[str, Any], overwrite: bool, what: str) -> dict[str, Any] | None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder", where="--output")
+    if not out.is_dir() or not any(out.iterdir()):
+        return None
+    cfg_file, weights_cfg = out / "train_config.json", out / "weights" / CONFIG_FILE
+    try:
+        earlier = json.loads(cfg_file.read_text()) if cfg_file.is_file() else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        earlier = None
+    if earlier is None:
+        problem = f"{out} is not empty and holds no {what} training run; give a new or empty folder"
+    elif earlier != recipe:
+        problem = f"{out} holds a run of another recipe ({cfg_file}); give a new output folder"
+    elif weights_cfg.is_file():
+        return dict(json.loads(weights_cfg.read_text()).get("training", {}))
+    else:
+        return None
+    if not overwrite:
+        raise InputError(problem + " (or pass --overwrite to replace it)", where="--output")
+    import shutil
+
+    shutil.rmtree(out)
+    return None
+
+
 def load_network(
     weights: str | os.PathLike | None,
     shipped: Path,

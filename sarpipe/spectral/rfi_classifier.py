@@ -28,9 +28,8 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from ..atomic import atomic_path
-from ..errors import InputError
 from ..models.difnet_data import SPLITS, DIFNetDataConfig, draw_emitters, interference, make_pulse
+from ..models.weights import open_training_folder
 
 __all__ = ["RFI_CLASSES", "RFIClassifier", "ScoreCAMTrainConfig", "classified_pulse", "train_scorecam"]
 
@@ -160,38 +159,8 @@ def train_scorecam(
     cfg = config if isinstance(config, ScoreCAMTrainConfig) else load_scorecam_config(config)
     out = Path(out_dir)
     cfg_json = json.loads(cfg.model_dump_json())
-    done = _finished_run(out, cfg_json, overwrite)
-    if done is not None:
-        return done
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "train_config.json", overwrite=True) as tmp:  # the folder is this run's own now
-        tmp.write_text(json.dumps(cfg_json, indent=2, sort_keys=True) + "\n")
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
-        return _train(cfg, out)
-    finally:
-        torch.set_num_threads(old_threads)
-
-
-def _finished_run(out: Path, cfg_json: dict[str, Any], overwrite: bool) -> dict[str, Any] | None:
-    """The scores of the finished run of this recipe in ``out``; None when there is none (after emptying a folder
-    that holds something else, when ``overwrite``)."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out} exists and is not a folder", where="--output")
-    if not out.is_dir() or not any(out.iterdir()):
-        return None
-    cfg_file, card = out / "train_config.json", out / "weights" / "config.json"
-    try:
-        earlier = json.loads(cfg_file.read_text()) if cfg_file.is_file() else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        earlier = None
-    if earlier is None:
-        problem = f"{out} is not empty and holds no Score-CAM training run; give a new or empty folder"
-    elif earlier != cfg_json:
-        problem = f"{out} holds a run of another recipe ({cfg_file}); give a new output folder"
-    elif card.is_file():
-        t = json.loads(card.read_text()).get("training", {})
+    t = open_training_folder(out, cfg_json, overwrite, "Score-CAM")
+    if t is not None:
         return {
             "weights": out / "weights",
             "validation_accuracy": t.get("validation_accuracy"),
@@ -199,14 +168,12 @@ def _finished_run(out: Path, cfg_json: dict[str, Any], overwrite: bool) -> dict[
             "seconds": t.get("seconds"),
             "reused": True,
         }
-    else:
-        return None  # the same recipe, killed before its weights were written: train again
-    if not overwrite:
-        raise InputError(problem + " (or pass --overwrite to replace it)", where="--output")
-    import shutil
-
-    shutil.rmtree(out)
-    return None
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        return _train(cfg, out)
+    finally:
+        torch.set_num_threads(old_threads)
 
 
 def _train(cfg: ScoreCAMTrainConfig, out: Path) -> dict[str, Any]:

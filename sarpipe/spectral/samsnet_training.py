@@ -31,10 +31,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..atomic import atomic_path
-from ..errors import InputError
 from ..models.difnet_data import DIFNetDataConfig, make_pulse
 from ..models.training import OptimizerConfig
+from ..models.weights import open_training_folder
 from ..pipeline.registry import LocalPath
 
 __all__ = [
@@ -151,35 +150,6 @@ def separation_scores(rfi_mask: np.ndarray, echo: np.ndarray, rfi: np.ndarray) -
 # --------------------------------------------------------------------------------------------- training
 
 
-def _finished_run(out: Path, cfg_json: dict[str, Any], overwrite: bool) -> dict[str, Any] | None:
-    """The scores of the finished run of this recipe in ``out``; None when there is none (after emptying a folder
-    that holds something else, when ``overwrite``)."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out} exists and is not a folder", where="--output")
-    if not out.is_dir() or not any(out.iterdir()):
-        return None
-    cfg_file, weights_cfg = out / "train_config.json", out / "weights" / "config.json"
-    try:
-        earlier = json.loads(cfg_file.read_text()) if cfg_file.is_file() else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        earlier = None
-    if earlier is None:
-        problem = f"{out} is not empty and holds no Sams-Net training run; give a new or empty folder"
-    elif earlier != cfg_json:
-        problem = f"{out} holds a run of another recipe ({cfg_file}); give a new output folder"
-    elif weights_cfg.is_file():
-        t = json.loads(weights_cfg.read_text()).get("training", {})
-        return {"weights": out / "weights", "validation": t.get("validation"), "reused": True}
-    else:
-        return None  # the same recipe, stopped before its weights were written: train again
-    if not overwrite:
-        raise InputError(problem + " (or pass --overwrite to replace it)", where="--output")
-    import shutil
-
-    shutil.rmtree(out)
-    return None
-
-
 def _validation_set(cfg: SamsNetTrainConfig) -> tuple[np.ndarray, np.ndarray]:
     pairs = [separation_pair(cfg.data, "validation", i) for i in range(cfg.data.validation_samples)]
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
@@ -244,12 +214,9 @@ def train_samsnet_rfi(
     cfg = config if isinstance(config, SamsNetTrainConfig) else load_samsnet_config(config)
     out = Path(out_dir)
     cfg_json = json.loads(cfg.model_dump_json())
-    done = _finished_run(out, cfg_json, overwrite)
-    if done is not None:
-        return done
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "train_config.json", overwrite=True) as tmp:  # the folder is this run's own now
-        tmp.write_text(json.dumps(cfg_json, indent=2, sort_keys=True) + "\n")
+    t = open_training_folder(out, cfg_json, overwrite, "Sams-Net")
+    if t is not None:
+        return {"weights": out / "weights", "validation": t.get("validation"), "reused": True}
     log_path = out / "log.jsonl"
     log_path.unlink(missing_ok=True)
 

@@ -32,9 +32,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..atomic import atomic_path
-from ..errors import InputError
 from ..models.difnet_data import DIFNetDataConfig
+from ..models.weights import open_training_folder
 from ..pipeline.registry import LocalPath
 
 __all__ = [
@@ -241,38 +240,6 @@ See docs/models/sr.md for scores around real methods.
 """
 
 
-def _finished_run(out: Path, cfg_json: dict[str, Any], overwrite: bool) -> dict[str, Any] | None:
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out} exists and is not a folder", where="--output")
-    if not out.is_dir() or not any(out.iterdir()):
-        return None
-    cfg_file, weights_cfg = out / "train_config.json", out / "weights" / "config.json"
-    try:
-        earlier = json.loads(cfg_file.read_text()) if cfg_file.is_file() else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        earlier = None
-    if earlier is None:
-        problem = f"{out} is not empty and holds no SR training run; give a new or empty folder"
-    elif earlier != cfg_json:
-        problem = f"{out} holds a run of another recipe ({cfg_file}); give a new output folder"
-    elif weights_cfg.is_file():
-        t = json.loads(weights_cfg.read_text()).get("training", {})
-        return {
-            "weights": out / "weights",
-            "validation": t.get("validation"),
-            "seconds": t.get("seconds"),
-            "reused": True,
-        }
-    else:
-        return None  # the same recipe, stopped before its weights were written: train again
-    if not overwrite:
-        raise InputError(problem + " (or pass --overwrite to replace it)", where="--output")
-    import shutil
-
-    shutil.rmtree(out)
-    return None
-
-
 def train_sr(
     config: SRTrainConfig | str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -286,12 +253,14 @@ def train_sr(
     cfg = config if isinstance(config, SRTrainConfig) else load_sr_config(config)
     out = Path(out_dir)
     cfg_json = json.loads(cfg.model_dump_json())
-    done = _finished_run(out, cfg_json, overwrite)
-    if done is not None:
-        return done
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "train_config.json", overwrite=True) as tmp:
-        tmp.write_text(json.dumps(cfg_json, indent=2, sort_keys=True) + "\n")
+    t = open_training_folder(out, cfg_json, overwrite, "SR")
+    if t is not None:
+        return {
+            "weights": out / "weights",
+            "validation": t.get("validation"),
+            "seconds": t.get("seconds"),
+            "reused": True,
+        }
     import torch
 
     old = torch.get_num_threads()

@@ -30,8 +30,10 @@ float32 is used). On the CPU the model and its inputs are in channels-last layou
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -71,6 +73,20 @@ def spectrogram_to_input(spec: np.ndarray) -> np.ndarray:
     sd = v.reshape(v.shape[0], -1).std(axis=1)
     z = ((v - mu[:, None, None]) / (sd[:, None, None] + 1e-6)).astype(np.float32)
     return z[0] if one else z
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """torch's CPU threads set to ``n`` inside the block (None or 0: left as they are), restored after it."""
+    import torch
+
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def resolve_device(device: str) -> Any:

@@ -279,7 +279,7 @@ def train_difnet(
     import torch
 
     from .difnet import DIFNet, count_parameters
-    from .torch_method import INPUT_TRANSFORM, resolve_device
+    from .torch_method import INPUT_TRANSFORM, resolve_device, torch_threads
     from .weights import save_weights
 
     cfg = _as_config(config)
@@ -310,10 +310,7 @@ def train_difnet(
             tmp.write_text(json.dumps(cfg_json, indent=2, sort_keys=True) + "\n")
     ckpt_dir, log_path = out / "checkpoints", out / "log.jsonl"
     device = resolve_device(cfg.device)
-    old_threads = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         torch.manual_seed(cfg.seed)
         net = DIFNet(**cfg.model.model_dump()).to(device)
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.optimizer.lr, weight_decay=cfg.optimizer.weight_decay)
@@ -435,8 +432,6 @@ def train_difnet(
             )
             write({"event": "done", "step": step, "weights": str(weights)})
         return TrainResult(step=step, loss=loss_value, validation=validation, weights=weights, log=log_path)
-    finally:
-        torch.set_num_threads(old_threads)
 
 
 def weights_from_checkpoint(run_dir: str | os.PathLike, folder: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -486,11 +481,9 @@ def time_training_step(
     import torch
 
     from .difnet import DIFNet
+    from .torch_method import torch_threads
 
-    old = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         torch.manual_seed(0)
         net = DIFNet(**dict(arch))
         opt = torch.optim.AdamW(net.parameters(), lr=2e-4, weight_decay=0.02)
@@ -504,5 +497,3 @@ def time_training_step(
             opt.step()
             times.append(time.perf_counter() - t0)
         return float(np.median(times[1:]))
-    finally:
-        torch.set_num_threads(old)

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from ..models.difnet_data import SPLITS, DIFNetDataConfig, draw_emitters, interference, make_pulse
+from ..models.torch_method import torch_threads
 from ..models.weights import open_training_folder
 
 __all__ = ["RFI_CLASSES", "RFIClassifier", "ScoreCAMTrainConfig", "classified_pulse", "train_scorecam"]
@@ -168,12 +169,8 @@ def train_scorecam(
             "seconds": t.get("seconds"),
             "reused": True,
         }
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         return _train(cfg, out)
-    finally:
-        torch.set_num_threads(old_threads)
 
 
 def _train(cfg: ScoreCAMTrainConfig, out: Path) -> dict[str, Any]:

@@ -207,7 +207,7 @@ def train_samsnet_rfi(
     """
     import torch
 
-    from ..models.torch_method import INPUT_TRANSFORM, resolve_device
+    from ..models.torch_method import INPUT_TRANSFORM, resolve_device, torch_threads
     from ..models.weights import save_weights
     from .samsnet import SamsNet
 
@@ -225,10 +225,7 @@ def train_samsnet_rfi(
             fh.write(json.dumps(rec) + "\n")
 
     device = resolve_device(cfg.device)
-    old_threads = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         torch.manual_seed(cfg.seed)
         net = SamsNet(sources=len(SOURCES), **cfg.model.model_dump()).to(device)
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.optimizer.lr, weight_decay=cfg.optimizer.weight_decay)
@@ -301,5 +298,3 @@ def train_samsnet_rfi(
         )
         write({"event": "done", "step": cfg.steps, "weights": str(weights)})
         return {"weights": weights, "validation": last, "reused": False}
-    finally:
-        torch.set_num_threads(old_threads)

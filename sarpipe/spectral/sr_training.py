@@ -261,14 +261,10 @@ def train_sr(
             "seconds": t.get("seconds"),
             "reused": True,
         }
-    import torch
+    from ..models.torch_method import torch_threads
 
-    old = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         return _train(cfg, out, progress)
-    finally:
-        torch.set_num_threads(old)
 
 
 def _train(cfg: SRTrainConfig, out: Path, progress: bool = False) -> dict[str, Any]:

@@ -134,3 +134,18 @@ def test_shipped_classifier_names_the_rfi_type_of_new_pulses():
     assert np.mean(pred == np.array(labels)) >= 0.65  # chance is 0.25; validation (400 pulses) gave 0.82
     masks, cls = m.masks(np.stack(specs))
     assert not masks[cls == 0].any() and masks[cls != 0].any()
+
+
+@pytest.mark.skipif(not (SHIPPED_WEIGHTS / "config.json").is_file(), reason="no shipped Score-CAM weights")
+def test_threads_option_leaves_the_callers_torch_threads_as_they_were():
+    """``threads`` applies to the method's own work only: a pipeline worker's torch threads are restored after it."""
+    import torch
+
+    from sarpipe.spectral.scorecam import ScoreCAMMethod
+
+    before = torch.get_num_threads()
+    wanted = 1 if before != 1 else 2
+    method = ScoreCAMMethod(threads=wanted)
+    spec = np.random.default_rng(0).standard_normal((2, 128, 64)) + 0j
+    method.masks(spec.astype(np.complex64))
+    assert torch.get_num_threads() == before

@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
+from ..models.torch_method import torch_threads
 from ..rfi.methods import CleanupMethod, MethodContext, MethodOutput
 
 __all__ = [
@@ -390,40 +391,39 @@ class DAPMethod(CleanupMethod):
         self.last_fits = []
         if todo.size == 0:
             return out
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        group = 1 if self.share in ("warm", "pulse") else self.stack
-        net = None
-        for g, lo in enumerate(range(0, todo.size, group)):
-            idx = todo[lo : lo + group]
-            if self.share == "stack" and idx.size < group and g > 0:  # the last, short stack: reuse full ones
-                idx = todo[max(todo.size - group, 0) :]
-            rows = self._rows(mask[idx])
-            obs = _reim(x[idx][:, rows])
-            seen = np.repeat(~mask[idx][:, rows], 2, axis=0)
-            warm = self.share == "warm" and net is not None
-            res = fit_prior(
-                obs,
-                seen,
-                iterations=self.warm_iterations if warm else self.iterations,
-                stop=self.stop,  # type: ignore[arg-type]
-                holdout=self.holdout,
-                check_every=self.check_every,
-                patience=self.patience,
-                width=self.width,
-                seed=self.seed + g,
-                net=net if warm else None,
-                device=self._device,
-            )
-            if self.share == "warm":
-                net = res.net
-            fill = _complex(res.output)
-            for k, i in enumerate(idx):
-                sub = out[i, rows]
-                sub[mask[i, rows]] = fill[k][mask[i, rows]]
-                out[i, rows] = sub
-            self.last_fits.append((int(idx.size), res.iteration, res.seconds))
-        return out
+        with torch_threads(self.threads):  # restored after: the caller's threads are not this method's
+            group = 1 if self.share in ("warm", "pulse") else self.stack
+            net = None
+            for g, lo in enumerate(range(0, todo.size, group)):
+                idx = todo[lo : lo + group]
+                if self.share == "stack" and idx.size < group and g > 0:  # the last, short stack: reuse full ones
+                    idx = todo[max(todo.size - group, 0) :]
+                rows = self._rows(mask[idx])
+                obs = _reim(x[idx][:, rows])
+                seen = np.repeat(~mask[idx][:, rows], 2, axis=0)
+                warm = self.share == "warm" and net is not None
+                res = fit_prior(
+                    obs,
+                    seen,
+                    iterations=self.warm_iterations if warm else self.iterations,
+                    stop=self.stop,  # type: ignore[arg-type]
+                    holdout=self.holdout,
+                    check_every=self.check_every,
+                    patience=self.patience,
+                    width=self.width,
+                    seed=self.seed + g,
+                    net=net if warm else None,
+                    device=self._device,
+                )
+                if self.share == "warm":
+                    net = res.net
+                fill = _complex(res.output)
+                for k, i in enumerate(idx):
+                    sub = out[i, rows]
+                    sub[mask[i, rows]] = fill[k][mask[i, rows]]
+                    out[i, rows] = sub
+                self.last_fits.append((int(idx.size), res.iteration, res.seconds))
+            return out
 
     def __call__(self, x: np.ndarray, ctx: MethodContext) -> MethodOutput:
         spec = np.asarray(x)

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..models.torch_method import torch_threads
 from ..rfi.methods import CleanupMethod, MethodContext, MethodOutput
 
 __all__ = [
@@ -234,21 +235,20 @@ class ScoreCAMMethod(CleanupMethod):
         """(bool masks of ``spec``'s shape, predicted class per spectrogram)."""
         from ..models.torch_method import spectrogram_to_input
 
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        z = torch.from_numpy(spectrogram_to_input(spec)[:, None]).to(self._device)
-        net = self._model
-        with torch.no_grad():
-            cls = net(z).argmax(1)
-        out = np.zeros(spec.shape, bool)
-        rfi = torch.nonzero(cls != 0)[:, 0]
-        if rfi.numel():
-            cam, _w = score_cam(net, z[rfi], cls[rfi], batch=self.batch)
-            general = F.interpolate(net.general_maps[None], size=spec.shape[1:], mode="bilinear")[0]
-            total = cam + self.general * general[cls[rfi]]
-            total = total / total.amax(dim=(1, 2), keepdim=True).clamp_min(1e-12)
-            out[rfi.cpu().numpy()] = (total > self.threshold).cpu().numpy()
-        return out, cls.cpu().numpy()
+        with torch_threads(self.threads):  # restored after: the caller's threads are not this method's
+            z = torch.from_numpy(spectrogram_to_input(spec)[:, None]).to(self._device)
+            net = self._model
+            with torch.no_grad():
+                cls = net(z).argmax(1)
+            out = np.zeros(spec.shape, bool)
+            rfi = torch.nonzero(cls != 0)[:, 0]
+            if rfi.numel():
+                cam, _w = score_cam(net, z[rfi], cls[rfi], batch=self.batch)
+                general = F.interpolate(net.general_maps[None], size=spec.shape[1:], mode="bilinear")[0]
+                total = cam + self.general * general[cls[rfi]]
+                total = total / total.amax(dim=(1, 2), keepdim=True).clamp_min(1e-12)
+                out[rfi.cpu().numpy()] = (total > self.threshold).cpu().numpy()
+            return out, cls.cpu().numpy()
 
     def __call__(self, x: np.ndarray, ctx: MethodContext) -> MethodOutput:
         self.check_context(ctx)

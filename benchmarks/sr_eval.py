@@ -30,35 +30,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sarpipe.models.difnet_data import DIFNetDataConfig, SensorBand, make_pulse
+# the same held-out pulses and sensors as benchmarks/spectral_eval.py
+from spectral_eval import SETS, _ctx  # noqa: E402  (benchmarks/ is the script's folder on sys.path)
+
+from sarpipe.models.difnet_data import DIFNetDataConfig, make_pulse
 from sarpipe.rfi import create_method
-from sarpipe.rfi.methods import MethodContext
 from sarpipe.rfi.metrics import iou, pixel_accuracy, true_tf_mask
 from sarpipe.rfi.stft import STFTParams, istft, stft
 from sarpipe.spectral.sr import SuperResolvedMethod
 from sarpipe.spectral.sr_grid import sr_features, upsample_frames
 from sarpipe.spectral.sr_training import spectrogram_psnr
-
-SETS = {
-    "same sensor (MiniSAR-like X)": ({"seed": 101}, SensorBand(preset="minisar")),
-    "cross sensor S1 IW-like (C)": (
-        {"seed": 103},
-        SensorBand(range_sampling_rate=64.35e6, chirp_bandwidth=42.0e6, pulse_duration=52.0e-6),
-    ),
-}
-
-
-def _ctx(n, fs, bw, tp, n_samples, p):
-    attrs = dict(
-        carrier_frequency=5.4e9,
-        range_sampling_rate=fs,
-        chirp_rate=bw / tp,
-        pulse_duration=tp,
-        prf=1000.0,
-        velocity=7000.0,
-        near_range=850e3,
-    )
-    return MethodContext(attrs=attrs, stft=p, pulse_indices=np.arange(n), n_samples=n_samples)
 
 
 def _share(method, spec, ctx, pulses):

@@ -225,3 +225,20 @@ def test_echo_detector_flags_every_pulse_of_a_persistent_emitter_and_no_clean_pu
     det = detect_echo(clutter + rfi.astype(np.complex64), sensor=sensor)
     assert det.pulses.mean() >= 0.98
     assert band_degrees(n_rg, 256) == 8
+
+
+def test_a_step_down_where_the_clutter_goes_dark_opens_no_plateau_from_the_scene_start():
+    # the clutter's power falls by 20 dB over the last 400 pulses (the beam leaves the scene); weak white RFI, 15 dB
+    # under the bright clutter, is on pulses 700-1300: where the clutter is dark it dominates, and its switching
+    # off is a step down. Without a step up before it (at 700 it adds 0.1 dB) that step once made everything from
+    # the scene start a plateau
+    n_az, n_rg = 1400, 1024
+    rng = np.random.default_rng(9)
+    gain_db = np.zeros(n_az)
+    gain_db[1000:] = np.linspace(0, -20, 400)
+    echo = 10 ** (gain_db / 20)[:, None] * (rng.standard_normal((n_az, n_rg)) + 1j * rng.standard_normal((n_az, n_rg)))
+    truth = np.zeros(n_az, bool)
+    truth[700:1300] = True
+    echo[truth] += 10 ** (-15 / 20) * (rng.standard_normal((600, n_rg)) + 1j * rng.standard_normal((600, n_rg)))
+    flags = detect_echo(echo.astype(np.complex64), power_window=301).pulses
+    assert not flags[~truth].any()

@@ -16,7 +16,8 @@ robustly; in the chain, the pulses that no flagged image line maps to):
   (:func:`system_shape`) and its own bins (:func:`self_referenced_scores`); and where bands of the median
   spectrum stand ``min_peak_db`` over the band floor's level (:func:`floor_shape`: RFI on most pulses, which the
   system shape takes in), the pulse's mean over those bands against its own level in the unraised ones
-  (:func:`own_peak_scores`). The two are one score (Bonferroni); without persistent bands only the first runs.
+  (:func:`own_peak_scores`), kept where it flags nearly every pulse (the case it is for). The two are one score
+  (Bonferroni); without persistent bands only the first counts.
 
 The first two become scores against a null fitted to the reference pulses (:mod:`sarpipe.rfi.robust`:
 Gaussian for the power, Gumbel for the spectral peak, a maximum); a pulse is flagged when a score exceeds
@@ -225,24 +226,27 @@ def system_shape(
     return np.minimum(shape, local * 10 ** (tolerance_db / 10))
 
 
-#: how far above the clutter's level a bin of the median spectrum is still quiet (:func:`floor_shape`) [dB]
+#: how far above the clutter's level a bin of the persistent spectrum is still quiet (:func:`floor_shape`) [dB]
 PERSISTENT_QUIET_DB = 1.5
+#: the share of the tested pulses the band-floor score must flag to count (:func:`detect_echo`): it is the test
+#: for RFI on every pulse
+EVERY_PULSE_SHARE = 0.9
 
 
 def floor_shape(
-    median_spectrum: np.ndarray, quiet_db: float = PERSISTENT_QUIET_DB, low: float = 0.25
+    spectrum: np.ndarray, quiet_db: float = PERSISTENT_QUIET_DB, low: float = 0.25
 ) -> tuple[np.ndarray, np.ndarray]:
     """The band floor that RFI present on every row cannot raise, and the clutter's smooth level under it:
-    ``(floor, level)`` per bin of ``median_spectrum`` (``m``: the median over rows of the in-band bins, linear).
+    ``(floor, level)`` per bin of ``spectrum`` (``m``: the median over rows of the in-band bins, linear).
 
-    ``m`` holds the system's shape and any RFI present on most rows. The bins of ``m`` within ``quiet_db`` of its
+    ``m`` holds the system's shape and any RFI present on (nearly) every row. The bins of ``m`` within ``quiet_db`` of its
     ``low`` quantile over the band are *quiet* (clutter: a persistent emitter raises its bands, never lowers the
-    others); ``level`` is a least-squares quadratic (in log) through the quiet bins' ``m`` within a quarter band of
-    each bin (the clutter's slow shape across the band), and the floor is ``m`` cut down to ``level`` plus
+    others); ``level`` is a least-squares quadratic (in log; a line at the band's edges) through the quiet bins'
+    ``m`` within a quarter band of each bin, clipped to their range (the clutter's slow shape across the band), and the floor is ``m`` cut down to ``level`` plus
     ``quiet_db``. Narrow and wide persistent bands alike leave it, as long as the quiet bins are at least a ``low``
     fraction of the band.
     """
-    m = np.asarray(median_spectrum, dtype=np.float64)
+    m = np.asarray(spectrum, dtype=np.float64)
     log_m = np.log(np.maximum(m, 1e-30))
     quiet = m <= np.quantile(m, low) * 10 ** (quiet_db / 10)
     half = max(4, m.size // 4)
@@ -252,11 +256,14 @@ def floor_shape(
         near = quiet & (np.abs(k_all - k) <= half)
         if np.count_nonzero(near) < 8:
             near = quiet
-        # a quadratic through the quiet bins near k: the chirp's spectrum curves towards the band's edges, which a
-        # running median would flatten
+        y = log_m[near]
         x = (k_all[near] - k) / half
-        degree = 2 if np.count_nonzero(near) >= 8 else 0
-        log_level[k] = np.polynomial.polynomial.polyfit(x, log_m[near], degree)[0]
+        # a quadratic through the quiet bins on both sides of k (the chirp's spectrum curves towards the band's
+        # edges, which a running median would flatten), a line where they lie on one side only (a band edge, or
+        # the flank of a wide persistent band); never outside their range (no wild extrapolation)
+        both = np.count_nonzero(x < 0) >= 4 and np.count_nonzero(x > 0) >= 4
+        fit = np.polynomial.polynomial.polyfit(x, y, 2 if both else 1)[0]
+        log_level[k] = np.clip(fit, y.min(), y.max())
     level = np.exp(log_level)
     return np.minimum(m, level * 10 ** (quiet_db / 10)), level
 
@@ -341,7 +348,8 @@ def _sharp_runs(rise: np.ndarray, power_db: np.ndarray, idx: np.ndarray, min_ste
 def _stepped_segments(power_db: np.ndarray, min_step_db: float, k: int = 4) -> np.ndarray:
     """Pulses between a step up and the next step down of the power (or a scene end), each step at least
     ``min_step_db`` between the medians of ``k`` consecutive pulses on either side, whose median level exceeds the
-    ``k`` pulses outside both its ends by as much: RFI that switches on and off between two pulses, however long.
+    ``k`` pulses outside both its ends by as much, and whose larger step is at least half its rise over the lower
+    outside: RFI that switches on and off between two pulses, however long.
     The clutter's power changes over an aperture (a field entering the beam is a ramp), never by a step."""
     n = power_db.size
     out = np.zeros(n, bool)
@@ -360,7 +368,12 @@ def _stepped_segments(power_db: np.ndarray, min_step_db: float, k: int = 4) -> n
         outside = ([power_db[a - k : a]] if a >= k else []) + ([power_db[b : b + k]] if b + k <= n else [])
         if not outside or b - a < k:
             continue
-        if np.median(power_db[a:b]) - max(np.median(o) for o in outside) >= min_step_db:
+        inside = np.median(power_db[a:b])
+        levels = [np.median(o) for o in outside]
+        # the steps that bound it carry its rise (at least half of it, as for a burst's edges in _sharp_runs): a
+        # step where the clutter is dark (a scene end beyond the beam) does not make all that precedes it a plateau
+        steps = ([step[a]] if a in ups else []) + ([-step[b]] if b < n else [])
+        if inside - max(levels) >= min_step_db and max(steps) >= 0.5 * (inside - min(levels)):
             out[a:b] = True
     return out
 
@@ -412,7 +425,7 @@ def detect_echo(
     aperture: bursts up to that long are removed by it, hence seen). ``smooth_pulses``: the self-referenced
     spectral score (:func:`self_referenced_scores`, which needs no RFI-free pulse) is taken on the running median
     of the tested pulses' spectra over this many pulses (sensitivity; a median keeps a burst's edges where they
-    are). RFI on most pulses (no RFI-free pulse: the median spectrum holds it) is tested band by band against the
+    are). RFI on nearly every pulse (no RFI-free pulse: the median spectrum holds it) is tested band by band against the
     band floor (:func:`own_peak_scores`), combined with that score. ``power_support_pfa``: a power rise flags a pulse only where a spectral score also passes at this
     false-alarm rate. ``sensor``: restricts the
     spectral test to the radar band. ``min_power_rise_db`` / ``min_peak_db``: the smallest rises [dB] that may flag a pulse, whatever the spread
@@ -453,6 +466,7 @@ def detect_echo(
     # the same peak against the pulse's own bins and the system's shape (narrow persistent peaks cut): it needs no
     # RFI-free reference, so it holds when RFI is on every pulse
     tested = test[idx]
+    thr = float(ndtri(1.0 - pfa / 3))
     z_own = np.full(idx.size, -np.inf)
     if tested.any():
         own = st.spectrum[tested][:, bins]
@@ -469,8 +483,9 @@ def detect_echo(
         at_peak = ratio[np.arange(own.shape[0]), np.argmax(smoothed / shape[None, :], axis=1)]
         dof = band_degrees(echo.shape[1], nfft)
         z_sm[at_peak < gammaincinv(dof, 0.99) / dof] = -np.inf
-        # RFI on most pulses is in the median spectrum, hence in ``shape``: where bands stand ``min_peak_db`` over
-        # the band floor's level, each pulse's mean over them is tested against its own level in the quiet bands
+        # RFI on (nearly) every pulse is in the median spectrum, hence in ``shape``: where bands stand
+        # ``min_peak_db`` over the band floor's level, each pulse's mean over them is tested against its own level
+        # in the unraised bands
         m = np.median(st.spectrum[tested | is_ref][:, bins], axis=0)
         floor, level = floor_shape(m)
         persistent = m >= level * 10 ** (min_peak_db / 10)
@@ -478,10 +493,15 @@ def detect_echo(
         if persistent.any() and quiet.any():
             z_pb, rise_db = own_peak_scores(own, floor, persistent, quiet, dof)
             z_pb[rise_db <= 0] = -np.inf
-            z_sm = _bonferroni2(z_sm, z_pb)
+            # its null knows the bands' noise, not the clutter's own shape changing from pulse to pulse (the
+            # partial chirps of the swath's ends tilt a pulse's spectrum by a few dB with the brightness there):
+            # it counts only where it flags nearly every tested pulse, the case it is for. Where RFI is on part of
+            # the pulses the others are a reference for the other tests, and a median raised by RFI on half the
+            # pulses would read tilted clean pulses as RFI
+            if np.mean(z_pb > thr) >= EVERY_PULSE_SHARE:
+                z_sm = _bonferroni2(z_sm, z_pb)
         z_own[tested] = z_sm
 
-    thr = float(ndtri(1.0 - pfa / 3))
     z_p = gaussian_scores(dp, is_ref, q=0.25, min_sigma=1e-3)
     z_s = gumbel_scores(peak, is_ref, q=0.25, min_beta=1e-3)
     # strong textured clutter moves a pulse's power by up to ~10 dB within half an aperture (a bright field in

@@ -226,7 +226,7 @@ def system_shape(
     return np.minimum(shape, local * 10 ** (tolerance_db / 10))
 
 
-#: how far above the clutter's level a bin of the persistent spectrum is still quiet (:func:`floor_shape`) [dB]
+#: how far above the clutter's level a bin of the median spectrum is still quiet (:func:`floor_shape`) [dB]
 PERSISTENT_QUIET_DB = 1.5
 #: the share of the tested pulses the band-floor score must flag to count (:func:`detect_echo`): it is the test
 #: for RFI on every pulse
@@ -239,12 +239,12 @@ def floor_shape(
     """The band floor that RFI present on every row cannot raise, and the clutter's smooth level under it:
     ``(floor, level)`` per bin of ``spectrum`` (``m``: the median over rows of the in-band bins, linear).
 
-    ``m`` holds the system's shape and any RFI present on (nearly) every row. The bins of ``m`` within ``quiet_db`` of its
-    ``low`` quantile over the band are *quiet* (clutter: a persistent emitter raises its bands, never lowers the
-    others); ``level`` is a least-squares quadratic (in log; a line at the band's edges) through the quiet bins'
-    ``m`` within a quarter band of each bin, clipped to their range (the clutter's slow shape across the band), and the floor is ``m`` cut down to ``level`` plus
-    ``quiet_db``. Narrow and wide persistent bands alike leave it, as long as the quiet bins are at least a ``low``
-    fraction of the band.
+    ``m`` holds the system's shape and any RFI present on (nearly) every row. The bins of ``m`` within ``quiet_db``
+    of its ``low`` quantile over the band are *quiet* (clutter: a persistent emitter raises its bands, never lowers
+    the others); ``level`` is a least-squares quadratic (in log; a line at the band's edges) through the quiet
+    bins' ``m`` within a quarter band of each bin, clipped to their range (the clutter's slow shape across the
+    band), and the floor is ``m`` cut down to ``level`` plus ``quiet_db``. Narrow and wide persistent bands alike
+    leave it, as long as the quiet bins are at least a ``low`` fraction of the band.
     """
     m = np.asarray(spectrum, dtype=np.float64)
     log_m = np.log(np.maximum(m, 1e-30))
@@ -425,9 +425,9 @@ def detect_echo(
     aperture: bursts up to that long are removed by it, hence seen). ``smooth_pulses``: the self-referenced
     spectral score (:func:`self_referenced_scores`, which needs no RFI-free pulse) is taken on the running median
     of the tested pulses' spectra over this many pulses (sensitivity; a median keeps a burst's edges where they
-    are). RFI on nearly every pulse (no RFI-free pulse: the median spectrum holds it) is tested band by band against the
-    band floor (:func:`own_peak_scores`), combined with that score. ``power_support_pfa``: a power rise flags a pulse only where a spectral score also passes at this
-    false-alarm rate. ``sensor``: restricts the
+    are). RFI on nearly every pulse (no RFI-free pulse: the median spectrum holds it) is tested band by band
+    against the band floor (:func:`own_peak_scores`), combined with that score. ``power_support_pfa``: a power
+    rise flags a pulse only where a spectral score also passes at this false-alarm rate. ``sensor``: restricts the
     spectral test to the radar band. ``min_power_rise_db`` / ``min_peak_db``: the smallest rises [dB] that may flag a pulse, whatever the spread
     of the reference (the scene's own changes along azimuth are not RFI: strong textured clutter moves the
     power by a few dB over a quarter aperture as fields enter the beam); 3 dB of power is RFI as strong as the

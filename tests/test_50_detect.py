@@ -11,6 +11,7 @@ from sarpipe.errors import InputError
 from sarpipe.rfi.detect import block_statistics, detect_image
 from sarpipe.rfi.echo_detect import (
     PERSISTENT_QUIET_DB,
+    _bonferroni2,
     band_degrees,
     detect_echo,
     floor_shape,
@@ -209,6 +210,10 @@ def test_own_peak_score_has_its_stated_false_alarm_rate():
     # against numpy: the ratio of the two means
     r = spectrum / shape
     np.testing.assert_allclose(rise, 10 * np.log10(r[:, peak].mean(1) / r[:, ~peak].mean(1)), rtol=1e-9)
+    # two independent tests made one (Bonferroni) keep the rate of one: 1 - (1 - pfa / 2)^2, just under pfa
+    z1, z2 = rng.standard_normal((2, 1_000_000))
+    combined = _bonferroni2(z1, z2)
+    assert np.mean(combined > ndtri(1 - 1e-3)) == pytest.approx(1e-3 - 2.5e-7, rel=0.1)
 
 
 def test_echo_detector_flags_every_pulse_of_a_persistent_emitter_and_no_clean_pulse():

@@ -9,7 +9,17 @@ from scipy.special import ndtri
 
 from sarpipe.errors import InputError
 from sarpipe.rfi.detect import block_statistics, detect_image
-from sarpipe.rfi.echo_detect import detect_echo, pulse_statistics
+from sarpipe.rfi.echo_detect import (
+    PERSISTENT_QUIET_DB,
+    _bonferroni2,
+    band_degrees,
+    detect_echo,
+    floor_shape,
+    in_band_bins,
+    own_peak_scores,
+    pulse_band_spectra,
+    pulse_statistics,
+)
 from sarpipe.rfi.pulses import aperture_geometry, map_lines_to_pulses, map_range_to_samples, refine_pulses
 from sarpipe.rfi.robust import gaussian_scores, gumbel_scores
 from sarpipe.sensor import SensorParams
@@ -135,3 +145,105 @@ def test_line_to_pulse_mapping_intervals():
     assert np.count_nonzero(samples) >= 360
     keep = refine_pulses(np.ones(10, bool), np.array([1, 0, 1, 0, 0, 0, 1, 0, 0, 0], bool), close_gap=2)
     np.testing.assert_array_equal(keep, [1, 1, 1, 0, 0, 0, 1, 0, 0, 0])
+
+
+def _shaped_clutter(n_az, n_rg, gain, seed):
+    """White speckle under a slowly changing brightness along azimuth, filtered to the power spectrum ``gain``
+    (centred bins, as :func:`pulse_band_spectra` orders them)."""
+    rng = np.random.default_rng(seed)
+    white = rng.standard_normal((n_az, n_rg)) + 1j * rng.standard_normal((n_az, n_rg))
+    level = np.exp(0.8 * np.sin(2 * np.pi * np.arange(n_az) / 250.0))[:, None]
+    spec = np.fft.fft(white, axis=1) * np.sqrt(np.fft.ifftshift(gain))[None, :]
+    return (level * np.fft.ifft(spec, axis=1)).astype(np.complex64)
+
+
+def _persistent_rfi(n_az, n_rg, fs, seed):
+    """Two tones and two 12 MHz chirps on every pulse (random phases, power varying by +-3 dB from pulse to
+    pulse), unit mean power per sample."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_rg) / fs
+    out = np.zeros((n_az, n_rg), complex)
+    for f0 in (-31e6, 17e6):
+        out += np.exp(1j * (2 * np.pi * f0 * t[None, :] + rng.uniform(0, 2 * np.pi, (n_az, 1))))
+    for f0 in (-100e6, 60e6):
+        sweep = 2 * np.pi * (f0 * t + 12e6 / t[-1] * t**2 / 2)
+        out += 2 * np.exp(1j * (sweep[None, :] + rng.uniform(0, 2 * np.pi, (n_az, 1))))
+    out *= 10 ** (rng.uniform(-3, 3, (n_az, 1)) / 20)
+    return out / np.sqrt(np.mean(np.abs(out) ** 2))
+
+
+def test_floor_shape_follows_the_clutter_spectrum_under_rfi_on_every_pulse():
+    n_az, n_rg, nb = 400, 2048, 128
+    sensor = SensorParams.from_attrs(ATTRS)
+    f = (np.arange(n_rg) - n_rg // 2) / n_rg * ATTRS["range_sampling_rate"]
+    gain = (1 + 0.5 * np.cos(2 * np.pi * f / 400e6)) * (np.abs(f) <= 150e6) + 1e-3  # the system's smooth shape
+    bins = in_band_bins(nb, sensor)
+    edges = np.linspace(0, n_rg, nb + 1).round().astype(int)
+    expected = np.array([gain[a:b].mean() for a, b in zip(edges[:-1], edges[1:])])[bins]  # the analytic shape
+    clutter = _shaped_clutter(n_az, n_rg, gain, 4)
+    rfi = _persistent_rfi(n_az, n_rg, ATTRS["range_sampling_rate"], 5) * np.sqrt(np.mean(np.abs(clutter) ** 2) / 4)
+    for echo in (clutter, clutter + rfi.astype(np.complex64)):  # RFI 6 dB under the clutter, on every pulse
+        spectrum = pulse_band_spectra(echo, nb).spectrum
+        floor, level = floor_shape(np.median(spectrum[:, bins], axis=0))
+        level_db = 10 * np.log10(level / expected)
+        scale = np.median(level_db)  # the spectra are normalised to unit mean: the shapes agree up to a scale
+        # quiet bins may hold RFI up to PERSISTENT_QUIET_DB (the chirps' flanks): the level follows within 1 dB
+        assert np.abs(level_db - scale).max() < 1.0
+        # the floor is the median spectrum where that is quiet, cut to the level plus 1.5 dB where RFI raised it
+        floor_db = 10 * np.log10(floor / expected) - scale
+        assert -1.0 < floor_db.min() and floor_db.max() < PERSISTENT_QUIET_DB + 1.0
+    median_db = 10 * np.log10(np.median(spectrum[:, bins], axis=0) / expected) - scale
+    assert median_db.max() > 6  # the median over pulses holds the RFI's bands
+
+
+def test_own_peak_score_has_its_stated_false_alarm_rate():
+    # band values of a row that follows its floor: Gamma(dof) / dof times the shape
+    rng = np.random.default_rng(6)
+    dof, m = 8, 100
+    shape = np.linspace(0.5, 2.0, m)
+    spectrum = shape * rng.gamma(dof, 1 / dof, (200_000, m))
+    peak = np.zeros(m, bool)
+    peak[10:14] = True
+    z, rise = own_peak_scores(spectrum, shape, peak, ~peak, dof)
+    for pfa in (1e-2, 1e-3):
+        assert np.mean(z > ndtri(1 - pfa)) == pytest.approx(pfa, rel=0.15)
+    # against numpy: the ratio of the two means
+    r = spectrum / shape
+    np.testing.assert_allclose(rise, 10 * np.log10(r[:, peak].mean(1) / r[:, ~peak].mean(1)), rtol=1e-9)
+    # two independent tests made one (Bonferroni) keep the rate of one: 1 - (1 - pfa / 2)^2, just under pfa
+    z1, z2 = rng.standard_normal((2, 1_000_000))
+    combined = _bonferroni2(z1, z2)
+    assert np.mean(combined > ndtri(1 - 1e-3)) == pytest.approx(1e-3 - 2.5e-7, rel=0.1)
+
+
+def test_echo_detector_flags_every_pulse_of_a_persistent_emitter_and_no_clean_pulse():
+    n_az, n_rg = 400, 2048
+    sensor = SensorParams.from_attrs(ATTRS)
+    f = (np.arange(n_rg) - n_rg // 2) / n_rg * ATTRS["range_sampling_rate"]
+    gain = (1 + 0.5 * np.cos(2 * np.pi * f / 400e6)) * (np.abs(f) <= 150e6) + 1e-3
+    clutter = _shaped_clutter(n_az, n_rg, gain, 7)
+    assert not detect_echo(clutter, sensor=sensor).pulses.any()
+    # RFI 6 dB under the clutter on every pulse (whatever its brightness), 3 dB over it in the chirps' bands: the
+    # median spectrum over pulses holds them, so the system shape alone (the detector before the floor) found 89 %
+    power = np.mean(np.abs(clutter) ** 2, axis=1, keepdims=True)
+    rfi = _persistent_rfi(n_az, n_rg, ATTRS["range_sampling_rate"], 8) * np.sqrt(power / 4)
+    det = detect_echo(clutter + rfi.astype(np.complex64), sensor=sensor)
+    assert det.pulses.mean() >= 0.98
+    assert band_degrees(n_rg, 256) == 8
+
+
+def test_a_step_down_where_the_clutter_goes_dark_opens_no_plateau_from_the_scene_start():
+    # the clutter's power falls by 20 dB over the last 400 pulses (the beam leaves the scene); weak white RFI, 15 dB
+    # under the bright clutter, is on pulses 700-1300: where the clutter is dark it dominates, and its switching
+    # off is a step down. Without a step up before it (at 700 it adds 0.1 dB) that step once made everything from
+    # the scene start a plateau
+    n_az, n_rg = 1400, 1024
+    rng = np.random.default_rng(9)
+    gain_db = np.zeros(n_az)
+    gain_db[1000:] = np.linspace(0, -20, 400)
+    echo = 10 ** (gain_db / 20)[:, None] * (rng.standard_normal((n_az, n_rg)) + 1j * rng.standard_normal((n_az, n_rg)))
+    truth = np.zeros(n_az, bool)
+    truth[700:1300] = True
+    echo[truth] += 10 ** (-15 / 20) * (rng.standard_normal((600, n_rg)) + 1j * rng.standard_normal((600, n_rg)))
+    flags = detect_echo(echo.astype(np.complex64), power_window=301).pulses
+    assert not flags[~truth].any()

@@ -12,10 +12,16 @@ robustly; in the chain, the pulses that no flagged image line maps to):
   the pulse, Hann window), divided by the median spectrum of the reference pulses (which removes the chirp's
   spectral shape); the statistic is the largest bin of that ratio over its median, inside the radar band, in dB.
   Narrowband and partial-band RFI stand out; the echo of a speckled scene has a flat ratio however bright.
+- **self-referenced peak** (needs no RFI-free pulse): the pulse's spectrum against the system's shape
+  (:func:`system_shape`) and its own bins (:func:`self_referenced_scores`); and where bands of the median
+  spectrum stand ``min_peak_db`` over the band floor's level (:func:`floor_shape`: RFI on most pulses, which the
+  system shape takes in), the pulse's mean over those bands against its own level in the unraised ones
+  (:func:`own_peak_scores`), kept where it flags nearly every pulse (the case it is for). The two are one score
+  (Bonferroni); without persistent bands only the first counts.
 
-Each statistic becomes a score against a null fitted to the reference pulses (:mod:`sarpipe.rfi.robust`:
+The first two become scores against a null fitted to the reference pulses (:mod:`sarpipe.rfi.robust`:
 Gaussian for the power, Gumbel for the spectral peak, a maximum); a pulse is flagged when a score exceeds
-``z(1 - pfa / 2)`` (``pfa``: false-alarm rate per pulse under the null, split over the two) *and* the statistic
+``z(1 - pfa / 3)`` (``pfa``: false-alarm rate per pulse under the null, split over the three) *and* the statistic
 is at least ``min_power_rise_db`` / ``min_peak_db`` above the reference median, so a very steady scene does not
 turn its slow brightness changes into detections.
 """
@@ -43,7 +49,9 @@ __all__ = [
     "EchoDetection",
     "detect_echo",
     "system_shape",
+    "floor_shape",
     "self_referenced_scores",
+    "own_peak_scores",
     "pulse_band_spectra",
     "band_degrees",
     "row_blocks",
@@ -218,6 +226,48 @@ def system_shape(
     return np.minimum(shape, local * 10 ** (tolerance_db / 10))
 
 
+#: how far above the clutter's level a bin of the median spectrum is still quiet (:func:`floor_shape`) [dB]
+PERSISTENT_QUIET_DB = 1.5
+#: the share of the tested pulses the band-floor score must flag to count (:func:`detect_echo`): it is the test
+#: for RFI on every pulse
+EVERY_PULSE_SHARE = 0.9
+
+
+def floor_shape(
+    spectrum: np.ndarray, quiet_db: float = PERSISTENT_QUIET_DB, low: float = 0.25
+) -> tuple[np.ndarray, np.ndarray]:
+    """The band floor that RFI present on every row cannot raise, and the clutter's smooth level under it:
+    ``(floor, level)`` per bin of ``spectrum`` (``m``: the median over rows of the in-band bins, linear).
+
+    ``m`` holds the system's shape and any RFI present on (nearly) every row. The bins of ``m`` within ``quiet_db``
+    of its ``low`` quantile over the band are *quiet* (clutter: a persistent emitter raises its bands, never lowers
+    the others); ``level`` is a least-squares quadratic (in log; a line at the band's edges) through the quiet
+    bins' ``m`` within a quarter band of each bin, clipped to their range (the clutter's slow shape across the
+    band), and the floor is ``m`` cut down to ``level`` plus ``quiet_db``. Narrow and wide persistent bands alike
+    leave it, as long as the quiet bins are at least a ``low`` fraction of the band.
+    """
+    m = np.asarray(spectrum, dtype=np.float64)
+    log_m = np.log(np.maximum(m, 1e-30))
+    quiet = m <= np.quantile(m, low) * 10 ** (quiet_db / 10)
+    half = max(4, m.size // 4)
+    k_all = np.arange(m.size)
+    log_level = np.empty_like(log_m)
+    for k in range(m.size):
+        near = quiet & (np.abs(k_all - k) <= half)
+        if np.count_nonzero(near) < 8:
+            near = quiet
+        y = log_m[near]
+        x = (k_all[near] - k) / half
+        # a quadratic through the quiet bins on both sides of k (the chirp's spectrum curves towards the band's
+        # edges, which a running median would flatten), a line where they lie on one side only (a band edge, or
+        # the flank of a wide persistent band); never outside their range (no wild extrapolation)
+        both = np.count_nonzero(x < 0) >= 4 and np.count_nonzero(x > 0) >= 4
+        fit = np.polynomial.polynomial.polyfit(x, y, 2 if both else 1)[0]
+        log_level[k] = np.clip(fit, y.min(), y.max())
+    level = np.exp(log_level)
+    return np.minimum(m, level * 10 ** (quiet_db / 10)), level
+
+
 def self_referenced_scores(spectrum: np.ndarray, shape: np.ndarray) -> np.ndarray:
     """Per row of ``spectrum`` (in-band bins only, rows x M) the spectral-peak score against ``shape``, as a standard
     normal quantile: with ``L = log(spectrum / shape)``, ``u = (max L - median L) / (1.4826 MAD L)`` (the row's own
@@ -233,6 +283,37 @@ def self_referenced_scores(spectrum: np.ndarray, shape: np.ndarray) -> np.ndarra
     p_value = -np.expm1(spectrum.shape[1] * log_ndtr(u))  # 1 - Phi(u)^M, accurate in the far tail
     with np.errstate(divide="ignore"):
         return np.where(p_value <= 1e-300, 37.5, -ndtri(np.clip(p_value, 1e-300, 1.0)))
+
+
+def own_peak_scores(
+    spectrum: np.ndarray, floor: np.ndarray, peak_bins: np.ndarray, other_bins: np.ndarray, dof: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``spectrum`` (in-band bins, rows x M): the mean of ``spectrum / floor`` over ``peak_bins`` (the
+    persistent bands) over its mean over ``other_bins`` (the row's own level elsewhere), and its score as a standard
+    normal quantile: ``(score, ratio_db)``. A band of ``dof`` exponential bins is ``Gamma(dof) / dof`` times its
+    shape, so for a row that follows ``floor`` the ratio is ``F(2 dof P, 2 dof Q)`` distributed (``P``, ``Q``: the
+    bins in each set). A persistent band stands out pulse by pulse against the band floor although the median
+    spectrum over pulses holds it."""
+    from scipy.special import fdtrc
+
+    ratio = np.maximum(spectrum, 1e-30) / np.maximum(floor, 1e-30)[None, :]
+    a = ratio[:, peak_bins].mean(axis=1)
+    b = np.maximum(ratio[:, other_bins].mean(axis=1), 1e-30)
+    p, q = 2 * dof * int(np.count_nonzero(peak_bins)), 2 * dof * int(np.count_nonzero(other_bins))
+    p_value = fdtrc(p, q, a / b)
+    with np.errstate(divide="ignore"):
+        z = np.where(p_value <= 1e-300, 37.5, -ndtri(np.clip(p_value, 1e-300, 1.0)))
+    return z, 10 * np.log10(a / b)
+
+
+def _bonferroni2(z1: np.ndarray, z2: np.ndarray) -> np.ndarray:
+    """One score from two tests of the same rows: the smaller upper-tail probability, doubled (Bonferroni), so the
+    pair keeps the false-alarm rate of one test."""
+    from scipy.special import log_ndtr
+
+    log_p = np.minimum(log_ndtr(-np.asarray(z1, float)), log_ndtr(-np.asarray(z2, float))) + np.log(2.0)
+    with np.errstate(divide="ignore"):
+        return np.where(np.isneginf(log_p), -np.inf, -ndtri(np.minimum(np.exp(log_p), 1.0)))
 
 
 def spectral_peak_db(spectrum: np.ndarray, reference: np.ndarray, bins: np.ndarray) -> np.ndarray:
@@ -267,7 +348,8 @@ def _sharp_runs(rise: np.ndarray, power_db: np.ndarray, idx: np.ndarray, min_ste
 def _stepped_segments(power_db: np.ndarray, min_step_db: float, k: int = 4) -> np.ndarray:
     """Pulses between a step up and the next step down of the power (or a scene end), each step at least
     ``min_step_db`` between the medians of ``k`` consecutive pulses on either side, whose median level exceeds the
-    ``k`` pulses outside both its ends by as much: RFI that switches on and off between two pulses, however long.
+    ``k`` pulses outside both its ends by as much, and whose larger step is at least half its rise over the lower
+    outside: RFI that switches on and off between two pulses, however long.
     The clutter's power changes over an aperture (a field entering the beam is a ramp), never by a step."""
     n = power_db.size
     out = np.zeros(n, bool)
@@ -286,7 +368,12 @@ def _stepped_segments(power_db: np.ndarray, min_step_db: float, k: int = 4) -> n
         outside = ([power_db[a - k : a]] if a >= k else []) + ([power_db[b : b + k]] if b + k <= n else [])
         if not outside or b - a < k:
             continue
-        if np.median(power_db[a:b]) - max(np.median(o) for o in outside) >= min_step_db:
+        inside = np.median(power_db[a:b])
+        levels = [np.median(o) for o in outside]
+        # the steps that bound it carry its rise (at least half of it, as for a burst's edges in _sharp_runs): a
+        # step where the clutter is dark (a scene end beyond the beam) does not make all that precedes it a plateau
+        steps = ([step[a]] if a in ups else []) + ([-step[b]] if b < n else [])
+        if inside - max(levels) >= min_step_db and max(steps) >= 0.5 * (inside - min(levels)):
             out[a:b] = True
     return out
 
@@ -338,8 +425,9 @@ def detect_echo(
     aperture: bursts up to that long are removed by it, hence seen). ``smooth_pulses``: the self-referenced
     spectral score (:func:`self_referenced_scores`, which needs no RFI-free pulse) is taken on the running median
     of the tested pulses' spectra over this many pulses (sensitivity; a median keeps a burst's edges where they
-    are). ``power_support_pfa``: a power rise flags a pulse only where a spectral score also passes at this
-    false-alarm rate. ``sensor``: restricts the
+    are). RFI on nearly every pulse (no RFI-free pulse: the median spectrum holds it) is tested band by band
+    against the band floor (:func:`own_peak_scores`), combined with that score. ``power_support_pfa``: a power
+    rise flags a pulse only where a spectral score also passes at this false-alarm rate. ``sensor``: restricts the
     spectral test to the radar band. ``min_power_rise_db`` / ``min_peak_db``: the smallest rises [dB] that may flag a pulse, whatever the spread
     of the reference (the scene's own changes along azimuth are not RFI: strong textured clutter moves the
     power by a few dB over a quarter aperture as fields enter the beam); 3 dB of power is RFI as strong as the
@@ -378,6 +466,7 @@ def detect_echo(
     # the same peak against the pulse's own bins and the system's shape (narrow persistent peaks cut): it needs no
     # RFI-free reference, so it holds when RFI is on every pulse
     tested = test[idx]
+    thr = float(ndtri(1.0 - pfa / 3))
     z_own = np.full(idx.size, -np.inf)
     if tested.any():
         own = st.spectrum[tested][:, bins]
@@ -394,9 +483,25 @@ def detect_echo(
         at_peak = ratio[np.arange(own.shape[0]), np.argmax(smoothed / shape[None, :], axis=1)]
         dof = band_degrees(echo.shape[1], nfft)
         z_sm[at_peak < gammaincinv(dof, 0.99) / dof] = -np.inf
+        # RFI on (nearly) every pulse is in the median spectrum, hence in ``shape``: where bands stand
+        # ``min_peak_db`` over the band floor's level, each pulse's mean over them is tested against its own level
+        # in the unraised bands
+        m = np.median(st.spectrum[tested | is_ref][:, bins], axis=0)
+        floor, level = floor_shape(m)
+        persistent = m >= level * 10 ** (min_peak_db / 10)
+        quiet = floor >= m  # not cut: the clutter's own shape
+        if persistent.any() and quiet.any():
+            z_pb, rise_db = own_peak_scores(own, floor, persistent, quiet, dof)
+            z_pb[rise_db <= 0] = -np.inf
+            # its null knows the bands' noise, not the clutter's own shape changing from pulse to pulse (the
+            # partial chirps of the swath's ends tilt a pulse's spectrum by a few dB with the brightness there):
+            # it counts only where it flags nearly every tested pulse, the case it is for. Where RFI is on part of
+            # the pulses the others are a reference for the other tests, and a median raised by RFI on half the
+            # pulses would read tilted clean pulses as RFI
+            if np.mean(z_pb > thr) >= EVERY_PULSE_SHARE:
+                z_sm = _bonferroni2(z_sm, z_pb)
         z_own[tested] = z_sm
 
-    thr = float(ndtri(1.0 - pfa / 3))
     z_p = gaussian_scores(dp, is_ref, q=0.25, min_sigma=1e-3)
     z_s = gumbel_scores(peak, is_ref, q=0.25, min_beta=1e-3)
     # strong textured clutter moves a pulse's power by up to ~10 dB within half an aperture (a bright field in

@@ -17,6 +17,9 @@ pulses (BSS-eval v4 without projection); PA / IoU of ``share > 0.5`` against the
 per pulse of the method call (``full``) and of the wrapped call (``sr``: method on the coarse grid + features + SR
 network), best of ``--repeats`` interleaved runs, ``--threads`` torch threads; the speed-up is their ratio.
 ``--scenes K`` adds K paper-regime scenes per set from benchmarks/rfi.py (image PSNR, the benchmark's own).
+``--pack-gap G`` adds, for the learned (tiled) methods, the same method with ``pack_gap=G`` (short pulses packed
+side by side, :mod:`sarpipe.models.torch_method`): ``full packed`` and ``sr packed``, timed interleaved with the
+others, and a table of packed against unpacked.
 """
 
 from __future__ import annotations
@@ -70,21 +73,22 @@ def _scores(share, spec, ref_spec, echo, truth, p):
     }
 
 
-def _method(name: str):
-    """The method with its defaults; learned ones on the CPU and with ``strict=False`` (Score-CAM's weights are
-    MiniSAR-only: the cross-sensor set is outside them, and the benchmark measures that rather than refusing)."""
+def _method(name: str, **extra):
+    """The method with its defaults (and ``extra``); learned ones on the CPU and with ``strict=False`` (Score-CAM's
+    weights are MiniSAR-only: the cross-sensor set is outside them, and the benchmark measures that rather than
+    refusing). With ``extra``: None where the method does not take those parameters."""
     from sarpipe.errors import InputError
 
     for kw in ({"device": "cpu", "strict": False}, {"strict": False}, {}):
         try:
-            return create_method(name, **kw)
+            return create_method(name, **kw, **extra)
         except InputError as exc:
             if "bad parameters" not in str(exc):
                 raise
-    return create_method(name)
+    return None if extra else create_method(name)
 
 
-def run_pulses(methods, n_pulses, n_samples, factor, repeats, weights) -> list[dict]:
+def run_pulses(methods, n_pulses, n_samples, factor, repeats, weights, pack_gap=None) -> list[dict]:
     p = STFTParams()
     rows = []
     for set_name, (over, band) in SETS.items():
@@ -100,8 +104,11 @@ def run_pulses(methods, n_pulses, n_samples, factor, repeats, weights) -> list[d
         for m in methods:
             inner = _method(m)
             wrapped = SuperResolvedMethod(inner, factor, weights=weights)
+            packed = None if pack_gap is None else _method(m, pack_gap=pack_gap)
+            wrapped_packed = None if packed is None else SuperResolvedMethod(packed, factor, weights=weights)
             t_full, t_sr, t_inner, t_net = [], [], [], []
-            for _ in range(repeats):  # interleaved: both see the same load
+            t_fullp, t_srp = [], []
+            for _ in range(repeats):  # interleaved: all see the same load
                 t0 = time.perf_counter()
                 full = _share(inner, spec, ctx, x)
                 t_full.append(time.perf_counter() - t0)
@@ -110,18 +117,30 @@ def run_pulses(methods, n_pulses, n_samples, factor, repeats, weights) -> list[d
                 t_sr.append(time.perf_counter() - t0)
                 t_inner.append(wrapped.last_seconds["method"])
                 t_net.append(wrapped.last_seconds["sr"])
+                if packed is not None:
+                    t0 = time.perf_counter()
+                    full_packed = _share(packed, spec, ctx, x)
+                    t_fullp.append(time.perf_counter() - t0)
+                    t0 = time.perf_counter()
+                    sr_packed = wrapped_packed(spec, ctx).data
+                    t_srp.append(time.perf_counter() - t0)
             coarse, cshare = wrapped.coarse_share(spec, ctx)
             interp = upsample_frames(cshare, factor, spec.shape[-1])
             _f, heur = sr_features(spec, coarse, cshare, factor)
             best = {"full": min(t_full), "sr": min(t_sr)}
-            for variant, share in (("full", full), ("sr", sr), ("interpolation", interp), ("heuristic", heur)):
+            variants = [("full", full), ("sr", sr), ("interpolation", interp), ("heuristic", heur)]
+            if packed is not None:
+                best.update({"full packed": min(t_fullp), "sr packed": min(t_srp)})
+                variants += [("full packed", full_packed), ("sr packed", sr_packed)]
+            for variant, share in variants:
                 row = {"set": set_name, "method": m, "variant": variant, **_scores(share, spec, ref, echo, truth, p)}
                 if variant in best:
                     row["s_per_pulse"] = best[variant] / n_pulses
                 if variant == "sr":
                     row["inner_s_per_pulse"] = min(t_inner) / n_pulses
                     row["sr_net_s_per_pulse"] = min(t_net) / n_pulses
-                    row["speedup"] = best["full"] / best["sr"]
+                if variant in best and variant != "full":
+                    row["speedup"] = best["full"] / best[variant]  # against the unpacked full grid
                 rows.append(row)
             print(f"  {set_name} {m}: full {best['full']:.2f} s, sr {best['sr']:.2f} s", file=sys.stderr, flush=True)
     return rows
@@ -177,11 +196,14 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--weights", default=None, help="SR weights folder (default: the shipped one)")
     ap.add_argument("--scenes", type=int, default=0, help="paper-regime scenes per set (image PSNR)")
+    ap.add_argument("--pack-gap", type=int, default=None, help="also run learned methods with pack_gap=G")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     methods = [m for m in args.methods.split(",") if m]
     rows = (
-        run_pulses(methods, args.pulses, args.samples, args.factor, args.repeats, args.weights) if args.pulses else []
+        run_pulses(methods, args.pulses, args.samples, args.factor, args.repeats, args.weights, args.pack_gap)
+        if args.pulses
+        else []
     )
     if rows:
         print_pulse_tables(rows, args)
@@ -217,6 +239,22 @@ def print_pulse_tables(rows: list[dict], args) -> None:
         print(
             f"| {s} | {m} | {sr['speedup']:.2f}x | {sr['psnr'] - full['psnr']:+.2f} | {sr['sdr'] - full['sdr']:+.2f} | "
             f"{sr['psnr'] - interp['psnr']:+.2f} |"
+        )
+    if not any(v == "full packed" for _s, _m, v in by):
+        return
+    print(
+        f"\n| set | method | packed / unpacked full: speed-up, PSNR, SDR | `--sr` packed / full packed: speed-up, "
+        f"PSNR, SDR | `--sr` packed / full unpacked: speed-up, PSNR |  (pack_gap {args.pack_gap})"
+    )
+    print("|---|---|---|---|---|")
+    for s, m, v in by:
+        if v != "full packed":
+            continue
+        full, fp, sp = by[(s, m, "full")], by[(s, m, "full packed")], by[(s, m, "sr packed")]
+        print(
+            f"| {s} | {m} | {fp['speedup']:.2f}x, {fp['psnr'] - full['psnr']:+.2f}, {fp['sdr'] - full['sdr']:+.2f} | "
+            f"{fp['s_per_pulse'] / sp['s_per_pulse']:.2f}x, {sp['psnr'] - fp['psnr']:+.2f}, "
+            f"{sp['sdr'] - fp['sdr']:+.2f} | {sp['speedup']:.2f}x, {sp['psnr'] - full['psnr']:+.2f} |"
         )
 
 

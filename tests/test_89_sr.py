@@ -265,3 +265,85 @@ def test_a_tiled_method_whose_full_grid_fits_one_tile_is_warned_about():
     with pytest.warns(RuntimeWarning, match="fit in one of tiled's 128-frame tiles"):
         wrapped(np.ones((1, 128, 65), np.complex64), short_ctx)
     assert Tiled.seen == [128, 32]  # the method saw the coarse grids
+
+
+def _fake_difnet(weights):
+    """A method named ``difnet`` with the given weights folder and a zero mask (what the SR selection sees)."""
+    from sarpipe.rfi.methods import CleanupMethod, MethodOutput
+
+    class FakeDIFNet(CleanupMethod):
+        name = "difnet"
+        domain = "tf"
+
+        def __init__(self):
+            self.weights = str(weights)
+
+        def __call__(self, x, ctx):
+            return MethodOutput("mask", np.zeros(x.shape, np.float32))
+
+    return FakeDIFNet()
+
+
+def _tiny_tuned_run(tmp_path, target="method"):
+    """A fine-tuning run of the SR on the shipped DIFNet (sizes cut down), its weights folder."""
+    import yaml
+
+    from sarpipe.spectral.sr_training import train_sr
+
+    recipe = {
+        "data": {"frames": 17, "seed": 3},
+        "train_samples": 6,
+        "validation_samples": 4,
+        "steps": 3,
+        "batch_size": 2,
+        "crop_bins": 32,
+        "fine_tune": {
+            "method": "difnet",
+            "params": {"device": "cpu", "strict": False, "pack_gap": 0},
+            "target": target,
+        },
+    }
+    cfg_path = tmp_path / f"sr_{target}.yaml"
+    cfg_path.write_text(yaml.safe_dump(recipe))
+    return train_sr(str(cfg_path), tmp_path / f"run_{target}")
+
+
+@pytest.mark.parametrize("target", ["method", "truth"])
+def test_fine_tuning_records_the_method_weights_and_is_used_only_around_them(tmp_path, monkeypatch, target):
+    import json
+
+    from sarpipe.models.difnet import SHIPPED_WEIGHTS as DIFNET_WEIGHTS
+    from sarpipe.spectral import sr
+
+    _shipped()
+    result = _tiny_tuned_run(tmp_path, target)
+    cfg = json.loads((result["weights"] / "config.json").read_text())
+    ft = cfg["training"]["fine_tune"]
+    assert ft["method_weights_sha256"] == json.loads((DIFNET_WEIGHTS / "config.json").read_text())["weights_sha256"]
+    assert ft["target"] == target and ft["max_frames"] == 128
+    monkeypatch.setitem(sr.TUNED_WEIGHTS, "difnet", result["weights"])
+    ctx = _ctx(1, 360e6, 300e6, 1e-6, 2048)
+    short, long = np.ones((1, 128, 65), np.complex64), np.ones((1, 128, 129), np.complex64)
+
+    wrapped = sr.SuperResolvedMethod(_fake_difnet(DIFNET_WEIGHTS), 2)
+    assert wrapped.tuned_weights == str(result["weights"])
+    wrapped(short, ctx)
+    assert wrapped.last_weights == str(result["weights"])  # short pulses: the tuned network
+    wrapped(long, _ctx(1, 360e6, 300e6, 1e-6, 4096))
+    assert wrapped.last_weights == wrapped.weights  # 129 > 128 frames: the generic one
+
+    other = tmp_path / "other_difnet"  # DIFNet weights the SR was not tuned on: another hash
+    other.mkdir()
+    c = json.loads((DIFNET_WEIGHTS / "config.json").read_text())
+    c["weights_sha256"] = "0" * 64
+    (other / "config.json").write_text(json.dumps(c))
+    assert sr.SuperResolvedMethod(_fake_difnet(other), 2).tuned_weights is None
+    explicit = sr.SuperResolvedMethod(_fake_difnet(DIFNET_WEIGHTS), 2, weights=str(sr.SHIPPED_WEIGHTS))
+    assert explicit.tuned_weights is None  # weights given: exactly those
+
+
+def test_fine_tuning_refuses_a_method_that_is_not_learned(tmp_path):
+    from sarpipe.spectral.sr_training import SRFineTuneConfig, _tuning_method
+
+    with pytest.raises(InputError, match="not a learned"):
+        _tuning_method(SRFineTuneConfig(method="fnotch", params={}))

@@ -54,7 +54,7 @@ __all__ = [
 SHIPPED_WEIGHTS = Path(__file__).parent / "weights" / "sr"
 
 #: SR weights fine-tuned for one method (by its registered name), used with the default weights (module docstring).
-TUNED_WEIGHTS = {"difnet": Path(__file__).parent / "weights" / "sr_difnet"}
+TUNED_WEIGHTS = {name: Path(__file__).parent / "weights" / f"sr_{name}" for name in ("difnet", "samsnet")}
 
 
 def method_weights_sha256(method: Any) -> str | None:

@@ -308,7 +308,7 @@ SFSRNet-style super-resolution of any cleanup method's RFI share (sarpipe.spectr
 - Training: {cfg.train_samples} simulated pulses, {cfg.steps} Adam steps (lr {cfg.lr:g}, batch {cfg.batch_size}), {seconds / 60:.1f} min at {cfg.threads} CPU thread(s).
 - Validation ({cfg.validation_samples} held-out pulses, {"the method's shares" if ft else "estimator family of the recipe"}; cleaned-spectrogram PSNR):
   SR {v["psnr_sr"]:.2f} dB, heuristic {v["psnr_heuristic"]:.2f} dB, plain interpolation {v["psnr_interpolation"]:.2f} dB,
-  the rule on the full grid {v["psnr_full_rule"]:.2f} dB; mean |share error| SR {v["mae_sr"]:.4f} vs interpolation {v["mae_interpolation"]:.4f}.
+  {"the method" if ft else "the rule"} on the full grid {v["psnr_full_rule"]:.2f} dB; mean |share error| SR {v["mae_sr"]:.4f} vs interpolation {v["mae_interpolation"]:.4f}.
 See docs/models/sr.md for scores around real methods.
 """
 

@@ -119,6 +119,9 @@ def test_long_pulses_and_lone_pulses_are_bit_identical_with_packing_on(difnet):
     wide = _ConvMethod(1, tile=[16, 32], pack_gap=0)
     z = _inputs(3, 16, 17)  # 17 + 0 frames: one slot per 32-frame row, run as without packing
     np.testing.assert_array_equal(wide.predict(z), _ConvMethod(1, tile=[16, 32]).predict(z))
+    full = _inputs(3, 128, 128)  # a pulse as wide as the tile: no padding to save, DIFNet's wide rows unused
+    np.testing.assert_array_equal(packed.predict(full), plain.predict(full))
+    assert packed._last_tiles == (3, 0)
 
 
 def test_samsnet_packs_on_its_attention_slices():

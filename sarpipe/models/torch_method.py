@@ -30,7 +30,8 @@ per row as :meth:`TorchMethod.pack_row_frames` holds; the rows run through the m
 cut back out (:func:`pack_pulses`, :func:`unpack_pulses`). A one-tile pulse otherwise costs a whole tile of
 reflected padding (65 frames in a 128-frame DIFNet tile). Packing changes the mask wherever the model sees past
 a slot's edge into the neighbouring pulse, so it is an approximation whose size depends on the net (measured in
-``docs/models/difnet.md``); spectrograms longer than one tile, or with one slot per row, run exactly as without it.
+``docs/models/difnet.md``); spectrograms longer than one tile, a lone one, one slot per row or a slot as wide as
+the tile (no padding to save) run exactly as without it.
 
 Precision: ``amp`` runs the model under ``torch.autocast`` in bfloat16 (float16 on CUDA without bf16) on CUDA,
 and on a CPU with native bfloat16 instructions (AMX or AVX-512 BF16; elsewhere bf16 is emulated and slower, so
@@ -491,12 +492,13 @@ class TorchMethod(CleanupMethod):
 
     def _predict_packed(self, z: np.ndarray, peak_ratio: np.ndarray | None) -> np.ndarray | None:
         """Masks of one-tile spectrograms ``(n, th, w)`` (padded to the tile's height, not its width) packed
-        side by side (module docstring); None where a row holds only one slot (nothing to gain)."""
+        side by side (module docstring); None where there is nothing to gain (one pulse, one slot per row, or a slot
+        as wide as the tile)."""
         n, th, w = z.shape
         tw = self.tile[1]
         slot = pack_slot(w, self.pack_gap, self.pack_align(tw))
         per_row = self.pack_row_frames(tw) // slot
-        if per_row < 2 or n < 2:
+        if per_row < 2 or n < 2 or slot >= tw:  # (a slot as wide as the tile saves no padding)
             return None
         out = np.zeros(z.shape, np.float32)
         run = np.arange(n)

@@ -199,6 +199,28 @@ def test_rfi_clean_with_sr_around_a_method(small_raw_store, tmp_path, capsys):
     assert "--sr" in capsys.readouterr().err and not bad.exists()
 
 
+def test_rfi_clean_packs_short_pulses_and_picks_the_tuned_sr_around_difnet(small_raw_store, tmp_path):
+    """512-sample pulses (17 frames): ``--param pack_gap=0`` reaches DIFNet from the command line and ``--sr 2``
+    around the shipped DIFNet picks the DIFNet-tuned SR; the record says both."""
+    from sarpipe.cli import main
+    from sarpipe.model import load_dataset
+    from sarpipe.spectral.sr import TUNED_WEIGHTS
+
+    _shipped()
+    if not (TUNED_WEIGHTS["difnet"] / "config.json").is_file():
+        pytest.skip("no shipped DIFNet-tuned SR weights")
+    path, truth = small_raw_store
+    out = tmp_path / "clean.zarr"
+    args = ["rfi", "clean", str(path), "-o", str(out), "--method", "difnet", "--param", "pack_gap=0", "--sr", "2"]
+    assert main(args) == 0
+    ds, before = load_dataset(out, "raw"), load_dataset(path, "raw")
+    rec = ds.attrs["processing_history"][-1]["params"]
+    assert rec["params"]["pack_gap"] == 0 and rec["params"]["sr_tuned_weights"] == str(TUNED_WEIGHTS["difnet"])
+    flags = ds["rfi_pulses"].values
+    p_before = np.mean(np.abs(before["echo"].values[flags]) ** 2)
+    assert np.mean(np.abs(ds["echo"].values[flags]) ** 2) < 0.5 * p_before
+
+
 def test_train_sr_command_writes_loadable_weights_and_reuses_a_finished_run(tmp_path):
     import yaml
 

@@ -308,7 +308,7 @@ class TorchMethod(CleanupMethod):
         self._runner: Any = None
         #: tiles per forward pass actually used by the last call (smaller than asked after running out of memory)
         self._last_batch: int | None = None
-        #: (tiles run, tiles skipped as quiet) by the last :meth:`predict`
+        #: (tiles run, tiles skipped as quiet) by the last :meth:`predict`; packed: (rows run, pulses skipped)
         self._last_tiles: tuple[int, int] = (0, 0)
 
     # ------------------------------------------------------------------ hooks

@@ -16,7 +16,8 @@ pooled; SDR [dB] of the cleaned pulses against the RFI-free echo, ``10 log10(|s|
 pulses (BSS-eval v4 without projection); PA / IoU of ``share > 0.5`` against the true TF mask. Model time: seconds
 per pulse of the method call (``full``) and of the wrapped call (``sr``: method on the coarse grid + features + SR
 network), best of ``--repeats`` interleaved runs, ``--threads`` torch threads; the speed-up is their ratio.
-``--scenes K`` adds K paper-regime scenes per set from benchmarks/rfi.py (image PSNR, the benchmark's own).
+``--scenes K`` adds K paper-regime scenes per set from benchmarks/rfi.py (image PSNR, the benchmark's own;
+``--scene-sets minisar`` for one set; with ``--pack-gap`` also packed).
 ``--pack-gap G`` adds, for the learned (tiled) methods, the same method with ``pack_gap=G`` (short pulses packed
 side by side, :mod:`sarpipe.models.torch_method`): ``full packed`` and ``sr packed``, timed interleaved with the
 others, and a table of packed against unpacked. Where ``--sr`` picked SR weights fine-tuned for the method
@@ -160,7 +161,7 @@ def run_pulses(methods, n_pulses, n_samples, factor, repeats, weights, pack_gap=
     return rows
 
 
-def run_scenes(methods, n_scenes, factor, weights) -> list[dict]:
+def run_scenes(methods, n_scenes, factor, weights, pack_gap=None, names=("minisar", "sentinel1")) -> list[dict]:
     """Paper-regime scenes of benchmarks/rfi.py: image PSNR of full vs ``--sr`` cleaning of the true RFI pulses."""
     sys.path.insert(0, str(Path(__file__).parent))
     import rfi as bench  # benchmarks/rfi.py
@@ -170,7 +171,7 @@ def run_scenes(methods, n_scenes, factor, weights) -> list[dict]:
     from sarpipe.simulate.interference import rfi_truth_pulses
 
     rows = []
-    for name in ("minisar", "sentinel1"):
+    for name in names:
         for k in range(n_scenes):
             seed = bench.BASE_SEED + 1000 + 131 * k
             ds, _t = bench.paper_scene(name, seed, bench.PAPER_SIZES[name])
@@ -178,7 +179,14 @@ def run_scenes(methods, n_scenes, factor, weights) -> list[dict]:
             ref = bench._img(ds, ds["echo_clean"].values)
             for m in methods:
                 inner = _method(m)
-                for variant, method in (("full", inner), ("sr", SuperResolvedMethod(inner, factor, weights=weights))):
+                variants = [("full", inner), ("sr", SuperResolvedMethod(inner, factor, weights=weights))]
+                packed = None if pack_gap is None else _method(m, pack_gap=pack_gap)
+                if packed is not None:
+                    variants += [
+                        ("full packed", packed),
+                        ("sr packed", SuperResolvedMethod(packed, factor, weights=weights)),
+                    ]
+                for variant, method in variants:
                     t0 = time.perf_counter()
                     cleaned = clean(ds, method, pulses=truth).raw
                     seconds = time.perf_counter() - t0
@@ -211,6 +219,7 @@ def main(argv=None) -> int:
     ap.add_argument("--weights", default=None, help="SR weights folder (default: the shipped one)")
     ap.add_argument("--scenes", type=int, default=0, help="paper-regime scenes per set (image PSNR)")
     ap.add_argument("--pack-gap", type=int, default=None, help="also run learned methods with pack_gap=G")
+    ap.add_argument("--scene-sets", default="minisar,sentinel1", help="which paper-regime scenes (--scenes)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     methods = [m for m in args.methods.split(",") if m]
@@ -222,7 +231,8 @@ def main(argv=None) -> int:
     if rows:
         print_pulse_tables(rows, args)
     if args.scenes:
-        srows = run_scenes(methods, args.scenes, args.factor, args.weights)
+        names = [n for n in args.scene_sets.split(",") if n]
+        srows = run_scenes(methods, args.scenes, args.factor, args.weights, args.pack_gap, names)
         print("\n| scene | method | variant | image PSNR [dB] | clean time [s] |")
         print("|---|---|---|---|---|")
         for r in srows:

@@ -16,7 +16,12 @@ pooled; SDR [dB] of the cleaned pulses against the RFI-free echo, ``10 log10(|s|
 pulses (BSS-eval v4 without projection); PA / IoU of ``share > 0.5`` against the true TF mask. Model time: seconds
 per pulse of the method call (``full``) and of the wrapped call (``sr``: method on the coarse grid + features + SR
 network), best of ``--repeats`` interleaved runs, ``--threads`` torch threads; the speed-up is their ratio.
-``--scenes K`` adds K paper-regime scenes per set from benchmarks/rfi.py (image PSNR, the benchmark's own).
+``--scenes K`` adds K paper-regime scenes per set from benchmarks/rfi.py (image PSNR, the benchmark's own;
+``--scene-sets minisar`` for one set; with ``--pack-gap`` also packed).
+``--pack-gap G`` adds, for the learned (tiled) methods, the same method with ``pack_gap=G`` (short pulses packed
+side by side, :mod:`sarpipe.models.torch_method`): ``full packed`` and ``sr packed``, timed interleaved with the
+others, and a table of packed against unpacked. Where ``--sr`` picked SR weights fine-tuned for the method
+(:data:`sarpipe.spectral.sr.TUNED_WEIGHTS`), ``sr generic`` scores the generic SR on the same coarse shares.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from sarpipe.models.difnet_data import DIFNetDataConfig, make_pulse
 from sarpipe.rfi import create_method
 from sarpipe.rfi.metrics import iou, pixel_accuracy, true_tf_mask
 from sarpipe.rfi.stft import STFTParams, istft, stft
+from sarpipe.spectral.sr import SHIPPED_WEIGHTS as SR_WEIGHTS
 from sarpipe.spectral.sr import SuperResolvedMethod
 from sarpipe.spectral.sr_grid import sr_features, upsample_frames
 from sarpipe.spectral.sr_training import spectrogram_psnr
@@ -70,21 +76,22 @@ def _scores(share, spec, ref_spec, echo, truth, p):
     }
 
 
-def _method(name: str):
-    """The method with its defaults; learned ones on the CPU and with ``strict=False`` (Score-CAM's weights are
-    MiniSAR-only: the cross-sensor set is outside them, and the benchmark measures that rather than refusing)."""
+def _method(name: str, **extra):
+    """The method with its defaults (and ``extra``); learned ones on the CPU and with ``strict=False`` (Score-CAM's
+    weights are MiniSAR-only: the cross-sensor set is outside them, and the benchmark measures that rather than
+    refusing). With ``extra``: None where the method does not take those parameters."""
     from sarpipe.errors import InputError
 
     for kw in ({"device": "cpu", "strict": False}, {"strict": False}, {}):
         try:
-            return create_method(name, **kw)
+            return create_method(name, **kw, **extra)
         except InputError as exc:
             if "bad parameters" not in str(exc):
                 raise
-    return create_method(name)
+    return None if extra else create_method(name)
 
 
-def run_pulses(methods, n_pulses, n_samples, factor, repeats, weights) -> list[dict]:
+def run_pulses(methods, n_pulses, n_samples, factor, repeats, weights, pack_gap=None) -> list[dict]:
     p = STFTParams()
     rows = []
     for set_name, (over, band) in SETS.items():
@@ -100,8 +107,11 @@ def run_pulses(methods, n_pulses, n_samples, factor, repeats, weights) -> list[d
         for m in methods:
             inner = _method(m)
             wrapped = SuperResolvedMethod(inner, factor, weights=weights)
+            packed = None if pack_gap is None else _method(m, pack_gap=pack_gap)
+            wrapped_packed = None if packed is None else SuperResolvedMethod(packed, factor, weights=weights)
             t_full, t_sr, t_inner, t_net = [], [], [], []
-            for _ in range(repeats):  # interleaved: both see the same load
+            t_fullp, t_srp = [], []
+            for _ in range(repeats):  # interleaved: all see the same load
                 t0 = time.perf_counter()
                 full = _share(inner, spec, ctx, x)
                 t_full.append(time.perf_counter() - t0)
@@ -110,24 +120,48 @@ def run_pulses(methods, n_pulses, n_samples, factor, repeats, weights) -> list[d
                 t_sr.append(time.perf_counter() - t0)
                 t_inner.append(wrapped.last_seconds["method"])
                 t_net.append(wrapped.last_seconds["sr"])
+                if packed is not None:
+                    t0 = time.perf_counter()
+                    full_packed = _share(packed, spec, ctx, x)
+                    t_fullp.append(time.perf_counter() - t0)
+                    t0 = time.perf_counter()
+                    sr_packed = wrapped_packed(spec, ctx).data
+                    t_srp.append(time.perf_counter() - t0)
             coarse, cshare = wrapped.coarse_share(spec, ctx)
             interp = upsample_frames(cshare, factor, spec.shape[-1])
             _f, heur = sr_features(spec, coarse, cshare, factor)
             best = {"full": min(t_full), "sr": min(t_sr)}
-            for variant, share in (("full", full), ("sr", sr), ("interpolation", interp), ("heuristic", heur)):
+            variants = [("full", full), ("sr", sr), ("interpolation", interp), ("heuristic", heur)]
+            if packed is not None:
+                best.update({"full packed": min(t_fullp), "sr packed": min(t_srp)})
+                coarse_p, cshare_p = wrapped_packed.coarse_share(spec, ctx)
+                variants += [
+                    ("full packed", full_packed),
+                    ("sr packed", sr_packed),
+                    ("interpolation packed", upsample_frames(cshare_p, factor, spec.shape[-1])),
+                ]
+            for w, c, cs, suffix in ((wrapped, coarse, cshare, ""), (wrapped_packed, None, None, " packed")):
+                if w is None or w.last_weights == w.weights:
+                    continue  # no method-tuned SR used: "sr" is the generic one
+                if c is None:
+                    c, cs = coarse_p, cshare_p
+                generic = SuperResolvedMethod(w.method, factor, weights=str(SR_WEIGHTS))
+                variants.append((f"sr generic{suffix}", generic.restore(spec, c, cs)))
+            for variant, share in variants:
                 row = {"set": set_name, "method": m, "variant": variant, **_scores(share, spec, ref, echo, truth, p)}
                 if variant in best:
                     row["s_per_pulse"] = best[variant] / n_pulses
                 if variant == "sr":
                     row["inner_s_per_pulse"] = min(t_inner) / n_pulses
                     row["sr_net_s_per_pulse"] = min(t_net) / n_pulses
-                    row["speedup"] = best["full"] / best["sr"]
+                if variant in best and variant != "full":
+                    row["speedup"] = best["full"] / best[variant]  # against the unpacked full grid
                 rows.append(row)
             print(f"  {set_name} {m}: full {best['full']:.2f} s, sr {best['sr']:.2f} s", file=sys.stderr, flush=True)
     return rows
 
 
-def run_scenes(methods, n_scenes, factor, weights) -> list[dict]:
+def run_scenes(methods, n_scenes, factor, weights, pack_gap=None, names=("minisar", "sentinel1")) -> list[dict]:
     """Paper-regime scenes of benchmarks/rfi.py: image PSNR of full vs ``--sr`` cleaning of the true RFI pulses."""
     sys.path.insert(0, str(Path(__file__).parent))
     import rfi as bench  # benchmarks/rfi.py
@@ -137,7 +171,7 @@ def run_scenes(methods, n_scenes, factor, weights) -> list[dict]:
     from sarpipe.simulate.interference import rfi_truth_pulses
 
     rows = []
-    for name in ("minisar", "sentinel1"):
+    for name in names:
         for k in range(n_scenes):
             seed = bench.BASE_SEED + 1000 + 131 * k
             ds, _t = bench.paper_scene(name, seed, bench.PAPER_SIZES[name])
@@ -145,7 +179,14 @@ def run_scenes(methods, n_scenes, factor, weights) -> list[dict]:
             ref = bench._img(ds, ds["echo_clean"].values)
             for m in methods:
                 inner = _method(m)
-                for variant, method in (("full", inner), ("sr", SuperResolvedMethod(inner, factor, weights=weights))):
+                variants = [("full", inner), ("sr", SuperResolvedMethod(inner, factor, weights=weights))]
+                packed = None if pack_gap is None else _method(m, pack_gap=pack_gap)
+                if packed is not None:
+                    variants += [
+                        ("full packed", packed),
+                        ("sr packed", SuperResolvedMethod(packed, factor, weights=weights)),
+                    ]
+                for variant, method in variants:
                     t0 = time.perf_counter()
                     cleaned = clean(ds, method, pulses=truth).raw
                     seconds = time.perf_counter() - t0
@@ -177,16 +218,21 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--weights", default=None, help="SR weights folder (default: the shipped one)")
     ap.add_argument("--scenes", type=int, default=0, help="paper-regime scenes per set (image PSNR)")
+    ap.add_argument("--pack-gap", type=int, default=None, help="also run learned methods with pack_gap=G")
+    ap.add_argument("--scene-sets", default="minisar,sentinel1", help="which paper-regime scenes (--scenes)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     methods = [m for m in args.methods.split(",") if m]
     rows = (
-        run_pulses(methods, args.pulses, args.samples, args.factor, args.repeats, args.weights) if args.pulses else []
+        run_pulses(methods, args.pulses, args.samples, args.factor, args.repeats, args.weights, args.pack_gap)
+        if args.pulses
+        else []
     )
     if rows:
         print_pulse_tables(rows, args)
     if args.scenes:
-        srows = run_scenes(methods, args.scenes, args.factor, args.weights)
+        names = [n for n in args.scene_sets.split(",") if n]
+        srows = run_scenes(methods, args.scenes, args.factor, args.weights, args.pack_gap, names)
         print("\n| scene | method | variant | image PSNR [dB] | clean time [s] |")
         print("|---|---|---|---|---|")
         for r in srows:
@@ -217,6 +263,25 @@ def print_pulse_tables(rows: list[dict], args) -> None:
         print(
             f"| {s} | {m} | {sr['speedup']:.2f}x | {sr['psnr'] - full['psnr']:+.2f} | {sr['sdr'] - full['sdr']:+.2f} | "
             f"{sr['psnr'] - interp['psnr']:+.2f} |"
+        )
+    if not any(v == "full packed" for _s, _m, v in by):
+        return
+    print(
+        f"\n| set | method | packed / unpacked full: speed-up, PSNR, SDR | `--sr` packed / full packed: speed-up, "
+        f"PSNR, SDR | `--sr` packed / full unpacked: speed-up, PSNR | PSNR sr packed - interpolation | "
+        f"PSNR sr packed - generic SR |  (pack_gap {args.pack_gap})"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for s, m, v in by:
+        if v != "full packed":
+            continue
+        full, fp, sp = by[(s, m, "full")], by[(s, m, "full packed")], by[(s, m, "sr packed")]
+        ip, gp = by[(s, m, "interpolation packed")], by.get((s, m, "sr generic packed"))
+        print(
+            f"| {s} | {m} | {fp['speedup']:.2f}x, {fp['psnr'] - full['psnr']:+.2f}, {fp['sdr'] - full['sdr']:+.2f} | "
+            f"{fp['s_per_pulse'] / sp['s_per_pulse']:.2f}x, {sp['psnr'] - fp['psnr']:+.2f}, "
+            f"{sp['sdr'] - fp['sdr']:+.2f} | {sp['speedup']:.2f}x, {sp['psnr'] - full['psnr']:+.2f} | "
+            f"{sp['psnr'] - ip['psnr']:+.2f} | {'' if gp is None else format(sp['psnr'] - gp['psnr'], '+.2f')} |"
         )
 
 

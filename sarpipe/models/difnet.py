@@ -233,3 +233,11 @@ class DIFNetMethod(TorchMethod):
         k = net.multiple
         hp, wp = math.ceil(height / k) * k, math.ceil(width / k) * k
         return int(4 * hp * wp * net.channels * 48)
+
+    def pack_align(self, tile_frames: int) -> int:
+        # level-0 attention windows then never hold two pulses (deeper levels' windows and the convs do)
+        return self._model.window
+
+    def pack_row_frames(self, tile_frames: int) -> int:
+        # windowed and convolutional: a frame's mask does not depend on the row's width, so rows of 8 tiles
+        return 8 * tile_frames

@@ -23,6 +23,16 @@ the mask then differs from the full tiling by at most the largest value the mode
 skipped tile (measured in ``docs/models/difnet.md``; for complex Gaussian noise alone the largest of 16,384 bins
 exceeds ``3.74`` x the median with probability 1/2).
 
+Pulse packing (``pack_gap=g``, off by default): when every spectrogram fits one tile (short pulses), the
+spectrograms are laid side by side along frames in *rows*, each in a slot of ``w + g`` frames rounded up to a
+multiple of :meth:`TorchMethod.pack_align` (the pulse, then its own frames reflected into the gap), as many slots
+per row as :meth:`TorchMethod.pack_row_frames` holds; the rows run through the model and each pulse's frames are
+cut back out (:func:`pack_pulses`, :func:`unpack_pulses`). A one-tile pulse otherwise costs a whole tile of
+reflected padding (65 frames in a 128-frame DIFNet tile). Packing changes the mask wherever the model sees past
+a slot's edge into the neighbouring pulse, so it is an approximation whose size depends on the net (measured in
+``docs/models/difnet.md``); spectrograms longer than one tile, a lone one, one slot per row or a slot as wide as
+the tile (no padding to save) run exactly as without it.
+
 Precision: ``amp`` runs the model under ``torch.autocast`` in bfloat16 (float16 on CUDA without bf16) on CUDA,
 and on a CPU with native bfloat16 instructions (AMX or AVX-512 BF16; elsewhere bf16 is emulated and slower, so
 float32 is used). On the CPU the model and its inputs are in channels-last layout.
@@ -46,10 +56,12 @@ __all__ = [
     "TorchMethod",
     "blend_window",
     "cpu_has_native_bf16",
+    "pack_pulses",
     "quiet_tiles",
     "resolve_device",
     "spectrogram_to_input",
     "tile_starts",
+    "unpack_pulses",
 ]
 
 #: Name of the model-input transform above; weights record it and refuse another.
@@ -155,6 +167,35 @@ def blend_window(tile: int, overlap: int, first: bool, last: bool) -> np.ndarray
     return w
 
 
+def pack_slot(n_frames: int, gap: int, align: int) -> int:
+    """Frames one packed pulse of ``n_frames`` occupies: ``n_frames + gap`` rounded up to a multiple of ``align``."""
+    a = max(int(align), 1)
+    return -(-(int(n_frames) + int(gap)) // a) * a
+
+
+def pack_pulses(z: np.ndarray, slot: int, per_row: int) -> np.ndarray:
+    """``(n, H, w)`` -> ``(ceil(n / per_row), H, per_row * slot)``: pulse ``i`` in row ``i // per_row`` at frame
+    ``(i % per_row) * slot``, followed by its own frames reflected over the rest of its slot; the slots of a last,
+    incomplete row are 0 (the model input's mean)."""
+    z = np.asarray(z)
+    n, h, w = z.shape
+    if slot < w or per_row < 1:
+        raise ValueError(f"a slot of {slot} frames cannot hold a {w}-frame pulse (per_row {per_row})")
+    padded = np.pad(z, ((0, 0), (0, 0), (0, slot - w)), mode="reflect" if w > 1 else "edge")
+    rows = -(-n // per_row)
+    full = np.zeros((rows * per_row, h, slot), z.dtype)
+    full[:n] = padded
+    return full.reshape(rows, per_row, h, slot).transpose(0, 2, 1, 3).reshape(rows, h, per_row * slot)
+
+
+def unpack_pulses(rows: np.ndarray, n: int, n_frames: int, slot: int, per_row: int) -> np.ndarray:
+    """Inverse of :func:`pack_pulses`: the ``n`` pulses' first ``n_frames`` frames, ``(n, H, n_frames)``."""
+    r = np.asarray(rows)
+    nr, h, _ = r.shape
+    slots = r[..., : per_row * slot].reshape(nr, h, per_row, slot).transpose(0, 2, 1, 3).reshape(nr * per_row, h, slot)
+    return slots[:n, :, :n_frames]
+
+
 @functools.lru_cache(maxsize=1)
 def cpu_has_native_bf16() -> bool:
     """True when this CPU executes bfloat16 matrix products natively (``amx_bf16`` or ``avx512_bf16`` flags)."""
@@ -218,7 +259,8 @@ class TorchMethod(CleanupMethod):
     give None a default);
     ``overlap`` (bins shared by neighbouring tiles; None = a quarter of the tile); ``compile`` (``torch.compile``
     the model on first use); ``amp`` (autocast to bfloat16: CUDA, and CPUs with native bf16; module docstring);
-    ``skip_quiet`` (None, or the peak-to-median magnitude ratio below which a tile is not run; module docstring).
+    ``skip_quiet`` (None, or the peak-to-median magnitude ratio below which a tile is not run; module docstring);
+    ``pack_gap`` (None = off, or the frames of gap between short pulses packed side by side; module docstring).
     """
 
     domain = "tf"
@@ -233,6 +275,7 @@ class TorchMethod(CleanupMethod):
         compile: bool = False,
         amp: bool = True,
         skip_quiet: float | None = None,
+        pack_gap: int | None = None,
     ):
         if batch_size is not None and (
             not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1
@@ -252,12 +295,20 @@ class TorchMethod(CleanupMethod):
                 where="--param skip_quiet",
             )
         self.skip_quiet = None if skip_quiet is None else float(skip_quiet)
+        if pack_gap is not None and (
+            isinstance(pack_gap, bool) or not isinstance(pack_gap, (int, np.integer)) or pack_gap < 0
+        ):
+            raise InputError(
+                f"pack_gap must be a whole number of frames >= 0 (or None: no packing), got {pack_gap!r}",
+                where="--param pack_gap",
+            )
+        self.pack_gap = None if pack_gap is None else int(pack_gap)
         self._device = resolve_device(device)
         self._model: Any = None
         self._runner: Any = None
         #: tiles per forward pass actually used by the last call (smaller than asked after running out of memory)
         self._last_batch: int | None = None
-        #: (tiles run, tiles skipped as quiet) by the last :meth:`predict`
+        #: (tiles run, tiles skipped as quiet) by the last :meth:`predict`; packed: (rows run, pulses skipped)
         self._last_tiles: tuple[int, int] = (0, 0)
 
     # ------------------------------------------------------------------ hooks
@@ -277,6 +328,16 @@ class TorchMethod(CleanupMethod):
     def bytes_per_sample(self, height: int, width: int) -> int:
         """Rough activation memory [bytes] of one ``height x width`` input in a forward pass."""
         return 4 * height * width * 256
+
+    def pack_align(self, tile_frames: int) -> int:
+        """Packed pulses start on multiples of this many frames (1: anywhere)."""
+        return 1
+
+    def pack_row_frames(self, tile_frames: int) -> int:
+        """Frames of one packed row given to the model; rows shorter than the tile are padded to it. The default,
+        one tile, suits any net whose output depends on the input's width; a net that is local along frames may
+        take longer rows (fewer, wider model calls)."""
+        return tile_frames
 
     # ------------------------------------------------------------------ inference
     def __call__(self, x: np.ndarray, ctx: MethodContext) -> MethodOutput:
@@ -395,6 +456,10 @@ class TorchMethod(CleanupMethod):
             z = np.pad(z, ((0, 0), (0, ph), (0, pw)), mode=mode)
         hp, wp = z.shape[1:]
         ys, xs = tile_starts(hp, th, ov[0]), tile_starts(wp, tw, ov[1])
+        if len(ys) == len(xs) == 1 and self.pack_gap is not None and self.tile not in (None, "whole"):
+            packed = self._predict_packed(z[:, :, :w], peak_ratio)
+            if packed is not None:
+                return packed[:, :h]
         if len(ys) == len(xs) == 1 and peak_ratio is None:
             self._last_tiles = (n, 0)
             return self._run_all(z)[:, :h, :w]
@@ -424,6 +489,31 @@ class TorchMethod(CleanupMethod):
                 acc[i, y : y + th, x : x + tw] += p * np.outer(wy[y], wx[x])
         out = (acc / weight)[:, :h, :w]
         return out.astype(np.float32)
+
+    def _predict_packed(self, z: np.ndarray, peak_ratio: np.ndarray | None) -> np.ndarray | None:
+        """Masks of one-tile spectrograms ``(n, th, w)`` (padded to the tile's height, not its width) packed
+        side by side (module docstring); None where there is nothing to gain (one pulse, one slot per row, or a slot
+        as wide as the tile)."""
+        n, th, w = z.shape
+        tw = self.tile[1]
+        slot = pack_slot(w, self.pack_gap, self.pack_align(tw))
+        per_row = self.pack_row_frames(tw) // slot
+        if per_row < 2 or n < 2 or slot >= tw:  # (a slot as wide as the tile saves no padding)
+            return None
+        out = np.zeros(z.shape, np.float32)
+        run = np.arange(n)
+        if peak_ratio is not None and self.skip_quiet is not None:
+            peaks = np.asarray(peak_ratio).reshape(n, -1).max(axis=1)
+            run = run[~quiet_tiles(peaks, self.skip_quiet)]
+        n_rows = -(-run.size // per_row)
+        if run.size:
+            per_row = -(-run.size // n_rows)  # the same count in every row: no nearly empty last row
+            rows = pack_pulses(z[run], slot, per_row)
+            if rows.shape[-1] < tw:
+                rows = np.pad(rows, ((0, 0), (0, 0), (0, tw - rows.shape[-1])), mode="reflect")
+            out[run] = unpack_pulses(self._run_all(rows), run.size, w, slot, per_row)
+        self._last_tiles = (n_rows, int(n - run.size))
+        return out
 
     def params(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}

@@ -85,6 +85,10 @@ class SamsNetMethod(TorchMethod):
         net = self._model.net
         return int(4 * height * width * net.to_masks.in_channels * (12 * len(net.blocks) + 4))
 
+    def pack_align(self, tile_frames: int) -> int:
+        # the slice length of a tile: no attention slice holds frames of two pulses (rows are one tile wide)
+        return -(-int(tile_frames) // self._model.net.blocks[0].attention.slices)
+
     def __call__(self, x: np.ndarray, ctx: MethodContext) -> MethodOutput:
         spec = np.asarray(x)
         rfi_mask = super().__call__(spec, ctx).data

@@ -15,6 +15,12 @@ maps: the network corrects the heuristic, and with its last layer at zero it *is
 returned as the method's mask (``kind="mask"``): the chain removes ``share * S``. A method that returns an
 estimate ``R`` is read as its share ``min(|R| / |S|, 1)``, so DAP's in-painted echo is not carried through ``--sr``.
 
+Per-method fine-tuned weights (:data:`TUNED_WEIGHTS`, made by a recipe with ``fine_tune:``,
+:mod:`sarpipe.spectral.sr_training`): with the default weights, around a method for which tuned SR weights are
+shipped, made from that method's *same* weights (the SHA-256 of its ``model.safetensors``, recorded at tuning), the
+tuned SR network restores spectrograms of up to the tuning's ``max_frames`` full frames; everything else gets the
+generic network. ``last_weights`` names the folder used by the last call.
+
 A pulse-domain method (``notch``) has no STFT grid to coarsen: it runs on the whole pulses and its estimate is
 taken onto the coarse grid, so ``--sr`` around it saves nothing (it measures how well the SR carries an estimate).
 """
@@ -34,9 +40,33 @@ from ..rfi.methods import CleanupMethod, MethodContext, MethodOutput, register_s
 from ..rfi.stft import STFTParams, istft, stft
 from .sr_grid import SR_INPUT_TRANSFORM, coarse_frame_count, sr_features
 
-__all__ = ["PAPER_ARCHITECTURE", "SHIPPED_WEIGHTS", "SRNet", "SuperResolvedMethod", "count_parameters", "sr_share"]
+__all__ = [
+    "PAPER_ARCHITECTURE",
+    "SHIPPED_WEIGHTS",
+    "TUNED_WEIGHTS",
+    "SRNet",
+    "SuperResolvedMethod",
+    "count_parameters",
+    "method_weights_sha256",
+    "sr_share",
+]
 
 SHIPPED_WEIGHTS = Path(__file__).parent / "weights" / "sr"
+
+#: SR weights fine-tuned for one method (by its registered name), used with the default weights (module docstring).
+TUNED_WEIGHTS = {name: Path(__file__).parent / "weights" / f"sr_{name}" for name in ("difnet", "samsnet")}
+
+
+def method_weights_sha256(method: Any) -> str | None:
+    """The SHA-256 of a learned method's ``model.safetensors`` as its weights folder records it (None: none)."""
+    import json
+
+    folder = getattr(method, "weights", None)
+    try:
+        return json.loads((Path(str(folder)) / "config.json").read_text()).get("weights_sha256")
+    except (OSError, ValueError, TypeError):
+        return None
+
 
 #: SFSRNet's filters and kernels (its C = 2 sources here: RFI and echo).
 PAPER_ARCHITECTURE: dict[str, Any] = {"channels": [128, 256, 128], "kernels": [5, 9, 11, 11], "sources": 2}
@@ -181,6 +211,19 @@ class SuperResolvedMethod(CleanupMethod):
         self._net = net.to(self._device).eval()
         self.last_seconds: dict[str, float] = {}
         self._warned = False
+        self._tuned: tuple[Any, int] | None = None  # (network, max full frames)
+        self.tuned_weights: str | None = None
+        tuned = TUNED_WEIGHTS.get(str(method.name)) if weights is None else None
+        if tuned is not None and (tuned / "config.json").is_file():
+            tnet, tbundle, _tp = load_network(
+                tuned, tuned, model="sfsrnet", input_transform=SR_INPUT_TRANSFORM, build=SRNet, missing="", where="--sr"
+            )
+            ft = tbundle.training.get("fine_tune", {})
+            sha = method_weights_sha256(method)
+            if tnet.factor == self.factor and sha is not None and sha == ft.get("method_weights_sha256"):
+                self._tuned = (tnet.to(self._device).eval(), int(ft.get("max_frames", 0)))
+                self.tuned_weights = str(tuned)
+        self.last_weights = self.weights
 
     def coarse_stft(self, p: STFTParams) -> STFTParams:
         """The coarse grid's STFT: the same window and ``nperseg``, ``factor`` times the hop."""
@@ -200,15 +243,16 @@ class SuperResolvedMethod(CleanupMethod):
         nc = coarse_frame_count(spec.shape[-1], f)
         coarse = np.ascontiguousarray(spec[..., ::f][..., :nc])  # coarse frame k = full frame f k
         tile = getattr(self.method, "tile", None)
-        if isinstance(tile, (list, tuple)) and len(tile) == 2 and spec.shape[-1] <= tile[1] and not self._warned:
+        one_tile = isinstance(tile, (list, tuple)) and len(tile) == 2 and spec.shape[-1] <= tile[1]
+        if one_tile and getattr(self.method, "pack_gap", None) is None and not self._warned:
             import warnings
 
             self._warned = True  # one tile either way: no saving, and the coarse tile is mostly padding
             warnings.warn(
                 f"--sr {f}: the full grid's {spec.shape[-1]} frames fit in one of {self.method.name}'s {tile[1]}-frame "
-                f"tiles, so --sr saves no time and the method sees a coarse grid that is mostly padding (measured "
-                f"-4.6 dB PSNR around DIFNet at 2048 samples, docs/models/sr.md); it pays for pulses longer than "
-                f"{tile[1] * p.hop} samples",
+                f"tiles, so --sr saves no time unless short pulses are packed (--param pack_gap=0) and the method "
+                f"sees a coarse grid that is mostly padding (docs/models/sr.md, short pulses); without packing it "
+                f"pays for pulses longer than {tile[1] * p.hop} samples",
                 RuntimeWarning,
                 stacklevel=3,
             )
@@ -233,7 +277,10 @@ class SuperResolvedMethod(CleanupMethod):
     def restore(self, spec: np.ndarray, coarse: np.ndarray, share: np.ndarray) -> np.ndarray:
         """The SR network's full-grid RFI share from the full spectrograms and the coarse share."""
         feats, heuristic = sr_features(spec, coarse, share, self.factor)
-        return sr_share(self._net, feats, heuristic, device=self._device, amp=self.amp, batch=self.batch)
+        net, self.last_weights = self._net, self.weights
+        if self._tuned is not None and spec.shape[-1] <= self._tuned[1]:
+            net, self.last_weights = self._tuned[0], str(self.tuned_weights)
+        return sr_share(net, feats, heuristic, device=self._device, amp=self.amp, batch=self.batch)
 
     def __call__(self, x: np.ndarray, ctx: MethodContext) -> MethodOutput:
         problems = self._bundle.valid_for.problems(ctx.stft.as_dict(), ctx.fs, ctx.radar_band)
@@ -258,4 +305,8 @@ class SuperResolvedMethod(CleanupMethod):
 
     def params(self) -> dict[str, Any]:
         inner = self.method.params()
-        return {**inner, "sr_model": "sfsrnet", "sr_factor": self.factor, "sr_weights": self.weights}
+        out = {**inner, "sr_model": "sfsrnet", "sr_factor": self.factor, "sr_weights": self.weights}
+        if self.tuned_weights is not None:
+            out["sr_tuned_weights"] = self.tuned_weights
+            out["sr_tuned_max_frames"] = self._tuned[1]
+        return out

@@ -14,6 +14,12 @@ PSNR and SDR measure), plus ``bce_weight`` x their binary cross-entropy.
 Adam; the training pulses are drawn once (``train_samples``) and the rule is drawn again for every use, from
 ``(seed, step)``.
 
+Fine-tuning for one method (``fine_tune:`` in the recipe, :class:`SRFineTuneConfig`): the network starts from
+SR weights (default: the shipped generic ones) and learns from that method's own output instead of the family:
+its input is the method's share on the coarse grid of each training pulse, its target the same method's share on
+the full grid (``target: method``: the SR restores what the method would have said at full resolution) or the
+true mask ``R > E`` (``target: truth``). The method's shares are computed once per pulse, before training.
+
 ``train_sr(config, out_dir)`` writes ``out_dir/train_config.json`` and ``out_dir/weights`` (a weights folder of
 :mod:`sarpipe.models.weights` with its card); called again on a folder holding the finished run of the same recipe
 it returns that run's scores and trains nothing. The module imports no torch until training starts.
@@ -26,8 +32,9 @@ import math
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,6 +46,7 @@ from ..pipeline.registry import LocalPath
 __all__ = [
     "SRArchConfig",
     "SREstimatorConfig",
+    "SRFineTuneConfig",
     "SRTrainConfig",
     "TrainSRParams",
     "estimator_share",
@@ -69,6 +77,21 @@ class SREstimatorConfig(BaseModel):
     flip_rate: tuple[float, float] = (0.0, 0.02)
 
 
+class SRFineTuneConfig(BaseModel):
+    """Fine-tuning on one learned method's output (module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: str = Field("difnet", description="a learned (torch) cleanup method, by its registered name")
+    params: dict[str, Any] = Field(
+        default_factory=lambda: {"device": "cpu", "strict": False},
+        description="the method's parameters (its shares are computed with these)",
+    )
+    start: str | None = Field(None, description="SR weights folder to start from (None: the shipped generic ones)")
+    target: Literal["method", "truth"] = "method"
+    max_frames: int = Field(128, ge=2, description="the tuned weights are used for full grids up to this many frames")
+
+
 class SRTrainConfig(BaseModel):
     """The SR training recipe (YAML keys as below)."""
 
@@ -87,6 +110,7 @@ class SRTrainConfig(BaseModel):
     bce_weight: float = Field(0.1, ge=0, description="weight of the cross-entropy beside the energy-weighted error")
     seed: int = 0
     threads: int = Field(1, ge=1)
+    fine_tune: SRFineTuneConfig | None = None
 
 
 class TrainSRParams(BaseModel):
@@ -159,13 +183,55 @@ def _pulses(cfg: SRTrainConfig, split: str, n: int) -> dict[str, np.ndarray]:
     return {"S": np.stack(s), "R": np.stack(r).astype(np.float32), "E": np.stack(e)}
 
 
+def _method_shares(cfg: SRTrainConfig, d: dict[str, np.ndarray], method: Any) -> None:
+    """Add the fine-tuning method's coarse-grid share and the target (``cshare``, ``target``) to ``d``."""
+    from ..models.torch_method import spectrogram_to_input
+    from .sr_grid import coarse_frame_count
+
+    f, ft = cfg.factor, cfg.fine_tune
+    nc = coarse_frame_count(d["S"].shape[-1], f)
+    coarse, target = [], []
+    for lo in range(0, d["S"].shape[0], 64):  # the method's own batching (and packing) within 64 pulses
+        s = d["S"][lo : lo + 64]
+        coarse.append(method.predict(spectrogram_to_input(s[..., ::f][..., :nc])))
+        if ft.target == "method":
+            target.append(method.predict(spectrogram_to_input(s)))
+    d["cshare"] = np.clip(np.concatenate(coarse), 0, 1).astype(np.float32)
+    if ft.target == "method":
+        d["target"] = np.clip(np.concatenate(target), 0, 1).astype(np.float32)
+    else:
+        d["target"] = estimator_share(d["R"], np.abs(d["E"]), {"gain": 1.0, "power": None})
+
+
+def _package_relative(path: Any) -> str:
+    """``path`` relative to the sarpipe package (``sarpipe/...``) when inside it, else as given."""
+    p, pkg = Path(str(path)).resolve(), Path(__file__).resolve().parents[1]
+    return str(Path("sarpipe") / p.relative_to(pkg)) if p.is_relative_to(pkg) else str(path)
+
+
+def _tuning_method(ft: SRFineTuneConfig) -> Any:
+    from ..errors import InputError
+    from ..models.torch_method import TorchMethod
+    from ..rfi import create_method
+
+    method = create_method(ft.method, **ft.params)
+    if not isinstance(method, TorchMethod):
+        raise InputError(f"fine_tune.method {ft.method!r} is not a learned (torch) method", where="fine_tune.method")
+    return method
+
+
 def _example(cfg: SRTrainConfig, d: dict[str, np.ndarray], idx: np.ndarray, rng: np.random.Generator):
-    """(features, heuristic, target, coarse share) of the spectrograms ``idx``, a rule drawn for each."""
+    """(features, heuristic, target, coarse share) of the spectrograms ``idx``, a rule drawn for each (fine-tuning:
+    the method's coarse share and the stored target)."""
     from .sr_grid import coarse_frame_count, sr_features
 
     f = cfg.factor
     nt = d["S"].shape[-1]
     nc = coarse_frame_count(nt, f)
+    if "cshare" in d:
+        s = d["S"][idx]
+        feats, heur = sr_features(s, s[..., ::f][..., :nc], d["cshare"][idx], f)
+        return feats, heur, d["target"][idx], d["cshare"][idx]
     targets, coarse_shares = [], []
     for i in idx:
         rule = _draw_rule(cfg.estimators, rng)
@@ -224,8 +290,15 @@ def _validate(net: Any, cfg: SRTrainConfig, d: dict[str, np.ndarray]) -> dict[st
 
 def _card(cfg: SRTrainConfig, n_params: int, seconds: float, v: dict[str, float]) -> str:
     vf = cfg.data.valid_for()
+    ft = cfg.fine_tune
+    tuned = (
+        ""
+        if ft is None
+        else f"\nFine-tuned for `{ft.method}` ({ft.params}) on its own coarse-grid output, target: {ft.target}; used "
+        f"automatically around that method with the same weights, for full grids up to {ft.max_frames} frames.\n"
+    )
     return f"""# SR weights for `--sr {cfg.factor}` (sarpipe)
-
+{tuned}
 SFSRNet-style super-resolution of any cleanup method's RFI share (sarpipe.spectral.sr); made by
 `sarpipe train sr` (sarpipe.spectral.sr_training), recipe in `config.json` (`training.recipe`).
 
@@ -233,9 +306,9 @@ SFSRNet-style super-resolution of any cleanup method's RFI share (sarpipe.spectr
 - Grid: STFT {vf.stft}, coarse grid {cfg.factor} x the hop; {cfg.data.nperseg} x {cfg.data.frames} training spectrograms.
 - Valid for: range sampling rate {vf.range_sampling_rate[0] / 1e6:g}..{vf.range_sampling_rate[1] / 1e6:g} MHz; chirp bandwidth {vf.chirp_bandwidth[0] / 1e6:g}..{vf.chirp_bandwidth[1] / 1e6:g} MHz.
 - Training: {cfg.train_samples} simulated pulses, {cfg.steps} Adam steps (lr {cfg.lr:g}, batch {cfg.batch_size}), {seconds / 60:.1f} min at {cfg.threads} CPU thread(s).
-- Validation ({cfg.validation_samples} held-out pulses, estimator family of the recipe; cleaned-spectrogram PSNR):
+- Validation ({cfg.validation_samples} held-out pulses, {"the method's shares" if ft else "estimator family of the recipe"}; cleaned-spectrogram PSNR):
   SR {v["psnr_sr"]:.2f} dB, heuristic {v["psnr_heuristic"]:.2f} dB, plain interpolation {v["psnr_interpolation"]:.2f} dB,
-  the rule on the full grid {v["psnr_full_rule"]:.2f} dB; mean |share error| SR {v["mae_sr"]:.4f} vs interpolation {v["mae_interpolation"]:.4f}.
+  {"the method" if ft else "the rule"} on the full grid {v["psnr_full_rule"]:.2f} dB; mean |share error| SR {v["mae_sr"]:.4f} vs interpolation {v["mae_interpolation"]:.4f}.
 See docs/models/sr.md for scores around real methods.
 """
 
@@ -270,16 +343,49 @@ def train_sr(
 def _train(cfg: SRTrainConfig, out: Path, progress: bool = False) -> dict[str, Any]:
     import torch
 
+    from ..errors import InputError
     from ..models.weights import save_weights
-    from .sr import SRNet, count_parameters
+    from .sr import SRNet, count_parameters, method_weights_sha256
     from .sr_grid import SR_INPUT_TRANSFORM
 
     t0 = time.perf_counter()
     train = _pulses(cfg, "train", cfg.train_samples)
     val = _pulses(cfg, "validation", cfg.validation_samples)
-    t_data = time.perf_counter() - t0
     torch.manual_seed(cfg.seed)
-    net = SRNet(cfg.model.channels, cfg.model.kernels, factor=cfg.factor)
+    tuned: dict[str, Any] = {}
+    if cfg.fine_tune is None:
+        net = SRNet(cfg.model.channels, cfg.model.kernels, factor=cfg.factor)
+    else:
+        from ..models.weights import load_network
+        from .sr import SHIPPED_WEIGHTS
+
+        ft = cfg.fine_tune
+        method = _tuning_method(ft)
+        with warnings.catch_warnings():  # the training sensors may lie outside the method's weights (strict=False)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            _method_shares(cfg, train, method)
+            _method_shares(cfg, val, method)
+        start = ft.start or SHIPPED_WEIGHTS
+        net, start_bundle, _p = load_network(
+            ft.start,
+            SHIPPED_WEIGHTS,
+            model="sfsrnet",
+            input_transform=SR_INPUT_TRANSFORM,
+            build=SRNet,
+            missing="no shipped SR weights to start from: give fine_tune.start",
+            where="fine_tune.start",
+        )
+        if net.factor != cfg.factor:
+            raise InputError(f"{start}: SR weights for --sr {net.factor}, not {cfg.factor}", where="fine_tune.start")
+        tuned = {
+            "method": ft.method,
+            "method_weights": _package_relative(getattr(method, "weights", "")),
+            "method_weights_sha256": method_weights_sha256(method),
+            "start": _package_relative(start),
+            "target": ft.target,
+            "max_frames": ft.max_frames,
+        }
+    t_data = time.perf_counter() - t0
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     log = []
     net.train()
@@ -321,6 +427,7 @@ def _train(cfg: SRTrainConfig, out: Path, progress: bool = False) -> dict[str, A
             "seconds": seconds,
             "data_seconds": t_data,
             "loss_log": log,
+            **({"fine_tune": tuned} if tuned else {}),
         },
         overwrite=True,  # the folder is this run's own (checked above)
     )

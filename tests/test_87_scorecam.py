@@ -89,6 +89,16 @@ def test_batched_equals_one_channel_at_a_time():
         np.testing.assert_allclose(cams[i].numpy(), ref.numpy(), atol=1e-5)
 
 
+def test_a_dead_channel_is_skipped_exactly():
+    # channel 1 never fires (ReLU of x - 100): its normalised map is 0, its masked input the baseline, weight 0
+    net = Toy([1.0, 1.0, -1.0], [0.0, -100.0, 0.2], np.array([[1.0, 3.0, 0.5], [-1.0, 2.0, 1.0]])).double()
+    x = torch.randn(3, 1, 6, 5, dtype=torch.float64)
+    cams, w = score_cam(net, x, torch.tensor([1, 0, 1]), batch=2)
+    assert (w[:, 1] == 0).all() and (w[:, [0, 2]] != 0).all()
+    for i, c in enumerate([1, 0, 1]):
+        np.testing.assert_allclose(cams[i].numpy(), score_cam_reference(net, x[i : i + 1], c).numpy(), atol=1e-10)
+
+
 def test_all_classes_equals_the_maximum_of_one_class_at_a_time():
     from sarpipe.spectral.rfi_classifier import RFIClassifier
 

@@ -84,6 +84,20 @@ def class_scores(model: Any, x: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits, 1)
 
 
+def _masked_scores(model: Any, x: torch.Tensor, maps: torch.Tensor, base: torch.Tensor, batch: int) -> torch.Tensor:
+    """Class scores ``(N, K, C)`` of the masked inputs ``x * maps``, ``batch`` at a time. A constant activation map
+    normalises to 0, so its masked input is the zero baseline: it scores ``base`` and is not run (exact)."""
+    n, k = maps.shape[:2]
+    live = torch.nonzero(maps.flatten(2).amax(2).reshape(-1) > 0)[:, 0]  # rows i*K + j (sample i, channel j)
+    scores = base.to(x.dtype).repeat(n * k, 1)
+    flat_maps = maps.reshape(n * k, 1, *maps.shape[2:])
+    sample = live // k
+    for lo in range(0, live.numel(), batch):
+        rows = live[lo : lo + batch]
+        scores[rows] = class_scores(model, x[sample[lo : lo + batch]] * flat_maps[rows])
+    return scores.reshape(n, k, -1)
+
+
 @torch.no_grad()
 def score_cam(
     model: Any, x: torch.Tensor, target: torch.Tensor | None = None, *, batch: int = 64
@@ -100,13 +114,8 @@ def score_cam(
     maps = upsampled_maps(model.features(x), (hh, ww))  # (N, K, H, W)
     k = maps.shape[1]
     base = class_scores(model, torch.zeros_like(x[:1]))[0]  # the baseline x_b = 0 (one for all)
-    masked = (x * maps).reshape(n * k, 1, hh, ww)  # sample-major: row i*K + j is sample i, channel j
-    tgt = target.repeat_interleave(k)
-    scores = torch.empty(n * k, dtype=x.dtype)
-    for lo in range(0, n * k, batch):
-        p = class_scores(model, masked[lo : lo + batch])
-        scores[lo : lo + batch] = p.gather(1, tgt[lo : lo + batch, None])[:, 0]
-    weights = scores.reshape(n, k) - base[target][:, None]
+    all_scores = _masked_scores(model, x, maps, base, batch)  # (N, K, C)
+    weights = all_scores.gather(2, target[:, None, None].expand(n, k, 1))[:, :, 0] - base[target][:, None]
     cam = torch.relu((weights[:, :, None, None] * maps).sum(1))
     return _normalise(cam), weights
 
@@ -124,11 +133,8 @@ def score_cam_all_classes(
     n, _, hh, ww = x.shape
     present = torch.as_tensor(present, dtype=torch.bool).reshape(n, -1)
     maps = upsampled_maps(model.features(x), (hh, ww))  # (N, K, H, W)
-    k = maps.shape[1]
     base = class_scores(model, torch.zeros_like(x[:1]))[0]  # (C,)
-    masked = (x * maps).reshape(n * k, 1, hh, ww)
-    scores = torch.cat([class_scores(model, masked[lo : lo + batch]) for lo in range(0, n * k, batch)])
-    weights = scores.reshape(n, k, -1) - base  # (N, K, C)
+    weights = _masked_scores(model, x, maps, base, batch) - base  # (N, K, C)
     cams = _normalise(torch.relu(torch.einsum("nkc,nkhw->nchw", weights, maps)))
     combined = torch.where(present[:, :, None, None], cams, torch.zeros_like(cams)).amax(1)
     return combined, cams

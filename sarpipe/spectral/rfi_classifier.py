@@ -284,10 +284,11 @@ TUNE_PFAS = (1e-3, 3e-3, 1e-2, 3e-2, 0.1)
 
 
 def _tune(net: RFIClassifier, cfg: ScoreCAMTrainConfig) -> dict[str, Any]:
-    """Thresholds with the best mean IoU against ``true_tf_mask`` on ``tune_pulses`` pulses of the data's own RFI
-    mix (:func:`~sarpipe.models.difnet_data.make_pulse`, the training seed's validation stream, never a benchmark
-    seed): ``threshold`` for the paper's form, ``refine_threshold`` / ``refine_pfa`` for the refined one."""
-    from ..rfi.metrics import iou, true_tf_mask
+    """Thresholds with the best mean IoU + PA (the two scores a mask is judged by) against ``true_tf_mask`` on
+    ``tune_pulses`` pulses of the data's own RFI mix (:func:`~sarpipe.models.difnet_data.make_pulse`, the training
+    seed's validation stream, never a benchmark seed): ``threshold`` for the paper's form, ``refine_threshold`` /
+    ``refine_pfa`` for the refined one; the IoU and PA there beside them."""
+    from ..rfi.metrics import iou, pixel_accuracy, true_tf_mask
     from ..rfi.notch import band_segments, in_band
     from ..rfi.stft import frequencies, stft
     from .scorecam import refine_mask, rfi_saliency
@@ -301,21 +302,27 @@ def _tune(net: RFIClassifier, cfg: ScoreCAMTrainConfig) -> dict[str, Any]:
     sal, _present = rfi_saliency(net, spec, general=1.0)
     segs = [band_segments(in_band(frequencies(b[0], p), b[1])) for _e, _r, b in pulses]
 
-    def mean_iou(mask: np.ndarray) -> float:
-        return float(np.mean([iou(mask[i], truth[i]) for i in range(len(truth))]))
+    def scores(mask: np.ndarray) -> tuple[float, float]:
+        n = len(truth)
+        return (
+            float(np.mean([iou(mask[i], truth[i]) for i in range(n)])),
+            float(np.mean([pixel_accuracy(mask[i], truth[i]) for i in range(n)])),
+        )
 
-    plain = {t: mean_iou(sal > t) for t in TUNE_THRESHOLDS}
+    plain = {t: scores(sal > t) for t in TUNE_THRESHOLDS}
     refined = {}
     for pfa in TUNE_PFAS:
         cfar = np.stack([refine_mask(np.ones(spec.shape[1:], bool), spec[i], pfa, segs[i]) for i in range(len(spec))])
         for t in TUNE_THRESHOLDS:
-            refined[(t, pfa)] = mean_iou((sal > t) & cfar)
-    best = max(plain, key=plain.__getitem__)
-    best_r = max(refined, key=refined.__getitem__)
+            refined[(t, pfa)] = scores((sal > t) & cfar)
+    best = max(plain, key=lambda t: sum(plain[t]))
+    best_r = max(refined, key=lambda k: sum(refined[k]))
     return {
         "threshold": best,
-        "iou": plain[best],
+        "iou": plain[best][0],
+        "pa": plain[best][1],
         "refine_threshold": best_r[0],
         "refine_pfa": best_r[1],
-        "refine_iou": refined[best_r],
+        "refine_iou": refined[best_r][0],
+        "refine_pa": refined[best_r][1],
     }

@@ -46,6 +46,7 @@ __all__ = [
     "SHIPPED_WEIGHTS",
     "ScoreCAMMethod",
     "class_general_maps",
+    "class_scores",
     "elbow_k",
     "kmeans_pp",
     "refine_mask",

@@ -13,6 +13,10 @@ benchmarks/difnet_eval.py uses (no training run used them). Metrics per set (mea
   a mask method zeroes its bins, DAP fills them with the prior's output;
 - seconds per pulse of the cleanup call (1 torch thread; the machine was shared, so read them as ratios).
 
+Score-CAM runs twice: the paper's form and ``scorecam+refine`` (our CFAR refinement inside its mask,
+``refine_pfa`` and threshold as the training tuned them), and ``scorecam-own`` without the class-general maps
+(``general=0``, at the paper form's tuned threshold). ``--methods notch,scorecam`` runs a subset of the rows.
+
 DAP runs twice: ``share=stack`` (one prior over a stack of 16 pulses in the channels) on every pulse, and
 ``share=pulse`` (one fit per pulse, same iterations) on the first ``--per-pulse`` pulses, for the cost of sharing.
 """
@@ -60,7 +64,11 @@ def _psnr(x, ref):
     return 10 * math.log10(float(np.max(np.abs(ref)) ** 2) / mse) if mse > 0 else math.inf
 
 
-def run(n_pulses: int, per_pulse: int) -> None:
+#: the rows of a set, by the name ``--methods`` selects them with
+ROWS = ("notch", "difnet", "scorecam", "scorecam+refine", "scorecam-own", "dap", "dap-pulse")
+
+
+def run(n_pulses: int, per_pulse: int, methods: tuple[str, ...] = ROWS) -> None:
     torch.set_num_threads(1)
     print("| set | method | PA | IoU | PSNR [dB] | s / pulse |")
     print("|---|---|---|---|---|---|")
@@ -81,11 +89,24 @@ def run(n_pulses: int, per_pulse: int) -> None:
             ("notch", "notch", {}, n_pulses),
             ("difnet", "difnet", {**strict, "device": "cpu"}, n_pulses),
             ("scorecam", "scorecam", {**strict, "device": "cpu", "threads": 1}, n_pulses),
+            (
+                "scorecam+refine",
+                "scorecam",
+                {**strict, "device": "cpu", "threads": 1, "refine_pfa": "tuned"},
+                n_pulses,
+            ),
+            (
+                "scorecam (own maps only, general=0)",
+                "scorecam",
+                {**strict, "device": "cpu", "threads": 1, "general": 0.0},
+                n_pulses,
+            ),
             ("dap (notch mask, stack 16)", "dap", {"share": "stack", "stack": 16, "device": "cpu"}, n_pulses),
             ("dap (notch mask, per pulse)", "dap", {"share": "pulse", "device": "cpu"}, per_pulse),
         ]
-        for label, method, kw, n in runs:
-            if n == 0:
+        keys = ("interfered",) + ROWS
+        for key, (label, method, kw, n) in zip(keys, runs):
+            if n == 0 or (key != "interfered" and key not in methods):
                 continue
             xs, ts, cs = x[:n], truth[:n], clean[:n]
             c = _ctx(n, fs, bw, tp, cfg.n_samples, p) if n != n_pulses else ctx
@@ -104,7 +125,7 @@ def run(n_pulses: int, per_pulse: int) -> None:
             ps = _psnr(out, cs)  # pooled over the set's pulses
             if method == "dap" and kw["share"] == "stack":
                 stacked = out
-            if method == "dap" and kw["share"] == "pulse":
+            if method == "dap" and kw["share"] == "pulse" and "dap" in methods:
                 label += f"; stack 16 on the same pulses {_psnr(stacked[:n], cs):.2f} dB"
             print(f"| {name} | {label} ({n} pulses) | {pa:.3f} | {io:.3f} | {ps:.2f} | {secs:.3f} |", flush=True)
 
@@ -115,9 +136,16 @@ def main(argv=None) -> int:
     ap.add_argument("--per-pulse", type=int, default=4)
     ap.add_argument("--burst", type=int, default=32, help="consecutive pulses of the burst run (0 = skip)")
     ap.add_argument("--sets", action=argparse.BooleanOptionalAction, default=True, help="run the pulse sets")
+    ap.add_argument(
+        "--methods", default=",".join(ROWS), help=f"comma-separated rows of the pulse sets, of {', '.join(ROWS)}"
+    )
     args = ap.parse_args(argv)
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    unknown = sorted(set(methods) - set(ROWS))
+    if unknown:
+        ap.error(f"unknown --methods {unknown}; choose from {', '.join(ROWS)}")
     if args.sets:
-        run(args.pulses, args.per_pulse)
+        run(args.pulses, args.per_pulse, methods)
     if args.burst:
         burst(args.burst)
     return 0

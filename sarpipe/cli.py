@@ -453,12 +453,12 @@ def _run_train_scorecam(params, *, config: Path, output: Path, overwrite: bool) 
     check_output(output, inputs=(config,), overwrite=True)
     cfg = load_scorecam_config(params.config_file)
     announce(
-        f"training the Score-CAM RFI-type classifier per {config} -> {output} "
+        f"training the Score-CAM multi-label RFI-kind classifier per {config} -> {output} "
         f"({cfg.train_samples} pulses, {cfg.steps} steps)"
     )
     result = train_scorecam(cfg, output, overwrite=overwrite)
     acc = result["validation_accuracy"]
-    score = f", validation accuracy {100 * acc:.1f} %" if acc is not None else ""
+    score = f", validation: every kind right on {100 * acc:.1f} % of pulses" if acc is not None else ""
     done = "found the finished run of this recipe:" if result["reused"] else "wrote"
     _echo_done(f"{done} {result['weights']} ({cfg.steps} steps{score})")
 
@@ -470,7 +470,7 @@ register_lazy(
         stage="train_scorecam",
         model=lambda: _import("sarpipe.spectral.scorecam_training", "TrainScoreCAMParams"),
         run=_run_train_scorecam,
-        help="Train the Score-CAM denoiser's RFI-type classifier from a recipe (YAML) on simulated pulses, with its "
+        help="Train the Score-CAM denoiser's multi-label RFI-kind classifier from a recipe (YAML) on simulated pulses, with its "
         "class-general maps; the weights land in OUTPUT/weights (use them with --method scorecam "
         "--param weights=...).",
         params=(

@@ -25,6 +25,7 @@ TINY = {
     "batch_size": 4,
     "k_max": 2,
     "representatives_from": 8,
+    "tune_pulses": 4,
     "threads": 1,
 }
 
@@ -51,28 +52,40 @@ def trained(tmp_path_factory):
 def test_the_command_writes_weights_that_the_method_loads_and_applies(trained, capsys):
     from sarpipe.rfi.methods import create_method
     from sarpipe.rfi.stft import stft
-    from sarpipe.spectral.rfi_classifier import RFI_CLASSES, ScoreCAMTrainConfig, classified_pulse
+    from sarpipe.spectral.rfi_classifier import RFI_CLASSES, ScoreCAMTrainConfig, labelled_pulse
 
     _recipe_path, run = trained
     cfg = json.loads((run / "weights" / "config.json").read_text())
     assert cfg["model"] == "scorecam" and cfg["architecture"]["channels"] == TINY["channels"]
     assert cfg["training"]["recipe"]["steps"] == TINY["steps"]
+    # the thresholds were chosen on the training seed's pulses, and the method takes them when given none
+    tuned = cfg["training"]["tuned"]
+    assert {"threshold", "refine_threshold", "refine_pfa"} <= set(tuned)
     method = create_method("scorecam", weights=str(run / "weights"), device="cpu")
+    assert method.threshold == tuned["threshold"] and method.refine_pfa is None
+    refined = create_method("scorecam", weights=str(run / "weights"), device="cpu", refine_pfa="tuned")
+    assert refined.threshold == tuned["refine_threshold"] and refined.refine_pfa == tuned["refine_pfa"]
     general = method._model.general_maps.numpy()
     # the class-general maps travelled with the weights (the buffer starts at zero): averages of min-max normalised
     # maps, so in [0, 1]; a class's map may be zero (no channel raises a class this tiny net never picks)
     assert general.shape == (len(RFI_CLASSES), *spec_shape(TINY))
     assert np.all((general >= 0) & (general <= 1 + 1e-6)) and general.max() > 0
-    # pulses the training never saw (past its validation samples), two of each class
+    # pulses the training never saw (past its validation samples)
     dcfg = ScoreCAMTrainConfig.model_validate(TINY).data
-    pulses = np.stack([sum(classified_pulse(dcfg, "validation", i)[:2]) for i in range(100, 108)])
+    pulses = np.stack([sum(labelled_pulse(dcfg, "validation", i)[:2]) for i in range(100, 108)])
     spec = stft(pulses, dcfg.stft_params())
-    masks, cls = method.masks(spec)
+    masks, present = method.masks(spec)
     assert masks.shape == spec.shape and masks.dtype == bool
-    assert set(cls.tolist()) <= set(range(len(RFI_CLASSES)))
-    # a pulse classed RFI-free keeps every bin; one classed RFI loses at least its map's peak (threshold < 1)
-    np.testing.assert_array_equal(masks.any(axis=(1, 2)), cls != 0)
-    assert (cls != 0).any(), "the tiny classifier should call some pulse interfered (else the line above is idle)"
+    assert present.shape == (8, len(RFI_CLASSES)) and not present[:, 0].any()
+    # a pulse with no RFI kind called present keeps every bin
+    assert not masks[~present.any(1)].any()
+    # the refinement only removes cells from the paper-form mask at the same threshold
+    same = create_method("scorecam", weights=str(run / "weights"), device="cpu", threshold=method.threshold)
+    plain = same.masks(spec)[0]
+    fine = create_method(
+        "scorecam", weights=str(run / "weights"), device="cpu", threshold=method.threshold, refine_pfa=0.01
+    ).masks(spec)[0]
+    assert not (fine & ~plain).any()
     # the same folder again: the finished run of this recipe is found, nothing is retrained or replaced
     before = (run / "weights" / "model.safetensors").read_bytes()
     capsys.readouterr()

@@ -303,7 +303,7 @@ def run_train_difnet(ctx: StageContext) -> None:
 
 
 def run_train_scorecam(ctx: StageContext) -> None:
-    """Train the Score-CAM RFI-type classifier from a recipe (YAML) into a folder; the weights in weights/."""
+    """Train the Score-CAM multi-label RFI-kind classifier from a recipe (YAML) into a folder; weights in weights/."""
     from ..spectral.rfi_classifier import train_scorecam
 
     result = train_scorecam(ctx.params.config_file, ctx.output)  # type: ignore[attr-defined]

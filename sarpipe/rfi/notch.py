@@ -21,7 +21,7 @@ import numpy as np
 
 from .methods import CleanupMethod, MethodContext, MethodOutput, register_method
 
-__all__ = ["running_median", "cfar_mask", "TFNotch", "PulseSpectrumNotch", "in_band"]
+__all__ = ["running_median", "cfar_mask", "band_segments", "TFNotch", "PulseSpectrumNotch", "in_band"]
 
 
 @numba.njit(nogil=True, cache=True)
@@ -105,7 +105,8 @@ def in_band(freqs: np.ndarray, band: float) -> np.ndarray:
     return np.abs(freqs) <= band / 2
 
 
-def _segments(inside: np.ndarray) -> list[tuple[int, int]]:
+def band_segments(inside: np.ndarray) -> list[tuple[int, int]]:
+    """Runs ``[start, stop)`` of equal ``inside`` (bool per frequency bin): the bands a CFAR treats on their own."""
     edges = np.flatnonzero(np.diff(inside.astype(np.int8))) + 1
     cuts = [0, *edges.tolist(), inside.size]
     return [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
@@ -148,7 +149,7 @@ class TFNotch(CleanupMethod):
         # work on (pulse, frame, frequency) memory: stft() returns that layout behind the (pulse, freq, frame) view
         s = np.asarray(x).transpose(0, 2, 1)
         power = s.real.astype(np.float32) ** 2 + s.imag.astype(np.float32) ** 2
-        segs = _segments(in_band(ctx.frequencies, ctx.radar_band))
+        segs = band_segments(in_band(ctx.frequencies, ctx.radar_band))
         mask = cfar_mask(power, self.pfa, self.window_bins, segs)
         if self.dilate_bins:
             mask = _dilate_last(mask, self.dilate_bins)
@@ -183,7 +184,7 @@ class PulseSpectrumNotch(CleanupMethod):
         spec = stft(pulses, p)
         s = spec.transpose(0, 2, 1)  # (pulse, frame, frequency) memory
         power = s.real**2 + s.imag**2
-        segs = _segments(in_band(frequencies(ctx.fs, p), ctx.radar_band))
+        segs = band_segments(in_band(frequencies(ctx.fs, p), ctx.radar_band))
         mask = cfar_mask(power, self.pfa, self.window_bins, segs)
         if self.dilate_bins:
             mask = _dilate_last(mask, self.dilate_bins)

@@ -42,6 +42,10 @@ SETS = {
 }
 
 
+#: DAP as before the fill gain: random held-out positions, fill not scaled, no frame-phase alignment
+DAP_UNGAINED = {"share": "stack", "stack": 16, "gain": "none", "holdout_shape": "random", "align": False}
+
+
 def _ctx(n, fs, bw, tp, n_samples, p):
     attrs = dict(
         carrier_frequency=5.4e9,
@@ -83,6 +87,7 @@ def run(n_pulses: int, per_pulse: int) -> None:
             ("scorecam", "scorecam", {**strict, "device": "cpu", "threads": 1}, n_pulses),
             ("dap (notch mask, stack 16)", "dap", {"share": "stack", "stack": 16, "device": "cpu"}, n_pulses),
             ("dap (notch mask, per pulse)", "dap", {"share": "pulse", "device": "cpu"}, per_pulse),
+            ("dap (notch mask, stack 16, ungained fill)", "dap", {**DAP_UNGAINED, "device": "cpu"}, n_pulses),
         ]
         for label, method, kw, n in runs:
             if n == 0:
@@ -115,11 +120,12 @@ def main(argv=None) -> int:
     ap.add_argument("--per-pulse", type=int, default=4)
     ap.add_argument("--burst", type=int, default=32, help="consecutive pulses of the burst run (0 = skip)")
     ap.add_argument("--sets", action=argparse.BooleanOptionalAction, default=True, help="run the pulse sets")
+    ap.add_argument("--dap-burst-share", default="stack,warm", help="DAP share modes of the burst run (comma list)")
     args = ap.parse_args(argv)
     if args.sets:
         run(args.pulses, args.per_pulse)
     if args.burst:
-        burst(args.burst)
+        burst(args.burst, tuple(s for s in args.dap_burst_share.split(",") if s))
     return 0
 
 
@@ -141,9 +147,11 @@ def burst(n_pulses: int = 32, share: tuple[str, ...] = ("stack", "warm")) -> Non
     print(f"\nburst: {on.size} consecutive RFI pulses of {echo.shape[1]} samples (MiniSAR-like scene, seed 20240601)")
     print("| method | PSNR [dB] | s / pulse |\n|---|---|---|")
     print(f"| interfered | {_psnr(x, clean):.2f} | |")
-    for label, name, kw in [("notch", "notch", {})] + [
-        (f"dap share={s}", "dap", {"share": s, "device": "cpu"}) for s in share
-    ]:
+    for label, name, kw in (
+        [("notch", "notch", {})]
+        + [(f"dap share={s}", "dap", {"share": s, "device": "cpu"}) for s in share]
+        + [("dap share=stack, ungained fill", "dap", {**DAP_UNGAINED, "device": "cpu"})]
+    ):
         m = create_method(name, **kw)
         m(x[:1], ctx)  # compile / warm up
         t0 = time.perf_counter()

@@ -88,13 +88,8 @@ def speed(n_pulses: int, stacks: list[int], threads: int = 1, **dap: object) -> 
     from sarpipe.rfi.methods import MethodContext
 
     torch.set_num_threads(threads)
-    ds = make_scene(
-        "minisar",
-        20240601,
-        n_azimuth=max(n_pulses, 64),
-        n_range=N_RG,
-        rfi_overrides={"pulses": [[0, max(n_pulses, 64)]]},
-    )
+    n_az = max(n_pulses, 512)  # an extended scene needs a whole synthetic aperture (261 pulses at mid range)
+    ds = make_scene("minisar", 20240601, n_azimuth=n_az, n_range=N_RG, rfi_overrides={"pulses": [[0, n_az]]})
     on = np.flatnonzero(rfi_truth_pulses(ds))[:n_pulses]
     echo, rfi = ds["echo"].values[on], ds["rfi"].values[on]
     p = STFTParams()

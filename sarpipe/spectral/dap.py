@@ -396,7 +396,7 @@ class DAPMethod(CleanupMethod):
         detector_params: dict[str, Any] | None = None,
         *,
         share: str = "stack",
-        stack: int = 16,
+        stack: int = 64,
         iterations: int = 300,
         warm_iterations: int = 60,
         stop: str = "holdout",

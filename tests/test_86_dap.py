@@ -185,6 +185,8 @@ def test_gap_shaped_holdout_copies_the_gap_two_widths_away():
     h = gap_shaped_holdout(m)
     assert np.array_equal(np.flatnonzero(h.any(axis=1)), [6, 7, 8, 18, 19, 20])
     assert h[[6, 7, 8, 18, 19, 20]].all() and not (h & m).any()
+    assert np.array_equal(np.flatnonzero(gap_shaped_holdout(m, 1).any(axis=1)), [18, 19, 20])
+    assert np.array_equal(np.flatnonzero(gap_shaped_holdout(m, -1).any(axis=1)), [6, 7, 8])
     t = np.zeros((32, 20), bool)
     t[:, 9:11] = True  # a pulsed source: 2 whole frames
     assert np.array_equal(np.flatnonzero(gap_shaped_holdout(t).any(axis=0)), [5, 6, 13, 14])

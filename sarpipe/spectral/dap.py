@@ -322,21 +322,23 @@ def _longest_run(m: np.ndarray, axis: int) -> int:
     return run
 
 
-def gap_shaped_holdout(mask: np.ndarray) -> np.ndarray:
+def gap_shaped_holdout(mask: np.ndarray, side: int = 0) -> np.ndarray:
     """Held-out bins shaped like the marked ones: the ``(H, W)`` bool ``mask`` (frequency x frames) moved by twice
     its longest run to both sides along the axis where its runs are shorter (frequency for a narrowband tone's
     rows, frames for a pulsed source's columns), minus the marked bins and their first neighbours. Each held-out
     run is then surrounded by observed bins as the gap is, so the holdout error is that of filling a gap like the
-    detector's, not of single scattered bins next to the fitted ones."""
+    detector's, not of single scattered bins next to the fitted ones. ``side``: +1 / -1 only the copy moved up /
+    down (to higher / lower indices), 0 both."""
     mask = np.asarray(mask, bool)
     runs = [_longest_run(mask, a) for a in (0, 1)]
     if not max(runs):
         return np.zeros_like(mask)
     axis = int(np.argmin(runs))
     s = 2 * runs[axis]  # one run's width of observed bins between the gap and its copy, as around the gap
-    return (_shift(mask, s, axis) | _shift(mask, -s, axis)) & ~(
-        mask | _shift(mask, s // 2, axis) | _shift(mask, -s // 2, axis)
-    )
+    moved = _shift(mask, s, axis) if side > 0 else _shift(mask, -s, axis) if side < 0 else None
+    if moved is None:
+        moved = _shift(mask, s, axis) | _shift(mask, -s, axis)
+    return moved & ~(mask | _shift(mask, s // 2, axis) | _shift(mask, -s // 2, axis))
 
 
 def fill_gain(fill: np.ndarray, observed: np.ndarray, held: np.ndarray) -> float:
@@ -381,9 +383,9 @@ class DAPMethod(CleanupMethod):
     ``threads``: torch CPU threads (None = leave as is); ``device``: auto | cpu | cuda[:N].
     ``holdout_shape``: ``"gap"`` (held-out bins = :func:`gap_shaped_holdout` of each pulse's marks, default) or
     ``"random"`` (``holdout`` of the positions); ``gain``: ``"pulse"`` (each pulse's fill scaled by its
-    :func:`fill_gain` on its held-out bins: ~0 where the prior cannot predict clutter speckle, so DAP falls back
-    to the notch's zeros, ~1 where the signal under the marks is deterministic) or ``"none"``; ``align``: fit the
-    :func:`frame_phase`-aligned plane (needs ``ctx.stft.hop``).
+    :func:`fill_gain` on its held-out bins, the smaller of the gap's two copies' gains: ~0 where the prior cannot
+    predict clutter speckle, so DAP falls back to the notch's zeros, ~1 where the signal under the marks is
+    deterministic) or ``"none"``; ``align``: fit the :func:`frame_phase`-aligned plane (needs ``ctx.stft.hop``).
     Returns the RFI estimate ``mask * (x - g f(z))`` (the chain subtracts it: masked bins become ``g f(z)``).
     """
 
@@ -477,6 +479,16 @@ class DAPMethod(CleanupMethod):
             lo, hi = max(0, min(lo, mask.shape[1] - 8)), min(mask.shape[1], max(hi, lo + 8))
         return slice(lo, hi)
 
+    def _gain(self, fill: np.ndarray, obs: np.ndarray, mask: np.ndarray, held: np.ndarray) -> float:
+        """The pulse's fill gain; with the gap-shaped holdout the smaller of the two copies' gains (each side's
+        estimate alone is noisy on speckle: a fill is kept only as far as both copies of the gap confirm it)."""
+        if self.holdout_shape != "gap":
+            return fill_gain(fill, obs, held & ~mask)
+        gains = [fill_gain(fill, obs, gap_shaped_holdout(mask, side) & held) for side in (1, -1)]
+        counts = [int((gap_shaped_holdout(mask, side) & held).sum()) for side in (1, -1)]
+        kept = [g for g, c in zip(gains, counts) if c]
+        return min(kept) if kept else 0.0
+
     def inpaint(self, x: np.ndarray, mask: np.ndarray, hop: int | None = None) -> np.ndarray:
         """``x`` ``(n, H, W)`` complex with the ``mask`` bins replaced by ``g * f(z)`` (``g``: the pulse's fill
         gain, 1 with ``gain="none"``). ``hop``: the STFT hop [samples], for ``align`` (None = no alignment)."""
@@ -522,7 +534,7 @@ class DAPMethod(CleanupMethod):
                 for k, i in enumerate(idx):
                     g = 1.0
                     if self.gain == "pulse":  # fill and observation in the same (unaligned) frame here
-                        g = fill_gain(fill[k], x[i, rows], res.holdout[2 * k] & ~mask[i, rows])
+                        g = self._gain(fill[k], x[i, rows], mask[i, rows], res.holdout[2 * k])
                     self.last_gains.append((int(i), g))
                     sub = out[i, rows]
                     sub[mask[i, rows]] = g * fill[k][mask[i, rows]]

@@ -532,12 +532,12 @@ class DAPMethod(CleanupMethod):
                     net = res.net
                 fill = _complex(res.output) * np.conj(phase[rows])[None]
                 for k, i in enumerate(idx):
-                    g = 1.0
+                    scale = 1.0
                     if self.gain == "pulse":  # fill and observation in the same (unaligned) frame here
-                        g = self._gain(fill[k], x[i, rows], mask[i, rows], res.holdout[2 * k])
-                    self.last_gains.append((int(i), g))
+                        scale = self._gain(fill[k], x[i, rows], mask[i, rows], res.holdout[2 * k])
+                    self.last_gains.append((int(i), scale))
                     sub = out[i, rows]
-                    sub[mask[i, rows]] = g * fill[k][mask[i, rows]]
+                    sub[mask[i, rows]] = scale * fill[k][mask[i, rows]]
                     out[i, rows] = sub
                 self.last_fits.append((int(idx.size), res.iteration, res.seconds))
             return out

@@ -46,6 +46,10 @@ SETS = {
 }
 
 
+#: DAP as before the fill gain: random held-out positions, fill not scaled, no frame-phase alignment
+DAP_UNGAINED = {"share": "stack", "stack": 16, "gain": "none", "holdout_shape": "random", "align": False}
+
+
 def _ctx(n, fs, bw, tp, n_samples, p):
     attrs = dict(
         carrier_frequency=5.4e9,
@@ -65,7 +69,7 @@ def _psnr(x, ref):
 
 
 #: the rows of a set, by the name ``--methods`` selects them with
-ROWS = ("notch", "difnet", "scorecam", "scorecam+refine", "scorecam-own", "dap", "dap-pulse")
+ROWS = ("notch", "difnet", "scorecam", "scorecam+refine", "scorecam-own", "dap", "dap-pulse", "dap-ungained")
 
 
 def run(n_pulses: int, per_pulse: int, methods: tuple[str, ...] = ROWS) -> None:
@@ -103,6 +107,7 @@ def run(n_pulses: int, per_pulse: int, methods: tuple[str, ...] = ROWS) -> None:
             ),
             ("dap (notch mask, stack 16)", "dap", {"share": "stack", "stack": 16, "device": "cpu"}, n_pulses),
             ("dap (notch mask, per pulse)", "dap", {"share": "pulse", "device": "cpu"}, per_pulse),
+            ("dap (notch mask, stack 16, ungained fill)", "dap", {**DAP_UNGAINED, "device": "cpu"}, n_pulses),
         ]
         keys = ("interfered",) + ROWS
         for key, (label, method, kw, n) in zip(keys, runs):
@@ -139,6 +144,7 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--methods", default=",".join(ROWS), help=f"comma-separated rows of the pulse sets, of {', '.join(ROWS)}"
     )
+    ap.add_argument("--dap-burst-share", default="stack,warm", help="DAP share modes of the burst run (comma list)")
     args = ap.parse_args(argv)
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     unknown = sorted(set(methods) - set(ROWS))
@@ -147,7 +153,7 @@ def main(argv=None) -> int:
     if args.sets:
         run(args.pulses, args.per_pulse, methods)
     if args.burst:
-        burst(args.burst)
+        burst(args.burst, tuple(s for s in args.dap_burst_share.split(",") if s))
     return 0
 
 
@@ -169,9 +175,11 @@ def burst(n_pulses: int = 32, share: tuple[str, ...] = ("stack", "warm")) -> Non
     print(f"\nburst: {on.size} consecutive RFI pulses of {echo.shape[1]} samples (MiniSAR-like scene, seed 20240601)")
     print("| method | PSNR [dB] | s / pulse |\n|---|---|---|")
     print(f"| interfered | {_psnr(x, clean):.2f} | |")
-    for label, name, kw in [("notch", "notch", {})] + [
-        (f"dap share={s}", "dap", {"share": s, "device": "cpu"}) for s in share
-    ]:
+    for label, name, kw in (
+        [("notch", "notch", {})]
+        + [(f"dap share={s}", "dap", {"share": s, "device": "cpu"}) for s in share]
+        + [("dap share=stack, ungained fill", "dap", {**DAP_UNGAINED, "device": "cpu"})]
+    ):
         m = create_method(name, **kw)
         m(x[:1], ctx)  # compile / warm up
         t0 = time.perf_counter()

@@ -152,3 +152,93 @@ def test_dap_refuses_bad_parameters():
         create_method("dap", share="all")
     with pytest.raises(InputError, match="detector"):
         create_method("dap", detector="oracle")
+
+
+def _given_ctx(mask, p, n_samples):
+    return MethodContext(
+        attrs={}, stft=p, pulse_indices=np.arange(mask.shape[0]), n_samples=n_samples, extra={"tf_mask": mask}
+    )
+
+
+def _dap(**kw):
+    base = dict(detector="given", stack=2, iterations=150, check_every=10, width=0.125, crop=0, device="cpu")
+    return create_method("dap", **{**base, **kw})
+
+
+def test_frame_phase_makes_a_steady_tone_constant_along_frames():
+    from sarpipe.spectral.dap import frame_phase
+
+    p = STFTParams(32, 8, "hann")
+    n = np.arange(256)
+    for k in (3, 16, 29):  # centred bins: frequency (k - 16) / 32 cycles per sample
+        x = stft(np.exp(2j * np.pi * (k - 16) / 32 * n)[None].astype(np.complex64), p)[0]
+        row = (x * frame_phase(32, x.shape[1], p.hop))[k, 3:-3]  # frames away from the zero-padded ends
+        assert np.allclose(row, row[0], atol=1e-3 * abs(row[0]))
+        assert not np.allclose(x[k, 3:-3], x[k, 3], atol=1e-3 * abs(row[0])) or (k - 16) * 8 % 32 == 0
+
+
+def test_gap_shaped_holdout_copies_the_gap_two_widths_away():
+    from sarpipe.spectral.dap import gap_shaped_holdout
+
+    m = np.zeros((32, 20), bool)
+    m[12:15, :] = True  # a 3-row narrowband mark over every frame: runs are shorter along frequency
+    h = gap_shaped_holdout(m)
+    assert np.array_equal(np.flatnonzero(h.any(axis=1)), [6, 7, 8, 18, 19, 20])
+    assert h[[6, 7, 8, 18, 19, 20]].all() and not (h & m).any()
+    assert np.array_equal(np.flatnonzero(gap_shaped_holdout(m, 1).any(axis=1)), [18, 19, 20])
+    assert np.array_equal(np.flatnonzero(gap_shaped_holdout(m, -1).any(axis=1)), [6, 7, 8])
+    t = np.zeros((32, 20), bool)
+    t[:, 9:11] = True  # a pulsed source: 2 whole frames
+    assert np.array_equal(np.flatnonzero(gap_shaped_holdout(t).any(axis=0)), [5, 6, 13, 14])
+
+
+def test_fill_gain_is_the_least_squares_scale_clipped_to_0_1():
+    from sarpipe.spectral.dap import fill_gain
+
+    rng = np.random.default_rng(0)
+    f = rng.standard_normal(4000) + 1j * rng.standard_normal(4000)
+    noise = rng.standard_normal(4000) + 1j * rng.standard_normal(4000)
+    held = np.ones(4000, bool)
+    ref = np.real(np.vdot(f, 0.6 * f + noise)) / np.sum(np.abs(f) ** 2)  # plain least squares
+    assert abs(fill_gain(f, 0.6 * f + noise, held) - ref) < 1e-9 and abs(ref - 0.6) < 0.05
+    assert fill_gain(f, 3 * f, held) == 1.0 and fill_gain(f, -f, held) == 0.0
+    assert fill_gain(f, f, np.zeros(4000, bool)) == 0.0  # nothing held out: the zero fill
+
+
+def test_gain_keeps_dap_at_the_zero_fill_on_unpredictable_speckle():
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((2, 32, 32)) + 1j * rng.standard_normal((2, 32, 32))).astype(np.complex64)
+    mask = np.zeros(x.shape, bool)
+    mask[:, 13:16, :] = True
+    ctx = _given_ctx(mask, STFTParams(32, 8, "hann"), 256)
+    err = {}
+    for gain in ("pulse", "none"):
+        m = _dap(gain=gain)
+        fill = m(x, ctx).rfi_estimate(x)  # = x - filled; in the marked bins = x - g f(z), the fill's error
+        err[gain] = float(np.sum(np.abs(fill[mask]) ** 2) / np.sum(np.abs(x[mask]) ** 2))  # zero fill = 1
+        if gain == "pulse":
+            assert all(g < 0.35 for _i, g in m.last_gains), m.last_gains
+    assert err["pulse"] < 1.01, err  # PSNR at most 0.04 dB below the notch's zero fill
+    assert err["none"] > err["pulse"]  # the ungained fill is worse than zeros on speckle
+
+
+def test_gain_keeps_a_deterministic_fill_and_beats_the_zero_fill():
+    # three steady tones (deterministic lines along frames) under a 4-frame gap (a pulsed source's mark)
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    n = np.arange(256)
+    tones = [
+        sum(np.exp(2j * np.pi * f / 32 * n + 1j * rng.uniform(0, 6)) for f in (-7.3, 2.6, 9.0))
+        + 0.05 * (rng.standard_normal(256) + 1j * rng.standard_normal(256))
+        for _ in range(2)
+    ]
+    p = STFTParams(32, 8, "hann")
+    x = stft(np.stack(tones).astype(np.complex64), p)
+    mask = np.zeros(x.shape, bool)
+    mask[:, :, 14:18] = True
+    m = _dap()
+    res = m(x, _given_ctx(mask, p, 256)).rfi_estimate(x)
+    gap_err = float(np.sum(np.abs(res[mask]) ** 2) / np.sum(np.abs(x[mask]) ** 2))
+    assert all(g > 0.5 for _i, g in m.last_gains), m.last_gains
+    assert gap_err < 0.9, gap_err  # better than the zero fill (1)

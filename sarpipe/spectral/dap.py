@@ -28,6 +28,9 @@ instead of zeroed. A burst is fitted affordably by sharing the prior (``share``)
 neighbouring pulses into the channels of one image (2 x stack in and out, one fit for all of them), ``"warm"``
 fits pulse after pulse with the previous pulse's weights as the start (``warm_iterations`` after the first),
 ``"pulse"`` fits each pulse from scratch (the paper's per-observation fit, the reference for quality).
+The fill is scaled per pulse by a least-squares gain in [0, 1] measured on held-out observed bins shaped like the
+marked ones (a fill that cannot predict speckle costs up to twice a zeroed bin, so a gain ~0 falls back to the
+notch's zeros there).
 """
 
 from __future__ import annotations
@@ -53,7 +56,10 @@ __all__ = [
     "DenseBlock",
     "FitResult",
     "dilation_schedule",
+    "fill_gain",
     "fit_prior",
+    "frame_phase",
+    "gap_shaped_holdout",
     "separate_two",
 ]
 
@@ -139,7 +145,8 @@ class FitResult:
     """``output``: the prior's output at the chosen iteration (same shape and scale as the observation);
     ``iteration``: that iteration; ``oracle_iteration`` / ``oracle_error``: the iteration with the lowest error
     against ``reference`` (None without one) and ``errors``: ``(iteration, holdout MSE, reference MSE)``
-    per check; ``seconds``: fitting time; ``net``: the fitted network (for warm starts)."""
+    per check; ``seconds``: fitting time; ``net``: the fitted network (for warm starts); ``holdout``: bool
+    ``(C, H, W)`` (or ``(H, W)``), the observed bins kept out of the loss."""
 
     output: np.ndarray
     iteration: int
@@ -147,6 +154,7 @@ class FitResult:
     errors: list[tuple[int, float, float]] = field(default_factory=list)
     seconds: float = 0.0
     net: Any = None
+    holdout: np.ndarray | None = None
 
 
 def _noise_variance(x: np.ndarray) -> float:
@@ -175,13 +183,16 @@ def fit_prior(
     seed: int = 0,
     net: Any = None,
     device: Any = "cpu",
+    holdout_mask: np.ndarray | None = None,
 ) -> FitResult:
     """Fit the prior to ``observation`` (real ``(C, H, W)``: e.g. re/im of a spectrogram, or ``(H, W)``).
 
     ``observed``: bool, True on the bins the loss sees (None = all: denoising). ``reference``: the clean signal,
     only to report the oracle stop (never used to choose). ``net``: a fitted :class:`DAPUNet` to start from
     (warm start; its ``channels`` must match). ``input_noise``: std of a perturbation of ``z`` at every step
-    (the DIP's regulariser, 0 = none).
+    (the DIP's regulariser, 0 = none). ``holdout_mask``: bool ``(H, W)`` or ``(C, H, W)``, the held-out bins
+    (kept out of the loss whatever ``stop`` is; the holdout stop checks them) instead of a random ``holdout``
+    fraction of the positions.
     """
     t0 = time.perf_counter()
     x = np.asarray(observation, dtype=np.float32)
@@ -195,7 +206,12 @@ def fit_prior(
     gen = torch.Generator().manual_seed(int(seed))
     rng = np.random.default_rng(seed)
     train_m, hold_m = m.copy(), np.zeros_like(m)
-    if stop == "holdout":
+    if holdout_mask is not None:
+        hold_m = m & np.broadcast_to(np.asarray(holdout_mask, bool), x.shape)
+        train_m = m & ~hold_m
+        if not train_m.any():
+            raise ValueError("the held-out bins leave nothing to fit")
+    elif stop == "holdout":
         # hold out whole (H, W) positions (all channels), so the check sees bins the loss never did
         pos = m.all(axis=0) & (rng.random(m.shape[1:]) < holdout)
         hold_m = m & pos[None]
@@ -257,6 +273,7 @@ def fit_prior(
         errors=errors,
         seconds=time.perf_counter() - t0,
         net=net,
+        holdout=hold_m[0] if squeeze else hold_m,
     )
 
 
@@ -283,6 +300,67 @@ def separate_two(mixture: np.ndarray, *, iterations: int = 1000, lr: float = 1e-
         return tuple(n(z)[0].numpy() * scale for n, z in zip(nets, zs))
 
 
+def _shift(m: np.ndarray, s: int, axis: int) -> np.ndarray:
+    """``m`` moved by ``s`` bins along ``axis``, zero-filled (no wrap)."""
+    out = np.zeros_like(m)
+    n = m.shape[axis]
+    if abs(s) >= n:
+        return out
+    src = [slice(None)] * m.ndim
+    dst = [slice(None)] * m.ndim
+    src[axis], dst[axis] = (slice(0, n - s), slice(s, n)) if s >= 0 else (slice(-s, n), slice(0, n + s))
+    out[tuple(dst)] = m[tuple(src)]
+    return out
+
+
+def _longest_run(m: np.ndarray, axis: int) -> int:
+    """Longest run of True along ``axis`` of a 2-D bool array (0 if none)."""
+    acc, run = m.copy(), 0
+    while acc.any():
+        run += 1
+        acc &= _shift(m, run, axis)
+    return run
+
+
+def gap_shaped_holdout(mask: np.ndarray, side: int = 0) -> np.ndarray:
+    """Held-out bins shaped like the marked ones: the ``(H, W)`` bool ``mask`` (frequency x frames) moved by twice
+    its longest run to both sides along the axis where its runs are shorter (frequency for a narrowband tone's
+    rows, frames for a pulsed source's columns), minus the marked bins and their first neighbours. Each held-out
+    run is then surrounded by observed bins as the gap is, so the holdout error is that of filling a gap like the
+    detector's, not of single scattered bins next to the fitted ones. ``side``: +1 / -1 only the copy moved up /
+    down (to higher / lower indices), 0 both."""
+    mask = np.asarray(mask, bool)
+    runs = [_longest_run(mask, a) for a in (0, 1)]
+    if not max(runs):
+        return np.zeros_like(mask)
+    axis = int(np.argmin(runs))
+    s = 2 * runs[axis]  # one run's width of observed bins between the gap and its copy, as around the gap
+    moved = _shift(mask, s, axis) if side > 0 else _shift(mask, -s, axis) if side < 0 else None
+    if moved is None:
+        moved = _shift(mask, s, axis) | _shift(mask, -s, axis)
+    return moved & ~(mask | _shift(mask, s // 2, axis) | _shift(mask, -s // 2, axis))
+
+
+def fill_gain(fill: np.ndarray, observed: np.ndarray, held: np.ndarray) -> float:
+    """Least-squares gain ``g`` in [0, 1] of a complex ``fill`` against the ``observed`` values on the ``held``
+    bins: ``argmin_g sum |observed - g fill|^2`` = ``Re<fill, observed> / |fill|^2``, clipped (0 if no bins).
+    g ~ 0 where the prior cannot predict the bins (speckle: the zero fill is the better guess), ~1 where it can."""
+    f, o = fill[held], observed[held]
+    den = float(np.sum(np.abs(f) ** 2))
+    if f.size == 0 or den <= 0:
+        return 0.0
+    return float(np.clip(np.real(np.vdot(f, o)) / den, 0.0, 1.0))
+
+
+def frame_phase(n_freq: int, n_frames: int, hop: int) -> np.ndarray:
+    """``(n_freq, n_frames)`` complex64 ``exp(-2j pi (k - n_freq/2) m hop / n_freq)``: multiplying a
+    :func:`sarpipe.rfi.stft.stft` plane by it removes the phase a bin's frequency gains from frame ``m`` to
+    ``m + 1`` (each frame's DFT is referenced to its own start), so a steady tone reads constant along frames."""
+    k = np.arange(n_freq)[:, None] - n_freq // 2
+    m = np.arange(n_frames)[None, :]
+    return np.exp(-2j * np.pi * ((k * m * hop) % n_freq) / n_freq).astype(np.complex64)
+
+
 def _reim(spec: np.ndarray) -> np.ndarray:
     """``(K, H, W)`` complex -> ``(2K, H, W)`` real (re, im of each)."""
     return np.stack([spec.real, spec.imag], axis=1).reshape(-1, *spec.shape[1:]).astype(np.float32)
@@ -303,7 +381,12 @@ class DAPMethod(CleanupMethod):
     ``check_every``, ``patience``: :func:`fit_prior`'s; ``width``: filter-count scale (1 = the paper's
     35..140 filters); ``crop``: fit only the frequency rows within ``crop`` bins of a masked bin (0 = all rows);
     ``threads``: torch CPU threads (None = leave as is); ``device``: auto | cpu | cuda[:N].
-    Returns the RFI estimate ``mask * (x - f(z))`` (the chain subtracts it: masked bins become ``f(z)``).
+    ``holdout_shape``: ``"gap"`` (held-out bins = :func:`gap_shaped_holdout` of each pulse's marks, default) or
+    ``"random"`` (``holdout`` of the positions); ``gain``: ``"pulse"`` (each pulse's fill scaled by its
+    :func:`fill_gain` on its held-out bins, the smaller of the gap's two copies' gains: ~0 where the prior cannot
+    predict clutter speckle, so DAP falls back to the notch's zeros, ~1 where the signal under the marks is
+    deterministic) or ``"none"``; ``align``: fit the :func:`frame_phase`-aligned plane (needs ``ctx.stft.hop``).
+    Returns the RFI estimate ``mask * (x - g f(z))`` (the chain subtracts it: masked bins become ``g f(z)``).
     """
 
     name = "dap"
@@ -315,7 +398,7 @@ class DAPMethod(CleanupMethod):
         detector_params: dict[str, Any] | None = None,
         *,
         share: str = "stack",
-        stack: int = 16,
+        stack: int = 64,
         iterations: int = 300,
         warm_iterations: int = 60,
         stop: str = "holdout",
@@ -327,11 +410,20 @@ class DAPMethod(CleanupMethod):
         seed: int = 0,
         threads: int | None = None,
         device: str = "auto",
+        gain: str = "pulse",
+        holdout_shape: str = "gap",
+        align: bool = True,
     ):
         if detector not in ("notch", "difnet", "given"):
             raise InputError(f"detector must be notch, difnet or given, got {detector!r}", where="--param detector")
         if share not in ("stack", "warm", "pulse"):
             raise InputError(f"share must be stack, warm or pulse, got {share!r}", where="--param share")
+        if gain not in ("pulse", "none"):
+            raise InputError(f"gain must be pulse or none, got {gain!r}", where="--param gain")
+        if holdout_shape not in ("gap", "random"):
+            raise InputError(
+                f"holdout_shape must be gap or random, got {holdout_shape!r}", where="--param holdout_shape"
+            )
         if stop not in ("holdout", "discrepancy", "fixed"):
             raise InputError(f"stop must be holdout, discrepancy or fixed, got {stop!r}", where="--param stop")
         for key, v in (("stack", stack), ("iterations", iterations), ("warm_iterations", warm_iterations)):
@@ -349,10 +441,13 @@ class DAPMethod(CleanupMethod):
         self.width, self.crop, self.seed = float(width), int(crop), int(seed)
         self.threads = None if threads is None else int(threads)
         self.device = str(device)
+        self.gain, self.holdout_shape, self.align = gain, holdout_shape, bool(align)
         self._device = resolve_device(device)
         self._detector: CleanupMethod | None = None
         #: per fit of the last call: (pulses, chosen iteration, seconds)
         self.last_fits: list[tuple[int, int, float]] = []
+        #: per pulse of the last call that was filled: (pulse index in the batch, fill gain)
+        self.last_gains: list[tuple[int, float]] = []
 
     def rfi_mask(self, x: np.ndarray, ctx: MethodContext) -> np.ndarray:
         """Bool ``x.shape``: the bins to inpaint."""
@@ -384,13 +479,27 @@ class DAPMethod(CleanupMethod):
             lo, hi = max(0, min(lo, mask.shape[1] - 8)), min(mask.shape[1], max(hi, lo + 8))
         return slice(lo, hi)
 
-    def inpaint(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """``x`` ``(n, H, W)`` complex with the ``mask`` bins replaced by the prior's output."""
+    def _gain(self, fill: np.ndarray, obs: np.ndarray, mask: np.ndarray, held: np.ndarray) -> float:
+        """The pulse's fill gain; with the gap-shaped holdout the smaller of the two copies' gains (each side's
+        estimate alone is noisy on speckle: a fill is kept only as far as both copies of the gap confirm it)."""
+        if self.holdout_shape != "gap":
+            return fill_gain(fill, obs, held & ~mask)
+        gains = [fill_gain(fill, obs, gap_shaped_holdout(mask, side) & held) for side in (1, -1)]
+        counts = [int((gap_shaped_holdout(mask, side) & held).sum()) for side in (1, -1)]
+        kept = [g for g, c in zip(gains, counts) if c]
+        return min(kept) if kept else 0.0
+
+    def inpaint(self, x: np.ndarray, mask: np.ndarray, hop: int | None = None) -> np.ndarray:
+        """``x`` ``(n, H, W)`` complex with the ``mask`` bins replaced by ``g * f(z)`` (``g``: the pulse's fill
+        gain, 1 with ``gain="none"``). ``hop``: the STFT hop [samples], for ``align`` (None = no alignment)."""
         out = np.array(x, dtype=np.complex64)
         todo = np.flatnonzero(mask.any(axis=(1, 2)))
-        self.last_fits = []
+        self.last_fits, self.last_gains = [], []
         if todo.size == 0:
             return out
+        # the prior fits the frame-phase-aligned plane (a steady tone constant along frames); undone on the fill
+        phase = frame_phase(x.shape[1], x.shape[2], hop) if self.align and hop else np.ones(x.shape[1:], np.complex64)
+        xa = out * phase
         with torch_threads(self.threads):  # restored after: the caller's threads are not this method's
             group = 1 if self.share in ("warm", "pulse") else self.stack
             net = None
@@ -399,8 +508,11 @@ class DAPMethod(CleanupMethod):
                 if self.share == "stack" and idx.size < group and g > 0:  # the last, short stack: reuse full ones
                     idx = todo[max(todo.size - group, 0) :]
                 rows = self._rows(mask[idx])
-                obs = _reim(x[idx][:, rows])
+                obs = _reim(xa[idx][:, rows])
                 seen = np.repeat(~mask[idx][:, rows], 2, axis=0)
+                held = None
+                if self.holdout_shape == "gap":
+                    held = np.repeat(np.stack([gap_shaped_holdout(mask[i, rows]) for i in idx]), 2, axis=0)
                 warm = self.share == "warm" and net is not None
                 res = fit_prior(
                     obs,
@@ -414,13 +526,18 @@ class DAPMethod(CleanupMethod):
                     seed=self.seed + g,
                     net=net if warm else None,
                     device=self._device,
+                    holdout_mask=held,
                 )
                 if self.share == "warm":
                     net = res.net
-                fill = _complex(res.output)
+                fill = _complex(res.output) * np.conj(phase[rows])[None]
                 for k, i in enumerate(idx):
+                    scale = 1.0
+                    if self.gain == "pulse":  # fill and observation in the same (unaligned) frame here
+                        scale = self._gain(fill[k], x[i, rows], mask[i, rows], res.holdout[2 * k])
+                    self.last_gains.append((int(i), scale))
                     sub = out[i, rows]
-                    sub[mask[i, rows]] = fill[k][mask[i, rows]]
+                    sub[mask[i, rows]] = scale * fill[k][mask[i, rows]]
                     out[i, rows] = sub
                 self.last_fits.append((int(idx.size), res.iteration, res.seconds))
             return out
@@ -432,5 +549,5 @@ class DAPMethod(CleanupMethod):
         if spec.shape[0] == 0:
             return MethodOutput("estimate", np.zeros(spec.shape, np.complex64))
         mask = self.rfi_mask(spec, ctx)
-        cleaned = self.inpaint(spec, mask)
+        cleaned = self.inpaint(spec, mask, getattr(ctx.stft, "hop", None))
         return MethodOutput("estimate", (spec - cleaned).astype(np.complex64))

@@ -35,6 +35,7 @@ from scipy.special import gammaincinv, ndtri
 
 from ..errors import InputError
 from ..sensor import SensorParams
+from .detection_kernels import _band_power, _welch_shape, slow_time_median
 from .robust import gaussian_scores, gumbel_scores
 
 __all__ = [
@@ -133,15 +134,14 @@ def pulse_statistics(
     win = np.hanning(nfft + 1)[:nfft].astype(np.float32)
     power = np.empty(idx.size, dtype=np.float64)
     psd = np.empty((idx.size, nfft), dtype=np.float64)
+    workers = os.cpu_count() or 1
     for a, block in row_blocks(x, idx):
         n = block.shape[0]
         seg = np.empty((n, n_seg, nfft), dtype=np.complex64)
         _segments(block, np.arange(n, dtype=np.int64), starts, win, seg, power[a : a + n])
-        periodograms = np.abs(scipy.fft.fft(seg, axis=-1, overwrite_x=True)) ** 2
         # each segment counts alike: a bright stretch of the line would otherwise dominate the average and leave
         # few degrees of freedom (large random peaks) on lines of very uneven brightness
-        periodograms /= np.maximum(periodograms.mean(axis=-1, keepdims=True), 1e-30)
-        psd[a : a + n] = np.fft.fftshift(np.mean(periodograms, axis=1), axes=-1)
+        _welch_shape(scipy.fft.fft(seg, axis=-1, overwrite_x=True, workers=workers), psd[a : a + n])
     return PulseStatistics(10 * np.log10(np.maximum(power, 1e-30)), psd)
 
 
@@ -162,22 +162,13 @@ def pulse_band_spectra(pulses: np.ndarray, nbands: int = 256, rows: np.ndarray |
     edges = np.linspace(0, n, nb + 1).round().astype(np.int64)
     power = np.empty(idx.size)
     out = np.empty((idx.size, nb))
-    # fftshift rolls the bins by n // 2; when that is a band edge every band is a contiguous run of the unshifted
-    # spectrum, so the bands are summed there (the same numbers in the same order) and only the band order rolls
-    shift = n // 2
-    k0 = int(np.searchsorted(edges, shift))
-    rolled = k0 < edges.size and edges[k0] == shift
-    starts = np.sort((edges[:-1] - shift) % n) if rolled else edges[:-1]
     workers = os.cpu_count() or 1  # rows transform independently: threads do not change the numbers
     for a, block in row_blocks(x, idx):  # a batch of pulses at a time
-        power[a : a + block.shape[0]] = np.mean(block.real**2 + block.imag**2, axis=1)
-        spectrum = scipy.fft.fft(block, axis=1, workers=workers)
-        if rolled:
-            sums = np.add.reduceat(np.abs(spectrum) ** 2, starts, axis=1)
-            sums = np.roll(sums, k0, axis=1)
-        else:
-            sums = np.add.reduceat(np.abs(np.fft.fftshift(spectrum, axes=1)) ** 2, starts, axis=1)
-        out[a : a + block.shape[0]] = sums / np.diff(edges)[None, :]
+        # band sums (and the power, by Parseval) straight from the unshifted spectrum, one pass; a block that is a
+        # copy (rows not consecutive, or read from a lazy array) is transformed in place
+        own_copy = not (isinstance(x, np.ndarray) and np.may_share_memory(block, x))
+        spectrum = scipy.fft.fft(block, axis=1, workers=workers, overwrite_x=own_copy)
+        _band_power(spectrum, edges, out[a : a + block.shape[0]], power[a : a + block.shape[0]])
     out /= np.maximum(out.mean(axis=1, keepdims=True), 1e-30)
     return PulseStatistics(10 * np.log10(np.maximum(power, 1e-30)), out)
 
@@ -384,7 +375,7 @@ def detect_echo(
         shape = system_shape(st.spectrum[tested | is_ref], bins)
         smoothed = own
         if smooth_pulses > 1 and own.shape[0] > 2:
-            smoothed = median_filter(own, size=(min(int(smooth_pulses), own.shape[0]) | 1, 1), mode="nearest")
+            smoothed = slow_time_median(own, min(int(smooth_pulses), own.shape[0]) | 1)
         z_sm = self_referenced_scores(smoothed, shape)
         # the running median spreads a strong burst onto the pulses just outside it (its median at the edge is the
         # largest clean value): a pulse must also carry the peak at the smoothed spectrum's peak bin itself, above

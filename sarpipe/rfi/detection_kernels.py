@@ -24,16 +24,20 @@ def _band_power(spectrum, edges, bands, power):  # pragma: no cover - compiled
     for i in numba.prange(spectrum.shape[0]):
         total = 0.0
         for b in range(edges.size - 1):
+            e0 = edges[b]
+            e1 = edges[b + 1]
             acc = 0.0
-            for j in range(edges[b], edges[b + 1]):
-                k = j - shift
-                if k < 0:
-                    k += n
-                v = spectrum[i, k]
+            for j in range(e0, min(e1, shift)):  # negative frequencies: the upper half of the unshifted bins
+                v = spectrum[i, j + n - shift]
                 re = np.float64(v.real)
                 im = np.float64(v.imag)
                 acc += re * re + im * im
-            bands[i, b] = acc / (edges[b + 1] - edges[b])
+            for j in range(max(e0, shift), e1):
+                v = spectrum[i, j - shift]
+                re = np.float64(v.real)
+                im = np.float64(v.imag)
+                acc += re * re + im * im
+            bands[i, b] = acc / (e1 - e0)
             total += acc
         power[i] = total / (np.float64(n) * n)
 

@@ -48,6 +48,7 @@ __all__ = [
     "pulse_band_spectra",
     "band_degrees",
     "row_blocks",
+    "indexed_rows",
 ]
 
 
@@ -92,6 +93,9 @@ def complex_rows(data, rows: np.ndarray | None, what: str, where: str) -> tuple[
 #: bytes of one slab of rows read from a lazy array (the memory of a streamed detection, per block)
 SLAB_BYTES = 32 * 2**20
 
+#: bytes of the pulses transformed together by :func:`pulse_band_spectra` (their spectrum stays in cache)
+TRANSFORM_BYTES = 2**21
+
 
 def row_blocks(data, idx: np.ndarray, max_rows: int = 256) -> Iterator[tuple[int, np.ndarray]]:
     """``(position, block)`` for consecutive batches of the rows ``idx`` (sorted) of ``data``: ``block`` holds the
@@ -119,6 +123,19 @@ def row_blocks(data, idx: np.ndarray, max_rows: int = 256) -> Iterator[tuple[int
         a = b
 
 
+def indexed_rows(data, idx: np.ndarray, max_rows: int = 256) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """``(position, source, local)`` for consecutive batches of the rows ``idx`` (sorted) of ``data``, for kernels
+    that take row indices: ``source[local]`` are the rows ``idx[position : position + len(local)]``. A numpy array is
+    its own source (the kernel reads only the samples it needs: no copy of whole rows); a lazy one is read by
+    :func:`row_blocks`."""
+    if isinstance(data, np.ndarray):
+        for a in range(0, idx.size, max_rows):
+            yield a, data, idx[a : a + max_rows]
+        return
+    for a, block in row_blocks(data, idx, max_rows):
+        yield a, block, np.arange(block.shape[0], dtype=np.int64)
+
+
 def pulse_statistics(
     pulses: np.ndarray, nfft: int = 256, n_segments: int = 8, rows: np.ndarray | None = None
 ) -> PulseStatistics:
@@ -135,10 +152,10 @@ def pulse_statistics(
     power = np.empty(idx.size, dtype=np.float64)
     psd = np.empty((idx.size, nfft), dtype=np.float64)
     workers = os.cpu_count() or 1
-    for a, block in row_blocks(x, idx):
-        n = block.shape[0]
+    for a, source, local in indexed_rows(x, idx):
+        n = local.size
         seg = np.empty((n, n_seg, nfft), dtype=np.complex64)
-        _segments(block, np.arange(n, dtype=np.int64), starts, win, seg, power[a : a + n])
+        _segments(source, local, starts, win, seg, power[a : a + n])
         # each segment counts alike: a bright stretch of the line would otherwise dominate the average and leave
         # few degrees of freedom (large random peaks) on lines of very uneven brightness
         _welch_shape(scipy.fft.fft(seg, axis=-1, overwrite_x=True, workers=workers), psd[a : a + n])
@@ -163,12 +180,16 @@ def pulse_band_spectra(pulses: np.ndarray, nbands: int = 256, rows: np.ndarray |
     power = np.empty(idx.size)
     out = np.empty((idx.size, nb))
     workers = os.cpu_count() or 1  # rows transform independently: threads do not change the numbers
-    for a, block in row_blocks(x, idx):  # a batch of pulses at a time
-        # band sums (and the power, by Parseval) straight from the unshifted spectrum, one pass; a block that is a
-        # copy (rows not consecutive, or read from a lazy array) is transformed in place
-        own_copy = not (isinstance(x, np.ndarray) and np.may_share_memory(block, x))
-        spectrum = scipy.fft.fft(block, axis=1, workers=workers, overwrite_x=own_copy)
-        _band_power(spectrum, edges, out[a : a + block.shape[0]], power[a : a + block.shape[0]])
+    # a few pulses at a time, gathered into one reused buffer and transformed in place, so that the band sums (and
+    # the power, by Parseval) read the spectrum from cache, straight from the unshifted bins
+    batch = max(1, TRANSFORM_BYTES // (8 * n))
+    buf = np.empty((min(batch, idx.size), n), np.complex64)
+    for a, source, local in indexed_rows(x, idx):
+        for b in range(0, local.size, batch):
+            sel = local[b : b + batch]
+            spectrum = np.take(source, sel, axis=0, out=buf[: sel.size], mode="clip")  # indices are valid
+            spectrum = scipy.fft.fft(spectrum, axis=1, workers=workers, overwrite_x=True)
+            _band_power(spectrum, edges, out[a + b : a + b + sel.size], power[a + b : a + b + sel.size])
     out /= np.maximum(out.mean(axis=1, keepdims=True), 1e-30)
     return PulseStatistics(10 * np.log10(np.maximum(power, 1e-30)), out)
 

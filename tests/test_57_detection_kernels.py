@@ -87,3 +87,54 @@ def test_slow_time_median_sorts_nan_last_and_refuses_even_windows():
         with pytest.raises(ValueError, match="odd"):
             slow_time_median(x, bad)
     assert slow_time_median(np.zeros((0, 3)), 15).shape == (0, 3)
+
+
+def test_pulse_spectra_do_not_depend_on_the_batching_or_the_reading():
+    """The transform batches (a few pulses gathered into one buffer) and lazy slabs give the numbers of one pass
+    over all pulses, and those are the plain-numpy band spectra of the rows asked for."""
+    import dask.array as da
+
+    import sarpipe.rfi.echo_detect as ed
+
+    rng = np.random.default_rng(5)
+    x = _complex(rng, (23, 501))
+    rows = np.array([0, 1, 2, 5, 6, 7, 8, 13, 21, 22])  # runs and gaps
+    whole = ed.pulse_band_spectra(x, 32, rows=rows)
+    old = ed.TRANSFORM_BYTES, ed.SLAB_BYTES
+    try:
+        ed.TRANSFORM_BYTES = 3 * 8 * 501  # three pulses a transform: batches cut across runs and gaps
+        ed.SLAB_BYTES = 4 * 8 * 501
+        small = ed.pulse_band_spectra(x, 32, rows=rows)
+        lazy = ed.pulse_band_spectra(da.from_array(x, chunks=(5, 501)), 32, rows=rows)
+    finally:
+        ed.TRANSFORM_BYTES, ed.SLAB_BYTES = old
+    for st in (small, lazy):
+        np.testing.assert_array_equal(st.spectrum, whole.spectrum)
+        np.testing.assert_array_equal(st.power_db, whole.power_db)
+    edges = np.linspace(0, 501, 33).round().astype(np.int64)
+    bands, power = _band_power_numpy(np.fft.fft(x[rows].astype(np.complex128), axis=1), edges)
+    np.testing.assert_allclose(whole.spectrum, bands / bands.mean(axis=1, keepdims=True), rtol=1e-5)
+    np.testing.assert_allclose(whole.power_db, 10 * np.log10(power), atol=1e-5)
+
+
+def test_welch_spectra_of_chosen_rows_match_numpy():
+    """pulse_statistics reads the Welch segments of the rows asked for straight from the array (no row copies)."""
+    import dask.array as da
+
+    from sarpipe.rfi.echo_detect import pulse_statistics
+
+    rng = np.random.default_rng(6)
+    x = _complex(rng, (30, 1100))
+    rows = np.array([2, 3, 9, 29])
+    st = pulse_statistics(x, 128, 6, rows=rows)
+    starts = np.linspace(0, 1100 - 128, 6).round().astype(int)
+    win = np.hanning(129)[:128]
+    seg = np.stack([[x[r, a : a + 128] * win for a in starts] for r in rows])
+    np.testing.assert_allclose(st.spectrum, _welch_numpy(np.fft.fft(seg, axis=-1)), rtol=1e-4)
+    np.testing.assert_allclose(
+        st.power_db,
+        [10 * np.log10(np.mean(np.abs(x[r, np.add.outer(starts, np.arange(128))]) ** 2)) for r in rows],
+        atol=1e-4,
+    )
+    lazy = pulse_statistics(da.from_array(x, chunks=(4, 1100)), 128, 6, rows=rows)
+    np.testing.assert_array_equal(lazy.spectrum, st.spectrum)

@@ -14,14 +14,15 @@ import numpy as np
 __all__ = ["slow_time_median"]
 
 
-@numba.njit(nogil=True, cache=True, parallel=True)
+@numba.njit(nogil=True, cache=True)
 def _band_power(spectrum, edges, bands, power):  # pragma: no cover - compiled
     """Per row ``i`` of ``spectrum`` ((n_rows, n) complex, unshifted): ``bands[i, b]`` = mean of ``|X|^2`` over the
     centred bins ``edges[b] : edges[b + 1]`` (``edges``: int64, ``edges[0] = 0``, ``edges[-1] = n``) and
-    ``power[i]`` = ``sum |X|^2 / n^2``, the mean ``|x|^2`` of the pulse (Parseval)."""
+    ``power[i]`` = ``sum |X|^2 / n^2``, the mean ``|x|^2`` of the pulse (Parseval). Serial: callers run batches of
+    rows on their own threads."""
     n = spectrum.shape[1]
     shift = n // 2  # centred bin j holds unshifted bin (j - n // 2) mod n
-    for i in numba.prange(spectrum.shape[0]):
+    for i in range(spectrum.shape[0]):
         total = 0.0
         for b in range(edges.size - 1):
             e0 = edges[b]
@@ -42,15 +43,15 @@ def _band_power(spectrum, edges, bands, power):  # pragma: no cover - compiled
         power[i] = total / (np.float64(n) * n)
 
 
-@numba.njit(nogil=True, cache=True, parallel=True)
+@numba.njit(nogil=True, cache=True)
 def _welch_shape(segment_spectra, out):  # pragma: no cover - compiled
     """Per row ``i`` of ``segment_spectra`` ((n_rows, n_segments, nfft) complex, unshifted): ``out[i]`` (centred,
     ``nfft``) = mean over the segments of ``|X|^2`` divided by that segment's own mean ``|X|^2`` (floored at 1e-30):
-    the Welch spectrum of the row with every segment weighted alike."""
+    the Welch spectrum of the row with every segment weighted alike. Serial, as :func:`_band_power`."""
     n_seg = segment_spectra.shape[1]
     nfft = segment_spectra.shape[2]
     shift = nfft // 2
-    for i in numba.prange(segment_spectra.shape[0]):
+    for i in range(segment_spectra.shape[0]):
         for j in range(nfft):
             out[i, j] = 0.0
         for s in range(n_seg):

@@ -23,7 +23,9 @@ turn its slow brightness changes into detections.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,11 +54,12 @@ __all__ = [
 ]
 
 
-@numba.njit(nogil=True, cache=True, parallel=True)
+@numba.njit(nogil=True, cache=True)
 def _segments(x, rows, starts, win, out, power):  # pragma: no cover - compiled
-    """out[i, s, k] = x[rows[i], starts[s] + k] * win[k]; power[i] = mean |x|^2 over those samples."""
+    """out[i, s, k] = x[rows[i], starts[s] + k] * win[k]; power[i] = mean |x|^2 over those samples. Serial: run on
+    :func:`in_batches`' threads."""
     n = win.size
-    for i in numba.prange(rows.size):
+    for i in range(rows.size):
         r = rows[i]
         acc = 0.0
         for s in range(starts.size):
@@ -93,7 +96,7 @@ def complex_rows(data, rows: np.ndarray | None, what: str, where: str) -> tuple[
 #: bytes of one slab of rows read from a lazy array (the memory of a streamed detection, per block)
 SLAB_BYTES = 32 * 2**20
 
-#: bytes of the pulses transformed together by :func:`pulse_band_spectra` (their spectrum stays in cache)
+#: bytes of the pulses (or Welch segments) transformed together by one thread (they stay in its core's cache)
 TRANSFORM_BYTES = 2**21
 
 
@@ -136,6 +139,22 @@ def indexed_rows(data, idx: np.ndarray, max_rows: int = 256) -> Iterator[tuple[i
         yield a, block, np.arange(block.shape[0], dtype=np.int64)
 
 
+def in_batches(data, idx: np.ndarray, batch: int, work: Callable[[np.ndarray, np.ndarray, int], None]) -> None:
+    """``work(source, local, position)`` for batches of at most ``batch`` of the rows ``idx`` (sorted) of ``data``
+    (as :func:`indexed_rows`: ``source[local]`` are the rows ``idx[position : position + len(local)]``), on a pool of
+    ``os.cpu_count()`` threads that take the batches as they free up (the kernels and FFTs release the GIL; on a loaded
+    machine a stalled thread holds up only its own batch). Each batch writes its own rows of the outputs, so the
+    threads do not change the numbers. An array in memory is handed out in one go, a lazy one a slab at a time
+    (memory bounded by the slab)."""
+    workers = max(1, min(os.cpu_count() or 1, -(-idx.size // batch)))
+    span = max(1, idx.size) if isinstance(data, np.ndarray) else 256
+    with ThreadPoolExecutor(workers) as pool:
+        for a, source, local in indexed_rows(data, idx, span):
+            jobs = [pool.submit(work, source, local[b : b + batch], a + b) for b in range(0, local.size, batch)]
+            for job in jobs:
+                job.result()
+
+
 def pulse_statistics(
     pulses: np.ndarray, nfft: int = 256, n_segments: int = 8, rows: np.ndarray | None = None
 ) -> PulseStatistics:
@@ -151,14 +170,20 @@ def pulse_statistics(
     win = np.hanning(nfft + 1)[:nfft].astype(np.float32)
     power = np.empty(idx.size, dtype=np.float64)
     psd = np.empty((idx.size, nfft), dtype=np.float64)
-    workers = os.cpu_count() or 1
-    for a, source, local in indexed_rows(x, idx):
-        n = local.size
-        seg = np.empty((n, n_seg, nfft), dtype=np.complex64)
-        _segments(source, local, starts, win, seg, power[a : a + n])
+    batch = max(1, TRANSFORM_BYTES // (8 * n_seg * nfft))  # the segments of a batch stay in cache
+    buffers = threading.local()
+
+    def transform(source: np.ndarray, sel: np.ndarray, at: int) -> None:
+        buf = getattr(buffers, "buf", None)
+        if buf is None:
+            buf = buffers.buf = np.empty((batch, n_seg, nfft), dtype=np.complex64)
+        seg = buf[: sel.size]
+        _segments(source, sel, starts, win, seg, power[at : at + sel.size])
         # each segment counts alike: a bright stretch of the line would otherwise dominate the average and leave
         # few degrees of freedom (large random peaks) on lines of very uneven brightness
-        _welch_shape(scipy.fft.fft(seg, axis=-1, overwrite_x=True, workers=workers), psd[a : a + n])
+        _welch_shape(scipy.fft.fft(seg, axis=-1, overwrite_x=True, workers=1), psd[at : at + sel.size])
+
+    in_batches(x, idx, batch, transform)
     return PulseStatistics(10 * np.log10(np.maximum(power, 1e-30)), psd)
 
 
@@ -179,17 +204,20 @@ def pulse_band_spectra(pulses: np.ndarray, nbands: int = 256, rows: np.ndarray |
     edges = np.linspace(0, n, nb + 1).round().astype(np.int64)
     power = np.empty(idx.size)
     out = np.empty((idx.size, nb))
-    workers = os.cpu_count() or 1  # rows transform independently: threads do not change the numbers
-    # a few pulses at a time, gathered into one reused buffer and transformed in place, so that the band sums (and
-    # the power, by Parseval) read the spectrum from cache, straight from the unshifted bins
+    # a few pulses at a time, gathered into a reused buffer and transformed in place, so that the band sums (and the
+    # power, by Parseval) read the spectrum from cache, straight from the unshifted bins
     batch = max(1, TRANSFORM_BYTES // (8 * n))
-    buf = np.empty((min(batch, idx.size), n), np.complex64)
-    for a, source, local in indexed_rows(x, idx):
-        for b in range(0, local.size, batch):
-            sel = local[b : b + batch]
-            spectrum = np.take(source, sel, axis=0, out=buf[: sel.size], mode="clip")  # indices are valid
-            spectrum = scipy.fft.fft(spectrum, axis=1, workers=workers, overwrite_x=True)
-            _band_power(spectrum, edges, out[a + b : a + b + sel.size], power[a + b : a + b + sel.size])
+    buffers = threading.local()
+
+    def transform(source: np.ndarray, sel: np.ndarray, at: int) -> None:
+        buf = getattr(buffers, "buf", None)
+        if buf is None:
+            buf = buffers.buf = np.empty((batch, n), np.complex64)
+        spectrum = np.take(source, sel, axis=0, out=buf[: sel.size], mode="clip")  # indices are valid
+        spectrum = scipy.fft.fft(spectrum, axis=1, workers=1, overwrite_x=True)
+        _band_power(spectrum, edges, out[at : at + sel.size], power[at : at + sel.size])
+
+    in_batches(x, idx, batch, transform)
     out /= np.maximum(out.mean(axis=1, keepdims=True), 1e-30)
     return PulseStatistics(10 * np.log10(np.maximum(power, 1e-30)), out)
 

@@ -393,8 +393,9 @@ def stft_speed(n_pulses=1000, n_samples=8192) -> dict:
     return dict(fwd=t_fwd, inv=t_inv, loop_fwd=t_loop_fwd, loop_inv=t_loop_inv)
 
 
-def detection_speed(n=8192) -> dict:
-    """Detection + mapping on an n x n image against focusing the same scene with sarpipe.focus (in memory)."""
+def detection_speed(n=8192, repeat=3) -> dict:
+    """Detection + mapping on an n x n image against focusing the same scene with sarpipe.focus (in memory), each
+    the best of ``repeat`` runs."""
     from sarpipe.model import sar_dataset
     from sarpipe.simulate import SENSORS
 
@@ -423,13 +424,17 @@ def detection_speed(n=8192) -> dict:
     echo[n // 2 : n // 2 + 256] += (3 * np.exp(2j * np.pi * 37e6 * t)).astype(np.complex64)  # one RFI burst
     raw = sar_dataset(echo, attrs)
     focus(sar_dataset(echo[:512, :1024].copy(), attrs))  # compile the kernels
-    detect(sar_dataset(echo[:2048, :2048].copy(), attrs))
-    t0 = time.perf_counter()
-    slc = focus(raw)
-    t_focus = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    det = detect(raw, slc)
-    t_detect = time.perf_counter() - t0
+    # a crop holding the burst, so the kernels that only run on flagged lines and candidate pulses compile here too
+    detect(sar_dataset(echo[n // 2 - 1024 : n // 2 + 1024, :2048].copy(), attrs))
+    # best of `repeat`, focusing and detection taking turns (a shared machine's load changes from second to second)
+    t_focus = t_detect = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        slc = focus(raw)
+        t_focus = min(t_focus, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        det = detect(raw, slc)
+        t_detect = min(t_detect, time.perf_counter() - t0)
     return dict(focus=t_focus, detect=t_detect, flagged=int(det.rfi_pulses.sum()), lines=int(det.image.lines.sum()))
 
 
@@ -566,7 +571,7 @@ def main(argv=None) -> int:
         d = detection_speed()
         print(
             f"8192 x 8192: sarpipe.focus.focus {d['focus']:.2f} s, detection + mapping (incl. echo refinement) "
-            f"{d['detect']:.2f} s -> {100 * d['detect'] / d['focus']:.1f} % of the focusing time "
+            f"{d['detect']:.3f} s (best of 3 each) -> {100 * d['detect'] / d['focus']:.1f} % of the focusing time "
             f"({d['lines']} lines, {d['flagged']} pulses flagged)"
         )
     return 0

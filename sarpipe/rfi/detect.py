@@ -48,8 +48,8 @@ from ..sensor import SensorParams
 from .echo_detect import (
     complex_rows,
     in_band_bins,
+    indexed_rows,
     pulse_statistics,
-    row_blocks,
     self_referenced_scores,
     system_shape,
 )
@@ -83,10 +83,8 @@ def block_statistics(image: np.ndarray, range_block: int = 256, rows: np.ndarray
     img, idx = complex_rows(image, rows, "the image", "variable 'slc'")
     block = int(min(range_block, img.shape[1]))
     out = np.empty((idx.size, -(-img.shape[1] // block)), dtype=np.float32)
-    for a, rows_read in row_blocks(img, idx):
-        _block_log_median(
-            rows_read, np.arange(rows_read.shape[0], dtype=np.int64), block, out[a : a + rows_read.shape[0]]
-        )
+    for a, source, local in indexed_rows(img, idx):
+        _block_log_median(source, local, block, out[a : a + local.size])
     return out
 
 

@@ -29,7 +29,9 @@ turn its slow brightness changes into detections.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +43,7 @@ from scipy.special import gammaincinv, ndtri
 
 from ..errors import InputError
 from ..sensor import SensorParams
+from .detection_kernels import _band_power, _welch_shape, slow_time_median
 from .robust import gaussian_scores, gumbel_scores
 
 __all__ = [
@@ -55,14 +58,16 @@ __all__ = [
     "pulse_band_spectra",
     "band_degrees",
     "row_blocks",
+    "indexed_rows",
 ]
 
 
-@numba.njit(nogil=True, cache=True, parallel=True)
+@numba.njit(nogil=True, cache=True)
 def _segments(x, rows, starts, win, out, power):  # pragma: no cover - compiled
-    """out[i, s, k] = x[rows[i], starts[s] + k] * win[k]; power[i] = mean |x|^2 over those samples."""
+    """out[i, s, k] = x[rows[i], starts[s] + k] * win[k]; power[i] = mean |x|^2 over those samples. Serial: run on
+    :func:`in_batches`' threads."""
     n = win.size
-    for i in numba.prange(rows.size):
+    for i in range(rows.size):
         r = rows[i]
         acc = 0.0
         for s in range(starts.size):
@@ -99,6 +104,9 @@ def complex_rows(data, rows: np.ndarray | None, what: str, where: str) -> tuple[
 #: bytes of one slab of rows read from a lazy array (the memory of a streamed detection, per block)
 SLAB_BYTES = 32 * 2**20
 
+#: bytes of the pulses (or Welch segments) transformed together by one thread (they stay in its core's cache)
+TRANSFORM_BYTES = 2**21
+
 
 def row_blocks(data, idx: np.ndarray, max_rows: int = 256) -> Iterator[tuple[int, np.ndarray]]:
     """``(position, block)`` for consecutive batches of the rows ``idx`` (sorted) of ``data``: ``block`` holds the
@@ -126,6 +134,35 @@ def row_blocks(data, idx: np.ndarray, max_rows: int = 256) -> Iterator[tuple[int
         a = b
 
 
+def indexed_rows(data, idx: np.ndarray, max_rows: int = 256) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """``(position, source, local)`` for consecutive batches of the rows ``idx`` (sorted) of ``data``, for kernels
+    that take row indices: ``source[local]`` are the rows ``idx[position : position + len(local)]``. A numpy array is
+    its own source (the kernel reads only the samples it needs: no copy of whole rows); a lazy one is read by
+    :func:`row_blocks`."""
+    if isinstance(data, np.ndarray):
+        for a in range(0, idx.size, max_rows):
+            yield a, data, idx[a : a + max_rows]
+        return
+    for a, block in row_blocks(data, idx, max_rows):
+        yield a, block, np.arange(block.shape[0], dtype=np.int64)
+
+
+def in_batches(data, idx: np.ndarray, batch: int, work: Callable[[np.ndarray, np.ndarray, int], None]) -> None:
+    """``work(source, local, position)`` for batches of at most ``batch`` of the rows ``idx`` (sorted) of ``data``
+    (as :func:`indexed_rows`: ``source[local]`` are the rows ``idx[position : position + len(local)]``), on a pool of
+    ``os.cpu_count()`` threads that take the batches as they free up (the kernels and FFTs release the GIL; on a loaded
+    machine a stalled thread holds up only its own batch). Each batch writes its own rows of the outputs, so the
+    threads do not change the numbers. An array in memory is handed out in one go, a lazy one a slab at a time
+    (memory bounded by the slab)."""
+    workers = max(1, min(os.cpu_count() or 1, -(-idx.size // batch)))
+    span = max(1, idx.size) if isinstance(data, np.ndarray) else 256
+    with ThreadPoolExecutor(workers) as pool:
+        for a, source, local in indexed_rows(data, idx, span):
+            jobs = [pool.submit(work, source, local[b : b + batch], a + b) for b in range(0, local.size, batch)]
+            for job in jobs:
+                job.result()
+
+
 def pulse_statistics(
     pulses: np.ndarray, nfft: int = 256, n_segments: int = 8, rows: np.ndarray | None = None
 ) -> PulseStatistics:
@@ -141,15 +178,20 @@ def pulse_statistics(
     win = np.hanning(nfft + 1)[:nfft].astype(np.float32)
     power = np.empty(idx.size, dtype=np.float64)
     psd = np.empty((idx.size, nfft), dtype=np.float64)
-    for a, block in row_blocks(x, idx):
-        n = block.shape[0]
-        seg = np.empty((n, n_seg, nfft), dtype=np.complex64)
-        _segments(block, np.arange(n, dtype=np.int64), starts, win, seg, power[a : a + n])
-        periodograms = np.abs(scipy.fft.fft(seg, axis=-1, overwrite_x=True)) ** 2
+    batch = max(1, TRANSFORM_BYTES // (8 * n_seg * nfft))  # the segments of a batch stay in cache
+    buffers = threading.local()
+
+    def transform(source: np.ndarray, sel: np.ndarray, at: int) -> None:
+        buf = getattr(buffers, "buf", None)
+        if buf is None:
+            buf = buffers.buf = np.empty((batch, n_seg, nfft), dtype=np.complex64)
+        seg = buf[: sel.size]
+        _segments(source, sel, starts, win, seg, power[at : at + sel.size])
         # each segment counts alike: a bright stretch of the line would otherwise dominate the average and leave
         # few degrees of freedom (large random peaks) on lines of very uneven brightness
-        periodograms /= np.maximum(periodograms.mean(axis=-1, keepdims=True), 1e-30)
-        psd[a : a + n] = np.fft.fftshift(np.mean(periodograms, axis=1), axes=-1)
+        _welch_shape(scipy.fft.fft(seg, axis=-1, overwrite_x=True, workers=1), psd[at : at + sel.size])
+
+    in_batches(x, idx, batch, transform)
     return PulseStatistics(10 * np.log10(np.maximum(power, 1e-30)), psd)
 
 
@@ -170,22 +212,20 @@ def pulse_band_spectra(pulses: np.ndarray, nbands: int = 256, rows: np.ndarray |
     edges = np.linspace(0, n, nb + 1).round().astype(np.int64)
     power = np.empty(idx.size)
     out = np.empty((idx.size, nb))
-    # fftshift rolls the bins by n // 2; when that is a band edge every band is a contiguous run of the unshifted
-    # spectrum, so the bands are summed there (the same numbers in the same order) and only the band order rolls
-    shift = n // 2
-    k0 = int(np.searchsorted(edges, shift))
-    rolled = k0 < edges.size and edges[k0] == shift
-    starts = np.sort((edges[:-1] - shift) % n) if rolled else edges[:-1]
-    workers = os.cpu_count() or 1  # rows transform independently: threads do not change the numbers
-    for a, block in row_blocks(x, idx):  # a batch of pulses at a time
-        power[a : a + block.shape[0]] = np.mean(block.real**2 + block.imag**2, axis=1)
-        spectrum = scipy.fft.fft(block, axis=1, workers=workers)
-        if rolled:
-            sums = np.add.reduceat(np.abs(spectrum) ** 2, starts, axis=1)
-            sums = np.roll(sums, k0, axis=1)
-        else:
-            sums = np.add.reduceat(np.abs(np.fft.fftshift(spectrum, axes=1)) ** 2, starts, axis=1)
-        out[a : a + block.shape[0]] = sums / np.diff(edges)[None, :]
+    # a few pulses at a time, gathered into a reused buffer and transformed in place, so that the band sums (and the
+    # power, by Parseval) read the spectrum from cache, straight from the unshifted bins
+    batch = max(1, TRANSFORM_BYTES // (8 * n))
+    buffers = threading.local()
+
+    def transform(source: np.ndarray, sel: np.ndarray, at: int) -> None:
+        buf = getattr(buffers, "buf", None)
+        if buf is None:
+            buf = buffers.buf = np.empty((batch, n), np.complex64)
+        spectrum = np.take(source, sel, axis=0, out=buf[: sel.size], mode="clip")  # indices are valid
+        spectrum = scipy.fft.fft(spectrum, axis=1, workers=1, overwrite_x=True)
+        _band_power(spectrum, edges, out[at : at + sel.size], power[at : at + sel.size])
+
+    in_batches(x, idx, batch, transform)
     out /= np.maximum(out.mean(axis=1, keepdims=True), 1e-30)
     return PulseStatistics(10 * np.log10(np.maximum(power, 1e-30)), out)
 
@@ -473,7 +513,7 @@ def detect_echo(
         shape = system_shape(st.spectrum[tested | is_ref], bins)
         smoothed = own
         if smooth_pulses > 1 and own.shape[0] > 2:
-            smoothed = median_filter(own, size=(min(int(smooth_pulses), own.shape[0]) | 1, 1), mode="nearest")
+            smoothed = slow_time_median(own, min(int(smooth_pulses), own.shape[0]) | 1)
         z_sm = self_referenced_scores(smoothed, shape)
         # the running median spreads a strong burst onto the pulses just outside it (its median at the edge is the
         # largest clean value): a pulse must also carry the peak at the smoothed spectrum's peak bin itself, above

@@ -1,0 +1,124 @@
+"""Compiled kernels of the RFI detectors (:mod:`.echo_detect`, :mod:`.detect`): one pass each over a spectrum or a
+stack of spectra, no intermediate ``|X|^2`` arrays, shifted copies or full sorts. Plain-numpy references of each are
+in ``tests/test_57_detection_kernels.py``.
+
+Conventions: spectra are ``scipy.fft.fft`` outputs along the last axis (unshifted, bin ``k`` at frequency
+``k fs / n`` folded to ``[-fs/2, fs/2)``); "centred" means ``np.fft.fftshift`` order. Sums accumulate in float64.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["slow_time_median"]
+
+
+@numba.njit(nogil=True, cache=True)
+def _band_power(spectrum, edges, bands, power):  # pragma: no cover - compiled
+    """Per row ``i`` of ``spectrum`` ((n_rows, n) complex, unshifted): ``bands[i, b]`` = mean of ``|X|^2`` over the
+    centred bins ``edges[b] : edges[b + 1]`` (``edges``: int64, ``edges[0] = 0``, ``edges[-1] = n``) and
+    ``power[i]`` = ``sum |X|^2 / n^2``, the mean ``|x|^2`` of the pulse (Parseval). Serial: callers run batches of
+    rows on their own threads."""
+    n = spectrum.shape[1]
+    shift = n // 2  # centred bin j holds unshifted bin (j - n // 2) mod n
+    for i in range(spectrum.shape[0]):
+        total = 0.0
+        for b in range(edges.size - 1):
+            e0 = edges[b]
+            e1 = edges[b + 1]
+            acc = 0.0
+            for j in range(e0, min(e1, shift)):  # negative frequencies: the upper half of the unshifted bins
+                v = spectrum[i, j + n - shift]
+                re = np.float64(v.real)
+                im = np.float64(v.imag)
+                acc += re * re + im * im
+            for j in range(max(e0, shift), e1):
+                v = spectrum[i, j - shift]
+                re = np.float64(v.real)
+                im = np.float64(v.imag)
+                acc += re * re + im * im
+            bands[i, b] = acc / (e1 - e0)
+            total += acc
+        power[i] = total / (np.float64(n) * n)
+
+
+@numba.njit(nogil=True, cache=True)
+def _welch_shape(segment_spectra, out):  # pragma: no cover - compiled
+    """Per row ``i`` of ``segment_spectra`` ((n_rows, n_segments, nfft) complex, unshifted): ``out[i]`` (centred,
+    ``nfft``) = mean over the segments of ``|X|^2`` divided by that segment's own mean ``|X|^2`` (floored at 1e-30):
+    the Welch spectrum of the row with every segment weighted alike. Serial, as :func:`_band_power`."""
+    n_seg = segment_spectra.shape[1]
+    nfft = segment_spectra.shape[2]
+    shift = nfft // 2
+    for i in range(segment_spectra.shape[0]):
+        for j in range(nfft):
+            out[i, j] = 0.0
+        for s in range(n_seg):
+            acc = 0.0
+            for k in range(nfft):
+                v = segment_spectra[i, s, k]
+                acc += np.float64(v.real) ** 2 + np.float64(v.imag) ** 2
+            scale = 1.0 / (n_seg * max(acc / nfft, 1e-30))
+            for k in range(nfft):
+                v = segment_spectra[i, s, k]
+                j = k + shift
+                if j >= nfft:
+                    j -= nfft
+                out[i, j] += (np.float64(v.real) ** 2 + np.float64(v.imag) ** 2) * scale
+
+
+@numba.njit(inline="always")
+def _before(a, b):  # pragma: no cover - compiled
+    """The sort order of ``np.sort``: ``a < b``, NaN after every number."""
+    return a < b or (b != b and a == a)
+
+
+@numba.njit(nogil=True, cache=True, parallel=True)
+def _slow_time_median(x, window, out):  # pragma: no cover - compiled
+    """``out[i, c]`` = median of ``x[i - h : i + h + 1, c]`` (``h = window // 2``, ``window`` odd; rows beyond the ends
+    repeat the end rows), a sorted window per column updated by one removal and one insertion per row."""
+    n, m = x.shape
+    h = window // 2
+    for c in numba.prange(m):
+        buf = np.empty(window, x.dtype)
+        for t in range(window):  # the window of row 0, sorted by insertion
+            v = x[min(max(t - h, 0), n - 1), c]
+            p = t
+            while p > 0 and _before(v, buf[p - 1]):
+                buf[p] = buf[p - 1]
+                p -= 1
+            buf[p] = v
+        out[0, c] = buf[h]
+        for i in range(1, n):
+            old = x[max(i - 1 - h, 0), c]
+            new = x[min(i + h, n - 1), c]
+            p = 0  # the outgoing value's slot (a NaN matches a NaN)
+            while not (buf[p] == old or (buf[p] != buf[p] and old != old)):
+                p += 1
+            # close the gap towards where the incoming value belongs, then drop it there
+            while p > 0 and _before(new, buf[p - 1]):
+                buf[p] = buf[p - 1]
+                p -= 1
+            while p < window - 1 and _before(buf[p + 1], new):
+                buf[p] = buf[p + 1]
+                p += 1
+            buf[p] = new
+            out[i, c] = buf[h]
+
+
+def slow_time_median(spectra: np.ndarray, window: int) -> np.ndarray:
+    """Running median over rows (pulses, slow time) of ``spectra`` ((n_pulses, n_bins) real), per bin, over
+    ``window`` pulses centred on each (``window`` odd; the first and last pulse repeat beyond the ends, as
+    ``scipy.ndimage.median_filter(spectra, (window, 1), mode="nearest")``). NaN sorts above every number. O(n window)
+    per bin. Returns float64."""
+    window = int(window)
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"window must be a positive odd number of pulses, got {window}")
+    x = np.ascontiguousarray(spectra, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"spectra must be 2-D (pulses x bins), got shape {x.shape}")
+    out = np.empty_like(x)
+    if x.size:
+        _slow_time_median(x, window, out)
+    return out

@@ -1,0 +1,140 @@
+"""The detectors' compiled kernels (sarpipe.rfi.detection_kernels) against plain-numpy versions written from their
+definitions: band powers of a whole-pulse periodogram, the Welch line spectrum, the running median over slow time
+(and scipy's median filter, the convention it keeps), on random inputs of odd and even sizes."""
+
+import numpy as np
+import pytest
+import scipy.fft
+from scipy.ndimage import median_filter
+
+from sarpipe.rfi.detection_kernels import _band_power, _welch_shape, slow_time_median
+
+
+def _complex(rng, shape):
+    return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
+
+
+def _band_power_numpy(spectrum, edges):
+    """Bands of the centred |X|^2 in float64 and the time-domain mean |x|^2 (Parseval's other side)."""
+    p = np.fft.fftshift(np.abs(spectrum.astype(np.complex128)) ** 2, axes=1)
+    bands = np.add.reduceat(p, edges[:-1], axis=1) / np.diff(edges)[None, :]
+    return bands, p.sum(axis=1) / spectrum.shape[1] ** 2
+
+
+@pytest.mark.parametrize("n, nbands", [(1000, 256), (1001, 256), (777, 7), (64, 64), (5, 3)])
+def test_band_power_matches_numpy(n, nbands):
+    rng = np.random.default_rng(n)
+    x = _complex(rng, (9, n))
+    x[3] *= 100.0  # a bright pulse: rows must not leak into each other
+    spectrum = scipy.fft.fft(x, axis=1)
+    edges = np.linspace(0, n, nbands + 1).round().astype(np.int64)
+    bands = np.empty((9, nbands))
+    power = np.empty(9)
+    _band_power(spectrum, edges, bands, power)
+    ref_bands, ref_power = _band_power_numpy(spectrum, edges)
+    np.testing.assert_allclose(bands, ref_bands, rtol=1e-12)
+    np.testing.assert_allclose(power, ref_power, rtol=1e-12)
+    # Parseval: the mean power of the samples themselves (to the float32 FFT's rounding)
+    np.testing.assert_allclose(power, np.mean(np.abs(x.astype(np.complex128)) ** 2, axis=1), rtol=1e-5)
+
+
+def _welch_numpy(segment_spectra):
+    p = np.abs(segment_spectra.astype(np.complex128)) ** 2
+    p /= np.maximum(p.mean(axis=-1, keepdims=True), 1e-30)
+    return np.fft.fftshift(p.mean(axis=1), axes=-1)
+
+
+@pytest.mark.parametrize("n_seg, nfft", [(8, 256), (3, 255), (1, 7), (5, 2)])
+def test_welch_shape_matches_numpy(n_seg, nfft):
+    rng = np.random.default_rng(nfft)
+    seg = scipy.fft.fft(_complex(rng, (6, n_seg, nfft)), axis=-1)
+    seg[2, 0] = 0  # a silent segment: floored, counts as zeros
+    seg[4] *= 1e3
+    out = np.empty((6, nfft))
+    _welch_shape(seg, out)
+    np.testing.assert_allclose(out, _welch_numpy(seg), rtol=1e-12, atol=1e-300)
+    assert np.all(out[2] >= 0) and np.isfinite(out).all()
+
+
+def _running_median_numpy(x, window):
+    """The middle of the sorted window (np.sort: NaN last), end rows repeated."""
+    h = window // 2
+    padded = np.concatenate([np.repeat(x[:1], h, axis=0), x, np.repeat(x[-1:], h, axis=0)])
+    return np.stack([np.sort(padded[i : i + window], axis=0)[h] for i in range(x.shape[0])])
+
+
+@pytest.mark.parametrize("n, m, window", [(300, 17, 15), (301, 4, 15), (7, 3, 15), (50, 5, 1), (1, 2, 3), (64, 9, 63)])
+def test_slow_time_median_matches_numpy_and_scipy(n, m, window):
+    rng = np.random.default_rng(n * m)
+    x = rng.exponential(size=(n, m))
+    x[n // 2 :, 0] += 30.0  # a burst switching on: a median keeps the edge where it is
+    x[:, 1] = np.round(x[:, 1])  # ties
+    got = slow_time_median(x, window)
+    np.testing.assert_array_equal(got, _running_median_numpy(x, window))
+    np.testing.assert_array_equal(got, median_filter(x, size=(window, 1), mode="nearest"))
+
+
+def test_slow_time_median_sorts_nan_last_and_refuses_even_windows():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((40, 3))
+    x[[5, 6, 7, 20], 1] = np.nan
+    x[:, 2] = np.nan
+    got = slow_time_median(x, 5)
+    np.testing.assert_array_equal(got, _running_median_numpy(x, 5))
+    assert np.isnan(got[6, 1]) and np.isfinite(got[20, 1]) and np.isnan(got[:, 2]).all()
+    np.testing.assert_array_equal(got[:, 0], _running_median_numpy(x, 5)[:, 0])
+    for bad in (0, 4, -3):
+        with pytest.raises(ValueError, match="odd"):
+            slow_time_median(x, bad)
+    assert slow_time_median(np.zeros((0, 3)), 15).shape == (0, 3)
+
+
+def test_pulse_spectra_do_not_depend_on_the_batching_or_the_reading():
+    """The transform batches (a few pulses gathered into one buffer) and lazy slabs give the numbers of one pass
+    over all pulses, and those are the plain-numpy band spectra of the rows asked for."""
+    import dask.array as da
+
+    import sarpipe.rfi.echo_detect as ed
+
+    rng = np.random.default_rng(5)
+    x = _complex(rng, (23, 501))
+    rows = np.array([0, 1, 2, 5, 6, 7, 8, 13, 21, 22])  # runs and gaps
+    whole = ed.pulse_band_spectra(x, 32, rows=rows)
+    old = ed.TRANSFORM_BYTES, ed.SLAB_BYTES
+    try:
+        ed.TRANSFORM_BYTES = 3 * 8 * 501  # three pulses a transform: batches cut across runs and gaps
+        ed.SLAB_BYTES = 4 * 8 * 501
+        small = ed.pulse_band_spectra(x, 32, rows=rows)
+        lazy = ed.pulse_band_spectra(da.from_array(x, chunks=(5, 501)), 32, rows=rows)
+    finally:
+        ed.TRANSFORM_BYTES, ed.SLAB_BYTES = old
+    for st in (small, lazy):
+        np.testing.assert_array_equal(st.spectrum, whole.spectrum)
+        np.testing.assert_array_equal(st.power_db, whole.power_db)
+    edges = np.linspace(0, 501, 33).round().astype(np.int64)
+    bands, power = _band_power_numpy(np.fft.fft(x[rows].astype(np.complex128), axis=1), edges)
+    np.testing.assert_allclose(whole.spectrum, bands / bands.mean(axis=1, keepdims=True), rtol=1e-5)
+    np.testing.assert_allclose(whole.power_db, 10 * np.log10(power), atol=1e-5)
+
+
+def test_welch_spectra_of_chosen_rows_match_numpy():
+    """pulse_statistics reads the Welch segments of the rows asked for straight from the array (no row copies)."""
+    import dask.array as da
+
+    from sarpipe.rfi.echo_detect import pulse_statistics
+
+    rng = np.random.default_rng(6)
+    x = _complex(rng, (30, 1100))
+    rows = np.array([2, 3, 9, 29])
+    st = pulse_statistics(x, 128, 6, rows=rows)
+    starts = np.linspace(0, 1100 - 128, 6).round().astype(int)
+    win = np.hanning(129)[:128]
+    seg = np.stack([[x[r, a : a + 128] * win for a in starts] for r in rows])
+    np.testing.assert_allclose(st.spectrum, _welch_numpy(np.fft.fft(seg, axis=-1)), rtol=1e-4)
+    np.testing.assert_allclose(
+        st.power_db,
+        [10 * np.log10(np.mean(np.abs(x[r, np.add.outer(starts, np.arange(128))]) ** 2)) for r in rows],
+        atol=1e-4,
+    )
+    lazy = pulse_statistics(da.from_array(x, chunks=(4, 1100)), 128, 6, rows=rows)
+    np.testing.assert_array_equal(lazy.spectrum, st.spectrum)

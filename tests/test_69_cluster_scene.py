@@ -12,7 +12,6 @@ import importlib.util
 import os
 import signal
 import sys
-import threading
 from collections import Counter
 from pathlib import Path
 
@@ -255,7 +254,7 @@ def test_learned_batches_on_a_cluster_without_gpu_workers_run_on_the_cpu_workers
 
 
 class _KillAfter(distributed.diagnostics.plugin.SchedulerPlugin):
-    """Kill (SIGKILL) the process of a worker that does not run the step, a moment after it is handed a chunk task
+    """Kill (SIGKILL) the process of a worker that does not run the step, as it is handed a chunk task
     of ``kind`` once ``after`` of them have finished; then record the chunk tasks it had to give up (taken off it
     while processing, or results lost with it and computed again)."""
 
@@ -272,19 +271,24 @@ class _KillAfter(distributed.diagnostics.plugin.SchedulerPlugin):
             if (start, finish) in (("processing", "released"), ("processing", "waiting"), ("memory", "released")):
                 self.redone.add(str(key))
             return
-        ts = self.scheduler.tasks.get(key)
         if finish == "memory" and kwargs.get("worker"):
             self.done_on[kwargs["worker"]] += 1
-        if finish == "processing" and ts is not None and ts.processing_on is not None:
-            target = ts.processing_on.address
-            step_workers = {
-                t.processing_on.address
-                for t in self.scheduler.tasks.values()
-                if str(t.key).startswith(("focus_zarr", "clean_zarr")) and t.processing_on is not None
-            }
-            if target not in step_workers and sum(self.done_on.values()) >= self.after and target in self.pids:
-                self.killed = target
-                threading.Timer(0.05, os.kill, (self.pids[target], signal.SIGKILL)).start()
+        if sum(self.done_on.values()) < self.after:
+            return
+        step_workers = {
+            t.processing_on.address
+            for t in self.scheduler.tasks.values()
+            if str(t.key).startswith(("focus_zarr", "clean_zarr")) and t.processing_on is not None
+        }
+        # the first worker outside the step that holds a chunk task of this kind (running or queued on it) dies at
+        # once: the scheduler may have handed out every task before the first finished, and a short one could
+        # finish inside any delay
+        for address, ws in self.scheduler.workers.items():
+            holds = any(_prefix(t.key) == self.kind for t in ws.processing)
+            if holds and address not in step_workers and address in self.pids:
+                self.killed = address
+                os.kill(self.pids[address], signal.SIGKILL)
+                return
 
 
 @pytest.mark.slow

@@ -147,18 +147,33 @@ def indexed_rows(data, idx: np.ndarray, max_rows: int = 256) -> Iterator[tuple[i
         yield a, block, np.arange(block.shape[0], dtype=np.int64)
 
 
-def in_batches(data, idx: np.ndarray, batch: int, work: Callable[[np.ndarray, np.ndarray, int], None]) -> None:
-    """``work(source, local, position)`` for batches of at most ``batch`` of the rows ``idx`` (sorted) of ``data``
-    (as :func:`indexed_rows`: ``source[local]`` are the rows ``idx[position : position + len(local)]``), on a pool of
-    ``os.cpu_count()`` threads that take the batches as they free up (the kernels and FFTs release the GIL; on a loaded
-    machine a stalled thread holds up only its own batch). Each batch writes its own rows of the outputs, so the
-    threads do not change the numbers. An array in memory is handed out in one go, a lazy one a slab at a time
-    (memory bounded by the slab)."""
+def in_batches(
+    data,
+    idx: np.ndarray,
+    batch: int,
+    work: Callable[[np.ndarray, np.ndarray, int, np.ndarray], None],
+    buffer: tuple[tuple[int, ...], Any],
+) -> None:
+    """``work(source, local, position, buf)`` for batches of at most ``batch`` of the rows ``idx`` (sorted) of
+    ``data`` (as :func:`indexed_rows`: ``source[local]`` are the rows ``idx[position : position + len(local)]``), on a
+    pool of ``os.cpu_count()`` threads that take the batches as they free up (the kernels and FFTs release the GIL;
+    on a loaded machine a stalled thread holds up only its own batch). ``buf``: the thread's own scratch array of
+    ``buffer = (shape, dtype)`` (leading axis ``batch``), made once per thread and reused. Each batch writes its own
+    rows of the outputs, so the threads do not change the numbers. An array in memory is handed out in one go, a
+    lazy one a slab at a time (memory bounded by the slab)."""
     workers = max(1, min(os.cpu_count() or 1, -(-idx.size // batch)))
     span = max(1, idx.size) if isinstance(data, np.ndarray) else 256
+    scratch = threading.local()
+
+    def run(source: np.ndarray, sel: np.ndarray, at: int) -> None:
+        buf = getattr(scratch, "buf", None)
+        if buf is None:
+            buf = scratch.buf = np.empty(*buffer)
+        work(source, sel, at, buf)
+
     with ThreadPoolExecutor(workers) as pool:
         for a, source, local in indexed_rows(data, idx, span):
-            jobs = [pool.submit(work, source, local[b : b + batch], a + b) for b in range(0, local.size, batch)]
+            jobs = [pool.submit(run, source, local[b : b + batch], a + b) for b in range(0, local.size, batch)]
             for job in jobs:
                 job.result()
 
@@ -179,19 +194,15 @@ def pulse_statistics(
     power = np.empty(idx.size, dtype=np.float64)
     psd = np.empty((idx.size, nfft), dtype=np.float64)
     batch = max(1, TRANSFORM_BYTES // (8 * n_seg * nfft))  # the segments of a batch stay in cache
-    buffers = threading.local()
 
-    def transform(source: np.ndarray, sel: np.ndarray, at: int) -> None:
-        buf = getattr(buffers, "buf", None)
-        if buf is None:
-            buf = buffers.buf = np.empty((batch, n_seg, nfft), dtype=np.complex64)
+    def transform(source: np.ndarray, sel: np.ndarray, at: int, buf: np.ndarray) -> None:
         seg = buf[: sel.size]
         _segments(source, sel, starts, win, seg, power[at : at + sel.size])
         # each segment counts alike: a bright stretch of the line would otherwise dominate the average and leave
         # few degrees of freedom (large random peaks) on lines of very uneven brightness
         _welch_shape(scipy.fft.fft(seg, axis=-1, overwrite_x=True, workers=1), psd[at : at + sel.size])
 
-    in_batches(x, idx, batch, transform)
+    in_batches(x, idx, batch, transform, ((batch, n_seg, nfft), np.complex64))
     return PulseStatistics(10 * np.log10(np.maximum(power, 1e-30)), psd)
 
 
@@ -215,17 +226,13 @@ def pulse_band_spectra(pulses: np.ndarray, nbands: int = 256, rows: np.ndarray |
     # a few pulses at a time, gathered into a reused buffer and transformed in place, so that the band sums (and the
     # power, by Parseval) read the spectrum from cache, straight from the unshifted bins
     batch = max(1, TRANSFORM_BYTES // (8 * n))
-    buffers = threading.local()
 
-    def transform(source: np.ndarray, sel: np.ndarray, at: int) -> None:
-        buf = getattr(buffers, "buf", None)
-        if buf is None:
-            buf = buffers.buf = np.empty((batch, n), np.complex64)
+    def transform(source: np.ndarray, sel: np.ndarray, at: int, buf: np.ndarray) -> None:
         spectrum = np.take(source, sel, axis=0, out=buf[: sel.size], mode="clip")  # indices are valid
         spectrum = scipy.fft.fft(spectrum, axis=1, workers=1, overwrite_x=True)
         _band_power(spectrum, edges, out[at : at + sel.size], power[at : at + sel.size])
 
-    in_batches(x, idx, batch, transform)
+    in_batches(x, idx, batch, transform, ((batch, n), np.complex64))
     out /= np.maximum(out.mean(axis=1, keepdims=True), 1e-30)
     return PulseStatistics(10 * np.log10(np.maximum(power, 1e-30)), out)
 
@@ -510,7 +517,8 @@ def detect_echo(
     z_own = np.full(idx.size, -np.inf)
     if tested.any():
         own = st.spectrum[tested][:, bins]
-        shape = system_shape(st.spectrum[tested | is_ref], bins)
+        ref_rows = st.spectrum[tested | is_ref]
+        shape = system_shape(ref_rows, bins)
         smoothed = own
         if smooth_pulses > 1 and own.shape[0] > 2:
             smoothed = slow_time_median(own, min(int(smooth_pulses), own.shape[0]) | 1)
@@ -526,7 +534,7 @@ def detect_echo(
         # RFI on (nearly) every pulse is in the median spectrum, hence in ``shape``: where bands stand
         # ``min_peak_db`` over the band floor's level, each pulse's mean over them is tested against its own level
         # in the unraised bands
-        m = np.median(st.spectrum[tested | is_ref][:, bins], axis=0)
+        m = np.median(ref_rows[:, bins], axis=0)
         floor, level = floor_shape(m)
         persistent = m >= level * 10 ** (min_peak_db / 10)
         quiet = floor >= m  # not cut: the clutter's own shape

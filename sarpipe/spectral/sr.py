@@ -47,6 +47,7 @@ __all__ = [
     "SRNet",
     "SuperResolvedMethod",
     "count_parameters",
+    "load_sr_network",
     "method_weights_sha256",
     "sr_share",
 ]
@@ -66,6 +67,22 @@ def method_weights_sha256(method: Any) -> str | None:
         return json.loads((Path(str(folder)) / "config.json").read_text()).get("weights_sha256")
     except (OSError, ValueError, TypeError):
         return None
+
+
+def load_sr_network(weights: Any, default: Path, *, missing: str, where: str) -> tuple[Any, Any, Path]:
+    """An SR network from the folder ``weights`` (None: ``default``), checked as every learned method's weights are
+    (:func:`sarpipe.models.weights.load_network`): ``(net, bundle, folder)``."""
+    from ..models.weights import load_network
+
+    return load_network(
+        weights,
+        default,
+        model="sfsrnet",
+        input_transform=SR_INPUT_TRANSFORM,
+        build=SRNet,
+        missing=missing,
+        where=where,
+    )
 
 
 #: SFSRNet's filters and kernels (its C = 2 sources here: RFI and echo).
@@ -182,15 +199,11 @@ class SuperResolvedMethod(CleanupMethod):
         strict: bool = True,
     ):
         from ..models.torch_method import resolve_device
-        from ..models.weights import load_network
 
         self.factor = _factor(factor)
-        net, bundle, path = load_network(
+        net, bundle, path = load_sr_network(
             weights,
             SHIPPED_WEIGHTS,
-            model="sfsrnet",
-            input_transform=SR_INPUT_TRANSFORM,
-            build=SRNet,
             missing="no shipped SR weights; train with `sarpipe train sr CONFIG -o DIR` and pass its DIR/weights",
             where="--sr",
         )
@@ -215,9 +228,7 @@ class SuperResolvedMethod(CleanupMethod):
         self.tuned_weights: str | None = None
         tuned = TUNED_WEIGHTS.get(str(method.name)) if weights is None else None
         if tuned is not None and (tuned / "config.json").is_file():
-            tnet, tbundle, _tp = load_network(
-                tuned, tuned, model="sfsrnet", input_transform=SR_INPUT_TRANSFORM, build=SRNet, missing="", where="--sr"
-            )
+            tnet, tbundle, _tp = load_sr_network(tuned, tuned, missing="", where="--sr")
             ft = tbundle.training.get("fine_tune", {})
             sha = method_weights_sha256(method)
             if tnet.factor == self.factor and sha is not None and sha == ft.get("method_weights_sha256"):

@@ -356,8 +356,7 @@ def _train(cfg: SRTrainConfig, out: Path, progress: bool = False) -> dict[str, A
     if cfg.fine_tune is None:
         net = SRNet(cfg.model.channels, cfg.model.kernels, factor=cfg.factor)
     else:
-        from ..models.weights import load_network
-        from .sr import SHIPPED_WEIGHTS
+        from .sr import SHIPPED_WEIGHTS, load_sr_network
 
         ft = cfg.fine_tune
         method = _tuning_method(ft)
@@ -366,12 +365,9 @@ def _train(cfg: SRTrainConfig, out: Path, progress: bool = False) -> dict[str, A
             _method_shares(cfg, train, method)
             _method_shares(cfg, val, method)
         start = ft.start or SHIPPED_WEIGHTS
-        net, start_bundle, _p = load_network(
+        net, start_bundle, _p = load_sr_network(
             ft.start,
             SHIPPED_WEIGHTS,
-            model="sfsrnet",
-            input_transform=SR_INPUT_TRANSFORM,
-            build=SRNet,
             missing="no shipped SR weights to start from: give fine_tune.start",
             where="fine_tune.start",
         )

@@ -484,9 +484,8 @@ class DAPMethod(CleanupMethod):
         estimate alone is noisy on speckle: a fill is kept only as far as both copies of the gap confirm it)."""
         if self.holdout_shape != "gap":
             return fill_gain(fill, obs, held & ~mask)
-        gains = [fill_gain(fill, obs, gap_shaped_holdout(mask, side) & held) for side in (1, -1)]
-        counts = [int((gap_shaped_holdout(mask, side) & held).sum()) for side in (1, -1)]
-        kept = [g for g, c in zip(gains, counts) if c]
+        copies = [gap_shaped_holdout(mask, side) & held for side in (1, -1)]
+        kept = [fill_gain(fill, obs, c) for c in copies if c.any()]
         return min(kept) if kept else 0.0
 
     def inpaint(self, x: np.ndarray, mask: np.ndarray, hop: int | None = None) -> np.ndarray:

@@ -48,6 +48,14 @@ from sarpipe.spectral.sr_grid import sr_features, upsample_frames
 from sarpipe.spectral.sr_training import spectrogram_psnr
 
 
+def _timed(times: list, call, *args):
+    """``call(*args)``'s result, its wall time [s] appended to ``times``."""
+    t0 = time.perf_counter()
+    out = call(*args)
+    times.append(time.perf_counter() - t0)
+    return out
+
+
 def _share(method, spec, ctx, pulses):
     """The method's RFI share on the full grid."""
     if method.domain == "tf":
@@ -112,21 +120,13 @@ def run_pulses(methods, n_pulses, n_samples, factor, repeats, weights, pack_gap=
             t_full, t_sr, t_inner, t_net = [], [], [], []
             t_fullp, t_srp = [], []
             for _ in range(repeats):  # interleaved: all see the same load
-                t0 = time.perf_counter()
-                full = _share(inner, spec, ctx, x)
-                t_full.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                sr = wrapped(spec, ctx).data
-                t_sr.append(time.perf_counter() - t0)
+                full = _timed(t_full, _share, inner, spec, ctx, x)
+                sr = _timed(t_sr, wrapped, spec, ctx).data
                 t_inner.append(wrapped.last_seconds["method"])
                 t_net.append(wrapped.last_seconds["sr"])
                 if packed is not None:
-                    t0 = time.perf_counter()
-                    full_packed = _share(packed, spec, ctx, x)
-                    t_fullp.append(time.perf_counter() - t0)
-                    t0 = time.perf_counter()
-                    sr_packed = wrapped_packed(spec, ctx).data
-                    t_srp.append(time.perf_counter() - t0)
+                    full_packed = _timed(t_fullp, _share, packed, spec, ctx, x)
+                    sr_packed = _timed(t_srp, wrapped_packed, spec, ctx).data
             coarse, cshare = wrapped.coarse_share(spec, ctx)
             interp = upsample_frames(cshare, factor, spec.shape[-1])
             _f, heur = sr_features(spec, coarse, cshare, factor)

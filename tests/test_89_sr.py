@@ -15,6 +15,17 @@ from sarpipe.spectral.sr_grid import coarse_frame_count, share_correction, sr_fe
 torch = pytest.importorskip("torch")
 
 
+#: an SR training recipe cut down to seconds (the CLI and fine-tuning tests)
+TINY_RECIPE = {
+    "data": {"frames": 17, "seed": 3},
+    "train_samples": 6,
+    "validation_samples": 4,
+    "steps": 3,
+    "batch_size": 2,
+    "crop_bins": 32,
+}
+
+
 def test_share_correction_hand_computed():
     # one frequency bin, 5 full frames, coarse frames on full frames 0, 2, 4
     mix = np.array([[2.0, 3.0, 4.0, 1.0, 6.0]])
@@ -230,14 +241,7 @@ def test_train_sr_command_writes_loadable_weights_and_reuses_a_finished_run(tmp_
     from sarpipe.spectral.sr import SuperResolvedMethod
     from sarpipe.spectral.sr_training import train_sr
 
-    recipe = {
-        "data": {"frames": 17, "seed": 3},
-        "train_samples": 6,
-        "validation_samples": 4,
-        "steps": 3,
-        "batch_size": 2,
-        "crop_bins": 32,
-    }
+    recipe = dict(TINY_RECIPE)
     cfg_path = tmp_path / "sr.yaml"
     cfg_path.write_text(yaml.safe_dump(recipe))
     run = tmp_path / "run"
@@ -313,12 +317,7 @@ def _tiny_tuned_run(tmp_path, target="method"):
     from sarpipe.spectral.sr_training import train_sr
 
     recipe = {
-        "data": {"frames": 17, "seed": 3},
-        "train_samples": 6,
-        "validation_samples": 4,
-        "steps": 3,
-        "batch_size": 2,
-        "crop_bins": 32,
+        **TINY_RECIPE,
         "fine_tune": {
             "method": "difnet",
             "params": {"device": "cpu", "strict": False, "pack_gap": 0},

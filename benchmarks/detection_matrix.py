@@ -26,9 +26,9 @@ Figures per scene: pulses flagged, recall and extra pulses (flagged but RFI-free
 sarpipe.rfi.metrics), and the image mask's line IoU: the lines of ``rfi_image_mask`` (a line with any masked
 cell) against the lines where the focused RFI *exceeds the clutter* - the mean over range of ``|focus(rfi)|^2``
 is at least that of ``|focus(echo - rfi)|^2`` (clutter plus noise) on that line. ``missed>8dB``: lines where the
-focused RFI stands 8 dB or more above the thermal noise's image intensity but the mask is empty. ``lines from
-pulses``: the lines where the focused RFI of the flagged pulses is estimated to exceed the clutter
-(:func:`lines_from_pulses`, a line set built from the echo detection, not the chain's mask), and its IoU.
+focused RFI stands 8 dB or more above the thermal noise's image intensity but the mask is empty. ``image-test
+lines``: the lines the image's spectral test flags (what the mask marked before it was built from the flagged
+pulses, :func:`sarpipe.rfi.pulses.map_pulses_to_lines`), and their IoU.
 ``best band dB``: per RFI pulse, the largest in-band ratio of the RFI's power to the clutter's expected power in one band of the echo
 detector's whole-pulse spectra (median over the RFI pulses: how far the RFI stands out pulse by pulse);
 ``peak: RFI / clutter max``: what the detector's self-referenced peak test sees (:func:`smoothed_peak_db`), the

@@ -20,7 +20,15 @@ from sarpipe.rfi.echo_detect import (
     pulse_band_spectra,
     pulse_statistics,
 )
-from sarpipe.rfi.pulses import aperture_geometry, map_lines_to_pulses, map_range_to_samples, refine_pulses
+from sarpipe.rfi.pulses import (
+    ApertureGeometry,
+    aperture_geometry,
+    map_lines_to_pulses,
+    map_pulses_to_lines,
+    map_range_to_samples,
+    pulse_rfi_to_clutter,
+    refine_pulses,
+)
 from sarpipe.rfi.robust import gaussian_scores, gumbel_scores
 from sarpipe.sensor import SensorParams
 
@@ -247,3 +255,60 @@ def test_a_step_down_where_the_clutter_goes_dark_opens_no_plateau_from_the_scene
     echo[truth] += 10 ** (-15 / 20) * (rng.standard_normal((600, n_rg)) + 1j * rng.standard_normal((600, n_rg)))
     flags = detect_echo(echo.astype(np.complex64), power_window=301).pulses
     assert not flags[~truth].any()
+
+
+def _aperture(shift: float, length: float) -> ApertureGeometry:
+    return ApertureGeometry(
+        r0=3000.0, length_pulses=length, shift_pulses=shift, chirp_samples=0.0, migration_samples=0.0, source="test"
+    )
+
+
+def test_pulses_to_lines_geometry_and_ratio_rule():
+    # line i is built from pulses round(i + shift - T / 2) + [0, T): with shift 37.4 and T 100, [i - 13, i + 87)
+    g = _aperture(37.4, 100.0)
+    n = 1000
+    ratio = np.zeros(n)
+    ratio[400:460] = 1e6  # strong: one pulse of the burst in a line's aperture is enough
+    expected = np.zeros(n, bool)
+    expected[314:473] = True  # i - 13 < 460 and i + 87 > 400, i.e. the burst's lines [s - shift - T/2, e - shift + T/2]
+    np.testing.assert_array_equal(map_pulses_to_lines(ratio, g), expected)
+    # ratio 4 over the burst: the aperture mean reaches 1 where 25 of its 100 pulses are in the burst,
+    # i + 87 - 400 >= 25 and 460 - (i - 13) >= 25
+    ratio[400:460] = 4.0
+    expected[:] = False
+    expected[338:449] = True
+    np.testing.assert_array_equal(map_pulses_to_lines(ratio, g), expected)
+    # a plain loop over the apertures agrees
+    loop = [np.mean(ratio[np.arange(round(i + 37.4 - 50), round(i + 37.4 - 50) + 100) % n]) >= 1 for i in range(n)]
+    np.testing.assert_array_equal(map_pulses_to_lines(ratio, g), loop)
+    assert not map_pulses_to_lines(np.full(n, 0.99), g).any() and map_pulses_to_lines(np.full(n, 1.0), g).all()
+    # a burst at the scene start reaches the last lines through the circular focuser, or not at all without wrap
+    ratio[:] = 0.0
+    ratio[0:30] = 1e6
+    wrapped, clipped = map_pulses_to_lines(ratio, g), map_pulses_to_lines(ratio, g, wrap=False)
+    assert np.array_equal(np.flatnonzero(wrapped), np.r_[0:43, 914:1000])
+    assert np.array_equal(np.flatnonzero(clipped), np.r_[0:43])
+
+
+def test_pulse_rfi_to_clutter_ratio_with_rfi_over_the_whole_band_and_on_every_pulse():
+    rng = np.random.default_rng(11)
+    n_az, n_rg = 600, 1024
+
+    def white(n, power):
+        return np.sqrt(power / 2) * (rng.standard_normal((n, n_rg)) + 1j * rng.standard_normal((n, n_rg)))
+
+    gain = np.linspace(1.0, 2.0, n_az)  # the clutter's power drifts along azimuth
+    echo = np.sqrt(gain)[:, None] * white(n_az, 1.0)
+    flags = np.zeros(n_az, bool)
+    flags[200:260] = True
+    # white RFI filling the whole band, 3 times the clutter's power: the pulse's own lowest bands are RFI too,
+    # so only the RFI-free pulses around the burst tell the clutter's power
+    echo[flags] += white(60, 3.0) * np.sqrt(gain[flags])[:, None]
+    r = pulse_rfi_to_clutter(echo.astype(np.complex64), flags)
+    assert np.all(r[~flags] == 0)
+    assert np.median(r[flags]) == pytest.approx(3.0, rel=0.1)
+    # a tone of half the clutter's power on every pulse (no RFI-free pulse): the pulse's clutter bands tell it
+    t = np.arange(n_rg)
+    echo = white(n_az, 1.0) + np.sqrt(0.5) * np.exp(2j * np.pi * 0.123 * t)[None, :]
+    r = pulse_rfi_to_clutter(echo.astype(np.complex64), np.ones(n_az, bool))
+    assert np.median(r) == pytest.approx(0.5, rel=0.15)

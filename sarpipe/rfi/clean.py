@@ -10,7 +10,7 @@ bit.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ import xarray as xr
 from ..errors import InputError
 from ..model import DIMS, RECORDS_ATTR, check_image_of, processing_records, validate, with_history
 from ..sensor import SensorParams
-from .detect import ImageDetection, detect_image
+from .detect import ImageDetection, detect_image, image_chunk_lines, line_mask
 from .echo_detect import EchoDetection, detect_echo
 from .methods import CleanupMethod, MethodContext, create_method
 from .metrics import estimate_mask
@@ -27,8 +27,10 @@ from .pulses import (
     PulseMapping,
     aperture_geometry,
     map_lines_to_pulses,
+    map_pulses_to_lines,
     map_range_to_samples,
     processed_bandwidth,
+    pulse_rfi_to_clutter,
     refine_pulses,
 )
 from .stft import STFTParams, istft, stft
@@ -151,6 +153,12 @@ def detect(
     mapping = PulseMapping(
         pulses=pulses, candidates=candidates, samples=samples, geometry=geom, params=settings.as_dict()
     )
+    # the image mask from the flagged pulses: the lines where their focused RFI exceeds the clutter, over the range
+    # cells the image test marked (the whole swath, unless its floor picked out range blocks)
+    ratio = pulse_rfi_to_clutter(raw["echo"].data, pulses, sensor, wrap=settings.wrap)
+    mask_lines = map_pulses_to_lines(ratio, geom, wrap=settings.wrap)
+    chunks = None if isinstance(img, np.ndarray) else image_chunk_lines(img)
+    det = replace(det, mask=line_mask(mask_lines, cols, chunk_rows=chunks))
     return RFIDetection(det, mapping, echo_det)
 
 

@@ -28,8 +28,10 @@ lines. A line is flagged when its score exceeds ``z(1 - pfa)`` (``z(1 - pfa / 2)
 ``use_floor``), i.e. with probability ``pfa`` per line under the null (default 1e-7). Flagged runs shorter than ``min_run`` lines are dropped
 (focused RFI spans many lines; a bright target's range sidelobes raise one or two).
 
-``rfi_image_mask`` marks, on flagged lines, the range blocks whose own floor passes the test per block column
-(``pfa_block``); a flagged line with no such block is marked whole.
+``ImageDetection.mask`` marks, on flagged lines, the range blocks whose own floor passes the test per block column
+(``pfa_block``); a flagged line with no such block is marked whole. Its range cells (``range_cells``) set the
+mapping's range extent; the chain's ``rfi_image_mask`` is built from the flagged pulses instead
+(:func:`sarpipe.rfi.clean.detect`, :func:`~.pulses.map_pulses_to_lines`).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from .echo_detect import (
 )
 from .robust import gaussian_scores
 
-__all__ = ["ImageDetection", "detect_image", "block_statistics"]
+__all__ = ["ImageDetection", "detect_image", "block_statistics", "line_mask", "image_chunk_lines"]
 
 
 @numba.njit(nogil=True, cache=True, parallel=True)
@@ -253,8 +255,9 @@ def detect_image(
         )[ref.size :]
         hit = z_blk > float(ndtri(1.0 - pfa_block))
         hit[~hit.any(axis=1)] = True
-    mask = _line_mask(lines, sampled, hit, block, n_rg, chunk_rows=_chunk_rows(image) if lazy else None)
-    range_cells = np.repeat(hit.any(axis=0), block)[:n_rg]
+    cells = np.repeat(hit, block, axis=1)[:, :n_rg]
+    mask = line_mask(lines, cells, sampled, chunk_rows=image_chunk_lines(image) if lazy else None)
+    range_cells = cells.any(axis=0)
     params = dict(
         pfa=pfa,
         range_block=range_block,
@@ -281,7 +284,8 @@ def detect_image(
     )
 
 
-def _chunk_rows(image: Any) -> int:
+def image_chunk_lines(image: Any) -> int:
+    """Lines per chunk of a lazily opened image (1024 when it has no chunks)."""
     chunks = getattr(getattr(image, "data", image), "chunks", None)
     try:
         return max(1, int(chunks[0][0] if isinstance(chunks[0], tuple) else chunks[0]))
@@ -289,22 +293,28 @@ def _chunk_rows(image: Any) -> int:
         return 1024
 
 
-def _mask_rows(a: int, b: int, lines: np.ndarray, sampled: np.ndarray, hit: np.ndarray, block: int, n_rg: int):
-    """Rows ``a:b`` of the image mask: on a flagged line, the range blocks that the nearest sampled flagged line
-    (at or before it) marked."""
-    out = np.zeros((b - a, n_rg), dtype=bool)
+def _mask_rows(a: int, b: int, lines: np.ndarray, sampled: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Rows ``a:b`` of an image mask: on a flagged line, the range cells that the nearest sampled line (at or
+    before it) marks (``cells``: bool, one row per ``sampled`` line)."""
+    out = np.zeros((b - a, cells.shape[1]), dtype=bool)
     flagged = np.flatnonzero(lines[a:b]) + a
     if flagged.size and sampled.size:
         nearest = np.clip(np.searchsorted(sampled, flagged, side="right") - 1, 0, sampled.size - 1)
-        out[flagged - a] = np.repeat(hit, block, axis=1)[nearest, :n_rg]
+        out[flagged - a] = cells[nearest]
     return out
 
 
-def _line_mask(lines, sampled, hit, block, n_rg, chunk_rows: int | None):
-    """The image mask, in memory (``chunk_rows`` None) or as a lazy DataArray of ``chunk_rows``-line chunks."""
-    n_az = lines.size
+def line_mask(lines: np.ndarray, cells: np.ndarray, sampled: np.ndarray | None = None, chunk_rows: int | None = None):
+    """An image mask (azimuth, range; bool) marking on each flagged line of ``lines`` the range cells ``cells``
+    (bool per cell, or one row per ``sampled`` line, sorted: a flagged line takes the row of the nearest sampled
+    line at or before it). In memory (``chunk_rows`` None) or as a lazy DataArray of ``chunk_rows``-line chunks
+    (streamed detection: written block by block, never held whole)."""
+    lines = np.asarray(lines, bool)
+    cells = np.atleast_2d(np.asarray(cells, bool))
+    sampled = np.zeros(1, np.int64) if sampled is None else np.asarray(sampled, np.int64)
+    n_az, n_rg = lines.size, cells.shape[1]
     if chunk_rows is None:
-        return _mask_rows(0, n_az, lines, sampled, hit, block, n_rg)
+        return _mask_rows(0, n_az, lines, sampled, cells)
     import dask.array as da
     import xarray as xr
 
@@ -312,7 +322,7 @@ def _line_mask(lines, sampled, hit, block, n_rg, chunk_rows: int | None):
 
     def one(block_info=None):
         (a, b), _ = block_info[None]["array-location"]
-        return _mask_rows(a, b, lines, sampled, hit, block, n_rg)
+        return _mask_rows(a, b, lines, sampled, cells)
 
     rows = min(int(chunk_rows), n_az)
     chunks = (tuple(min(rows, n_az - a) for a in range(0, n_az, rows)), (n_rg,))

@@ -7,7 +7,7 @@ Layout version 1 (root attribute ``rfi_detection_layout_version = 1``); dims ``a
 =========================  ==================  =======================================================================
 variable                   dims, dtype         meaning
 =========================  ==================  =======================================================================
-``rfi_image_mask``         azimuth, range; b1  image pixels flagged as RFI
+``rfi_image_mask``         azimuth, range; b1  image pixels where the flagged pulses' focused RFI exceeds the clutter
 ``rfi_pulses``             azimuth; bool       echo pulses to clean (after the echo-domain refinement)
 ``rfi_candidate_pulses``   azimuth; bool       pulses the flagged lines map to by geometry alone
 ``rfi_image_lines``        azimuth; bool       image lines flagged

@@ -37,6 +37,8 @@ __all__ = [
     "processed_bandwidth",
     "map_lines_to_pulses",
     "map_range_to_samples",
+    "map_pulses_to_lines",
+    "pulse_rfi_to_clutter",
     "refine_pulses",
     "PulseMapping",
 ]
@@ -168,3 +170,109 @@ class PulseMapping:
     samples: np.ndarray
     geometry: ApertureGeometry
     params: dict = field(default_factory=dict)
+
+
+def _nearest_clean(clean: np.ndarray, a: int, b: int, count: int, wrap: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``count`` unflagged pulses (``clean``: sorted indices) just before pulse ``a`` and just after ``b - 1``
+    (circular with ``wrap``): ``(before, after)``."""
+    n_clean = clean.size
+    k = int(np.searchsorted(clean, a))  # clean[k - 1] < a <= clean[k]
+    m = int(np.searchsorted(clean, b))  # the first clean pulse at or after b
+    if wrap:
+        before = clean[(k - 1 - np.arange(count)) % n_clean]
+        after = clean[(m + np.arange(count)) % n_clean]
+        return before, after
+    return clean[max(0, k - count) : k], clean[m : m + count]
+
+
+def pulse_rfi_to_clutter(
+    echo: Any,
+    pulses: np.ndarray,
+    sensor: SensorParams | None = None,
+    *,
+    nbands: int = 256,
+    neighbours: int = 16,
+    wrap: bool = True,
+) -> np.ndarray:
+    """Per pulse, the estimated in-band RFI-to-clutter power ratio ``r = S / C - 1`` of the flagged ``pulses``
+    (bool per pulse; 0 elsewhere). ``echo``: (pulses, samples), numpy or Dask (only the flagged pulses and their
+    neighbours are read).
+
+    ``S``: the pulse's in-band power (whole-pulse band spectra, :func:`~.echo_detect.pulse_band_spectra`, inside
+    the radar band). ``C``, the clutter's in-band power under the RFI, is the lower of two estimates, each of which
+    RFI can only raise: (1) the RFI-free pulses around each flagged run (``neighbours`` on each side, the median of
+    their in-band power on either side, interpolated in log across the run); (2) the pulse's own lower-quartile
+    band over the clutter's spectral level (:func:`~.echo_detect.floor_shape`), divided by that quantile of
+    ``Gamma(k) / k``, times the level's in-band sum. (2) alone fails when the RFI fills more than three quarters of
+    the band (its lower-quartile band is then RFI); (1) alone when no pulse is RFI-free (RFI on every pulse), where
+    only (2) is used.
+    """
+    from scipy.special import gammaincinv
+
+    from .echo_detect import band_degrees, floor_shape, in_band_bins, pulse_band_spectra
+
+    flags = np.asarray(pulses, bool)
+    n = flags.size
+    ratio = np.zeros(n)
+    if not flags.any():
+        return ratio
+    clean = np.flatnonzero(~flags)
+    runs = []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    use_clean = clean.size >= neighbours
+    for a, b in zip(edges[::2], edges[1::2]):
+        before, after = _nearest_clean(clean, int(a), int(b), neighbours, wrap) if use_clean else ((), ())
+        runs.append((int(a), int(b), np.asarray(before, np.int64), np.asarray(after, np.int64)))
+    near = np.unique(np.concatenate([np.concatenate([r[2], r[3]]) for r in runs])) if use_clean else np.zeros(0, int)
+    rows = np.union1d(np.flatnonzero(flags), near)
+    st = pulse_band_spectra(echo, nbands, rows=rows)
+    bins = in_band_bins(st.spectrum.shape[1], sensor)
+    spectrum = st.spectrum[:, bins]  # unit mean over all bands per pulse
+    power = 10 ** (st.power_db / 10)
+    in_band = power * spectrum.mean(axis=1)  # in-band power per band, the pulse's power scale
+    at = np.full(n, -1, np.int64)
+    at[rows] = np.arange(rows.size)
+    is_near = np.isin(rows, near)
+    _, level = floor_shape(np.median(spectrum[is_near] if is_near.sum() >= neighbours else spectrum, axis=0))
+    k = band_degrees(int(echo.shape[1]), nbands)
+    quartile = np.quantile(spectrum / level[None, :], 0.25, axis=1) / (gammaincinv(k, 0.25) / k)
+    clutter = power * quartile * level.mean()  # estimate (2), per band
+    for a, b, before, after in runs:
+        if not use_clean or not (before.size or after.size):
+            continue
+        sides = [np.median(in_band[at[s]]) for s in (before, after) if s.size]
+        lo, hi = np.log(sides[0]), np.log(sides[-1])
+        idx = np.arange(a, b)
+        frac = (idx - a + 0.5) / max(b - a, 1)
+        estimate = np.exp(lo + (hi - lo) * frac)  # estimate (1)
+        clutter[at[idx]] = np.minimum(clutter[at[idx]], estimate)
+    flagged = np.flatnonzero(flags)
+    ratio[flagged] = np.maximum(in_band[at[flagged]] / np.maximum(clutter[at[flagged]], 1e-30) - 1, 0)
+    return ratio
+
+
+def map_pulses_to_lines(ratio: np.ndarray, geometry: ApertureGeometry, *, wrap: bool = True) -> np.ndarray:
+    """Image lines where the focused RFI exceeds the clutter, from the per-pulse RFI-to-clutter ratio ``ratio``
+    (:func:`pulse_rfi_to_clutter`): line ``i`` is built from the pulses ``i + shift +- T / 2`` (``shift``, ``T``:
+    ``geometry.shift_pulses``, ``length_pulses``), and focusing adds RFI and distributed clutter alike incoherently
+    (each line's intensity is the sum of its pulses' powers times the filter's gain), so the line's focused
+    RFI-to-clutter ratio is the mean of ``ratio`` over those pulses; a line counts where that is 1 or more.
+    ``wrap``: circular focuser (indices wrap); otherwise the mean runs over the pulses inside the scene."""
+    r = np.asarray(ratio, np.float64)
+    n = r.size
+    if not r.any():
+        return np.zeros(n, bool)
+    width = int(min(n, max(1, round(geometry.length_pulses))))
+    start = np.round(np.arange(n) + geometry.shift_pulses - geometry.length_pulses / 2).astype(np.int64)
+    if wrap:
+        cum = np.concatenate([[0.0], np.cumsum(np.tile(r, 2))])
+        a = start % n
+        total = cum[a + width] - cum[a]
+        count = np.full(n, width)
+    else:
+        cum = np.concatenate([[0.0], np.cumsum(r)])
+        a = np.clip(start, 0, n)
+        b = np.clip(start + width, 0, n)
+        total = cum[b] - cum[a]
+        count = b - a
+    return (count > 0) & (total >= np.maximum(count, 1))

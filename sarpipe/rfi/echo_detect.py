@@ -523,6 +523,12 @@ def detect_echo(
         if smooth_pulses > 1 and own.shape[0] > 2:
             smoothed = slow_time_median(own, min(int(smooth_pulses), own.shape[0]) | 1)
         z_sm = self_referenced_scores(smoothed, shape)
+        # its null from the bins of one row assumes independent bins; the clutter's are not (a band's power persists
+        # over tens of pulses, which the running median keeps while it averages the bins' noise away), so over clean
+        # pulses its tail is heavier than N(0, 1) (development seed, a clean scene: 99 % point 4.0, not 2.3). Unless
+        # RFI is on nearly every pulse (the band floor below), the score must also clear a Gumbel null fitted to the
+        # lower part of the tested rows' own scores
+        z_fit = gumbel_scores(z_sm, None, q=0.25, min_beta=1e-3)
         # the running median spreads a strong burst onto the pulses just outside it (its median at the edge is the
         # largest clean value): a pulse must also carry the peak at the smoothed spectrum's peak bin itself, above
         # the 1 % point of a clean band (the mean of ``dof`` exponential bins, Gamma(dof) / dof)
@@ -538,6 +544,7 @@ def detect_echo(
         floor, level = floor_shape(m)
         persistent = m >= level * 10 ** (min_peak_db / 10)
         quiet = floor >= m  # not cut: the clutter's own shape
+        every = False
         if persistent.any() and quiet.any():
             z_pb, rise_db = own_peak_scores(own, floor, persistent, quiet, dof)
             z_pb[rise_db <= 0] = -np.inf
@@ -546,8 +553,11 @@ def detect_echo(
             # it counts only where it flags nearly every tested pulse, the case it is for. Where RFI is on part of
             # the pulses the others are a reference for the other tests, and a median raised by RFI on half the
             # pulses would read tilted clean pulses as RFI
-            if np.mean(z_pb > thr) >= EVERY_PULSE_SHARE:
-                z_sm = _bonferroni2(z_sm, z_pb)
+            every = np.mean(z_pb > thr) >= EVERY_PULSE_SHARE
+        if every:  # RFI on nearly every tested pulse: their own scores are no null
+            z_sm = _bonferroni2(z_sm, z_pb)
+        else:
+            z_sm = np.minimum(z_sm, z_fit)
         z_own[tested] = z_sm
 
     z_p = gaussian_scores(dp, is_ref, q=0.25, min_sigma=1e-3)

@@ -43,7 +43,7 @@ from scipy.special import gammaincinv, ndtri
 
 from ..errors import InputError
 from ..sensor import SensorParams
-from .detection_kernels import _band_power, _welch_shape, slow_time_median
+from .detection_kernels import _band_power, _welch_shape, quiet_level_fit, slow_time_median
 from .robust import gaussian_scores, gumbel_scores
 
 __all__ = [
@@ -296,21 +296,10 @@ def floor_shape(
     m = np.asarray(spectrum, dtype=np.float64)
     log_m = np.log(np.maximum(m, 1e-30))
     quiet = m <= np.quantile(m, low) * 10 ** (quiet_db / 10)
-    half = max(4, m.size // 4)
-    k_all = np.arange(m.size)
-    log_level = np.empty_like(log_m)
-    for k in range(m.size):
-        near = quiet & (np.abs(k_all - k) <= half)
-        if np.count_nonzero(near) < 8:
-            near = quiet
-        y = log_m[near]
-        x = (k_all[near] - k) / half
-        # a quadratic through the quiet bins on both sides of k (the chirp's spectrum curves towards the band's
-        # edges, which a running median would flatten), a line where they lie on one side only (a band edge, or
-        # the flank of a wide persistent band); never outside their range (no wild extrapolation)
-        both = np.count_nonzero(x < 0) >= 4 and np.count_nonzero(x > 0) >= 4
-        fit = np.polynomial.polynomial.polyfit(x, y, 2 if both else 1)[0]
-        log_level[k] = np.clip(fit, y.min(), y.max())
+    # a quadratic through the quiet bins on both sides of each bin (the chirp's spectrum curves towards the band's
+    # edges, which a running median would flatten), a line where they lie on one side only (a band edge, or the
+    # flank of a wide persistent band); never outside their range (no wild extrapolation)
+    log_level = quiet_level_fit(log_m, quiet, max(4, m.size // 4))
     level = np.exp(log_level)
     return np.minimum(m, level * 10 ** (quiet_db / 10)), level
 

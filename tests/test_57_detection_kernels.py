@@ -7,7 +7,7 @@ import pytest
 import scipy.fft
 from scipy.ndimage import median_filter
 
-from sarpipe.rfi.detection_kernels import _band_power, _welch_shape, quiet_level_fit, slow_time_median
+from sarpipe.rfi.detection_kernels import _band_power, _welch_shape, quiet_level_fit, row_medians, slow_time_median
 
 
 def _complex(rng, shape):
@@ -167,3 +167,14 @@ def test_quiet_level_fit_matches_numpy_polyfit(n, share):
     np.testing.assert_allclose(quiet_level_fit(log_m, quiet, half), _quiet_level_numpy(log_m, quiet, half), atol=1e-9)
     with pytest.raises(ValueError, match="quiet"):
         quiet_level_fit(log_m, np.zeros(n, bool), half)
+
+
+@pytest.mark.parametrize("shape", [(7, 243), (300, 8), (5, 1), (1, 6)])
+def test_row_medians_match_numpy(shape):
+    rng = np.random.default_rng(shape[1])
+    x = rng.exponential(size=shape)
+    x[0, : shape[1] // 2] = 1.0  # ties
+    for axis in (0, 1):
+        np.testing.assert_array_equal(row_medians(x, axis), np.median(x, axis=axis))
+    with pytest.raises(ValueError, match="2-D"):
+        row_medians(x[0])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["slow_time_median", "quiet_level_fit"]
+__all__ = ["slow_time_median", "quiet_level_fit", "row_medians"]
 
 
 @numba.njit(nogil=True, cache=True)
@@ -181,4 +181,26 @@ def quiet_level_fit(log_m: np.ndarray, quiet: np.ndarray, half: int) -> np.ndarr
         raise ValueError("log_m and quiet must be 1-D of one size, with at least one quiet bin")
     out = np.empty_like(log_m)
     _quiet_level_fit(log_m, quiet, max(1, int(half)), out)
+    return out
+
+
+@numba.njit(nogil=True, cache=True, parallel=True)
+def _row_medians(x, out):  # pragma: no cover - compiled
+    """``out[i]`` = median of ``x[i]`` (the mean of the two middle values for an even count), a selection per row."""
+    for i in numba.prange(x.shape[0]):
+        out[i] = np.median(x[i].copy())
+
+
+def row_medians(x: np.ndarray, axis: int = 1) -> np.ndarray:
+    """``np.median(x, axis)`` of a 2-D float array without NaNs, one compiled selection per row (``axis=1``) or per
+    column (``axis=0``, on a transposed copy), rows in parallel. Returns float64."""
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim != 2 or axis not in (0, 1):
+        raise ValueError(f"row_medians takes a 2-D array and axis 0 or 1, got shape {a.shape}, axis {axis}")
+    a = np.ascontiguousarray(a.T if axis == 0 else a)
+    out = np.empty(a.shape[0])
+    if a.shape[0]:
+        if a.shape[1] == 0:
+            raise ValueError("row_medians of empty rows")
+        _row_medians(a, out)
     return out

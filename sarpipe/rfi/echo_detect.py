@@ -43,7 +43,7 @@ from scipy.special import gammaincinv, ndtri
 
 from ..errors import InputError
 from ..sensor import SensorParams
-from .detection_kernels import _band_power, _welch_shape, quiet_level_fit, slow_time_median
+from .detection_kernels import _band_power, _welch_shape, quiet_level_fit, row_medians, slow_time_median
 from .robust import gaussian_scores, gumbel_scores
 
 __all__ = [
@@ -267,7 +267,9 @@ def system_shape(
     the range window); a peak narrower than a quarter of the band and ``tolerance_db`` above it is RFI present on most
     rows, which a quantile over rows alone would take into the shape (and so hide on every row).
     """
-    shape = np.quantile(spectrum[:, bins], quantile, axis=0)
+    shape = (
+        row_medians(spectrum[:, bins], axis=0) if quantile == 0.5 else np.quantile(spectrum[:, bins], quantile, axis=0)
+    )
     width = max(31, int(np.count_nonzero(bins)) // 4) | 1
     local = median_filter(shape, size=width, mode="nearest")
     return np.minimum(shape, local * 10 ** (tolerance_db / 10))
@@ -313,8 +315,8 @@ def self_referenced_scores(spectrum: np.ndarray, shape: np.ndarray) -> np.ndarra
     from scipy.special import log_ndtr
 
     log_ratio = np.log(np.maximum(spectrum, 1e-30) / np.maximum(shape, 1e-30)[None, :])
-    med = np.median(log_ratio, axis=1)
-    sigma = np.maximum(1.4826 * np.median(np.abs(log_ratio - med[:, None]), axis=1), 1e-6)
+    med = row_medians(log_ratio)
+    sigma = np.maximum(1.4826 * row_medians(np.abs(log_ratio - med[:, None])), 1e-6)
     u = (log_ratio.max(axis=1) - med) / sigma
     p_value = -np.expm1(spectrum.shape[1] * log_ndtr(u))  # 1 - Phi(u)^M, accurate in the far tail
     with np.errstate(divide="ignore"):
@@ -354,9 +356,9 @@ def _bonferroni2(z1: np.ndarray, z2: np.ndarray) -> np.ndarray:
 
 def spectral_peak_db(spectrum: np.ndarray, reference: np.ndarray, bins: np.ndarray) -> np.ndarray:
     """Per row: largest in-band bin of ``spectrum / median(spectrum[reference])`` over that ratio's median [dB]."""
-    shape = np.median(spectrum[reference][:, bins], axis=0)
+    shape = row_medians(spectrum[reference][:, bins], axis=0)
     ratio = spectrum[:, bins] / np.maximum(shape, 1e-30)[None, :]
-    return 10 * np.log10(ratio.max(axis=1) / np.maximum(np.median(ratio, axis=1), 1e-30))
+    return 10 * np.log10(ratio.max(axis=1) / np.maximum(row_medians(ratio), 1e-30))
 
 
 def _sharp_runs(rise: np.ndarray, power_db: np.ndarray, idx: np.ndarray, min_step_db: float, k: int = 4) -> np.ndarray:
@@ -522,14 +524,14 @@ def detect_echo(
         # largest clean value): a pulse must also carry the peak at the smoothed spectrum's peak bin itself, above
         # the 1 % point of a clean band (the mean of ``dof`` exponential bins, Gamma(dof) / dof)
         ratio = own / shape[None, :]
-        ratio /= np.maximum(np.median(ratio, axis=1, keepdims=True), 1e-30)
+        ratio /= np.maximum(row_medians(ratio), 1e-30)[:, None]
         at_peak = ratio[np.arange(own.shape[0]), np.argmax(smoothed / shape[None, :], axis=1)]
         dof = band_degrees(echo.shape[1], nfft)
         z_sm[at_peak < gammaincinv(dof, 0.99) / dof] = -np.inf
         # RFI on (nearly) every pulse is in the median spectrum, hence in ``shape``: where bands stand
         # ``min_peak_db`` over the band floor's level, each pulse's mean over them is tested against its own level
         # in the unraised bands
-        m = np.median(ref_rows[:, bins], axis=0)
+        m = row_medians(ref_rows[:, bins], axis=0)
         floor, level = floor_shape(m)
         persistent = m >= level * 10 ** (min_peak_db / 10)
         quiet = floor >= m  # not cut: the clutter's own shape

@@ -7,7 +7,7 @@ import pytest
 import scipy.fft
 from scipy.ndimage import median_filter
 
-from sarpipe.rfi.detection_kernels import _band_power, _welch_shape, slow_time_median
+from sarpipe.rfi.detection_kernels import _band_power, _welch_shape, quiet_level_fit, row_medians, slow_time_median
 
 
 def _complex(rng, shape):
@@ -138,3 +138,43 @@ def test_welch_spectra_of_chosen_rows_match_numpy():
     )
     lazy = pulse_statistics(da.from_array(x, chunks=(4, 1100)), 128, 6, rows=rows)
     np.testing.assert_array_equal(lazy.spectrum, st.spectrum)
+
+
+def _quiet_level_numpy(log_m, quiet, half):
+    """One np.polynomial fit per bin through the quiet bins near it (all of them when under 8 are near): degree 2
+    with at least 4 on each side, else 1; its value at the bin, clipped to the fitted values' range."""
+    k_all = np.arange(log_m.size)
+    out = np.empty_like(log_m)
+    for k in range(log_m.size):
+        near = quiet & (np.abs(k_all - k) <= half)
+        if np.count_nonzero(near) < 8:
+            near = quiet
+        x, y = (k_all[near] - k) / half, log_m[near]
+        deg = 2 if np.count_nonzero(x < 0) >= 4 and np.count_nonzero(x > 0) >= 4 else 1
+        out[k] = np.clip(np.polynomial.polynomial.polyfit(x, y, deg)[0], y.min(), y.max())
+    return out
+
+
+@pytest.mark.parametrize("n, share", [(243, 0.5), (64, 0.3), (31, 1.0), (200, 0.1)])
+def test_quiet_level_fit_matches_numpy_polyfit(n, share):
+    rng = np.random.default_rng(n)
+    f = np.linspace(-1, 1, n)
+    log_m = 0.3 - 0.8 * f**2 + 0.05 * rng.standard_normal(n)
+    quiet = rng.random(n) < share
+    quiet[: n // 3] &= n != 200  # a wide raised band on one flank: the fits there are lines, one-sided
+    quiet[[0, -1]] = True
+    half = max(4, n // 4)
+    np.testing.assert_allclose(quiet_level_fit(log_m, quiet, half), _quiet_level_numpy(log_m, quiet, half), atol=1e-9)
+    with pytest.raises(ValueError, match="quiet"):
+        quiet_level_fit(log_m, np.zeros(n, bool), half)
+
+
+@pytest.mark.parametrize("shape", [(7, 243), (300, 8), (5, 1), (1, 6)])
+def test_row_medians_match_numpy(shape):
+    rng = np.random.default_rng(shape[1])
+    x = rng.exponential(size=shape)
+    x[0, : shape[1] // 2] = 1.0  # ties
+    for axis in (0, 1):
+        np.testing.assert_array_equal(row_medians(x, axis), np.median(x, axis=axis))
+    with pytest.raises(ValueError, match="2-D"):
+        row_medians(x[0])

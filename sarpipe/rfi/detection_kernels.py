@@ -11,7 +11,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["slow_time_median"]
+__all__ = ["slow_time_median", "quiet_level_fit", "row_medians"]
 
 
 @numba.njit(nogil=True, cache=True)
@@ -121,4 +121,86 @@ def slow_time_median(spectra: np.ndarray, window: int) -> np.ndarray:
     out = np.empty_like(x)
     if x.size:
         _slow_time_median(x, window, out)
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _quiet_level_fit(log_m, quiet, half, out):  # pragma: no cover - compiled
+    """``out[k]``: the value at ``k`` of a least-squares polynomial in ``x = (j - k) / half`` through
+    ``(j, log_m[j])`` over the quiet bins ``j`` within ``half`` of ``k`` (all quiet bins when fewer than 8 are that
+    near): a quadratic when at least 4 lie on each side of ``k``, a line otherwise; clipped to those bins' range.
+    The normal equations, solved by Cramer's rule (``x`` spans [-1, 1]: well conditioned)."""
+    n = log_m.size
+    for k in range(n):
+        lo = max(0, k - half)
+        hi = min(n, k + half + 1)
+        near = 0
+        for j in range(lo, hi):
+            if quiet[j]:
+                near += 1
+        if near < 8:
+            lo = 0
+            hi = n
+        s0 = s1 = s2 = s3 = s4 = t0 = t1 = t2 = 0.0
+        neg = pos = 0
+        y_min = np.inf
+        y_max = -np.inf
+        for j in range(lo, hi):
+            if not quiet[j]:
+                continue
+            x = (j - k) / half
+            y = log_m[j]
+            s0 += 1.0
+            s1 += x
+            s2 += x * x
+            s3 += x * x * x
+            s4 += x * x * x * x
+            t0 += y
+            t1 += x * y
+            t2 += x * x * y
+            neg += j < k
+            pos += j > k
+            y_min = min(y_min, y)
+            y_max = max(y_max, y)
+        if neg >= 4 and pos >= 4:
+            det = s0 * (s2 * s4 - s3 * s3) - s1 * (s1 * s4 - s3 * s2) + s2 * (s1 * s3 - s2 * s2)
+            c0 = (t0 * (s2 * s4 - s3 * s3) - s1 * (t1 * s4 - s3 * t2) + s2 * (t1 * s3 - s2 * t2)) / det
+        else:
+            det = s0 * s2 - s1 * s1
+            c0 = (t0 * s2 - s1 * t1) / det if det > 1e-12 * max(s0 * s2, 1e-300) else t0 / max(s0, 1.0)
+        out[k] = min(max(c0, y_min), y_max)
+
+
+def quiet_level_fit(log_m: np.ndarray, quiet: np.ndarray, half: int) -> np.ndarray:
+    """The band floor's smooth level (:func:`~.echo_detect.floor_shape`) in log: per bin, a local quadratic (a line
+    where the quiet bins lie on one side only) through the ``quiet`` bins of ``log_m`` within ``half`` bins,
+    evaluated at the bin and clipped to the fitted bins' range. Needs at least one quiet bin."""
+    log_m = np.ascontiguousarray(log_m, dtype=np.float64)
+    quiet = np.ascontiguousarray(quiet, dtype=np.bool_)
+    if log_m.ndim != 1 or quiet.shape != log_m.shape or not quiet.any():
+        raise ValueError("log_m and quiet must be 1-D of one size, with at least one quiet bin")
+    out = np.empty_like(log_m)
+    _quiet_level_fit(log_m, quiet, max(1, int(half)), out)
+    return out
+
+
+@numba.njit(nogil=True, cache=True, parallel=True)
+def _row_medians(x, out):  # pragma: no cover - compiled
+    """``out[i]`` = median of ``x[i]`` (the mean of the two middle values for an even count), a selection per row."""
+    for i in numba.prange(x.shape[0]):
+        out[i] = np.median(x[i].copy())
+
+
+def row_medians(x: np.ndarray, axis: int = 1) -> np.ndarray:
+    """``np.median(x, axis)`` of a 2-D float array without NaNs, one compiled selection per row (``axis=1``) or per
+    column (``axis=0``, on a transposed copy), rows in parallel. Returns float64."""
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim != 2 or axis not in (0, 1):
+        raise ValueError(f"row_medians takes a 2-D array and axis 0 or 1, got shape {a.shape}, axis {axis}")
+    a = np.ascontiguousarray(a.T if axis == 0 else a)
+    out = np.empty(a.shape[0])
+    if a.shape[0]:
+        if a.shape[1] == 0:
+            raise ValueError("row_medians of empty rows")
+        _row_medians(a, out)
     return out

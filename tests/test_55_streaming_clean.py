@@ -208,3 +208,24 @@ def test_a_detection_of_another_scene_is_refused(scene, tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"error: {det_path}: the detection is for a (768, 512) scene, the echo is (700, 512)" in err
     assert not out.exists()
+
+
+def test_an_empty_image_mask_is_still_written_chunk_by_chunk(scene, tmp_path):
+    """Flagged pulses whose focused RFI stays under the clutter leave an all-false image mask: zarr would skip its
+    chunks (they equal the fill value) and the store would then read as damaged. Every chunk file is written."""
+    import dataclasses
+
+    import dask.array as da
+    import xarray as xr
+
+    raw_path, det_path = scene
+    det = open_detection(det_path)
+    lazy = xr.DataArray(da.zeros(det.rfi_image_mask.shape, dtype=bool, chunks=-1), dims=("azimuth", "range"))
+    empty = dataclasses.replace(det, image=dataclasses.replace(det.image, mask=lazy))  # as a streamed detection's
+    one_chunk = tmp_path / "raw.zarr"  # 768 lines in one chunk: the mask is written as one all-false block
+    save_dataset(load_dataset(raw_path, "raw"), one_chunk)
+    out = tmp_path / "clean.zarr"
+    streaming_clean.clean_zarr(one_chunk, out, empty, method="notch", batch_pulses=BATCH)
+    assert sorted(p.name for p in (out / "rfi_image_mask" / "c").rglob("*") if p.is_file())  # chunk files exist
+    got = open_raw(out)  # refuses a store with a missing chunk file
+    assert not got["rfi_image_mask"].values.any() and got["rfi_pulses"].values.sum() == det.rfi_pulses.sum()

@@ -24,6 +24,16 @@ from ..errors import InputError
 _BYTES_LE = [{"name": "bytes", "configuration": {"endian": "little"}}]
 
 
+def open_zarr_array(path: str | os.PathLike, mode: str = "r") -> zarr.Array:
+    """The Zarr array at ``path``; opened for writing, it writes every chunk, even one equal to the fill value
+    (zarr's default skips those, and sarpipe's stores must hold every chunk file: a missing one means damage,
+    :func:`sarpipe.model.check_chunks_present`)."""
+    if mode == "r":
+        return zarr.open_array(store=os.fspath(path), mode=mode)
+    with zarr.config.set({"array.write_empty_chunks": True}):
+        return zarr.open_array(store=os.fspath(path), mode=mode)
+
+
 class ChunkedArray:
     """A 2-D complex64 Zarr v3 array at ``path`` (the array's folder, holding its ``zarr.json``)."""
 
@@ -46,7 +56,7 @@ class ChunkedArray:
         self.fill = complex(*fill) if isinstance(fill, list) else 0j
 
     def _zarr(self, mode: str) -> zarr.Array:
-        return zarr.open_array(store=str(self.path), mode=mode)
+        return open_zarr_array(self.path, mode)
 
     def _chunk_file(self, i: int, j: int) -> Path:
         return self.path / "c" / str(i) / str(j)

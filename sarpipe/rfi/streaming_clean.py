@@ -45,7 +45,7 @@ import xarray as xr
 from ..atomic import atomic_path
 from ..chunk_tasks import run_chunk_tasks
 from ..errors import InputError
-from ..focus.chunkio import ChunkedArray
+from ..focus.chunkio import ChunkedArray, open_zarr_array
 from ..model import DIMS, open_raw, save_dataset, validate_acquisition, with_history
 from .clean import RFIDetection, _batches, clean_pulses
 from .detection import open_detection_lazily
@@ -131,9 +131,7 @@ def _copy_echo_rows(src_path: str, dst_path: str, i: int, flagged: np.ndarray, w
 def _copy_by_blocks(source: xr.DataArray, dst: Path, finite_where: str | None = None) -> None:
     """Decode ``source`` one block of the output's chunks at a time and write it into the array at ``dst``
     (with ``finite_where``, refuse NaN/Inf samples naming it)."""
-    import zarr
-
-    target = zarr.open_array(store=str(dst), mode="r+")
+    target = open_zarr_array(dst, "r+")
     if target.ndim == 0:
         target[...] = np.asarray(source.values)
         return
@@ -178,9 +176,7 @@ def _read_pulses(echo_path: str | os.PathLike, rows: np.ndarray) -> np.ndarray:
     zarr-python (the chunks they fall in are decoded)."""
     echo = ChunkedArray(echo_path)
     if not echo.fast:
-        import zarr
-
-        data = zarr.open_array(store=os.fspath(echo_path), mode="r").get_orthogonal_selection((rows, slice(None)))
+        data = open_zarr_array(echo_path).get_orthogonal_selection((rows, slice(None)))
         return np.ascontiguousarray(data, dtype=np.complex64)
     out = np.empty((rows.size, echo.shape[1]), dtype=np.complex64)
     cr, cc = echo.chunks

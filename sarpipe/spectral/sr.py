@@ -6,10 +6,11 @@ full-resolution mixture, the up-sampled estimates and the heuristically correcte
 
 Network (:class:`SRNet`), input ``(B, 5, n_freq, n_frames)`` (:func:`~sarpipe.spectral.sr_grid.sr_features`:
 mixture, up-sampled RFI and echo, corrected RFI and echo, each ``ln(1 + a / median |S|)``): convolutions of
-``channels = (c1, c2, c3)`` then ``C = 2`` filters (one per source: RFI, echo) with kernels 5 / 9 / 11 / 11,
-'same' zero padding, ReLU between them. The paper's filters are 128 / 256 / 128 / C; the shipped CPU weights use
-8 / 16 / 8 / 2 (the paper's size, ~6.7 M multiply-adds per bin against ~29 k, would cost more than the methods
-``--sr`` is meant to make cheaper). Output: the RFI share ``sigmoid(logit(h) + d_rfi - d_echo)`` (= the softmax over the
+``channels = (c1, c2, c3)`` then ``C = 2`` filters (one per source: RFI, echo), 'same' zero padding, ReLU
+between them. The paper's filters are 128 / 256 / 128 / C with kernels 5 / 9 / 11 / 11; the shipped CPU weights
+use 8 / 8 / 8 / 2 with kernels 5 / 5 / 7 / 7 (the paper's size, ~6.7 M multiply-adds per bin against ~6.5 k, would
+cost more than the methods ``--sr`` is meant to make cheaper; at 2048-sample pulses even the earlier 8 / 16 / 8 / 2
+with the paper's kernels, ~29 k, took 20-30 % of the wrapped call). Output: the RFI share ``sigmoid(logit(h) + d_rfi - d_echo)`` (= the softmax over the
 two sources of ``ln h + d_rfi`` and ``ln(1 - h) + d_echo``), ``h`` the heuristic share, ``d`` the network's two
 maps: the network corrects the heuristic, and with its last layer at zero it *is* the heuristic. The share is
 returned as the method's mask (``kind="mask"``): the chain removes ``share * S``. A method that returns an
@@ -97,8 +98,8 @@ class SRNet(nn.Module):
 
     def __init__(
         self,
-        channels: tuple[int, int, int] | list[int] = (8, 16, 8),
-        kernels: tuple[int, int, int, int] | list[int] = (5, 9, 11, 11),
+        channels: tuple[int, int, int] | list[int] = (8, 8, 8),
+        kernels: tuple[int, int, int, int] | list[int] = (5, 5, 7, 7),
         sources: int = 2,
         inputs: int = 5,
         factor: int = 2,

@@ -61,8 +61,8 @@ class SRArchConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    channels: list[int] = Field([8, 16, 8], min_length=3, max_length=3)
-    kernels: list[int] = Field([5, 9, 11, 11], min_length=4, max_length=4)
+    channels: list[int] = Field([8, 8, 8], min_length=3, max_length=3)
+    kernels: list[int] = Field([5, 5, 7, 7], min_length=4, max_length=4)
 
 
 class SREstimatorConfig(BaseModel):

@@ -25,11 +25,9 @@ _BYTES_LE = [{"name": "bytes", "configuration": {"endian": "little"}}]
 
 
 def open_zarr_array(path: str | os.PathLike, mode: str = "r") -> zarr.Array:
-    """The Zarr array at ``path``; opened for writing, it writes every chunk, even one equal to the fill value
-    (zarr's default skips those, and sarpipe's stores must hold every chunk file: a missing one means damage,
+    """The Zarr array at ``path``, writing every chunk, even one equal to the fill value (zarr's default skips
+    those, and sarpipe's stores must hold every chunk file: a missing one means damage,
     :func:`sarpipe.model.check_chunks_present`)."""
-    if mode == "r":
-        return zarr.open_array(store=os.fspath(path), mode=mode)
     with zarr.config.set({"array.write_empty_chunks": True}):
         return zarr.open_array(store=os.fspath(path), mode=mode)
 

@@ -54,6 +54,7 @@ from ..rfi.methods import CleanupMethod, MethodContext, MethodOutput
 __all__ = [
     "INPUT_TRANSFORM",
     "TorchMethod",
+    "amp_autocast",
     "blend_window",
     "cpu_has_native_bf16",
     "pack_pulses",
@@ -194,6 +195,18 @@ def unpack_pulses(rows: np.ndarray, n: int, n_frames: int, slot: int, per_row: i
     nr, h, _ = r.shape
     slots = r[..., : per_row * slot].reshape(nr, h, per_row, slot).transpose(0, 2, 1, 3).reshape(nr * per_row, h, slot)
     return slots[:n, :, :n_frames]
+
+
+def amp_autocast(device: Any, amp: bool) -> Any:
+    """The context ``amp`` runs a model in on ``device`` (module docstring, Precision): autocast to bfloat16 on CUDA
+    (float16 where it has no bf16) and on CPUs with native bf16; elsewhere, or with ``amp`` False, float32."""
+    import torch
+
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+    if amp and device.type == "cpu" and cpu_has_native_bf16():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 @functools.lru_cache(maxsize=1)
@@ -395,14 +408,8 @@ class TorchMethod(CleanupMethod):
         import torch
 
         with torch.inference_mode():
-            if self._device.type == "cuda" and self.amp:
-                dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-                with torch.autocast("cuda", dtype=dtype):
-                    return fn(t)
-            if self._device.type == "cpu" and self.amp and cpu_has_native_bf16():
-                with torch.autocast("cpu", dtype=torch.bfloat16):
-                    return fn(t)
-            return fn(t)
+            with amp_autocast(self._device, self.amp):
+                return fn(t)
 
     def _batch_limit(self, height: int, width: int) -> int:
         if self.batch_size is not None:

@@ -147,19 +147,18 @@ def sr_share(
 ) -> np.ndarray:
     """The network's RFI share ``(n, n_freq, n_frames)`` float32 in ``[0, 1]`` for :func:`sr_features` output.
 
-    ``amp``: bfloat16 autocast where the CPU has native bf16 (as :mod:`sarpipe.models.torch_method`) or on CUDA."""
-    from ..models.torch_method import cpu_has_native_bf16
+    ``amp``: :func:`~sarpipe.models.torch_method.amp_autocast` (bfloat16 on CUDA and on CPUs with native bf16)."""
+    from ..models.torch_method import amp_autocast
 
     dev = device or next(net.parameters()).device
     out = np.empty(heuristic.shape, np.float32)
-    use_amp = amp and (dev.type == "cuda" or cpu_has_native_bf16())
     with torch.inference_mode():
         for lo in range(0, features.shape[0], batch):
             f = torch.from_numpy(np.ascontiguousarray(features[lo : lo + batch])).to(dev)
             h = torch.from_numpy(np.ascontiguousarray(heuristic[lo : lo + batch])).to(dev)
             if dev.type == "cpu":
                 f = f.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
+            with amp_autocast(dev, amp):
                 out[lo : lo + batch] = torch.sigmoid(net(f, h)).float().cpu().numpy()
     return out
 

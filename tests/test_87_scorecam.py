@@ -275,3 +275,30 @@ def test_threads_option_leaves_the_callers_torch_threads_as_they_were():
     spec = np.random.default_rng(0).standard_normal((2, 128, 64)) + 0j
     method.masks(spec.astype(np.complex64))
     assert torch.get_num_threads() == before
+
+
+@pytest.mark.skipif(not (SHIPPED_WEIGHTS / "config.json").is_file(), reason="no shipped Score-CAM weights")
+def test_bf16_masked_scores_keep_the_float32_mask():
+    """``amp`` (on by default) runs the masked inputs in bfloat16 where the CPU has it: the mask of new pulses
+    stays the float32 one on all but a few edge bins, and the kinds found are the same."""
+    from sarpipe.models.difnet_data import DIFNetDataConfig
+    from sarpipe.models.torch_method import cpu_has_native_bf16
+    from sarpipe.rfi.stft import stft
+    from sarpipe.spectral.rfi_classifier import labelled_pulse
+    from sarpipe.spectral.scorecam import ScoreCAMMethod, rfi_saliency
+
+    if not cpu_has_native_bf16():
+        pytest.skip("this CPU has no native bfloat16: amp keeps float32 here, nothing to compare")
+    cfg = DIFNetDataConfig(frames=128, seed=78)  # a data seed the training never used
+    p = cfg.stft_params()
+    spec = np.stack([stft(sum(labelled_pulse(cfg, "validation", i)[:2])[None], p)[0] for i in range(16)])
+    m = ScoreCAMMethod(device="cpu")
+    assert m.amp
+    fast_sal, fast_kinds = rfi_saliency(m._model, spec, amp=True)
+    ref_sal, ref_kinds = rfi_saliency(m._model, spec, amp=False)
+    assert np.array_equal(fast_kinds, ref_kinds)  # presence is decided in float32 either way
+    assert not np.array_equal(fast_sal, ref_sal)  # bf16 did run
+    assert np.abs(fast_sal - ref_sal).max() < 0.03  # measured 0.004-0.005 on three data seeds
+    fast, ref = fast_sal > m.threshold, ref_sal > m.threshold
+    assert ref.mean() > 0.05  # there is a mask to compare
+    assert np.mean(fast == ref) > 0.999, np.mean(fast == ref)  # measured 0.9998

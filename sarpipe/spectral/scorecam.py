@@ -85,9 +85,17 @@ def class_scores(model: Any, x: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits, 1)
 
 
-def _masked_scores(model: Any, x: torch.Tensor, maps: torch.Tensor, base: torch.Tensor, batch: int) -> torch.Tensor:
+def _masked_scores(
+    model: Any, x: torch.Tensor, maps: torch.Tensor, base: torch.Tensor, batch: int, amp: bool = False
+) -> torch.Tensor:
     """Class scores ``(N, K, C)`` of the masked inputs ``x * maps``, ``batch`` at a time. A constant activation map
-    normalises to 0, so its masked input is the zero baseline: it scores ``base`` and is not run (exact)."""
+    normalises to 0, so its masked input is the zero baseline: it scores ``base`` and is not run (exact).
+    ``amp``: these forward passes (the method's cost) in :func:`~sarpipe.models.torch_method.amp_autocast`, inputs
+    channels-last on the CPU; the maps, the baseline and the presence scores stay float32."""
+    from ..models.torch_method import amp_autocast, cpu_has_native_bf16
+
+    fast = amp_autocast(x.device, amp)
+    channels_last = amp and x.device.type == "cpu" and cpu_has_native_bf16()
     n, k = maps.shape[:2]
     live = torch.nonzero(maps.flatten(2).amax(2).reshape(-1) > 0)[:, 0]  # rows i*K + j (sample i, channel j)
     scores = base.to(x.dtype).repeat(n * k, 1)
@@ -95,7 +103,11 @@ def _masked_scores(model: Any, x: torch.Tensor, maps: torch.Tensor, base: torch.
     sample = live // k
     for lo in range(0, live.numel(), batch):
         rows = live[lo : lo + batch]
-        scores[rows] = class_scores(model, x[sample[lo : lo + batch]] * flat_maps[rows])
+        masked = x[sample[lo : lo + batch]] * flat_maps[rows]
+        if channels_last:
+            masked = masked.contiguous(memory_format=torch.channels_last)
+        with fast:
+            scores[rows] = class_scores(model, masked).to(scores.dtype)
     return scores.reshape(n, k, -1)
 
 
@@ -123,19 +135,20 @@ def score_cam(
 
 @torch.no_grad()
 def score_cam_all_classes(
-    model: Any, x: torch.Tensor, present: torch.Tensor, *, batch: int = 64
+    model: Any, x: torch.Tensor, present: torch.Tensor, *, batch: int = 64, amp: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Score-CAM of every present class: (the maximum over each sample's present classes ``(N, H, W)``, 0 where
     none; the per-class maps ``(N, C, H, W)``, each normalised to ``[0, 1]``).
 
     ``present``: ``(N, C)`` bool. The ``K`` masked inputs of a sample are the same for every class, so one pass
-    scores them all; each class's weights are its score increases over the zero baseline.
+    scores them all; each class's weights are its score increases over the zero baseline. ``amp``: that pass in
+    reduced precision (:func:`_masked_scores`).
     """
     n, _, hh, ww = x.shape
     present = torch.as_tensor(present, dtype=torch.bool).reshape(n, -1)
     maps = upsampled_maps(model.features(x), (hh, ww))  # (N, K, H, W)
     base = class_scores(model, torch.zeros_like(x[:1]))[0]  # (C,)
-    weights = _masked_scores(model, x, maps, base, batch) - base  # (N, K, C)
+    weights = _masked_scores(model, x, maps, base, batch, amp) - base  # (N, K, C)
     cams = _normalise(torch.relu(torch.einsum("nkc,nkhw->nchw", weights, maps)))
     combined = torch.where(present[:, :, None, None], cams, torch.zeros_like(cams)).amax(1)
     return combined, cams
@@ -238,13 +251,14 @@ def class_general_maps(
 
 
 def rfi_saliency(
-    net: Any, spec: np.ndarray, *, general: float = 1.0, batch: int = 128, chunk: int = 32
+    net: Any, spec: np.ndarray, *, general: float = 1.0, batch: int = 128, chunk: int = 32, amp: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """(saliency ``(N, F, T)`` float32 in ``[0, 1]``, present kinds ``(N, C)`` bool) of complex spectrograms.
 
     Per present RFI kind (score > 0.5; class 0 ``none`` is never a kind to remove): its own Score-CAM map plus
     ``general`` x its class-general map (``net.general_maps``), rescaled to peak 1; the maximum over the present
     kinds (0 for a pulse with none). Pulses go through in chunks of ``chunk`` (memory: ``chunk x K`` maps).
+    ``amp``: the masked inputs' scores in reduced precision (:func:`_masked_scores`).
     """
     from ..models.torch_method import spectrogram_to_input
 
@@ -262,7 +276,7 @@ def rfi_saliency(
         rows = torch.nonzero(present.any(1))[:, 0]
         if not rows.numel():
             continue
-        _combined, cams = score_cam_all_classes(net, z[rows], present[rows], batch=batch)
+        _combined, cams = score_cam_all_classes(net, z[rows], present[rows], batch=batch, amp=amp)
         total = cams + general * gmaps[None]
         total = total / total.amax(dim=(2, 3), keepdim=True).clamp_min(1e-12)
         total = torch.where(present[rows][:, :, None, None], total, torch.zeros_like(total)).amax(1)
@@ -304,8 +318,9 @@ class ScoreCAMMethod(CleanupMethod):
     training tuned for this form, 0.7 if it tuned none); ``general``: weight of the class-general maps (0 = the
     spectrogram's own maps only); ``refine_pfa``: None = the paper's form; a false-alarm rate (or ``"tuned"``, the
     training's choice) = our CFAR refinement inside the mask (:func:`refine_mask`); ``batch``: masked inputs per
-    forward pass; ``threads``: torch CPU threads (None = as is); ``device``: auto | cpu | cuda[:N];
-    ``strict``: refuse an STFT or sensor outside the weights' span.
+    forward pass; ``threads``: torch CPU threads (None = as is); ``device``: auto | cpu | cuda[:N]; ``amp``: the
+    masked inputs' forward passes in bfloat16 where native (CUDA, CPUs with AMX / AVX-512 BF16; docs/models/
+    scorecam.md measures the change); ``strict``: refuse an STFT or sensor outside the weights' span.
     """
 
     name = "scorecam"
@@ -321,6 +336,7 @@ class ScoreCAMMethod(CleanupMethod):
         batch: int = 128,
         threads: int | None = None,
         device: str = "auto",
+        amp: bool = True,
         strict: bool = True,
     ):
         from ..models.torch_method import INPUT_TRANSFORM, resolve_device
@@ -352,7 +368,7 @@ class ScoreCAMMethod(CleanupMethod):
         self.refine_pfa = None if refine_pfa is None else float(refine_pfa)
         self.batch = int(batch)
         self.threads = None if threads is None else int(threads)
-        self.device, self.strict = str(device), bool(strict)
+        self.device, self.amp, self.strict = str(device), bool(amp), bool(strict)
         self._device = resolve_device(device)
         self._bundle = bundle
         self._model = net.to(self._device).eval()
@@ -364,7 +380,7 @@ class ScoreCAMMethod(CleanupMethod):
         """(bool masks of ``spec``'s shape, present RFI kinds ``(N, 4)`` bool; ``none`` is never set).
         ``segments``: the refinement's in-band / out-of-band frequency runs (None = one run)."""
         with torch_threads(self.threads):  # restored after: the caller's threads are not this method's
-            sal, present = rfi_saliency(self._model, spec, general=self.general, batch=self.batch)
+            sal, present = rfi_saliency(self._model, spec, general=self.general, batch=self.batch, amp=self.amp)
         mask = sal > self.threshold
         if self.refine_pfa is not None:
             mask = refine_mask(mask, spec, self.refine_pfa, segments)

@@ -121,6 +121,31 @@ def test_esf_finds_rank_one_rfi():
     assert rfi_subspace(signal, threshold_db=10.0)[0].shape[1] == 0
 
 
+def test_bool_and_int_parameters_are_read_as_the_configs_read_them(monkeypatch):
+    """``bool("false")`` is True and ``int(31.5)`` is 31: the registry validates such values first (as pydantic
+    reads the run configs) and names the parameter of one it cannot read."""
+    from sarpipe.rfi import methods
+
+    monkeypatch.setattr(methods, "_METHODS", dict(methods._METHODS))
+
+    @register_method("test-flags")
+    class Flags(CleanupMethod):
+        def __init__(self, flag: bool = True, count: int | None = None, label: str = "x"):
+            self.flag, self.count, self.label = flag, count, label
+
+        def __call__(self, x, ctx):
+            return MethodOutput("estimate", np.zeros_like(x))
+
+    m = create_method("test-flags", flag="false", count="7", label=3)
+    assert m.flag is False and m.count == 7 and m.label == 3  # an unchecked type passes as given
+    assert create_method("test-flags", flag=0, count=None).flag is False
+    with pytest.raises(InputError, match="flag='maybe'") as exc:
+        create_method("test-flags", flag="maybe")
+    assert exc.value.where == "--param flag"
+    with pytest.raises(InputError, match="count=31.5"):
+        create_method("test-flags", count=31.5)
+
+
 def test_registry_and_interface(monkeypatch):
     from sarpipe.rfi import methods
 

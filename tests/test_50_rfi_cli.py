@@ -73,6 +73,8 @@ def test_bad_requests_exit_2_and_write_nothing(raw_store, tmp_path, capsys):
     assert main(["rfi", "clean", str(path), "-o", str(out), "--param", "pfa=2"]) == 2  # a value the notch refuses
     err = capsys.readouterr().err
     assert "bad parameters for cleanup method 'notch'" in err and "--param" in err
+    assert main(["rfi", "clean", str(path), "-o", str(out), "--param", "window_bins=31.5"]) == 2  # int(31.5) is 31
+    assert "--param window_bins" in capsys.readouterr().err
     assert main(["rfi", "clean", str(tmp_path / "missing.zarr"), "-o", str(out)]) == 2
     assert main(["rfi", "detect"]) == 2
     assert not out.exists() and not list(tmp_path.glob(".never.zarr*"))

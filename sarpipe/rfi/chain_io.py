@@ -78,7 +78,6 @@ def check_method_options(method: str, options: Mapping[str, Any]) -> None:
     factory = rm._METHODS.get(method)
     if factory is None or not options:
         return
-    target = factory.__init__ if isinstance(factory, type) else factory
     try:
         sig = inspect.signature(factory)
     except (TypeError, ValueError):
@@ -91,10 +90,7 @@ def check_method_options(method: str, options: Mapping[str, Any]) -> None:
                 f"{bad[0]}: cleanup method {method!r} has no option {', '.join(map(repr, bad))} "
                 f"(its options: {', '.join(params)})"
             )
-    try:
-        hints = typing.get_type_hints(target)
-    except Exception:  # noqa: BLE001 - unresolvable annotations: the method checks its own values
-        hints = {}
+    hints = rm.parameter_hints(factory)
     for key, value in options.items():
         p = params.get(key)
         hint = hints.get(key)

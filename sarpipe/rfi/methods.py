@@ -183,6 +183,51 @@ def method_names() -> list[str]:
     return sorted(set(_METHODS) | set(_LAZY))
 
 
+_CHECKED_TYPES = {bool, int, bool | None, int | None}
+
+
+def parameter_hints(factory: Callable[..., Any]) -> dict[str, Any]:
+    """The resolved type annotations of a method factory's parameters: a class's own ``__init__`` over its bases'
+    (a subclass that passes ``**kwargs`` on, as DIFNet's to :class:`TorchMethod`'s); annotations that cannot be
+    resolved (an entry point's) are left out."""
+    import inspect
+    import typing
+
+    if inspect.isclass(factory):
+        targets = [c.__init__ for c in reversed(factory.__mro__) if "__init__" in vars(c) and c is not object]
+    else:
+        targets = [factory]
+    hints: dict[str, Any] = {}
+    for target in targets:
+        try:
+            hints.update(typing.get_type_hints(target))
+        except Exception:  # noqa: BLE001 - unresolvable annotations: nothing to check by
+            continue
+    hints.pop("return", None)
+    return hints
+
+
+def checked_params(factory: Callable[..., Any], params: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """``params`` with each value for a parameter ``factory`` annotates as ``bool`` or ``int`` (or either or None)
+    validated as pydantic does in the run configs: ``"false"`` / ``0`` -> False, ``"31"`` / ``31.0`` -> 31;
+    ``"maybe"`` or ``31.5`` is an :class:`InputError` naming ``--param KEY`` (``bool("false")`` would be True, and
+    ``int(31.5)`` 31, without a word). Other parameters pass as given: their methods convert and check them."""
+    from pydantic import TypeAdapter, ValidationError
+
+    hints = parameter_hints(factory)
+    out = dict(params)
+    for key, value in params.items():
+        hint = hints.get(key)
+        if hint not in _CHECKED_TYPES:
+            continue
+        try:
+            out[key] = TypeAdapter(hint).validate_python(value)
+        except ValidationError as exc:
+            reason = exc.errors()[0]["msg"]
+            raise InputError(f"{what}: {key}={value!r}: {reason}", where=f"--param {key}") from None
+    return out
+
+
 def create_method(name: str, **params: Any) -> CleanupMethod:
     """Instantiate the method registered as ``name``; an unknown name is an :class:`InputError`."""
     _builtin()
@@ -200,6 +245,7 @@ def create_method(name: str, **params: Any) -> CleanupMethod:
             _METHODS[name] = factory
     if name not in _METHODS:
         raise InputError(f"unknown cleanup method {name!r}; registered: {', '.join(method_names())}", where="--method")
+    params = checked_params(_METHODS[name], params, f"cleanup method {name!r}")
     try:
         return _METHODS[name](**params)
     except InputError:
@@ -264,4 +310,5 @@ def wrap_sr(method: CleanupMethod, factor: float, model: str | None = None, **pa
         model = names[0]
     if model not in names:
         raise InputError(f"unknown SR model {model!r}; registered: {', '.join(names)}", where="--sr")
-    return _sr_factory(model)(method, factor, **params)
+    factory = _sr_factory(model)
+    return factory(method, factor, **checked_params(factory, params, f"SR model {model!r}"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import typer
@@ -409,14 +410,36 @@ train_app = typer.Typer(help="Train learned cleanup methods (torch).", no_args_i
 app.add_typer(train_app, name="train")
 
 
+def _check_training_folder(config: Path, output: Path) -> None:
+    """The input rules only (never into or over the recipe; a writable folder): the training folder is its own
+    judge of what it holds (a run of the same recipe is resumed or reused; anything else needs --overwrite)."""
+    from .outputs import check_output
+
+    check_output(output, inputs=(config,), overwrite=True)
+
+
+def _train_command(name: str, model: str, run: Any, help: str, *, folder: str) -> None:
+    """Register ``sarpipe train NAME`` and its stage ``train_NAME``: a recipe (YAML) in, a training folder out
+    (``folder`` says what it holds); ``model``: ``"module:Class"``, the parameter model both are generated from."""
+    module, _, cls = model.partition(":")
+    register_lazy(
+        "train",
+        CommandSpec(
+            name=name,
+            stage=f"train_{name}",
+            model=lambda: _import(module, cls),
+            run=run,
+            help=help,
+            params=(_config_file("Training recipe (YAML)."), _output(f"Training folder ({folder})."), _OVERWRITE),
+        ),
+    )
+
+
 def _run_train_difnet(params, *, config: Path, output: Path, overwrite: bool) -> None:
     from .console import announce
     from .models.training import load_train_config, train_difnet
-    from .outputs import check_output
 
-    # the input rules only (never into or over the recipe; a writable folder): the training folder is its own
-    # judge of what it holds (a run of this recipe is resumed; anything else needs --overwrite)
-    check_output(output, inputs=(config,), overwrite=True)
+    _check_training_folder(config, output)
     cfg = load_train_config(params.config_file)
     announce(f"training DIFNet per {config} -> {output} ({cfg.steps} steps; a rerun on {output} resumes)")
     result = train_difnet(cfg, output, overwrite=overwrite)
@@ -425,32 +448,22 @@ def _run_train_difnet(params, *, config: Path, output: Path, overwrite: bool) ->
     _echo_done(f"wrote {result.weights} ({result.step} steps{score})")
 
 
-register_lazy(
-    "train",
-    CommandSpec(
-        name="difnet",
-        stage="train_difnet",
-        model=lambda: _import("sarpipe.models.training", "TrainDIFNetParams"),
-        run=_run_train_difnet,
-        help="Train DIFNet from a recipe (YAML): simulated spectrograms, validation PA/IoU, resumable checkpoints, "
-        "log.jsonl; the weights land in OUTPUT/weights (use them with --method difnet --param weights=...).",
-        params=(
-            _config_file("Training recipe (YAML)."),
-            _output("Training folder (train_config.json, log.jsonl, checkpoints/, weights/)."),
-            _OVERWRITE,
-        ),
-    ),
+_train_command(
+    "difnet",
+    "sarpipe.models.training:TrainDIFNetParams",
+    _run_train_difnet,
+    "Train DIFNet from a recipe (YAML): simulated spectrograms, validation PA/IoU, resumable checkpoints, "
+    "log.jsonl; the weights land in OUTPUT/weights (use them with --method difnet --param weights=...).",
+    folder="train_config.json, log.jsonl, checkpoints/, weights/",
 )
 
 
 def _run_train_scorecam(params, *, config: Path, output: Path, overwrite: bool) -> None:
     from .console import announce
-    from .outputs import check_output
     from .spectral.rfi_classifier import train_scorecam
     from .spectral.scorecam_training import load_scorecam_config
 
-    # as for train difnet: the input rules here, the training folder judges what it holds
-    check_output(output, inputs=(config,), overwrite=True)
+    _check_training_folder(config, output)
     cfg = load_scorecam_config(params.config_file)
     announce(
         f"training the Score-CAM multi-label RFI-kind classifier per {config} -> {output} "
@@ -463,32 +476,22 @@ def _run_train_scorecam(params, *, config: Path, output: Path, overwrite: bool) 
     _echo_done(f"{done} {result['weights']} ({cfg.steps} steps{score})")
 
 
-register_lazy(
-    "train",
-    CommandSpec(
-        name="scorecam",
-        stage="train_scorecam",
-        model=lambda: _import("sarpipe.spectral.scorecam_training", "TrainScoreCAMParams"),
-        run=_run_train_scorecam,
-        help="Train the Score-CAM denoiser's multi-label RFI-kind classifier from a recipe (YAML) on simulated pulses, with its "
-        "class-general maps; the weights land in OUTPUT/weights (use them with --method scorecam "
-        "--param weights=...).",
-        params=(
-            _config_file("Training recipe (YAML)."),
-            _output("Training folder (train_config.json, weights/)."),
-            _OVERWRITE,
-        ),
-    ),
+_train_command(
+    "scorecam",
+    "sarpipe.spectral.scorecam_training:TrainScoreCAMParams",
+    _run_train_scorecam,
+    "Train the Score-CAM denoiser's multi-label RFI-kind classifier from a recipe (YAML) on simulated pulses, with its "
+    "class-general maps; the weights land in OUTPUT/weights (use them with --method scorecam "
+    "--param weights=...).",
+    folder="train_config.json, weights/",
 )
 
 
 def _run_train_samsnet(params, *, config: Path, output: Path, overwrite: bool) -> None:
     from .console import announce
-    from .outputs import check_output
     from .spectral.samsnet_training import load_samsnet_config, train_samsnet_rfi
 
-    # as for train difnet: the input rules here, the training folder judges what it holds
-    check_output(output, inputs=(config,), overwrite=True)
+    _check_training_folder(config, output)
     cfg = load_samsnet_config(params.config_file)
     announce(f"training Sams-Net (echo / RFI separation) per {config} -> {output} ({cfg.steps} steps)")
     result = train_samsnet_rfi(cfg, output, overwrite=overwrite)
@@ -498,31 +501,21 @@ def _run_train_samsnet(params, *, config: Path, output: Path, overwrite: bool) -
     _echo_done(f"{done} {result['weights']} ({cfg.steps} steps{score})")
 
 
-register_lazy(
-    "train",
-    CommandSpec(
-        name="samsnet",
-        stage="train_samsnet",
-        model=lambda: _import("sarpipe.spectral.samsnet_training", "TrainSamsNetParams"),
-        run=_run_train_samsnet,
-        help="Train Sams-Net to separate the radar echo from RFI, from a recipe (YAML) on simulated pulses; the "
-        "weights land in OUTPUT/weights (use them with --method samsnet --param weights=...).",
-        params=(
-            _config_file("Training recipe (YAML)."),
-            _output("Training folder (train_config.json, log.jsonl, weights/)."),
-            _OVERWRITE,
-        ),
-    ),
+_train_command(
+    "samsnet",
+    "sarpipe.spectral.samsnet_training:TrainSamsNetParams",
+    _run_train_samsnet,
+    "Train Sams-Net to separate the radar echo from RFI, from a recipe (YAML) on simulated pulses; the "
+    "weights land in OUTPUT/weights (use them with --method samsnet --param weights=...).",
+    folder="train_config.json, log.jsonl, weights/",
 )
 
 
 def _run_train_sr(params, *, config: Path, output: Path, overwrite: bool) -> None:
     from .console import announce
-    from .outputs import check_output
     from .spectral.sr_training import load_sr_config, train_sr
 
-    # as for train difnet: the input rules here, the training folder judges what it holds
-    check_output(output, inputs=(config,), overwrite=True)
+    _check_training_folder(config, output)
     cfg = load_sr_config(params.config_file)
     announce(
         f"training the --sr {cfg.factor} network per {config} -> {output} "
@@ -539,21 +532,13 @@ def _run_train_sr(params, *, config: Path, output: Path, overwrite: bool) -> Non
     _echo_done(f"{done} {result['weights']} ({cfg.steps} steps{score})")
 
 
-register_lazy(
-    "train",
-    CommandSpec(
-        name="sr",
-        stage="train_sr",
-        model=lambda: _import("sarpipe.spectral.sr_training", "TrainSRParams"),
-        run=_run_train_sr,
-        help="Train the SFSRNet-style SR network behind `rfi clean --sr F` from a recipe (YAML) on simulated pulses; "
-        "the weights land in OUTPUT/weights.",
-        params=(
-            _config_file("Training recipe (YAML)."),
-            _output("Training folder (train_config.json, weights/)."),
-            _OVERWRITE,
-        ),
-    ),
+_train_command(
+    "sr",
+    "sarpipe.spectral.sr_training:TrainSRParams",
+    _run_train_sr,
+    "Train the SFSRNet-style SR network behind `rfi clean --sr F` from a recipe (YAML) on simulated pulses; "
+    "the weights land in OUTPUT/weights.",
+    folder="train_config.json, weights/",
 )
 
 

@@ -142,6 +142,17 @@ def test_weights_from_a_checkpoint_of_a_stopped_run(tmp_path):
     assert all(torch.equal(v, m._model.state_dict()[k]) for k, v in state.items())
 
 
+def test_rfi_clean_refuses_an_unreadable_flag_before_any_work(tmp_path, capsys):
+    """``--param amp=maybe``: ``bool("maybe")`` would mean amp on; it is refused, naming the option, with exit 2
+    and nothing written, whether or not DIFNet was loaded before in this process."""
+    raw = _scene(tmp_path)
+    out = tmp_path / "c.zarr"
+    assert main(["rfi", "clean", str(raw), "-o", str(out), "--method", "difnet", "--param", "amp=maybe"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "--param amp" in err and "'maybe'" in err and "Traceback" not in err, err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("damage", ["truncate", "other-model"])
 def test_rfi_clean_refuses_a_damaged_or_foreign_weights_file_with_exit_2(tmp_path, capsys, damage):
     from sarpipe.models.difnet import DIFNet

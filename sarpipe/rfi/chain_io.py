@@ -65,8 +65,9 @@ class DetectParams(BaseModel):
 
 
 def check_method_options(method: str, options: Mapping[str, Any]) -> None:
-    """Check the option names and value types of a loaded cleanup method before it is built; raises ``ValueError``
-    with ``KEY: problem`` (a lazily registered method is checked when it is created)."""
+    """Check the option names and value types of a cleanup method, and build it once, before any step runs; raises
+    ``ValueError`` with ``KEY: problem``. A lazily registered method is imported for it (a learned one: torch),
+    so a bad option fails here whether or not the method was loaded before."""
     import inspect
     import typing
 
@@ -74,10 +75,9 @@ def check_method_options(method: str, options: Mapping[str, Any]) -> None:
 
     from . import methods as rm
 
-    rm._builtin()
-    factory = rm._METHODS.get(method)
-    if factory is None or not options:
+    if not options:
         return
+    factory = rm.method_factory(method)
     try:
         sig = inspect.signature(factory)
     except (TypeError, ValueError):

@@ -35,6 +35,9 @@ __all__ = [
     "register_method",
     "register_lazy_method",
     "create_method",
+    "method_factory",
+    "checked_params",
+    "parameter_hints",
     "method_names",
     "register_sr",
     "register_lazy_sr",
@@ -228,8 +231,9 @@ def checked_params(factory: Callable[..., Any], params: Mapping[str, Any], what:
     return out
 
 
-def create_method(name: str, **params: Any) -> CleanupMethod:
-    """Instantiate the method registered as ``name``; an unknown name is an :class:`InputError`."""
+def method_factory(name: str) -> Callable[..., CleanupMethod]:
+    """The factory registered as ``name``, imported now if it is registered lazily; an unknown name, or one that
+    cannot be imported, is an :class:`InputError`."""
     _builtin()
     if name not in _METHODS:
         _load_entry_points()
@@ -245,9 +249,15 @@ def create_method(name: str, **params: Any) -> CleanupMethod:
             _METHODS[name] = factory
     if name not in _METHODS:
         raise InputError(f"unknown cleanup method {name!r}; registered: {', '.join(method_names())}", where="--method")
-    params = checked_params(_METHODS[name], params, f"cleanup method {name!r}")
+    return _METHODS[name]
+
+
+def create_method(name: str, **params: Any) -> CleanupMethod:
+    """Instantiate the method registered as ``name``; an unknown name is an :class:`InputError`."""
+    factory = method_factory(name)
+    params = checked_params(factory, params, f"cleanup method {name!r}")
     try:
-        return _METHODS[name](**params)
+        return factory(**params)
     except InputError:
         raise  # the method already named what is wrong (e.g. --param weights)
     except (TypeError, ValueError) as exc:  # unknown keyword, or a value the method refuses

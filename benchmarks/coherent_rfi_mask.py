@@ -1,6 +1,6 @@
 """Where pulse-coherent RFI lands in the image, and how bright: the image mask's rule against a Doppler-aware one.
 
-    PYTHONPATH=$PWD .venv/bin/python -W ignore benchmarks/coherent_rfi_mask.py [--seed 4242]
+    PYTHONPATH=$PWD .venv/bin/python -W ignore benchmarks/coherent_rfi_mask.py [--seed 4242] [--removed notch,...]
 
 An exploration for the coherent-RFI limit of docs/rfi.md ("The image mask"), not a method of the chain. Scene:
 ``sarpipe.testing.make_scene("minisar", SEED, 512 x 1024)``, whose emitters keep their phases from pulse to pulse.
@@ -14,6 +14,9 @@ Truth: per line, the focused simulator ``rfi`` over the focused ``echo - rfi`` (
   T``), so line ``L`` gets ``sum_d r(L - d) w(d)``, with ``w(d)`` the RFI's Doppler power fraction mapped to the
   offset of ``d`` lines. Flat RFI gives ``w = B / (PRF T)`` per line (the chain's rule times ``B / PRF``); a pure
   tone gives 1 on one offset.
+
+- **removed** (``--removed METHODS``): each method cleans the flagged pulses; line ``i`` counts where the removed
+  RFI, focused (the image before minus the image after: focusing is linear), is at least the image after.
 
 Printed: the largest predicted line ratio, its offset, and the IoU with the truth of the lines at or above 1 (the
 mask's rule) and at or above 0.5.
@@ -70,6 +73,7 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seed", type=int, default=4242)
+    ap.add_argument("--removed", default="", help="cleanup methods for the removed-RFI rule, comma-separated")
     args = ap.parse_args(argv)
     ds = make_scene("minisar", args.seed, n_azimuth=512, n_range=1024)
     slc = focus(ds)
@@ -113,6 +117,18 @@ def main(argv=None) -> int:
             f"| {name} | {lr.max():.2f} | {int(lr.argmax())} | {int((lr >= 1).sum())} | {iou(lr >= 1):.2f} "
             f"| {int((lr >= 0.5).sum())} | {iou(lr >= 0.5):.2f} |"
         )
+    if args.removed:
+        from sarpipe.rfi.clean import clean
+
+        before = slc["slc"].values
+        print("| removed by | lines | IoU |")
+        print("|---|---|---|")
+        for name in filter(None, args.removed.split(",")):
+            part = ds.copy()
+            part["echo"] = clean(ds, name, detection=det).raw["echo"]
+            after = focus(part)["slc"].values
+            mask = np.mean(np.abs(before - after) ** 2, axis=1) >= np.mean(np.abs(after) ** 2, axis=1)
+            print(f"| {name} | {int(mask.sum())} | {iou(mask):.2f} |")
     return 0
 
 

@@ -65,9 +65,11 @@ class DetectParams(BaseModel):
 
 
 def check_method_options(method: str, options: Mapping[str, Any]) -> None:
-    """Check the option names and value types of a cleanup method, and build it once, before any step runs; raises
-    ``ValueError`` with ``KEY: problem``. A lazily registered method is imported for it (a learned one: torch),
-    so a bad option fails here whether or not the method was loaded before."""
+    """Check the option names and value types of a cleanup method registered in this process, and build it once,
+    before any step runs; raises ``ValueError`` with ``KEY: problem``. A lazily registered method (the learned
+    ones, entry points) is left to :func:`~.methods.create_method`, which checks its options where it is built:
+    building it here would load its weights and claim its device (``device=cuda`` for a cluster's GPU workers) in
+    a process that may have neither, and whether it was loaded before must not change what is checked."""
     import inspect
     import typing
 
@@ -75,7 +77,9 @@ def check_method_options(method: str, options: Mapping[str, Any]) -> None:
 
     from . import methods as rm
 
-    if not options:
+    rm._builtin()
+    rm._load_entry_points()
+    if not options or method in rm._LAZY:
         return
     factory = rm.method_factory(method)
     try:

@@ -92,10 +92,10 @@ def _masked_scores(
     normalises to 0, so its masked input is the zero baseline: it scores ``base`` and is not run (exact).
     ``amp``: these forward passes (the method's cost) in :func:`~sarpipe.models.torch_method.amp_autocast`, inputs
     channels-last on the CPU; the maps, the baseline and the presence scores stay float32."""
-    from ..models.torch_method import amp_autocast, cpu_has_native_bf16
+    from ..models.torch_method import amp_autocast
 
     fast = amp_autocast(x.device, amp)
-    channels_last = amp and x.device.type == "cpu" and cpu_has_native_bf16()
+    channels_last = x.device.type == "cpu" and isinstance(fast, torch.autocast)  # the bf16 path only
     n, k = maps.shape[:2]
     live = torch.nonzero(maps.flatten(2).amax(2).reshape(-1) > 0)[:, 0]  # rows i*K + j (sample i, channel j)
     scores = base.to(x.dtype).repeat(n * k, 1)

@@ -6,8 +6,9 @@ An exploration for the coherent-RFI limit of docs/rfi.md ("The image mask"), not
 ``sarpipe.testing.make_scene("minisar", SEED, 512 x 1024)``, whose emitters keep their phases from pulse to pulse.
 Truth: per line, the focused simulator ``rfi`` over the focused ``echo - rfi`` (the matrix's definition).
 
-- **incoherent** (the chain's rule, ``pulses.map_pulses_to_lines``): line ``i`` gets the mean of the estimated
-  per-pulse ratio ``r`` over the pulses ``i + shift +- T / 2``.
+- **incoherent** (the chain's rule, ``pulses.line_rfi_to_clutter``, thresholded at 1 by
+  ``map_pulses_to_lines``): line ``i`` gets the mean of the estimated per-pulse ratio ``r`` over the pulses
+  ``i + shift +- T / 2``.
 - **Doppler-aware**: per flagged run, the RFI's slow-time (Doppler) power spectrum is the run's spectrum minus
   that of as many RFI-free pulses on either side (in-band range bins, at most 256 of them, averaged). A Doppler
   ``f`` inside the processed band ``f_dc +- B / 2`` is imaged ``f / Ka`` seconds from the pulse (``Ka = B PRF /
@@ -37,11 +38,13 @@ def _doppler_power(echo: np.ndarray, rows: np.ndarray, bins: np.ndarray, nf: int
     return np.mean(np.abs(scipy.fft.fft(x, n=nf, axis=0)) ** 2, axis=1)
 
 
-def doppler_line_ratio(echo, flags, ratio, prf, f_dc, bandwidth, length_pulses, bins) -> np.ndarray:
-    """The Doppler-aware line ratio of the module docstring (circular scene)."""
+def doppler_line_ratio(echo, flags, ratio, prf, f_dc, bandwidth, length_pulses, bins):
+    """(The Doppler-aware line ratio of the module docstring (circular scene), per flagged run ``(first pulse,
+    stop, the RFI's strongest Doppler [Hz], the line offset it is imaged at)``)."""
     n = flags.size
     ka = bandwidth * prf / length_pulses
     out = np.zeros(n)
+    peaks = []
     edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
     for a, b in zip(edges[::2], edges[1::2]):
         m = b - a
@@ -57,17 +60,19 @@ def doppler_line_ratio(echo, flags, ratio, prf, f_dc, bandwidth, length_pulses, 
         f = f_dc + (f - f_dc + prf / 2) % prf - prf / 2  # the alias inside the band centred on f_dc
         keep = np.abs(f - f_dc) <= bandwidth / 2
         d = np.round(f[keep] / ka * prf).astype(int)
+        top = int(np.argmax(p))
+        peaks.append((int(a), int(b), float(f[top]), int(round(f[top] / ka * prf))))
         w = np.bincount(d - d.min(), weights=p[keep])
         for j in np.flatnonzero(w):
             out[(np.arange(a, b) + d.min() + j) % n] += ratio[a:b] * w[j]
-    return out
+    return out, peaks
 
 
 def main(argv=None) -> int:
     from sarpipe.focus import focus
     from sarpipe.rfi.clean import detect
     from sarpipe.rfi.echo_detect import in_band_bins
-    from sarpipe.rfi.pulses import map_pulses_to_lines, processed_bandwidth, pulse_rfi_to_clutter
+    from sarpipe.rfi.pulses import line_rfi_to_clutter, processed_bandwidth, pulse_rfi_to_clutter
     from sarpipe.sensor import SensorParams
     from sarpipe.testing import make_scene
 
@@ -95,14 +100,10 @@ def main(argv=None) -> int:
     bins = np.flatnonzero(np.asarray(in_band_bins(echo.shape[1], sensor)))
     if bins.size == 0:
         bins = np.arange(echo.shape[1])
-    dopp = doppler_line_ratio(
+    dopp, peaks = doppler_line_ratio(
         echo, flags, ratio, sensor.prf, sensor.doppler_centroid or 0.0, bandwidth, geom.length_pulses, bins
     )
-    width = int(round(geom.length_pulses))
-    start = np.round(np.arange(flags.size) + geom.shift_pulses - geom.length_pulses / 2).astype(int) % flags.size
-    cum = np.concatenate([[0.0], np.cumsum(np.tile(ratio, 2))])
-    incoherent = (cum[start + width] - cum[start]) / width
-    assert np.array_equal(incoherent >= 1, map_pulses_to_lines(ratio, geom))  # the chain's rule, reproduced
+    incoherent = line_rfi_to_clutter(ratio, geom)
 
     def iou(mask):
         union = (mask | truth).sum()
@@ -110,6 +111,8 @@ def main(argv=None) -> int:
 
     print(f"scene minisar {args.seed}: {flags.sum()} flagged pulses, T = {geom.length_pulses:.0f} pulses")
     print(f"truth: {truth.sum()} lines with focused RFI over the clutter (largest ratio {truth_ratio.max():.2f})")
+    for a, b, f_peak, offset in peaks:
+        print(f"flagged run {a}-{b}: the RFI's strongest Doppler {f_peak:+.1f} Hz, imaged {offset:+d} lines away")
     print("| rule | largest line ratio | at line | lines >= 1 | IoU | lines >= 0.5 | IoU |")
     print("|---|---|---|---|---|---|---|")
     for name, lr in (("incoherent (the chain's)", incoherent), ("Doppler-aware", dopp)):

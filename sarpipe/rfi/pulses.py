@@ -38,6 +38,7 @@ __all__ = [
     "map_lines_to_pulses",
     "map_range_to_samples",
     "map_pulses_to_lines",
+    "line_rfi_to_clutter",
     "pulse_rfi_to_clutter",
     "refine_pulses",
     "PulseMapping",
@@ -251,28 +252,38 @@ def pulse_rfi_to_clutter(
     return ratio
 
 
-def map_pulses_to_lines(ratio: np.ndarray, geometry: ApertureGeometry, *, wrap: bool = True) -> np.ndarray:
-    """Image lines where the focused RFI exceeds the clutter, from the per-pulse RFI-to-clutter ratio ``ratio``
-    (:func:`pulse_rfi_to_clutter`): line ``i`` is built from the pulses ``i + shift +- T / 2`` (``shift``, ``T``:
-    ``geometry.shift_pulses``, ``length_pulses``), and focusing adds RFI and distributed clutter alike incoherently
-    (each line's intensity is the sum of its pulses' powers times the filter's gain), so the line's focused
-    RFI-to-clutter ratio is the mean of ``ratio`` over those pulses; a line counts where that is 1 or more.
-    ``wrap``: circular focuser (indices wrap); otherwise the mean runs over the pulses inside the scene."""
+def _aperture_sums(ratio: np.ndarray, geometry: ApertureGeometry, wrap: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per line ``i``: (the sum of ``ratio`` over the pulses ``i + shift +- T / 2``, how many pulses that is)."""
     r = np.asarray(ratio, np.float64)
     n = r.size
-    if not r.any():
-        return np.zeros(n, bool)
     width = int(min(n, max(1, round(geometry.length_pulses))))
     start = np.round(np.arange(n) + geometry.shift_pulses - geometry.length_pulses / 2).astype(np.int64)
     if wrap:
         cum = np.concatenate([[0.0], np.cumsum(np.tile(r, 2))])
         a = start % n
-        total = cum[a + width] - cum[a]
-        count = np.full(n, width)
-    else:
-        cum = np.concatenate([[0.0], np.cumsum(r)])
-        a = np.clip(start, 0, n)
-        b = np.clip(start + width, 0, n)
-        total = cum[b] - cum[a]
-        count = b - a
+        return cum[a + width] - cum[a], np.full(n, width)
+    cum = np.concatenate([[0.0], np.cumsum(r)])
+    a = np.clip(start, 0, n)
+    b = np.clip(start + width, 0, n)
+    return cum[b] - cum[a], b - a
+
+
+def line_rfi_to_clutter(ratio: np.ndarray, geometry: ApertureGeometry, *, wrap: bool = True) -> np.ndarray:
+    """Per image line, the focused RFI-to-clutter ratio that :func:`map_pulses_to_lines` thresholds at 1: the mean
+    of the per-pulse ``ratio`` over the line's pulses (0 for a line with none inside the scene)."""
+    total, count = _aperture_sums(ratio, geometry, wrap)
+    return np.where(count > 0, total / np.maximum(count, 1), 0.0)
+
+
+def map_pulses_to_lines(ratio: np.ndarray, geometry: ApertureGeometry, *, wrap: bool = True) -> np.ndarray:
+    """Image lines where the focused RFI exceeds the clutter, from the per-pulse RFI-to-clutter ratio ``ratio``
+    (:func:`pulse_rfi_to_clutter`): line ``i`` is built from the pulses ``i + shift +- T / 2`` (``shift``, ``T``:
+    ``geometry.shift_pulses``, ``length_pulses``), and focusing adds RFI and distributed clutter alike incoherently
+    (each line's intensity is the sum of its pulses' powers times the filter's gain), so the line's focused
+    RFI-to-clutter ratio is the mean of ``ratio`` over those pulses (:func:`line_rfi_to_clutter`); a line counts
+    where that is 1 or more. ``wrap``: circular focuser (indices wrap); otherwise the mean runs over the pulses
+    inside the scene."""
+    if not np.asarray(ratio).any():
+        return np.zeros(np.asarray(ratio).size, bool)
+    total, count = _aperture_sums(ratio, geometry, wrap)
     return (count > 0) & (total >= np.maximum(count, 1))

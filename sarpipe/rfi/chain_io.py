@@ -77,9 +77,7 @@ def check_method_options(method: str, options: Mapping[str, Any]) -> None:
 
     from . import methods as rm
 
-    rm._builtin()
-    rm._load_entry_points()
-    if not options or method in rm._LAZY:
+    if not options or rm.registered_lazily(method):
         return
     factory = rm.method_factory(method)
     try:
@@ -110,7 +108,7 @@ def check_method_options(method: str, options: Mapping[str, Any]) -> None:
         except Exception:  # noqa: BLE001 - a type pydantic cannot check
             continue
     try:  # a loaded method is cheap to build: values it refuses are found now, not when the step runs
-        factory(**options)
+        factory(**rm.checked_params(factory, options, f"cleanup method {method!r}"))  # as create_method builds it
     except (TypeError, ValueError) as exc:
         raise ValueError(f"bad parameters for cleanup method {method!r}: {exc}") from None
 

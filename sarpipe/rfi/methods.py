@@ -36,6 +36,7 @@ __all__ = [
     "register_lazy_method",
     "create_method",
     "method_factory",
+    "registered_lazily",
     "checked_params",
     "parameter_hints",
     "method_names",
@@ -229,6 +230,14 @@ def checked_params(factory: Callable[..., Any], params: Mapping[str, Any], what:
             reason = exc.errors()[0]["msg"]
             raise InputError(f"{what}: {key}={value!r}: {reason}", where=f"--param {key}") from None
     return out
+
+
+def registered_lazily(name: str) -> bool:
+    """True for a method registered by import path (the learned ones, entry points): it is imported and built
+    only where it runs."""
+    _builtin()
+    _load_entry_points()
+    return name in _LAZY
 
 
 def method_factory(name: str) -> Callable[..., CleanupMethod]:

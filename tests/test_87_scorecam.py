@@ -298,7 +298,7 @@ def test_bf16_masked_scores_keep_the_float32_mask():
     ref_sal, ref_kinds = rfi_saliency(m._model, spec, amp=False)
     assert np.array_equal(fast_kinds, ref_kinds)  # presence is decided in float32 either way
     assert not np.array_equal(fast_sal, ref_sal)  # bf16 did run
-    assert np.abs(fast_sal - ref_sal).max() < 0.03  # measured 0.004-0.005 on three data seeds
+    assert np.abs(fast_sal - ref_sal).max() < 0.03  # measured 0.0036-0.0048 on three data seeds
     fast, ref = fast_sal > m.threshold, ref_sal > m.threshold
     assert ref.mean() > 0.05  # there is a mask to compare
     assert np.mean(fast == ref) > 0.999, np.mean(fast == ref)  # measured 0.9998

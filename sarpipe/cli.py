@@ -418,6 +418,12 @@ def _check_training_folder(config: Path, output: Path) -> None:
     check_output(output, inputs=(config,), overwrite=True)
 
 
+def _echo_trained(weights: Any, steps: int, score: str, *, reused: bool = False) -> None:
+    """The last line of a ``sarpipe train`` run: where the weights are, the steps, the validation ``score``."""
+    done = "found the finished run of this recipe:" if reused else "wrote"
+    _echo_done(f"{done} {weights} ({steps} steps{score})")
+
+
 def _train_command(name: str, model: str, run: Any, help: str, *, folder: str) -> None:
     """Register ``sarpipe train NAME`` and its stage ``train_NAME``: a recipe (YAML) in, a training folder out
     (``folder`` says what it holds); ``model``: ``"module:Class"``, the parameter model both are generated from."""
@@ -445,7 +451,7 @@ def _run_train_difnet(params, *, config: Path, output: Path, overwrite: bool) ->
     result = train_difnet(cfg, output, overwrite=overwrite)
     last = result.validation[-1] if result.validation else None
     score = f", validation PA {100 * last['pa']:.2f} % IoU {100 * last['iou']:.2f} %" if last else ""
-    _echo_done(f"wrote {result.weights} ({result.step} steps{score})")
+    _echo_trained(result.weights, result.step, score)
 
 
 _train_command(
@@ -472,8 +478,7 @@ def _run_train_scorecam(params, *, config: Path, output: Path, overwrite: bool) 
     result = train_scorecam(cfg, output, overwrite=overwrite)
     acc = result["validation_accuracy"]
     score = f", validation: every kind right on {100 * acc:.1f} % of pulses" if acc is not None else ""
-    done = "found the finished run of this recipe:" if result["reused"] else "wrote"
-    _echo_done(f"{done} {result['weights']} ({cfg.steps} steps{score})")
+    _echo_trained(result["weights"], cfg.steps, score, reused=result["reused"])
 
 
 _train_command(
@@ -497,8 +502,7 @@ def _run_train_samsnet(params, *, config: Path, output: Path, overwrite: bool) -
     result = train_samsnet_rfi(cfg, output, overwrite=overwrite)
     v = result["validation"]
     score = f", validation echo SDR {v['sdr_db']:.2f} dB, IoU {100 * v['iou']:.2f} %" if v else ""
-    done = "found the finished run of this recipe:" if result["reused"] else "wrote"
-    _echo_done(f"{done} {result['weights']} ({cfg.steps} steps{score})")
+    _echo_trained(result["weights"], cfg.steps, score, reused=result["reused"])
 
 
 _train_command(
@@ -528,8 +532,7 @@ def _run_train_sr(params, *, config: Path, output: Path, overwrite: bool) -> Non
         if "psnr_sr" in v
         else ""
     )
-    done = "found the finished run of this recipe:" if result["reused"] else "wrote"
-    _echo_done(f"{done} {result['weights']} ({cfg.steps} steps{score})")
+    _echo_trained(result["weights"], cfg.steps, score, reused=result["reused"])
 
 
 _train_command(

@@ -295,22 +295,42 @@ def test_sdr_baselines_half_the_mixture_3_db_the_mixture_0_db():
     )
 
 
-@pytest.mark.slow  # ~20 s alone, ~75 s on the loaded 2-core machine (one fit shared with the next test)
-def test_separate_two_fits_the_mixture_but_one_prior_takes_all_of_it(separated):
-    """What separate_two does (docs/models/dap.md): the sum of its estimates reproduces the mixture, but nothing
-    tells the two identical priors which source is whose, and the exclusion term is smallest when one of them is
-    zero: one estimate holds (nearly) the whole mixture, so the SDR stays below half the mixture's."""
+@pytest.mark.slow  # ~10 s per fit alone, ~30 s on the loaded 2-core machine
+def test_separate_two_gives_the_steady_prior_the_tones(separated):
+    """The prior whose input is constant along the frames takes the tone stack, the other the chirps, each far
+    better than half the mixture (3.7 dB here); measured 26.8-29.6 dB on seeds 0..4 (docs/models/dap.md). The
+    mask read-out splits the mixture, so the two estimates sum to it."""
     s1, s2, a, b = separated
-    assert _sdr(s1 + s2, a + b) > 20  # the mixture is fitted
-    share = max(np.sum(a**2), np.sum(b**2)) / (np.sum(a**2) + np.sum(b**2))
-    assert share > 0.9, share
-    half = (s1 + s2) / 2
-    assert _pair_sdr(s1, s2, a, b) < _pair_sdr(s1, s2, half, half)
+    assert _sdr(s1, a) > 15 and _sdr(s2, b) > 15, (_sdr(s1, a), _sdr(s2, b))
+    np.testing.assert_allclose(a + b, s1 + s2, atol=1e-5)
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="separate_two does not separate (docs/models/dap.md, Limits)")
-def test_separate_two_beats_half_the_mixture(separated):
+def test_separate_two_separates_because_of_the_steady_input(separated):
+    """The ablation: with both inputs random (two identical priors) the same fit does not tell tones from chirps
+    (measured 2.7-7.8 dB on seeds 0..4, one estimate holding 61-72 % of the energy)."""
+    from sarpipe.spectral.dap import separate_two
+
     s1, s2, a, b = separated
-    half = (s1 + s2) / 2
-    assert _pair_sdr(s1, s2, a, b) > _pair_sdr(s1, s2, half, half)
+    a0, b0 = separate_two((s1 + s2)[None].astype(np.float32), iterations=300, width=0.25, seed=0, steady_axis=None)
+    assert _pair_sdr(s1, s2, a, b) > _pair_sdr(s1, s2, a0[0], b0[0]) + 10
+
+
+@pytest.mark.slow
+def test_separate_two_steady_along_the_first_axis():
+    """``steady_axis=-2`` on the transposed mixture (frames along H): the steady prior still takes the tones."""
+    from sarpipe.spectral.dap import separate_two
+
+    torch.set_num_threads(1)
+    s1, s2 = _two_sources()
+    a, b = separate_two((s1 + s2).T[None].astype(np.float32), iterations=300, width=0.25, seed=0, steady_axis=-2)
+    assert _sdr(s1.T, a[0]) > 15 and _sdr(s2.T, b[0]) > 15
+
+
+def test_separate_two_refuses_a_bad_shape_or_axis():
+    from sarpipe.spectral.dap import separate_two
+
+    with pytest.raises(ValueError, match="C, H, W"):
+        separate_two(np.zeros((8, 8), np.float32), iterations=1)
+    with pytest.raises(ValueError, match="steady_axis"):
+        separate_two(np.zeros((1, 8, 8), np.float32), iterations=1, steady_axis=0)

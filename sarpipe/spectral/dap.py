@@ -20,7 +20,8 @@ Stopping without the clean reference: ``stop="holdout"`` keeps a random ``holdou
 out of the loss and returns the output at the iteration where their error was lowest (checked every
 ``check_every`` iterations, stopping after ``patience`` checks without improvement); ``stop="discrepancy"`` stops
 when the training residual falls to the noise variance (given, or estimated from the observation); ``"fixed"``
-runs all iterations. Two-source separation: :func:`separate_two` (two priors, their sum fitted to the mixture).
+runs all iterations. Two-source separation: :func:`separate_two` (two priors, their sum fitted to the mixture;
+the first one's input is constant along time, so it takes the steady source).
 
 SAR: the cleanup method ``dap`` (:class:`DAPMethod`) inpaints the time-frequency bins a detector marks as RFI
 (default: the ``notch``'s CFAR mask) from the rest of the spectrogram, so target energy under the RFI is restored
@@ -277,27 +278,66 @@ def fit_prior(
     )
 
 
-def separate_two(mixture: np.ndarray, *, iterations: int = 1000, lr: float = 1e-3, seed: int = 0, **kw: Any):
-    """Two-source separation: two priors ``f1(z1) + f2(z2)`` fitted to ``mixture`` (real ``(C, H, W)``); returns
-    the two estimates (scaled like the mixture). An exclusion term keeps them apart:
-    ``||f1 + f2 - x||^2 + 0.01 * mean(|f1| |f2|)``."""
+def separate_two(
+    mixture: np.ndarray,
+    *,
+    iterations: int = 300,
+    lr: float = 1e-3,
+    seed: int = 0,
+    steady_axis: int | None = -1,
+    exclusion: float = 0.01,
+    nonnegative: bool | None = None,
+    **kw: Any,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two-source separation of ``mixture`` (real ``(C, H, W)``: a magnitude spectrogram ``(1, freq, frames)`` or
+    re / im planes) into a source that is steady along ``steady_axis`` and one that is not.
+
+    Two priors ``f1(z1)``, ``f2(z2)`` are fitted so that ``f1 + f2`` reproduces the mixture, with the exclusion
+    term ``exclusion * mean(|f1| |f2|)``. What tells them apart is their inputs: ``z1`` is constant along
+    ``steady_axis`` (-1: the frames, so ``f1`` most easily makes what does not change in time: tones, hum, a
+    narrowband emitter), ``z2`` is random everywhere (the temporally consistent input of Tian et al.'s Deep Audio
+    Prior). ``steady_axis=None`` gives both random inputs: two identical priors, which do not separate (one of
+    them takes the whole mixture; docs/models/dap.md). ``nonnegative`` (default: the mixture has no negative
+    value) puts a softplus on both outputs. Read-out as soft masks: ``m = |f1| / (|f1| + |f2|)`` per (H, W) bin
+    (``|.|`` over the channels), the estimates ``m x`` and ``(1 - m) x``, which sum to the mixture exactly.
+    Returns ``(steady, other)``, scaled like the mixture. ``kw``: :class:`DAPUNet`'s ``dilated`` / ``dense`` /
+    ``width``."""
     x = np.asarray(mixture, np.float32)
+    if x.ndim != 3:
+        raise ValueError(f"mixture must be (C, H, W), got shape {x.shape}")
+    if steady_axis is not None and steady_axis not in (-1, -2, 1, 2):
+        raise ValueError(f"steady_axis must be an axis of (H, W) (-1, -2) or None, got {steady_axis}")
+    positive = bool(np.min(x) >= 0) if nonnegative is None else bool(nonnegative)
     scale = float(np.sqrt(np.mean(x**2))) or 1.0
-    c = x.shape[0]
+    c, h, w = x.shape
     torch.manual_seed(seed)
     nets = [DAPUNet(c, **kw), DAPUNet(c, **kw)]
     gen = torch.Generator().manual_seed(seed)
-    zs = [0.1 * torch.rand((1, c, *x.shape[1:]), generator=gen) for _ in nets]
+    if steady_axis is None:
+        z1 = 0.1 * torch.rand((1, c, h, w), generator=gen)
+    else:
+        size = (1, c, h, 1) if steady_axis in (-1, 2) else (1, c, 1, w)
+        z1 = (0.1 * torch.rand(size, generator=gen)).expand(1, c, h, w).contiguous()
+    z2 = 0.1 * torch.rand((1, c, h, w), generator=gen)
     xt = torch.from_numpy(x / scale)[None]
     opt = torch.optim.Adam([p for n in nets for p in n.parameters()], lr=lr)
+
+    def outputs() -> tuple[torch.Tensor, torch.Tensor]:
+        a, b = nets[0](z1), nets[1](z2)
+        return (F.softplus(a), F.softplus(b)) if positive else (a, b)
+
     for _ in range(iterations):
-        a, b = nets[0](zs[0]), nets[1](zs[1])
-        loss = ((a + b - xt) ** 2).mean() + 0.01 * (a.abs() * b.abs()).mean()
+        a, b = outputs()
+        loss = ((a + b - xt) ** 2).mean() + exclusion * (a.abs() * b.abs()).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     with torch.no_grad():
-        return tuple(n(z)[0].numpy() * scale for n, z in zip(nets, zs))
+        a, b = (t[0].numpy() for t in outputs())
+    ma, mb = np.sqrt(np.sum(a**2, axis=0)), np.sqrt(np.sum(b**2, axis=0))
+    total = ma + mb
+    m = np.divide(ma, total, out=np.full_like(total, 0.5), where=total > 0)
+    return m[None] * x, (1 - m)[None] * x
 
 
 def _shift(m: np.ndarray, s: int, axis: int) -> np.ndarray:

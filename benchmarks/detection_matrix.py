@@ -1,6 +1,6 @@
 """The detection matrix: RFI detection (image -> pulses, the chain's ``detect``) measured on scenes that are short,
-squinted and strongly textured, for two sensors, with RFI in one burst, on half the scene, on every pulse, or weak,
-and the clean version of every scene.
+squinted and strongly textured, for two sensors, with RFI in one burst, on half the scene, on every pulse, or weak
+(or faint, on the scene darkened to the noise), and the clean version of every scene.
 
     PYTHONPATH=. .venv/bin/python benchmarks/detection_matrix.py                 # held-out seeds (the docs table)
     PYTHONPATH=. .venv/bin/python benchmarks/detection_matrix.py --seed 100      # a development seed (tuning)
@@ -20,7 +20,11 @@ sinusoidal FM of a few MHz):
 - ``every``: every pulse, SIR -6 dB (no RFI-free pulse or line to learn the background from);
 - ``weak``: one burst of 0.37 T at SIR +15 dB: the RFI power per sample is 15 dB below the clutter's and 10 dB
   above the thermal noise;
-- ``clean``: the same scene without RFI (must flag nothing).
+- ``clean``: the same scene without RFI (must flag nothing);
+- ``faint``: the same clutter darkened to the thermal noise's power (SNR 0 dB: calm water, a shadow), with one
+  burst of 0.37 T of RFI at the noise's power (SIR +3 dB against clutter plus noise): weak RFI near the noise,
+  which over a dark scene is what a user sees in the image;
+- ``dark``: that dark scene without RFI (must flag nothing).
 
 Figures per scene: pulses flagged, recall and extra pulses (flagged but RFI-free, in % of the true RFI pulses;
 sarpipe.rfi.metrics), and the image mask's line IoU: the lines of ``rfi_image_mask`` (a line with any masked
@@ -86,7 +90,9 @@ MATRIX_SENSORS: dict[str, tuple[dict[str, Any], float, int]] = {
 SNR_DB = 25.0
 BURST_FRACTION = 0.37  # of an aperture: the issue's 300 pulses of 815
 WEAK_SIR_DB = 15.0  # RFI 15 dB below the clutter, 10 dB above the thermal noise (SNR 25 dB)
-KINDS = ("burst", "half", "every", "weak", "clean")
+DARK_SNR_DB = 0.0  # a dark scene (calm water, shadow): clutter at the thermal noise's power
+FAINT_SIR_DB = 3.0  # on it, RFI at the noise's power: 3 dB below clutter plus noise
+KINDS = ("burst", "half", "every", "weak", "clean", "faint", "dark")
 
 
 def sensor_attrs(sensor: dict[str, Any], near: float) -> dict[str, Any]:
@@ -133,15 +139,15 @@ def _scene(name, sensor, near, n_rg, n_az, f_dc, t_ap, kind, seed, tag) -> dict[
     cfg: dict[str, Any] = {
         "sensor": dict(sensor),
         "scene": {"n_azimuth": n_az, "n_range": n_rg, "near_range": near},
-        "noise": {"snr_db": SNR_DB},
+        "noise": {"snr_db": DARK_SNR_DB if kind in ("faint", "dark") else SNR_DB},
         "doppler_centroid": f_dc,
         "seed": clutter_seed,
     }
     rng = np.random.default_rng([seed, tag, KINDS.index(kind)])
     burst = int(round(BURST_FRACTION * t_ap))
-    if kind in ("burst", "weak"):
+    if kind in ("burst", "weak", "faint"):
         a = int(rng.integers(0, n_az - burst))
-        pulses, sir = [[a, a + burst]], (-12.0 if kind == "burst" else WEAK_SIR_DB)
+        pulses, sir = [[a, a + burst]], {"burst": -12.0, "weak": WEAK_SIR_DB, "faint": FAINT_SIR_DB}[kind]
     elif kind == "half":
         a = int(rng.integers(0, n_az // 2))
         pulses, sir = [[a, a + n_az // 2]], -6.0

@@ -48,11 +48,21 @@ def test_held_out_scenes_meet_the_matrix_target(name):
     assert pulse_extra_fraction(flags, truth) <= 0.20
 
 
-@pytest.mark.parametrize("name", ["C-2ap-clean", "L-1ap-clean"])
+@pytest.mark.parametrize("name", ["C-2ap-clean", "L-1ap-clean", "L-1ap-dark"])
 def test_clean_version_flags_no_pulse(name):
     raw = _scene(name)
     assert "rfi" not in raw.data_vars
     assert not detect(raw, focus(raw)).rfi_pulses.any()
+
+
+@pytest.mark.xfail(
+    strict=True, reason="faint RFI over a dark scene: seen over runs of pulses, not pulse by pulse (docs/rfi.md)"
+)
+def test_faint_rfi_over_a_dark_scene_is_found():
+    # RFI at the thermal noise's power over clutter darkened to it: it clears the clutter's own spectral peaks by
+    # several dB, but the refinement's per-pulse scores do not carry it (recall 0-0.23 on the matrix)
+    raw = _scene("C-2ap-faint")
+    assert pulse_recall(detect(raw, focus(raw)).rfi_pulses, rfi_truth_pulses(raw)) >= 0.95
 
 
 def _textured_pulses(n_az, n_rg, seed):

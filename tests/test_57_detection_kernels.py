@@ -1,13 +1,21 @@
 """The detectors' compiled kernels (sarpipe.rfi.detection_kernels) against plain-numpy versions written from their
 definitions: band powers of a whole-pulse periodogram, the Welch line spectrum, the running median over slow time
-(and scipy's median filter, the convention it keeps), on random inputs of odd and even sizes."""
+(and scipy's median filter, the convention it keeps), the long runs of one band, on random inputs of odd and even
+sizes."""
 
 import numpy as np
 import pytest
 import scipy.fft
 from scipy.ndimage import median_filter
 
-from sarpipe.rfi.detection_kernels import _band_power, _welch_shape, quiet_level_fit, row_medians, slow_time_median
+from sarpipe.rfi.detection_kernels import (
+    _band_power,
+    _welch_shape,
+    long_band_runs,
+    quiet_level_fit,
+    row_medians,
+    slow_time_median,
+)
 
 
 def _complex(rng, shape):
@@ -178,3 +186,39 @@ def test_row_medians_match_numpy(shape):
         np.testing.assert_array_equal(row_medians(x, axis), np.median(x, axis=axis))
     with pytest.raises(ValueError, match="2-D"):
         row_medians(x[0])
+
+
+def _long_band_runs_numpy(elevated, min_run, tolerance):
+    """Widen each row's True values by ``tolerance`` bands, then mark every run of ``min_run`` rows in a band."""
+    n, m = elevated.shape
+    wide = np.zeros_like(elevated)
+    for d in range(-tolerance, tolerance + 1):
+        lo, hi = max(0, d), min(m, m + d)
+        wide[:, lo - d : hi - d] |= elevated[:, lo:hi]
+    out = np.zeros(n, bool)
+    for b in range(m):
+        col = np.concatenate([[False], wide[:, b], [False]]).astype(np.int8)
+        edges = np.flatnonzero(np.diff(col))
+        for a, c in zip(edges[::2], edges[1::2]):
+            if c - a >= min_run:
+                out[a:c] = True
+    return out
+
+
+@pytest.mark.parametrize("tolerance, min_run, p", [(0, 3, 0.5), (2, 5, 0.3), (1, 1, 0.05), (3, 40, 0.6)])
+def test_long_band_runs_matches_numpy(tolerance, min_run, p):
+    rng = np.random.default_rng(min_run)
+    elevated = rng.random((300, 37)) < p
+    np.testing.assert_array_equal(
+        long_band_runs(elevated, min_run, tolerance), _long_band_runs_numpy(elevated, min_run, tolerance)
+    )
+
+
+def test_long_band_runs_follows_a_wandering_band_and_ends_at_the_last_row():
+    e = np.zeros((30, 10), bool)
+    e[5:25, 4] = True
+    e[14, 4], e[14, 5] = False, True  # one row off by a band: one run of 20 with tolerance 1, 9 and 10 without
+    e[26:, 8] = True  # a run that reaches the last row
+    assert long_band_runs(e, 11, 1)[5:25].all() and not long_band_runs(e, 11, 1)[:5].any()
+    assert not long_band_runs(e, 11, 0)[5:25].any()
+    assert long_band_runs(e, 4, 0)[26:].all()

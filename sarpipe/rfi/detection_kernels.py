@@ -11,7 +11,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["slow_time_median", "quiet_level_fit", "row_medians"]
+__all__ = ["slow_time_median", "quiet_level_fit", "row_medians", "long_band_runs"]
 
 
 @numba.njit(nogil=True, cache=True)
@@ -203,4 +203,38 @@ def row_medians(x: np.ndarray, axis: int = 1) -> np.ndarray:
         if a.shape[1] == 0:
             raise ValueError("row_medians of empty rows")
         _row_medians(a, out)
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _long_band_runs(elevated, tolerance, min_run, out):  # pragma: no cover - compiled
+    """``out[i]`` = True where row ``i`` lies in a run of at least ``min_run`` consecutive rows in which one column
+    ``b`` of ``elevated`` ((rows, columns) bool) has a True within ``b +- tolerance`` columns."""
+    n, m = elevated.shape
+    length = np.zeros(m, np.int64)
+    for i in range(n + 1):
+        for b in range(m):
+            hit = False
+            if i < n:
+                for c in range(max(0, b - tolerance), min(m, b + tolerance + 1)):
+                    if elevated[i, c]:
+                        hit = True
+                        break
+            if hit:
+                length[b] += 1
+            else:
+                if length[b] >= min_run:
+                    for j in range(i - length[b], i):
+                        out[j] = True
+                length[b] = 0
+
+
+def long_band_runs(elevated: np.ndarray, min_run: int, tolerance: int = 0) -> np.ndarray:
+    """Bool per row of ``elevated`` ((rows, bands) bool: rows = consecutive pulses): True on the rows of every run
+    of at least ``min_run`` consecutive rows that hold a True in one band, give or take ``tolerance`` bands (a
+    narrowband emitter that sweeps or wanders a little stays one run)."""
+    e = np.ascontiguousarray(elevated, dtype=np.bool_)
+    out = np.zeros(e.shape[0], np.bool_)
+    if e.size:
+        _long_band_runs(e, int(tolerance), max(1, int(min_run)), out)
     return out

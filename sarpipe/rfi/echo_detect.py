@@ -18,6 +18,10 @@ robustly; in the chain, the pulses that no flagged image line maps to):
   system shape takes in), the pulse's mean over those bands against its own level in the unraised ones
   (:func:`own_peak_scores`), kept where it flags nearly every pulse (the case it is for). The two are one score
   (Bonferroni); without persistent bands only the first counts.
+- **runs of one band** (:func:`persistent_band_pulses`, needs no RFI-free pulse either): runs of at least
+  ``run_pulses`` consecutive pulses in which one band stands out of the running median's row: RFI too faint for
+  any single pulse (at the noise's power over a dark scene) holds its bands for its whole burst, the clutter's own
+  peaks drift.
 
 The first two become scores against a null fitted to the reference pulses (:mod:`sarpipe.rfi.robust`:
 Gaussian for the power, Gumbel for the spectral peak, a maximum); a pulse is flagged when a score exceeds
@@ -55,6 +59,7 @@ __all__ = [
     "floor_shape",
     "self_referenced_scores",
     "own_peak_scores",
+    "persistent_band_pulses",
     "pulse_band_spectra",
     "band_degrees",
     "row_blocks",
@@ -344,6 +349,64 @@ def own_peak_scores(
     return z, 10 * np.log10(a / b)
 
 
+def persistent_band_pulses(
+    smoothed: np.ndarray,
+    shape: np.ndarray,
+    pulse_index: np.ndarray,
+    *,
+    pfa: float = 1e-3,
+    min_run: int = 45,
+    tolerance: int = 2,
+) -> np.ndarray:
+    """Bool per row of ``smoothed`` (the running median over pulses of in-band spectra, rows x M, pulses
+    ``pulse_index`` in order): the rows of runs of at least ``min_run`` consecutive pulses in which one band,
+    give or take ``tolerance`` bands, stands out of the row.
+
+    A band stands out where ``u = (L - median L) / (1.4826 MAD L)`` (``L = log(smoothed / shape)``, the row's
+    own level and spread, as :func:`self_referenced_scores`) exceeds the level at which the row's largest band
+    would have false-alarm rate ``pfa``: ``Phi(u) = (1 - pfa)^(1 / M)``. RFI too faint to clear ``z(1 - 1e-5)``
+    on one pulse holds the same bands over its whole burst; the clutter's own peaks drift from band to band (on the
+    detection matrix's clean scenes no such run was longer than 12 pulses, against bursts of hundreds). The running
+    median keeps a single pulse's peak for up to half its window, so ``min_run`` should be a few windows. Runs end
+    where ``pulse_index`` skips pulses.
+    """
+    from .detection_kernels import long_band_runs
+
+    x = np.asarray(smoothed, np.float64)
+    out = np.zeros(x.shape[0], bool)
+    if x.shape[0] < min_run or x.shape[1] < 2:
+        return out
+    log_ratio = np.log(np.maximum(x, 1e-30) / np.maximum(np.asarray(shape, np.float64), 1e-30)[None, :])
+    med = row_medians(log_ratio)
+    sigma = np.maximum(1.4826 * row_medians(np.abs(log_ratio - med[:, None])), 1e-6)
+    level = float(ndtri((1.0 - pfa) ** (1.0 / x.shape[1])))
+    elevated = (log_ratio - med[:, None]) > level * sigma[:, None]
+    cuts = np.flatnonzero(np.diff(np.asarray(pulse_index)) != 1) + 1
+    for a, b in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [x.shape[0]]])):
+        out[a:b] = long_band_runs(elevated[a:b], min_run, tolerance)
+    return out
+
+
+def _trim_run_ends(runs: np.ndarray, keep: np.ndarray, pulse_index: np.ndarray, most: int) -> np.ndarray:
+    """``runs`` (bool per row, rows = pulses ``pulse_index``) with up to ``most`` rows dropped from each end of every
+    run while ``keep`` is False there."""
+    out = np.asarray(runs, bool).copy()
+    starts = np.flatnonzero(out & ~np.concatenate([[False], out[:-1] & (np.diff(pulse_index) == 1)]))
+    for a in starts:
+        b = a
+        while b + 1 < out.size and out[b + 1] and pulse_index[b + 1] == pulse_index[b] + 1:
+            b += 1
+        for i in range(a, min(a + most, b + 1)):
+            if keep[i]:
+                break
+            out[i] = False
+        for i in range(b, max(b - most, a - 1), -1):
+            if keep[i]:
+                break
+            out[i] = False
+    return out
+
+
 def _bonferroni2(z1: np.ndarray, z2: np.ndarray) -> np.ndarray:
     """One score from two tests of the same rows: the smaller upper-tail probability, doubled (Bonferroni), so the
     pair keeps the false-alarm rate of one test."""
@@ -428,13 +491,15 @@ def _fill_gaps(x: np.ndarray) -> np.ndarray:
 @dataclass
 class EchoDetection:
     """``pulses``: bool per pulse; ``z_power`` / ``z_spectrum`` / ``z_self``: scores (robust sigmas; NaN where not
-    tested); ``threshold``: z to exceed."""
+    tested); ``threshold``: z to exceed; ``persistent``: bool per pulse, the pulses of the long band runs
+    (:func:`persistent_band_pulses`; a part of ``pulses``)."""
 
     pulses: np.ndarray
     z_power: np.ndarray
     z_spectrum: np.ndarray
     threshold: float
     z_self: np.ndarray | None = None
+    persistent: np.ndarray | None = None
 
 
 def detect_echo(
@@ -452,6 +517,8 @@ def detect_echo(
     max_reference: int = 512,
     smooth_pulses: int = 15,
     power_support_pfa: float = 1e-3,
+    run_pfa: float = 1e-3,
+    run_pulses: int | None = None,
 ) -> EchoDetection:
     """Flag RFI pulses of ``echo`` ((n_azimuth, n_range), complex).
 
@@ -469,7 +536,9 @@ def detect_echo(
     spectral test to the radar band. ``min_power_rise_db`` / ``min_peak_db``: the smallest rises [dB] that may flag a pulse, whatever the spread
     of the reference (the scene's own changes along azimuth are not RFI: strong textured clutter moves the
     power by a few dB over a quarter aperture as fields enter the beam); 3 dB of power is RFI as strong as the
-    clutter, weaker RFI has to show in the spectrum.
+    clutter, weaker RFI has to show in the spectrum. ``run_pfa`` / ``run_pulses`` (default three running-median
+    windows): a pulse is also flagged inside a run of at least ``run_pulses`` tested pulses that hold one band
+    above the row's ``run_pfa`` level (:func:`persistent_band_pulses`): faint RFI that no single pulse carries.
     """
     if not 0 < pfa < 0.5:
         raise InputError(f"pfa must lie in (0, 0.5), got {pfa}", where="detect.echo_pfa")
@@ -506,6 +575,7 @@ def detect_echo(
     tested = test[idx]
     thr = float(ndtri(1.0 - pfa / 3))
     z_own = np.full(idx.size, -np.inf)
+    by_run = np.zeros(idx.size, bool)
     if tested.any():
         own = st.spectrum[tested][:, bins]
         ref_rows = st.spectrum[tested | is_ref]
@@ -527,7 +597,17 @@ def detect_echo(
         ratio /= np.maximum(row_medians(ratio), 1e-30)[:, None]
         at_peak = ratio[np.arange(own.shape[0]), np.argmax(smoothed / shape[None, :], axis=1)]
         dof = band_degrees(echo.shape[1], nfft)
-        z_sm[at_peak < gammaincinv(dof, 0.99) / dof] = -np.inf
+        carries = at_peak >= gammaincinv(dof, 0.99) / dof
+        z_sm[~carries] = -np.inf
+        runs = persistent_band_pulses(
+            smoothed,
+            shape,
+            idx[tested],
+            pfa=run_pfa,
+            min_run=int(run_pulses) if run_pulses is not None else 3 * max(1, int(smooth_pulses)),
+        )
+        # the same spreading lengthens a run by up to half a window at each end: its end pulses must carry the peak
+        by_run[tested] = _trim_run_ends(runs, carries, idx[tested], max(1, int(smooth_pulses)) // 2)
         # RFI on (nearly) every pulse is in the median spectrum, hence in ``shape``: where bands stand
         # ``min_peak_db`` over the band floor's level, each pulse's mean over them is tested against its own level
         # in the unraised bands
@@ -562,7 +642,7 @@ def detect_echo(
     # RFI on longer than the opening (half an aperture) is a plateau between a step up and a step down
     by_power |= _stepped_segments(full, min_power_rise_db)[idx]
     by_peak = (z_s > thr) & (peak - np.median(peak[is_ref]) > min_peak_db)
-    flagged = (by_power | by_peak | (z_own > thr)) & tested
+    flagged = (by_power | by_peak | (z_own > thr) | by_run) & tested
 
     out = np.zeros(n_az, bool)
     out[idx] = flagged
@@ -572,4 +652,6 @@ def detect_echo(
     zp[idx] = z_p
     zs[idx] = z_s
     zo[idx[tested]] = z_own[tested]
-    return EchoDetection(out, zp, zs, thr, zo)
+    in_runs = np.zeros(n_az, bool)
+    in_runs[idx] = by_run & tested
+    return EchoDetection(out, zp, zs, thr, zo, in_runs)

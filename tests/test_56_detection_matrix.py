@@ -218,3 +218,13 @@ def test_streamed_detection_without_an_image_focuses_by_streaming(stores, tmp_pa
     np.testing.assert_array_equal(open_detection(tmp_path / "det.zarr").rfi_pulses, in_memory.rfi_pulses)
     assert summary["n_rfi_pulses"] == int(in_memory.rfi_pulses.sum())
     assert not any(p.name.startswith(".sarpipe-detect-") for p in tmp_path.iterdir())  # the scratch image is gone
+
+
+def test_run_test_settings_out_of_range_are_refused():
+    from sarpipe.errors import InputError
+
+    echo = _textured_pulses(20, 512, 6)
+    with pytest.raises(InputError, match="run_pfa"):
+        detect_echo(echo, run_pfa=0.7)
+    with pytest.raises(InputError, match="run_pulses"):
+        detect_echo(echo, run_pulses=1)

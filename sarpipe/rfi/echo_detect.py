@@ -47,7 +47,14 @@ from scipy.special import gammaincinv, ndtri
 
 from ..errors import InputError
 from ..sensor import SensorParams
-from .detection_kernels import _band_power, _welch_shape, quiet_level_fit, row_medians, slow_time_median
+from .detection_kernels import (
+    _band_power,
+    _welch_shape,
+    long_band_runs,
+    quiet_level_fit,
+    row_medians,
+    slow_time_median,
+)
 from .robust import gaussian_scores, gumbel_scores
 
 __all__ = [
@@ -370,8 +377,6 @@ def persistent_band_pulses(
     median keeps a single pulse's peak for up to half its window, so ``min_run`` should be a few windows. Runs end
     where ``pulse_index`` skips pulses.
     """
-    from .detection_kernels import long_band_runs
-
     x = np.asarray(smoothed, np.float64)
     out = np.zeros(x.shape[0], bool)
     if x.shape[0] < min_run or x.shape[1] < 2:
@@ -542,6 +547,10 @@ def detect_echo(
     """
     if not 0 < pfa < 0.5:
         raise InputError(f"pfa must lie in (0, 0.5), got {pfa}", where="detect.echo_pfa")
+    if not 0 < run_pfa < 0.5:
+        raise InputError(f"run_pfa must lie in (0, 0.5), got {run_pfa}", where="detect_echo run_pfa")
+    if run_pulses is not None and int(run_pulses) < 2:
+        raise InputError(f"run_pulses must be at least 2, got {run_pulses}", where="detect_echo run_pulses")
     echo, _ = complex_rows(echo, None, "pulses", "variable 'echo'")
     n_az = echo.shape[0]
     test = np.ones(n_az, bool) if rows is None else np.asarray(rows, bool)

@@ -67,6 +67,18 @@ def test_faint_rfi_over_a_dark_scene_is_found(name):
     assert det.echo.persistent[truth].mean() >= 0.9  # found by the run test, not by the per-pulse ones
 
 
+#: a C-band sensor for the synthetic echoes of :func:`_textured_pulses` (80 % of its sampled band chirped)
+C_BAND_ATTRS = dict(
+    carrier_frequency=5.405e9,
+    range_sampling_rate=100e6,
+    chirp_rate=80e6 / 2.56e-6,
+    pulse_duration=2.56e-6,
+    prf=1700.0,
+    velocity=7100.0,
+    near_range=850e3,
+)
+
+
 def _textured_pulses(n_az, n_rg, seed):
     """Chirped echoes of a speckled scene whose brightness changes by 12 dB along range (fields)."""
     rng = np.random.default_rng(seed)
@@ -104,16 +116,7 @@ def test_band_spectra_match_numpy_and_read_lazily_the_same():
 
 
 def test_echo_detector_alone_finds_rfi_on_every_pulse_and_nothing_without():
-    attrs = dict(
-        carrier_frequency=5.405e9,
-        range_sampling_rate=100e6,
-        chirp_rate=80e6 / 2.56e-6,
-        pulse_duration=2.56e-6,
-        prf=1700.0,
-        velocity=7100.0,
-        near_range=850e3,
-    )
-    sensor = SensorParams.from_attrs(attrs)
+    sensor = SensorParams.from_attrs(C_BAND_ATTRS)
     echo = _textured_pulses(300, 2048, 2)
     # nothing to learn a clean background from: no RFI-free pulse. A 12 dB range texture mapped into frequency by
     # the chirp does not trip the whole-pulse spectra
@@ -130,16 +133,7 @@ def test_a_faint_tone_is_found_by_its_run_and_a_hopping_one_is_not():
     nothing), the run of pulses holding its band does, and a strong one's run ends where it does. The same tone hopping to a new band every 10 pulses (as
     the clutter's own peaks drift) makes no run, so the run test leaves it: its limit, and why clean clutter does
     not trip it."""
-    attrs = dict(
-        carrier_frequency=5.405e9,
-        range_sampling_rate=100e6,
-        chirp_rate=80e6 / 2.56e-6,
-        pulse_duration=2.56e-6,
-        prf=1700.0,
-        velocity=7100.0,
-        near_range=850e3,
-    )
-    sensor = SensorParams.from_attrs(attrs)
+    sensor = SensorParams.from_attrs(C_BAND_ATTRS)
     echo = _textured_pulses(600, 2048, 4)
     n = np.arange(2048)
     amp = np.sqrt(np.mean(np.abs(echo) ** 2) / 100)

@@ -318,6 +318,13 @@ def floor_shape(
     return np.minimum(m, level * 10 ** (quiet_db / 10)), level
 
 
+def _row_log_spread(spectrum: np.ndarray, shape: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``L = log(spectrum / shape)`` (rows x M) with each row's median and robust spread (1.4826 MAD) of ``L``."""
+    log_ratio = np.log(np.maximum(spectrum, 1e-30) / np.maximum(shape, 1e-30)[None, :])
+    med = row_medians(log_ratio)
+    return log_ratio, med, np.maximum(1.4826 * row_medians(np.abs(log_ratio - med[:, None])), 1e-6)
+
+
 def self_referenced_scores(spectrum: np.ndarray, shape: np.ndarray) -> np.ndarray:
     """Per row of ``spectrum`` (in-band bins only, rows x M) the spectral-peak score against ``shape``, as a standard
     normal quantile: with ``L = log(spectrum / shape)``, ``u = (max L - median L) / (1.4826 MAD L)`` (the row's own
@@ -326,9 +333,7 @@ def self_referenced_scores(spectrum: np.ndarray, shape: np.ndarray) -> np.ndarra
     conservative."""
     from scipy.special import log_ndtr
 
-    log_ratio = np.log(np.maximum(spectrum, 1e-30) / np.maximum(shape, 1e-30)[None, :])
-    med = row_medians(log_ratio)
-    sigma = np.maximum(1.4826 * row_medians(np.abs(log_ratio - med[:, None])), 1e-6)
+    log_ratio, med, sigma = _row_log_spread(spectrum, shape)
     u = (log_ratio.max(axis=1) - med) / sigma
     p_value = -np.expm1(spectrum.shape[1] * log_ndtr(u))  # 1 - Phi(u)^M, accurate in the far tail
     with np.errstate(divide="ignore"):
@@ -381,9 +386,7 @@ def persistent_band_pulses(
     out = np.zeros(x.shape[0], bool)
     if x.shape[0] < min_run or x.shape[1] < 2:
         return out
-    log_ratio = np.log(np.maximum(x, 1e-30) / np.maximum(np.asarray(shape, np.float64), 1e-30)[None, :])
-    med = row_medians(log_ratio)
-    sigma = np.maximum(1.4826 * row_medians(np.abs(log_ratio - med[:, None])), 1e-6)
+    log_ratio, med, sigma = _row_log_spread(x, np.asarray(shape, np.float64))
     level = float(ndtri((1.0 - pfa) ** (1.0 / x.shape[1])))
     elevated = (log_ratio - med[:, None]) > level * sigma[:, None]
     cuts = np.flatnonzero(np.diff(np.asarray(pulse_index)) != 1) + 1

@@ -297,7 +297,7 @@ def separate_two(
     ``steady_axis`` (-1: the frames, so ``f1`` most easily makes what does not change in time: tones, hum, a
     narrowband emitter), ``z2`` is random everywhere (the temporally consistent input of Tian et al.'s Deep Audio
     Prior). ``steady_axis=None`` gives both random inputs: two identical priors, which do not separate (one of
-    them takes the whole mixture; docs/models/dap.md). ``nonnegative`` (default: the mixture has no negative
+    them takes 61-72 % of the energy, 2.7-7.8 dB; docs/models/dap.md). ``nonnegative`` (default: the mixture has no negative
     value) puts a softplus on both outputs. Read-out as soft masks: ``m = |f1| / (|f1| + |f2|)`` per (H, W) bin
     (``|.|`` over the channels), the estimates ``m x`` and ``(1 - m) x``, which sum to the mixture exactly.
     Returns ``(steady, other)``, scaled like the mixture. ``kw``: :class:`DAPUNet`'s ``dilated`` / ``dense`` /

@@ -56,6 +56,9 @@ class DetectParams(BaseModel):
     spectral_aperture: float = Field(
         0.25, gt=0, description="line spectra are averaged over this fraction of an aperture"
     )
+    tone_test: bool = Field(True, description="run the Doppler-tone test on every pulse (docs/rfi.md)")
+    tone_db: float = Field(20.0, gt=0, description="smallest range-frequency x Doppler cell over its background [dB]")
+    tone_block: int = Field(64, ge=16, description="pulses per block of the Doppler-tone test")
 
     def settings(self) -> Any:
         """As the :class:`~sarpipe.rfi.clean.DetectionSettings` dataclass the chain takes."""

@@ -20,6 +20,7 @@ from ..errors import InputError
 from ..model import DIMS, RECORDS_ATTR, check_image_of, processing_records, validate, with_history
 from ..sensor import SensorParams
 from .detect import ImageDetection, detect_image, image_chunk_lines, line_mask
+from .doppler_detect import ToneDetection, doppler_tone_pulses
 from .echo_detect import EchoDetection, detect_echo
 from .methods import CleanupMethod, MethodContext, create_method
 from .metrics import estimate_mask
@@ -60,6 +61,10 @@ class DetectionSettings:
     use_floor: bool = False
     #: the line spectra are averaged over this fraction of a synthetic aperture of lines (focused RFI spans one)
     spectral_aperture: float = 0.25
+    #: the Doppler-tone test on every pulse (:mod:`sarpipe.rfi.doppler_detect`), its threshold [dB] and block [pulses]
+    tone_test: bool = True
+    tone_db: float = 20.0
+    tone_block: int = 64
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -73,6 +78,7 @@ class RFIDetection:
     image: ImageDetection
     mapping: PulseMapping
     echo: EchoDetection | None
+    tones: ToneDetection | None = None
 
     @property
     def rfi_pulses(self) -> np.ndarray:
@@ -149,6 +155,13 @@ def detect(
             sensor=sensor,
         )
         pulses = refine_pulses(candidates, echo_det.pulses, close_gap=settings.close_gap)
+    # the Doppler-tone test reads every pulse, image or not: RFI under the clutter's own spectral peaks pulse by
+    # pulse, or too weak to flag an image line, still adds up in one range-frequency x Doppler cell over a block
+    tones = None
+    if settings.tone_test:
+        tones = doppler_tone_pulses(raw["echo"].data, sensor, block=settings.tone_block, tone_db=settings.tone_db)
+        pulses = pulses | tones.pulses
+        candidates = candidates | tones.pulses
     samples = map_range_to_samples(cols, geom)
     mapping = PulseMapping(
         pulses=pulses, candidates=candidates, samples=samples, geometry=geom, params=settings.as_dict()
@@ -159,7 +172,7 @@ def detect(
     mask_lines = map_pulses_to_lines(ratio, geom, wrap=settings.wrap)
     chunks = None if isinstance(img, np.ndarray) else image_chunk_lines(img)
     det = replace(det, mask=line_mask(mask_lines, cols, chunk_rows=chunks))
-    return RFIDetection(det, mapping, echo_det)
+    return RFIDetection(det, mapping, echo_det, tones)
 
 
 def pulse_runs(flags: np.ndarray) -> list[tuple[int, int]]:

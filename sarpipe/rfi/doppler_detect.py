@@ -1,0 +1,271 @@
+"""The Doppler-tone test: RFI found as lines of the range-frequency x Doppler plane of a block of pulses.
+
+Range-transformed and then Fourier-transformed along slow time over a block of pulses, clutter's echo has a 2-D
+power spectrum that is a smooth product - the system's band (and the scene's brightness) along range frequency
+times the antenna's Doppler pattern along Doppler - times speckle, exponential in each cell. An emitter that is
+not coherent with the radar but whose phase runs on between pulses (a narrowband transmitter, a periodic sweep)
+keeps its range frequencies from pulse to pulse and turns in slow time at its own frequency modulo the PRF: the
+block's pulses add up in one Doppler cell. A narrowband emitter 15 dB below strong clutter per sample stands
+24-40 dB above the clutter's expected power in its cells over 64 pulses, where clutter alone reaches at most 16 dB
+(the detection matrix, ``benchmarks/detection_matrix.py``) - though pulse by pulse it is below the clutter's own
+spectral peaks. The test is a second echo-domain detector that needs no image and no RFI-free pulse.
+
+Steps (:func:`doppler_tone_pulses`):
+
+1. Blocks of ``block`` pulses, half overlapping; each pulse's centred spectrum over the in-band bins; a Hann window
+   and an FFT along slow time; the background is the rank-1 fit of the log power (median polish: Doppler profile
+   plus frequency profile), the ratio of a cell to it is ``Exp(1)`` for clutter (:func:`tone_ratios`).
+2. Cells over ``max(10^(tone_db/10), ln(cells / pfa))`` are tones: per Doppler row, runs of frequency bins.
+3. Each tone is located in slow time around its block: the pulses demodulated at its Doppler, averaged over
+   ``window_pulses`` (a Doppler filter of PRF / window), against the same filter's output in the frequency bins
+   either side (a CFAR across range frequency at the same Doppler); each run's ends are then placed where the
+   likelihood of a constant demodulated tone switching on or off is largest (:func:`run_edges`); gaps of up to
+   half a block between flagged pulses are closed.
+
+Where it is blind: emitters whose phase or frequency does not run on over a block (hopping from pulse to pulse,
+noise-like jammers) spread over Doppler like the clutter; tones inside the clutter's Doppler band must clear its
+peak there. The clutter's ratio tail is heavier than ``Exp(1)`` (the rank-1 background is not exact for
+non-stationary clutter: 16 dB is reached on 6 million cells, where ``Exp(1)`` gives 13.5), hence ``tone_db``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.fft
+
+from ..errors import InputError
+from ..sensor import SensorParams
+from .echo_detect import complex_rows, in_band_bins, row_blocks
+
+__all__ = ["DopplerTone", "ToneDetection", "tone_ratios", "doppler_tone_pulses", "tone_cells", "run_edges"]
+
+#: fraction of the radar band the test reads: the band's edges move with Doppler (the 2-D spectrum's support
+#: curves) and break the rank-1 background there
+BAND_GUARD = 0.85
+#: frequency bins either side of a tone (beyond a gap of ``RING_GAP``) that give its CFAR background
+RING_BINS = 32
+RING_GAP = 8
+#: strongest tones per block that are located in slow time, and the span below the strongest they are taken from
+MAX_TONES = 8
+LOCATE_SPAN_DB = 10.0
+#: the located ratio wanted over the locating threshold (12 dB: the block's peak includes the clutter's own share)
+LOCATE_MARGIN = 16.0
+
+
+@dataclass(frozen=True)
+class DopplerTone:
+    """A tone found in the block starting at pulse ``block_start``: Doppler bin ``doppler_bin`` of the block's FFT
+    (``doppler_hz`` [Hz], in [-PRF/2, PRF/2)), in-band frequency bins ``[f_lo, f_hi]`` and its largest ratio to the
+    background, ``peak_db`` [dB]."""
+
+    block_start: int
+    doppler_bin: int
+    doppler_hz: float
+    f_lo: int
+    f_hi: int
+    peak_db: float
+
+
+@dataclass
+class ToneDetection:
+    """``pulses``: bool per pulse; ``tones``: the tones found; ``block_peak_db``: per block, the largest ratio of a
+    cell to the background [dB] (``block_starts`` the blocks' first pulses); ``threshold_db``: the cells' threshold."""
+
+    pulses: np.ndarray
+    tones: list[DopplerTone] = field(default_factory=list)
+    block_starts: np.ndarray | None = None
+    block_peak_db: np.ndarray | None = None
+    threshold_db: float = float("nan")
+
+
+def tone_ratios(spectra: np.ndarray, sweeps: int = 3) -> np.ndarray:
+    """Ratio of each cell of the block's range-frequency x Doppler power to the clutter's expected power there.
+
+    ``spectra``: (pulses, bins) complex, the pulses' range spectra. Returns (Doppler bins, bins): Hann along slow
+    time, ``|FFT|^2``, over ``exp(row + column)`` of the median polish of its log (``sweeps`` sweeps) scaled so that
+    an ``Exp(1)`` cell has ratio 1 on average (the median of ``log Exp(1)`` is ``log log 2``).
+    """
+    w = np.hanning(spectra.shape[0] + 2)[1:-1].astype(np.float32)  # no zero end taps: every pulse counts
+    s = scipy.fft.fft(spectra * w[:, None], axis=0, workers=1)
+    p = s.real**2 + s.imag**2
+    resid = np.log(np.maximum(p, np.finfo(np.float32).tiny))
+    for _ in range(sweeps):
+        resid -= np.median(resid, axis=1, keepdims=True)
+        resid -= np.median(resid, axis=0, keepdims=True)
+    return np.exp(resid) * np.log(2.0)
+
+
+def tone_cells(ratio: np.ndarray, threshold: float, block_start: int, prf: float) -> list[DopplerTone]:
+    """The tones of one block: per Doppler row, runs of bins over ``threshold`` (gaps of up to 2 bins joined),
+    the ``MAX_TONES`` strongest."""
+    n_d = ratio.shape[0]
+    out = []
+    for d in np.flatnonzero((ratio > threshold).any(axis=1)):
+        hot = np.flatnonzero(ratio[d] > threshold)
+        cuts = np.flatnonzero(np.diff(hot) > 3) + 1
+        for run in np.split(hot, cuts):
+            f_dop = d * prf / n_d
+            f_dop = f_dop - prf if f_dop >= prf / 2 else f_dop
+            peak = float(ratio[d, run[0] : run[-1] + 1].max())
+            out.append(DopplerTone(block_start, int(d), float(f_dop), int(run[0]), int(run[-1]), 10 * np.log10(peak)))
+    out.sort(key=lambda t: -t.peak_db)
+    return out[:MAX_TONES]
+
+
+def _running_mean(y: np.ndarray, m: int) -> np.ndarray:
+    """Centred running mean over ``m`` rows (axis 0), over the rows available at the ends."""
+    c = np.concatenate([np.zeros((1,) + y.shape[1:], y.dtype), np.cumsum(y, axis=0)])
+    n = y.shape[0]
+    lo = np.clip(np.arange(n) - m // 2, 0, n)
+    hi = np.clip(np.arange(n) - m // 2 + m, 0, n)
+    return (c[hi] - c[lo]) / (hi - lo).reshape((-1,) + (1,) * (y.ndim - 1))
+
+
+def _locate(spectra: np.ndarray, start: int, tone: DopplerTone, n_block: int, window: int, pfa: float) -> np.ndarray:
+    """Bool per row of ``spectra`` (pulses ``start ...``, in-band bins): the pulses that carry ``tone``."""
+    n, nb = spectra.shape
+    lo, hi = tone.f_lo, tone.f_hi + 1
+    ring = np.r_[
+        max(0, lo - RING_GAP - RING_BINS) : max(0, lo - RING_GAP),
+        min(nb, hi + RING_GAP) : min(nb, hi + RING_GAP + RING_BINS),
+    ]
+    if ring.size < 8:
+        return np.zeros(n, bool)
+    rows = np.arange(n) + start - tone.block_start
+    turn = np.exp(-2j * np.pi * tone.doppler_bin * rows / n_block).astype(np.complex64)
+    y = spectra[:, np.r_[lo:hi, ring]] * turn[:, None]
+    m = _running_mean(y, window)
+    p = m.real**2 + m.imag**2
+    k = hi - lo
+    background = np.median(p[:, k:], axis=1) / np.log(2.0)
+    best = np.argmax(p[:, :k], axis=1)
+    ratio = p[np.arange(n), best] / np.maximum(background, np.finfo(np.float32).tiny)
+    flagged = ratio > np.log(n * k / pfa)  # Bonferroni over the located cells, Exp(1) null
+    if not flagged.any():
+        return flagged
+    # the running mean spreads a tone up to half a window past a run's ends (and a weak one starts late): each
+    # end is placed anew where the tone switches on or off, by the likelihood of a constant tone (the run's mean
+    # over its bins, the demodulated tone's phase runs on) in clutter
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flagged.astype(np.int8), [0]])))
+    out = np.zeros(n, bool)
+    half = max(1, window // 2)
+    for a, b in zip(edges[::2], edges[1::2]):
+        inner = slice(a + half, b - half) if b - a > 2 * half else slice(a, b)
+        amp = y[inner, :k].mean(axis=0)
+        g = 2 * (y[:, :k].real @ amp.real + y[:, :k].imag @ amp.imag) - float(np.sum(np.abs(amp) ** 2))
+        out[run_edges(g, a, b, half)] = True
+    return out
+
+
+def run_edges(gain: np.ndarray, a: int, b: int, half: int) -> slice:
+    """The pulses of a run first flagged as ``[a, b)`` with its ends moved (by up to ``half`` outwards, up to the
+    run's middle inwards) to where the per-pulse log-likelihood increments ``gain`` of the tone being on add up
+    most: ``start = argmax_e sum(gain[e:c])``, ``stop = argmax_e sum(gain[c:e])`` about the run's middle ``c``."""
+    n = gain.size
+    c = (a + b) // 2
+    lo = max(0, a - half)
+    hi = min(n, b + half)
+    suffix = np.cumsum(gain[lo:c][::-1])[::-1]  # suffix[i] = sum(gain[lo + i : c])
+    start = lo + int(np.argmax(suffix)) if suffix.size else a
+    prefix = np.cumsum(gain[c:hi])  # prefix[i] = sum(gain[c : c + i + 1])
+    stop = c + int(np.argmax(prefix)) + 1 if prefix.size else b
+    return slice(start, max(stop, start))
+
+
+def _hann_gain(n: int) -> float:
+    """Coherent gain of :func:`tone_ratios`' window on a tone over white clutter: ``(sum w)^2 / sum w^2``."""
+    w = np.hanning(n + 2)[1:-1]
+    return float(w.sum() ** 2 / (w**2).sum())
+
+
+def _locate_window(peak_db: float, gain: float, cells: int, pfa: float, block: int) -> int:
+    """Pulses averaged to locate a tone of ``peak_db`` in its block (a power of two in [4, block / 2]): its ratio
+    over ``window`` pulses is about ``peak * window / gain``, wanted ``LOCATE_MARGIN`` times the locating threshold,
+    so strong tones keep their edges sharp and weak ones are averaged longer."""
+    need = LOCATE_MARGIN * np.log(cells / pfa) * gain / 10 ** (peak_db / 10)
+    w = 2 ** int(np.ceil(np.log2(max(need, 1.0))))
+    return int(min(max(w, 4), max(4, block // 2)))
+
+
+def doppler_tone_pulses(
+    echo,
+    sensor: SensorParams,
+    *,
+    block: int = 64,
+    tone_db: float = 20.0,
+    pfa: float = 1e-3,
+    window_pulses: int | None = None,
+) -> ToneDetection:
+    """Flag the pulses of ``echo`` ((n_azimuth, n_range), complex; numpy or lazy) that carry a Doppler tone.
+
+    ``block``: pulses per block (half overlapping); ``tone_db``: the smallest ratio [dB] of a cell to the clutter's
+    background that is a tone (the threshold is also at least the ``Exp(1)`` Bonferroni level for ``pfa`` over
+    the scene's cells); ``window_pulses`` (default from each tone's strength, 4 to ``block // 2``): the slow-time
+    average that locates a tone.
+    Scenes shorter than 16 pulses are not tested (no pulse flagged).
+    """
+    if int(block) < 16:
+        raise InputError(f"block must be at least 16 pulses, got {block}", where="detect tone_block")
+    if not tone_db > 0:
+        raise InputError(f"tone_db must be positive, got {tone_db}", where="detect tone_db")
+    if not 0 < pfa < 0.5:
+        raise InputError(f"pfa must lie in (0, 0.5), got {pfa}", where="detect tone pfa")
+    x, _ = complex_rows(echo, None, "pulses", "variable 'echo'")
+    n_az, n_rg = (int(v) for v in x.shape)
+    flagged = np.zeros(n_az, bool)
+    block = min(int(block), n_az)
+    if block < 16:
+        return ToneDetection(flagged)
+    window = max(1, int(window_pulses)) if window_pulses is not None else None
+    bins = np.flatnonzero(in_band_bins(n_rg, sensor, BAND_GUARD))
+    hop = block // 2
+    starts = list(range(0, n_az - block + 1, hop))
+    if starts[-1] != n_az - block:
+        starts.append(n_az - block)
+    cells = len(starts) * block * bins.size
+    threshold = max(10 ** (tone_db / 10), float(np.log(cells / pfa)))
+    prf = float(sensor.prf)
+
+    def spectra_of(a: int, b: int) -> np.ndarray:
+        out = np.empty((b - a, bins.size), np.complex64)
+        for pos, rows in row_blocks(x, np.arange(a, b, dtype=np.int64), 256):
+            f = scipy.fft.fftshift(scipy.fft.fft(rows, axis=1, workers=1), axes=1)
+            out[pos : pos + rows.shape[0]] = f[:, bins]
+        return out
+
+    tones: list[DopplerTone] = []
+    peaks = np.empty(len(starts))
+    for i, a in enumerate(starts):
+        ratio = tone_ratios(spectra_of(a, a + block))
+        peaks[i] = 10 * np.log10(float(ratio.max()))
+        found = tone_cells(ratio, threshold, a, prf)
+        if not found:
+            continue
+        tones.extend(found)
+        # locate them over the block and half a block either side
+        lo, hi = max(0, a - hop), min(n_az, a + block + hop)
+        around = spectra_of(lo, hi)
+        gain = _hann_gain(block)
+        for tone in found:
+            if tone.peak_db < found[0].peak_db - LOCATE_SPAN_DB:
+                break
+            w = window or _locate_window(tone.peak_db, gain, (hi - lo) * (tone.f_hi - tone.f_lo + 1), pfa, block)
+            flagged[lo:hi] |= _locate(around, lo, tone, block, w, pfa)
+    # a weak tone's located ratio dips under its threshold here and there inside its burst: gaps shorter than
+    # half a block, the test's resolution for such tones, are closed
+    flagged = _close_gaps(flagged, hop)
+    return ToneDetection(flagged, tones, np.asarray(starts), peaks, 10 * np.log10(threshold))
+
+
+def _close_gaps(flags: np.ndarray, most: int) -> np.ndarray:
+    """``flags`` with the runs of False of at most ``most`` pulses between two True pulses set."""
+    out = flags.copy()
+    on = np.flatnonzero(flags)
+    if on.size < 2:
+        return out
+    gaps = np.flatnonzero((np.diff(on) > 1) & (np.diff(on) <= most + 1))
+    for g in gaps:
+        out[on[g] + 1 : on[g + 1]] = True
+    return out

@@ -173,3 +173,23 @@ def test_settings_are_checked_and_reach_the_chain():
         DetectParams(tone_block=8)
     # a scene shorter than a block is tested in one block; shorter than 16 pulses, not at all
     assert not doppler_tone_pulses(x[:10], sensor).pulses.any()
+
+
+def test_fast_paths_equal_their_plain_forms():
+    from sarpipe.rfi.doppler_detect import _column_medians, _slices
+
+    rng = np.random.default_rng(2)
+    for n in (16, 63, 64):
+        a = rng.standard_normal((n, 300)).astype(np.float32)
+        np.testing.assert_array_equal(_column_medians(a), np.median(a, axis=0, keepdims=True))
+    # the in-band bins of a centred spectrum, gathered from the FFT's own order by slices
+    x = _noise((3, 100), 4)
+    f = np.fft.fft(x, axis=1)
+    bins = np.arange(20, 85)
+    idx = (bins + 50) % 100
+    pieces = _slices(idx)
+    got = np.empty((3, bins.size), complex)
+    for (d0, d1), (s0, s1) in pieces:
+        got[:, d0:d1] = f[:, s0:s1]
+    np.testing.assert_array_equal(got, np.fft.fftshift(f, axes=1)[:, bins])
+    assert _slices(np.array([0, 1, 5, 9])) is None

@@ -40,6 +40,7 @@ import scipy.fft
 from ..errors import InputError
 from ..sensor import SensorParams
 from .echo_detect import complex_rows, in_band_bins, row_blocks
+from .pulses import refine_pulses
 
 __all__ = ["DopplerTone", "ToneDetection", "tone_ratios", "doppler_tone_pulses", "tone_cells", "run_edges"]
 
@@ -302,17 +303,5 @@ def doppler_tone_pulses(
             flagged[lo : lo + hits.size] |= hits
     # a weak tone's located ratio dips under its threshold here and there inside its burst: gaps shorter than
     # half a block, the test's resolution for such tones, are closed
-    flagged = _close_gaps(flagged, hop)
+    flagged = refine_pulses(np.ones(n_az, bool), flagged, close_gap=hop)
     return ToneDetection(flagged, tones, np.asarray(starts), peaks, 10 * np.log10(threshold))
-
-
-def _close_gaps(flags: np.ndarray, most: int) -> np.ndarray:
-    """``flags`` with the runs of False of at most ``most`` pulses between two True pulses set."""
-    out = flags.copy()
-    on = np.flatnonzero(flags)
-    if on.size < 2:
-        return out
-    gaps = np.flatnonzero((np.diff(on) > 1) & (np.diff(on) <= most + 1))
-    for g in gaps:
-        out[on[g] + 1 : on[g + 1]] = True
-    return out

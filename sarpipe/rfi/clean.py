@@ -32,6 +32,7 @@ from .pulses import (
     map_range_to_samples,
     processed_bandwidth,
     pulse_rfi_to_clutter,
+    pulse_runs,
     refine_pulses,
 )
 from .stft import STFTParams, istft, stft
@@ -173,12 +174,6 @@ def detect(
     chunks = None if isinstance(img, np.ndarray) else image_chunk_lines(img)
     det = replace(det, mask=line_mask(mask_lines, cols, chunk_rows=chunks))
     return RFIDetection(det, mapping, echo_det, tones)
-
-
-def pulse_runs(flags: np.ndarray) -> list[tuple[int, int]]:
-    """``[start, stop)`` runs of consecutive True values."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(flags, np.int8), [0]])))
-    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
 
 
 def _batches(flags: np.ndarray, method: CleanupMethod, batch_pulses: int) -> list[np.ndarray]:

@@ -33,6 +33,7 @@ from ..stripmap import antenna_doppler_bandwidth, azimuth_fm_rate, beam_centre_o
 
 __all__ = [
     "ApertureGeometry",
+    "pulse_runs",
     "aperture_geometry",
     "processed_bandwidth",
     "map_lines_to_pulses",
@@ -149,6 +150,12 @@ def map_range_to_samples(range_mask: np.ndarray, geometry: ApertureGeometry) -> 
     return _dilate_circular(np.asarray(range_mask, bool), -half, half, wrap=False)
 
 
+def pulse_runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, stop)`` runs of consecutive True values."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(flags, np.int8), [0]])))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+
+
 def refine_pulses(candidates: np.ndarray, echo_flags: np.ndarray, *, close_gap: int = 2) -> np.ndarray:
     """Candidates that the echo-domain detector also flags, with gaps of up to ``close_gap`` pulses closed."""
     keep = np.asarray(candidates, bool) & np.asarray(echo_flags, bool)
@@ -163,7 +170,8 @@ def refine_pulses(candidates: np.ndarray, echo_flags: np.ndarray, *, close_gap: 
 
 @dataclass
 class PulseMapping:
-    """Result of the mapping: ``pulses`` (bool per pulse, final), ``candidates`` (geometry only), ``samples``
+    """Result of the mapping: ``pulses`` (bool per pulse, final), ``candidates`` (the geometry's, and the pulses of
+    the Doppler-tone test, which reads every pulse), ``samples``
     (bool per fast-time sample), the aperture geometry used and parameters."""
 
     pulses: np.ndarray

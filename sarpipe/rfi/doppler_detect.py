@@ -5,9 +5,9 @@ power spectrum that is a smooth product - the system's band (and the scene's bri
 times the antenna's Doppler pattern along Doppler - times speckle, exponential in each cell. An emitter that is
 not coherent with the radar but whose phase runs on between pulses (a narrowband transmitter, a periodic sweep)
 keeps its range frequencies from pulse to pulse and turns in slow time at its own frequency modulo the PRF: the
-block's pulses add up in one Doppler cell. A narrowband emitter 15 dB below strong clutter per sample stands
-24-40 dB above the clutter's expected power in its cells over 64 pulses, where clutter alone reaches at most 16 dB
-(the detection matrix, ``benchmarks/detection_matrix.py``) - though pulse by pulse it is below the clutter's own
+block's pulses add up in one Doppler cell. RFI 15 dB below strong clutter per sample stands 24 dB or more above
+the clutter's expected power in its strongest cell over 64 pulses, where clutter alone reaches at most 16 dB
+(the detection matrix, ``benchmarks/detection_matrix.py``, docs/rfi.md) - though pulse by pulse it is below the clutter's own
 spectral peaks. The test is a second echo-domain detector that needs no image and no RFI-free pulse.
 
 Steps (:func:`doppler_tone_pulses`):
@@ -25,7 +25,8 @@ Steps (:func:`doppler_tone_pulses`):
 Where it is blind: emitters whose phase or frequency does not run on over a block (hopping from pulse to pulse,
 noise-like jammers) spread over Doppler like the clutter; tones inside the clutter's Doppler band must clear its
 peak there. The clutter's ratio tail is heavier than ``Exp(1)`` (the rank-1 background is not exact for
-non-stationary clutter: 16 dB is reached on 6 million cells, where ``Exp(1)`` gives 13.5), hence ``tone_db``.
+non-stationary clutter: 15.9 dB is reached where the ``Exp(1)`` Bonferroni level at 1e-3 is 13.5 dB), hence
+``tone_db``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import scipy.fft
 from ..errors import InputError
 from ..sensor import SensorParams
 from .echo_detect import complex_rows, in_band_bins, row_blocks
-from .pulses import refine_pulses
+from .pulses import pulse_runs, refine_pulses
 
 __all__ = ["DopplerTone", "ToneDetection", "tone_ratios", "doppler_tone_pulses", "tone_cells", "run_edges"]
 
@@ -171,10 +172,9 @@ def _locate(spectra: np.ndarray, start: int, tone: DopplerTone, n_block: int, wi
     # the running mean spreads a tone up to half a window past a run's ends (and a weak one starts late): each
     # end is placed anew where the tone switches on or off, by the likelihood of a constant tone (the run's mean
     # over its bins, the demodulated tone's phase runs on) in clutter
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], flagged.astype(np.int8), [0]])))
     out = np.zeros(n, bool)
     half = max(1, window // 2)
-    for a, b in zip(edges[::2], edges[1::2]):
+    for a, b in pulse_runs(flagged):
         inner = slice(a + half, b - half) if b - a > 2 * half else slice(a, b)
         amp = y[inner, :k].mean(axis=0)
         g = 2 * (y[:, :k].real @ amp.real + y[:, :k].imag @ amp.imag) - float(np.sum(np.abs(amp) ** 2))
@@ -267,15 +267,17 @@ def doppler_tone_pulses(
 
     gain = _hann_gain(block)
 
-    def one_block(a: int, spectra: np.ndarray) -> tuple[float, list[DopplerTone], int, np.ndarray | None]:
-        ratio = tone_ratios(spectra)
+    def one_block(a: int, group: np.ndarray, first: int) -> tuple[float, list[DopplerTone], int, np.ndarray | None]:
+        """``group``: the spectra of pulses ``first ...``, holding the block's."""
+        ratio = tone_ratios(group[a - first : a - first + block])
         peak = 10 * np.log10(float(ratio.max()))
         found = tone_cells(ratio, threshold, a, prf)
         if not found:
             return peak, found, 0, None
         # locate them over the block and half a block either side
         lo, hi = max(0, a - hop), min(n_az, a + block + hop)
-        around = spectra_of(lo, hi)
+        inside = lo >= first and hi <= first + group.shape[0]
+        around = group[lo - first : hi - first] if inside else spectra_of(lo, hi)
         hits = np.zeros(hi - lo, bool)
         for tone in found:
             if tone.peak_db < found[0].peak_db - LOCATE_SPAN_DB:
@@ -288,7 +290,7 @@ def doppler_tone_pulses(
         # the blocks overlap by half: each pulse is transformed once for a group of them
         first, last = group[0], group[-1] + block
         spectra = spectra_of(first, last)
-        return [one_block(a, spectra[a - first : a - first + block]) for a in group]
+        return [one_block(a, spectra, first) for a in group]
 
     # groups of blocks are independent (FFTs and numpy's sorts release the GIL); a lazy array is read in order
     groups = [starts[i : i + BLOCKS_PER_TASK] for i in range(0, len(starts), BLOCKS_PER_TASK)]

@@ -171,3 +171,27 @@ def test_fast_paths_equal_their_plain_forms():
         got[:, d0:d1] = f[:, s0:s1]
     np.testing.assert_array_equal(got, np.fft.fftshift(f, axes=1)[:, bins])
     assert _slices(np.array([0, 1, 5, 9])) is None
+
+
+def test_the_buffered_log_residual_and_row_screen_equal_tone_ratios_and_tone_cells():
+    # the detector's per-block path: the median polish on reused arrays in the log domain, then ratios only for
+    # the Doppler rows with a candidate - the same ratios and the same tones as the public reference forms
+    from sarpipe.rfi.doppler_detect import _log_residual, _PolishWork, _row_tones, tone_cells
+
+    n_p, n_f = 64, 1200
+    n = np.arange(n_p)
+    work = _PolishWork(n_p, n_f)
+    for seed in range(3):
+        x = _noise((n_p, n_f), 10 + seed) * np.linspace(0.5, 2.0, n_f).astype(np.float32)  # a sloped band
+        x[:, 300 + seed : 304 + seed] += 0.6 * np.exp(2j * np.pi * (7 + seed) * n / n_p)[:, None]
+        ref = tone_ratios(x)
+        resid = _log_residual(x, work)
+        np.testing.assert_allclose(np.exp(resid) * np.log(2.0), ref, rtol=2e-6)
+        thr = 8.0
+        rows = np.flatnonzero((resid > np.log(thr / np.log(2.0)) - 1e-3).any(axis=1))
+        got = _row_tones(np.exp(resid[rows]) * np.log(2.0), rows, n_p, thr, 128, 1000.0)
+        want = tone_cells(ref, thr, 128, 1000.0)
+        assert want and [(t.doppler_bin, t.f_lo, t.f_hi) for t in got] == [
+            (t.doppler_bin, t.f_lo, t.f_hi) for t in want
+        ]
+        assert want[0].doppler_bin == 7 + seed and 300 + seed <= want[0].f_lo <= 303 + seed

@@ -105,6 +105,39 @@ def tone_ratios(spectra: np.ndarray, sweeps: int = 2) -> np.ndarray:
     return np.exp(resid) * np.log(2.0)
 
 
+class _PolishWork:
+    """Scratch arrays for :func:`_log_residual` on blocks of one shape, reused from block to block (fresh
+    multi-megabyte arrays per block cost as much in page faults as the arithmetic)."""
+
+    def __init__(self, n: int, bins: int):
+        self.window = np.hanning(n + 2)[1:-1].astype(np.float32)[:, None]
+        self.x = np.empty((n, bins), np.complex64)
+        self.resid = np.empty((n, bins), np.float32)
+        self.scratch = np.empty((n, bins), np.float32)
+
+
+def _log_residual(spectra: np.ndarray, work: _PolishWork, sweeps: int = 2) -> np.ndarray:
+    """``log(tone_ratios(spectra, sweeps) / log 2)``, the same arithmetic in float32 on ``work``'s arrays (the
+    returned array is ``work.resid``, overwritten by the next call)."""
+    x, resid, scratch = work.x, work.resid, work.scratch
+    np.multiply(spectra, work.window, out=x)
+    s = scipy.fft.fft(x, axis=0, overwrite_x=True, workers=1)
+    np.square(s.real, out=resid)
+    np.square(s.imag, out=scratch)
+    resid += scratch
+    np.maximum(resid, np.finfo(np.float32).tiny, out=resid)
+    np.log(resid, out=resid)
+    n = resid.shape[0]
+    step = max(1, resid.shape[1] // 512)
+    lo, hi = (n - 1) // 2, n // 2
+    for _ in range(sweeps):
+        resid -= np.median(resid[:, ::step], axis=1, keepdims=True)
+        scratch[:] = resid
+        scratch.sort(axis=0)
+        resid -= 0.5 * (scratch[lo : lo + 1] + scratch[hi : hi + 1])
+    return resid
+
+
 def _slices(idx: np.ndarray) -> list[tuple[tuple[int, int], tuple[int, int]]] | None:
     """``idx`` as runs of consecutive values: ``((dst0, dst1), (src0, src1))`` per run, or None past two runs."""
     cuts = np.flatnonzero(np.diff(idx) != 1) + 1
@@ -124,16 +157,22 @@ def _column_medians(a: np.ndarray) -> np.ndarray:
 def tone_cells(ratio: np.ndarray, threshold: float, block_start: int, prf: float) -> list[DopplerTone]:
     """The tones of one block: per Doppler row, runs of bins over ``threshold`` (gaps of up to 2 bins joined),
     the ``MAX_TONES`` strongest."""
-    n_d = ratio.shape[0]
+    return _row_tones(ratio, np.arange(ratio.shape[0]), ratio.shape[0], threshold, block_start, prf)
+
+
+def _row_tones(ratio, rows, n_d, threshold, block_start, prf) -> list[DopplerTone]:
+    """:func:`tone_cells` on some Doppler rows of a block: ``ratio`` (len(rows), bins), ``rows`` their Doppler
+    bins of ``n_d``."""
     out = []
-    for d in np.flatnonzero((ratio > threshold).any(axis=1)):
-        hot = np.flatnonzero(ratio[d] > threshold)
+    for i in np.flatnonzero((ratio > threshold).any(axis=1)):
+        d = int(rows[i])
+        hot = np.flatnonzero(ratio[i] > threshold)
         cuts = np.flatnonzero(np.diff(hot) > 3) + 1
         for run in np.split(hot, cuts):
             f_dop = d * prf / n_d
             f_dop = f_dop - prf if f_dop >= prf / 2 else f_dop
-            peak = float(ratio[d, run[0] : run[-1] + 1].max())
-            out.append(DopplerTone(block_start, int(d), float(f_dop), int(run[0]), int(run[-1]), 10 * np.log10(peak)))
+            peak = float(ratio[i, run[0] : run[-1] + 1].max())
+            out.append(DopplerTone(block_start, d, float(f_dop), int(run[0]), int(run[-1]), 10 * np.log10(peak)))
     out.sort(key=lambda t: -t.peak_db)
     return out[:MAX_TONES]
 
@@ -267,11 +306,18 @@ def doppler_tone_pulses(
 
     gain = _hann_gain(block)
 
-    def one_block(a: int, group: np.ndarray, first: int) -> tuple[float, list[DopplerTone], int, np.ndarray | None]:
+    # cells are screened on the log residual, and only the Doppler rows that hold a candidate (with a margin
+    # for rounding) are taken to ratios: the same cells as tone_cells(tone_ratios(...)) at a fraction of the cost
+    log_screen = float(np.log(threshold / np.log(2.0))) - 1e-3
+
+    def one_block(
+        a: int, group: np.ndarray, first: int, work: _PolishWork
+    ) -> tuple[float, list[DopplerTone], int, np.ndarray | None]:
         """``group``: the spectra of pulses ``first ...``, holding the block's."""
-        ratio = tone_ratios(group[a - first : a - first + block])
-        peak = 10 * np.log10(float(ratio.max()))
-        found = tone_cells(ratio, threshold, a, prf)
+        resid = _log_residual(group[a - first : a - first + block], work)
+        peak = 10 * np.log10(float(np.exp(resid.max())) * np.log(2.0))
+        rows = np.flatnonzero((resid > log_screen).any(axis=1))
+        found = _row_tones(np.exp(resid[rows]) * np.log(2.0), rows, block, threshold, a, prf) if rows.size else []
         if not found:
             return peak, found, 0, None
         # locate them over the block and half a block either side
@@ -290,7 +336,8 @@ def doppler_tone_pulses(
         # the blocks overlap by half: each pulse is transformed once for a group of them
         first, last = group[0], group[-1] + block
         spectra = spectra_of(first, last)
-        return [one_block(a, spectra, first) for a in group]
+        work = _PolishWork(block, bins.size)
+        return [one_block(a, spectra, first, work) for a in group]
 
     # groups of blocks are independent (FFTs and numpy's sorts release the GIL); a lazy array is read in order
     groups = [starts[i : i + BLOCKS_PER_TASK] for i in range(0, len(starts), BLOCKS_PER_TASK)]

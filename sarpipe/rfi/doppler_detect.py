@@ -94,15 +94,7 @@ def tone_ratios(spectra: np.ndarray, sweeps: int = 2) -> np.ndarray:
     profile's medians over every ``bins // 512``-th bin, the frequency profile's from a sort) scaled so that
     an ``Exp(1)`` cell has ratio 1 on average (the median of ``log Exp(1)`` is ``log log 2``).
     """
-    w = np.hanning(spectra.shape[0] + 2)[1:-1].astype(np.float32)  # no zero end taps: every pulse counts
-    s = scipy.fft.fft(spectra * w[:, None], axis=0, workers=1)
-    p = s.real**2 + s.imag**2
-    resid = np.log(np.maximum(p, np.finfo(np.float32).tiny))
-    step = max(1, resid.shape[1] // 512)  # the Doppler profile from 512-1023 bins: as good, less cost
-    for _ in range(sweeps):
-        resid -= np.median(resid[:, ::step], axis=1, keepdims=True)
-        resid -= _column_medians(resid)
-    return np.exp(resid) * np.log(2.0)
+    return np.exp(_log_residual(spectra, _PolishWork(*spectra.shape), sweeps)) * np.log(2.0)
 
 
 class _PolishWork:
@@ -117,8 +109,8 @@ class _PolishWork:
 
 
 def _log_residual(spectra: np.ndarray, work: _PolishWork, sweeps: int = 2) -> np.ndarray:
-    """``log(tone_ratios(spectra, sweeps) / log 2)``, the same arithmetic in float32 on ``work``'s arrays (the
-    returned array is ``work.resid``, overwritten by the next call)."""
+    """``log(tone_ratios(spectra, sweeps) / log 2)`` in float32 on ``work``'s arrays (the returned array is
+    ``work.resid``, overwritten by the next call); the frequency profile's medians from a sort along Doppler."""
     x, resid, scratch = work.x, work.resid, work.scratch
     np.multiply(spectra, work.window, out=x)
     s = scipy.fft.fft(x, axis=0, overwrite_x=True, workers=1)
@@ -147,13 +139,6 @@ def _slices(idx: np.ndarray) -> list[tuple[tuple[int, int], tuple[int, int]]] | 
     return [((a, b), (int(idx[a]), int(idx[b - 1]) + 1)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def _column_medians(a: np.ndarray) -> np.ndarray:
-    """``np.median(a, axis=0, keepdims=True)``, from a sort along the short axis (several times faster there)."""
-    s = np.sort(a, axis=0)
-    n = a.shape[0]
-    return 0.5 * (s[(n - 1) // 2 : (n - 1) // 2 + 1] + s[n // 2 : n // 2 + 1])
-
-
 def tone_cells(ratio: np.ndarray, threshold: float, block_start: int, prf: float) -> list[DopplerTone]:
     """The tones of one block: per Doppler row, runs of bins over ``threshold`` (gaps of up to 2 bins joined),
     the ``MAX_TONES`` strongest."""
@@ -175,6 +160,15 @@ def _row_tones(ratio, rows, n_d, threshold, block_start, prf) -> list[DopplerTon
             out.append(DopplerTone(block_start, d, float(f_dop), int(run[0]), int(run[-1]), 10 * np.log10(peak)))
     out.sort(key=lambda t: -t.peak_db)
     return out[:MAX_TONES]
+
+
+def _screened_tones(resid: np.ndarray, threshold: float, block_start: int, prf: float) -> list[DopplerTone]:
+    """``tone_cells(exp(resid) log 2, ...)`` with ratios taken only for the Doppler rows whose log residual clears
+    the threshold's log (less a margin for rounding): the same tones at a fraction of the cost."""
+    rows = np.flatnonzero((resid > np.log(threshold / np.log(2.0)) - 1e-3).any(axis=1))
+    if not rows.size:
+        return []
+    return _row_tones(np.exp(resid[rows]) * np.log(2.0), rows, resid.shape[0], threshold, block_start, prf)
 
 
 def _running_mean(y: np.ndarray, m: int) -> np.ndarray:
@@ -306,18 +300,13 @@ def doppler_tone_pulses(
 
     gain = _hann_gain(block)
 
-    # cells are screened on the log residual, and only the Doppler rows that hold a candidate (with a margin
-    # for rounding) are taken to ratios: the same cells as tone_cells(tone_ratios(...)) at a fraction of the cost
-    log_screen = float(np.log(threshold / np.log(2.0))) - 1e-3
-
     def one_block(
         a: int, group: np.ndarray, first: int, work: _PolishWork
     ) -> tuple[float, list[DopplerTone], int, np.ndarray | None]:
         """``group``: the spectra of pulses ``first ...``, holding the block's."""
         resid = _log_residual(group[a - first : a - first + block], work)
         peak = 10 * np.log10(float(np.exp(resid.max())) * np.log(2.0))
-        rows = np.flatnonzero((resid > log_screen).any(axis=1))
-        found = _row_tones(np.exp(resid[rows]) * np.log(2.0), rows, block, threshold, a, prf) if rows.size else []
+        found = _screened_tones(resid, threshold, a, prf)
         if not found:
             return peak, found, 0, None
         # locate them over the block and half a block either side

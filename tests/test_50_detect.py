@@ -314,6 +314,26 @@ def test_pulse_rfi_to_clutter_ratio_with_rfi_over_the_whole_band_and_on_every_pu
     assert np.median(r) == pytest.approx(0.5, rel=0.15)
 
 
+def test_pulse_rfi_to_clutter_ratio_follows_clutter_that_changes_inside_the_burst():
+    """Weak narrowband RFI over a burst during which the clutter darkens by 20 dB (textured clutter): the
+    neighbours' levels interpolated across the burst are 10x too low in its bright half, the pulses' own
+    clutter bands are not. Analytic ratios: 0.03 on the bright pulses, 3 on the dark ones."""
+    rng = np.random.default_rng(5)
+    n_az, n_rg = 600, 1024
+    gain = np.where(np.arange(n_az) < 330, 1.0, 0.01)
+    echo = np.sqrt(gain / 2)[:, None] * (rng.standard_normal((n_az, n_rg)) + 1j * rng.standard_normal((n_az, n_rg)))
+    flags = np.zeros(n_az, bool)
+    flags[200:400] = True
+    t = np.arange(n_rg)
+    phase = rng.uniform(0, 2 * np.pi, flags.sum())  # the emitter's phase changes from pulse to pulse
+    echo[flags] += np.sqrt(0.03) * np.exp(1j * (2 * np.pi * 0.2 * t[None, :] + phase[:, None]))
+    r = pulse_rfi_to_clutter(echo.astype(np.complex64), flags)
+    bright, dark = np.arange(200, 330), np.arange(330, 400)
+    assert np.all(r[~flags] == 0)
+    assert np.quantile(r[bright], 0.9) < 0.3  # with the interpolation alone: 14 (measured)
+    assert np.median(r[dark]) == pytest.approx(3.0, rel=0.15)
+
+
 @pytest.fixture(scope="module")
 def coherent_rfi_scene():
     """sarpipe.testing's MiniSAR-like scene 4242 (512 x 1024; its emitters keep their phases from pulse to pulse),

@@ -181,6 +181,10 @@ class PulseMapping:
     params: dict = field(default_factory=dict)
 
 
+_CLUTTER_QUANTILE = 10  # percent: the running lower percentile that tracks the clutter under a run
+_CLUTTER_PULSES = 15  # pulses: its window, as the echo detector's running median
+
+
 def _nearest_clean(clean: np.ndarray, a: int, b: int, count: int, wrap: bool) -> tuple[np.ndarray, np.ndarray]:
     """Up to ``count`` unflagged pulses (``clean``: sorted indices) just before pulse ``a`` and just after ``b - 1``
     (circular with ``wrap``): ``(before, after)``."""
@@ -208,14 +212,20 @@ def pulse_rfi_to_clutter(
     neighbours are read).
 
     ``S``: the pulse's in-band power (whole-pulse band spectra, :func:`~.echo_detect.pulse_band_spectra`, inside
-    the radar band). ``C``, the clutter's in-band power under the RFI, is the lower of two estimates, each of which
-    RFI can only raise: (1) the RFI-free pulses around each flagged run (``neighbours`` on each side, the median of
-    their in-band power on either side, interpolated in log across the run); (2) the pulse's own lower-quartile
-    band over the clutter's spectral level (:func:`~.echo_detect.floor_shape`), divided by that quantile of
-    ``Gamma(k) / k``, times the level's in-band sum. (2) alone fails when the RFI fills more than three quarters of
-    the band (its lower-quartile band is then RFI); (1) alone when no pulse is RFI-free (RFI on every pulse), where
-    only (2) is used.
+    the radar band). ``C``, the clutter's in-band power under the RFI, from two estimates: (1) the RFI-free pulses
+    around each flagged run (``neighbours`` on each side, the median of their in-band power on either side,
+    interpolated in log across the run); (2) the pulse's own lower-quartile band over the clutter's spectral level
+    (:func:`~.echo_detect.floor_shape`), divided by that quantile of ``Gamma(k) / k``, times the level's in-band
+    sum. (2) follows the clutter pulse by pulse, but RFI in the pulse's lowest bands raises it (all of them when
+    the RFI fills more than three quarters of the band); (1) knows nothing of the clutter inside the run, which
+    textured clutter moves by tens of dB over a long burst. So inside a run ``C`` is (2)'s trend, its running 10th
+    percentile over 15 pulses (the clutter changes slowly from pulse to pulse, the emitters' share of (2) does
+    not), less the RFI's share of (2) measured where the clutter is known: the step of (2) from the neighbours into
+    the run's first or last eighth (at least 8 pulses; the larger step, as an end may hold RFI-free pulses flagged
+    with the run), bounded by the lower of (1) and (2) below and by (2) above. Without an RFI-free pulse (RFI on
+    every pulse) only (2) is used.
     """
+    from scipy.ndimage import percentile_filter
     from scipy.special import gammaincinv
 
     from .echo_detect import band_degrees, floor_shape, in_band_bins, pulse_band_spectra
@@ -254,7 +264,16 @@ def pulse_rfi_to_clutter(
         idx = np.arange(a, b)
         frac = (idx - a + 0.5) / max(b - a, 1)
         estimate = np.exp(lo + (hi - lo) * frac)  # estimate (1)
-        clutter[at[idx]] = np.minimum(clutter[at[idx]], estimate)
+        own = clutter[at[idx]]  # estimate (2)
+        m = min(b - a, max(8, (b - a) // 8))
+        steps = [
+            np.percentile(own[e], _CLUTTER_QUANTILE) - np.percentile(clutter[at[s]], _CLUTTER_QUANTILE)
+            for s, e in ((before, slice(0, m)), (after, slice(-m, None)))
+            if s.size
+        ]
+        rfi_share = max(max(steps), 0.0)  # the larger: an end can hold RFI-free pulses flagged with the run
+        trend = percentile_filter(own, _CLUTTER_QUANTILE, size=min(_CLUTTER_PULSES, b - a), mode="nearest")
+        clutter[at[idx]] = np.clip(trend - rfi_share, np.minimum(own, estimate), own)
     flagged = np.flatnonzero(flags)
     ratio[flagged] = np.maximum(in_band[at[flagged]] / np.maximum(clutter[at[flagged]], 1e-30) - 1, 0)
     return ratio

@@ -586,75 +586,85 @@ def detect_echo(
     # RFI-free reference, so it holds when RFI is on every pulse
     tested = test[idx]
     thr = float(ndtri(1.0 - pfa / 3))
-    z_own = np.full(idx.size, -np.inf)
-    by_run = np.zeros(idx.size, bool)
-    if tested.any():
-        own = st.spectrum[tested][:, bins]
-        ref_rows = st.spectrum[tested | is_ref]
-        shape = system_shape(ref_rows, bins)
-        smoothed = own
-        if smooth_pulses > 1 and own.shape[0] > 2:
-            smoothed = slow_time_median(own, min(int(smooth_pulses), own.shape[0]) | 1)
-        z_sm = self_referenced_scores(smoothed, shape)
-        # its null from the bins of one row assumes independent bins; the clutter's are not (a band's power persists
-        # over tens of pulses, which the running median keeps while it averages the bins' noise away), so over clean
-        # pulses its tail is heavier than N(0, 1) (development seed, a clean scene: 99 % point 4.0, not 2.3). Unless
-        # RFI is on nearly every pulse (the band floor below), the score must also clear a Gumbel null fitted to the
-        # lower part of the tested rows' own scores
-        z_fit = gumbel_scores(z_sm, None, q=0.25, min_beta=1e-3)
-        # the running median spreads a strong burst onto the pulses just outside it (its median at the edge is the
-        # largest clean value): a pulse must also carry the peak at the smoothed spectrum's peak bin itself, above
-        # the 1 % point of a clean band (the mean of ``dof`` exponential bins, Gamma(dof) / dof)
-        ratio = own / shape[None, :]
-        ratio /= np.maximum(row_medians(ratio), 1e-30)[:, None]
-        at_peak = ratio[np.arange(own.shape[0]), np.argmax(smoothed / shape[None, :], axis=1)]
-        dof = band_degrees(echo.shape[1], nfft)
-        carries = at_peak >= gammaincinv(dof, 0.99) / dof
-        z_sm[~carries] = -np.inf
-        runs = persistent_band_pulses(
-            smoothed,
-            shape,
-            idx[tested],
-            pfa=run_pfa,
-            min_run=int(run_pulses) if run_pulses is not None else 3 * max(1, int(smooth_pulses)),
-        )
-        # the same spreading lengthens a run by up to half a window at each end: its end pulses must carry the peak
-        by_run[tested] = _trim_run_ends(runs, carries, idx[tested], max(1, int(smooth_pulses)) // 2)
-        # RFI on (nearly) every pulse is in the median spectrum, hence in ``shape``: where bands stand
-        # ``min_peak_db`` over the band floor's level, each pulse's mean over them is tested against its own level
-        # in the unraised bands
-        m = row_medians(ref_rows[:, bins], axis=0)
-        floor, level = floor_shape(m)
-        persistent = m >= level * 10 ** (min_peak_db / 10)
-        quiet = floor >= m  # not cut: the clutter's own shape
-        every = False
-        if persistent.any() and quiet.any():
-            z_pb, rise_db = own_peak_scores(own, floor, persistent, quiet, dof)
-            z_pb[rise_db <= 0] = -np.inf
-            # its null knows the bands' noise, not the clutter's own shape changing from pulse to pulse (the
-            # partial chirps of the swath's ends tilt a pulse's spectrum by a few dB with the brightness there):
-            # it counts only where it flags nearly every tested pulse, the case it is for. Where RFI is on part of
-            # the pulses the others are a reference for the other tests, and a median raised by RFI on half the
-            # pulses would read tilted clean pulses as RFI
-            every = np.mean(z_pb > thr) >= EVERY_PULSE_SHARE
-        if every:  # RFI on nearly every tested pulse: their own scores are no null
-            z_sm = _bonferroni2(z_sm, z_pb)
-        else:
-            z_sm = np.minimum(z_sm, z_fit)
-        z_own[tested] = z_sm
-
     z_p = gaussian_scores(dp, is_ref, q=0.25, min_sigma=1e-3)
     z_s = gumbel_scores(peak, is_ref, q=0.25, min_beta=1e-3)
-    # strong textured clutter moves a pulse's power by up to ~10 dB within half an aperture (a bright field in
-    # the short near-range beam of an airborne sensor): a power rise counts only with some spectral support, or
-    # as a run that switches on or off from one pulse to the next (a burst's edge; the clutter's rises are ramps)
-    support = np.fmax(z_own, z_s) > float(ndtri(1.0 - power_support_pfa))
-    rise = (z_p > thr) & (dp - np.median(dp[is_ref]) > min_power_rise_db)
-    by_power = rise & (support | _sharp_runs(rise, st.power_db, idx, min_power_rise_db))
-    # RFI on longer than the opening (half an aperture) is a plateau between a step up and a step down
-    by_power |= _stepped_segments(full, min_power_rise_db)[idx]
-    by_peak = (z_s > thr) & (peak - np.median(peak[is_ref]) > min_peak_db)
-    flagged = (by_power | by_peak | (z_own > thr) | by_run) & tested
+    # the system's shape and the band floor are the clutter's: a burst on part of the tested pulses raises the
+    # median spectrum in its bands, and the bands it leaves then stand out of every RFI-free pulse, where the
+    # clutter's own bands hold them over a run (a fresh seed's L-2ap-burst: three runs of 47-80 clutter pulses).
+    # So a second pass takes them from the pulses the first left unflagged, while those are at least half
+    shape_rows = np.ones(idx.size, bool)
+    for _ in range(2):
+        z_own = np.full(idx.size, -np.inf)
+        by_run = np.zeros(idx.size, bool)
+        if tested.any():
+            own = st.spectrum[tested][:, bins]
+            ref_rows = st.spectrum[(tested | is_ref) & shape_rows]
+            shape = system_shape(ref_rows, bins)
+            smoothed = own
+            if smooth_pulses > 1 and own.shape[0] > 2:
+                smoothed = slow_time_median(own, min(int(smooth_pulses), own.shape[0]) | 1)
+            z_sm = self_referenced_scores(smoothed, shape)
+            # its null from the bins of one row assumes independent bins; the clutter's are not (a band's power persists
+            # over tens of pulses, which the running median keeps while it averages the bins' noise away), so over clean
+            # pulses its tail is heavier than N(0, 1) (development seed, a clean scene: 99 % point 4.0, not 2.3). Unless
+            # RFI is on nearly every pulse (the band floor below), the score must also clear a Gumbel null fitted to the
+            # lower part of the tested rows' own scores
+            z_fit = gumbel_scores(z_sm, None, q=0.25, min_beta=1e-3)
+            # the running median spreads a strong burst onto the pulses just outside it (its median at the edge is the
+            # largest clean value): a pulse must also carry the peak at the smoothed spectrum's peak bin itself, above
+            # the 1 % point of a clean band (the mean of ``dof`` exponential bins, Gamma(dof) / dof)
+            ratio = own / shape[None, :]
+            ratio /= np.maximum(row_medians(ratio), 1e-30)[:, None]
+            at_peak = ratio[np.arange(own.shape[0]), np.argmax(smoothed / shape[None, :], axis=1)]
+            dof = band_degrees(echo.shape[1], nfft)
+            carries = at_peak >= gammaincinv(dof, 0.99) / dof
+            z_sm[~carries] = -np.inf
+            runs = persistent_band_pulses(
+                smoothed,
+                shape,
+                idx[tested],
+                pfa=run_pfa,
+                min_run=int(run_pulses) if run_pulses is not None else 3 * max(1, int(smooth_pulses)),
+            )
+            # the same spreading lengthens a run by up to half a window at each end: its end pulses must carry the peak
+            by_run[tested] = _trim_run_ends(runs, carries, idx[tested], max(1, int(smooth_pulses)) // 2)
+            # RFI on (nearly) every pulse is in the median spectrum, hence in ``shape``: where bands stand
+            # ``min_peak_db`` over the band floor's level, each pulse's mean over them is tested against its own level
+            # in the unraised bands
+            m = row_medians(ref_rows[:, bins], axis=0)
+            floor, level = floor_shape(m)
+            persistent = m >= level * 10 ** (min_peak_db / 10)
+            quiet = floor >= m  # not cut: the clutter's own shape
+            every = False
+            if persistent.any() and quiet.any():
+                z_pb, rise_db = own_peak_scores(own, floor, persistent, quiet, dof)
+                z_pb[rise_db <= 0] = -np.inf
+                # its null knows the bands' noise, not the clutter's own shape changing from pulse to pulse (the
+                # partial chirps of the swath's ends tilt a pulse's spectrum by a few dB with the brightness there):
+                # it counts only where it flags nearly every tested pulse, the case it is for. Where RFI is on part of
+                # the pulses the others are a reference for the other tests, and a median raised by RFI on half the
+                # pulses would read tilted clean pulses as RFI
+                every = np.mean(z_pb > thr) >= EVERY_PULSE_SHARE
+            if every:  # RFI on nearly every tested pulse: their own scores are no null
+                z_sm = _bonferroni2(z_sm, z_pb)
+            else:
+                z_sm = np.minimum(z_sm, z_fit)
+            z_own[tested] = z_sm
+
+        # strong textured clutter moves a pulse's power by up to ~10 dB within half an aperture (a bright field in
+        # the short near-range beam of an airborne sensor): a power rise counts only with some spectral support, or
+        # as a run that switches on or off from one pulse to the next (a burst's edge; the clutter's rises are ramps)
+        support = np.fmax(z_own, z_s) > float(ndtri(1.0 - power_support_pfa))
+        rise = (z_p > thr) & (dp - np.median(dp[is_ref]) > min_power_rise_db)
+        by_power = rise & (support | _sharp_runs(rise, st.power_db, idx, min_power_rise_db))
+        # RFI on longer than the opening (half an aperture) is a plateau between a step up and a step down
+        by_power |= _stepped_segments(full, min_power_rise_db)[idx]
+        by_peak = (z_s > thr) & (peak - np.median(peak[is_ref]) > min_peak_db)
+        flagged = (by_power | by_peak | (z_own > thr) | by_run) & tested
+        kept = (tested | is_ref) & ~flagged
+        if not flagged.any() or not shape_rows.all() or 2 * kept.sum() < (tested | is_ref).sum():
+            break
+        shape_rows = ~flagged
 
     out = np.zeros(n_az, bool)
     out[idx] = flagged

@@ -316,7 +316,7 @@ def test_pulse_rfi_to_clutter_ratio_with_rfi_over_the_whole_band_and_on_every_pu
 
 def test_pulse_rfi_to_clutter_ratio_follows_clutter_that_changes_inside_the_burst():
     """Weak narrowband RFI over a burst during which the clutter darkens by 20 dB (textured clutter): the
-    neighbours' levels interpolated across the burst are 10x too low in its bright half, the pulses' own
+    neighbours' levels interpolated across the burst are up to 20x too low in its bright part, the pulses' own
     clutter bands are not. Analytic ratios: 0.03 on the bright pulses, 3 on the dark ones."""
     rng = np.random.default_rng(5)
     n_az, n_rg = 600, 1024

@@ -588,21 +588,31 @@ def detect_echo(
     thr = float(ndtri(1.0 - pfa / 3))
     z_p = gaussian_scores(dp, is_ref, q=0.25, min_sigma=1e-3)
     z_s = gumbel_scores(peak, is_ref, q=0.25, min_beta=1e-3)
+    # independent of the shape: the tested pulses' spectra and their running median, the power and peak tests
+    own = st.spectrum[tested][:, bins]
+    smoothed = own
+    if smooth_pulses > 1 and own.shape[0] > 2:
+        smoothed = slow_time_median(own, min(int(smooth_pulses), own.shape[0]) | 1)
+    dof = band_degrees(echo.shape[1], nfft)
+    # strong textured clutter moves a pulse's power by up to ~10 dB within half an aperture (a bright field in
+    # the short near-range beam of an airborne sensor): a power rise counts only with some spectral support, or
+    # as a run that switches on or off from one pulse to the next (a burst's edge; the clutter's rises are ramps)
+    rise = (z_p > thr) & (dp - np.median(dp[is_ref]) > min_power_rise_db)
+    sharp = _sharp_runs(rise, st.power_db, idx, min_power_rise_db)
+    # RFI on longer than the opening (half an aperture) is a plateau between a step up and a step down
+    stepped = _stepped_segments(full, min_power_rise_db)[idx]
+    by_peak = (z_s > thr) & (peak - np.median(peak[is_ref]) > min_peak_db)
     # the system's shape and the band floor are the clutter's: a burst on part of the tested pulses raises the
     # median spectrum in its bands, and the bands it leaves then stand out of every RFI-free pulse, where the
     # clutter's own bands hold them over a run (a fresh seed's L-2ap-burst: three runs of 47-80 clutter pulses).
     # So a second pass takes them from the pulses the first left unflagged, while those are at least half
     shape_rows = np.ones(idx.size, bool)
-    for _ in range(2):
+    for second in (False, True):
         z_own = np.full(idx.size, -np.inf)
         by_run = np.zeros(idx.size, bool)
         if tested.any():
-            own = st.spectrum[tested][:, bins]
             ref_rows = st.spectrum[(tested | is_ref) & shape_rows]
             shape = system_shape(ref_rows, bins)
-            smoothed = own
-            if smooth_pulses > 1 and own.shape[0] > 2:
-                smoothed = slow_time_median(own, min(int(smooth_pulses), own.shape[0]) | 1)
             z_sm = self_referenced_scores(smoothed, shape)
             # its null from the bins of one row assumes independent bins; the clutter's are not (a band's power persists
             # over tens of pulses, which the running median keeps while it averages the bins' noise away), so over clean
@@ -616,7 +626,6 @@ def detect_echo(
             ratio = own / shape[None, :]
             ratio /= np.maximum(row_medians(ratio), 1e-30)[:, None]
             at_peak = ratio[np.arange(own.shape[0]), np.argmax(smoothed / shape[None, :], axis=1)]
-            dof = band_degrees(echo.shape[1], nfft)
             carries = at_peak >= gammaincinv(dof, 0.99) / dof
             z_sm[~carries] = -np.inf
             runs = persistent_band_pulses(
@@ -651,18 +660,11 @@ def detect_echo(
                 z_sm = np.minimum(z_sm, z_fit)
             z_own[tested] = z_sm
 
-        # strong textured clutter moves a pulse's power by up to ~10 dB within half an aperture (a bright field in
-        # the short near-range beam of an airborne sensor): a power rise counts only with some spectral support, or
-        # as a run that switches on or off from one pulse to the next (a burst's edge; the clutter's rises are ramps)
         support = np.fmax(z_own, z_s) > float(ndtri(1.0 - power_support_pfa))
-        rise = (z_p > thr) & (dp - np.median(dp[is_ref]) > min_power_rise_db)
-        by_power = rise & (support | _sharp_runs(rise, st.power_db, idx, min_power_rise_db))
-        # RFI on longer than the opening (half an aperture) is a plateau between a step up and a step down
-        by_power |= _stepped_segments(full, min_power_rise_db)[idx]
-        by_peak = (z_s > thr) & (peak - np.median(peak[is_ref]) > min_peak_db)
+        by_power = rise & (support | sharp) | stepped
         flagged = (by_power | by_peak | (z_own > thr) | by_run) & tested
         kept = (tested | is_ref) & ~flagged
-        if not flagged.any() or not shape_rows.all() or 2 * kept.sum() < (tested | is_ref).sum():
+        if second or not flagged.any() or 2 * kept.sum() < (tested | is_ref).sum():
             break
         shape_rows = ~flagged
 
